@@ -1,0 +1,197 @@
+package interop
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// These tests show that the authorization server the interop tests rely on
+// behaves as the resource-server tests assume: tokens are bound to the
+// resource asked for, carry the scopes the user granted, are signed with
+// keys from the JWKS, and introspection and revocation answer as RFC 7662
+// and RFC 7009 say. They need no EpicMe.
+
+const testResource = "http://127.0.0.1:9/mcp"
+
+var allScopes = []string{"user:read", "entries:read", "entries:write", "tags:read", "tags:write"}
+
+func TestIssuerMetadataAdvertisesWhatMCPClientsNeed(t *testing.T) {
+	is := startIssuer(t, issuerOptions{Resource: testResource})
+	for _, path := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		req, _ := http.NewRequest(http.MethodGet, is.Issuer+path, nil)
+		var meta map[string]any
+		if status := doJSON(t, req, &meta); status != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, status)
+		}
+		if meta["issuer"] != is.Issuer {
+			t.Errorf("%s: issuer %v, want %s", path, meta["issuer"], is.Issuer)
+		}
+		for _, field := range []string{"authorization_endpoint", "token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint", "registration_endpoint"} {
+			if s, _ := meta[field].(string); !strings.HasPrefix(s, is.Issuer+"/") {
+				t.Errorf("%s: %s = %v, want an endpoint of the issuer", path, field, meta[field])
+			}
+		}
+		if m, _ := meta["code_challenge_methods_supported"].([]any); len(m) != 1 || m[0] != "S256" {
+			t.Errorf("%s: code_challenge_methods_supported %v, want [S256]", path, meta["code_challenge_methods_supported"])
+		}
+	}
+}
+
+func TestIssuerJWTAccessTokens(t *testing.T) {
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		t.Run(alg, func(t *testing.T) {
+			is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt", Alg: alg})
+			keys := fetchJWKS(t, is.JWKSURI)
+			for _, k := range keys {
+				if k.D != "" {
+					t.Fatalf("JWKS publishes the private part of key %s", k.Kid)
+				}
+			}
+
+			tok := is.mint(t, tokenRequest{User: "alice", Scopes: allScopes})
+			j := decodeJWT(t, tok.AccessToken)
+			if err := verifyJWT(j, keys); err != nil {
+				t.Fatal(err)
+			}
+			// RFC 9068 §2.1: typ at+jwt; §2.2: iss, exp, aud, sub, client_id, iat, jti.
+			if j.Header["typ"] != "at+jwt" || j.Header["alg"] != alg {
+				t.Errorf("header %v, want typ at+jwt and alg %s", j.Header, alg)
+			}
+			want := map[string]any{"iss": is.Issuer, "aud": testResource, "sub": "user-alice", "client_id": "interop-app", "scope": strings.Join(allScopes, " ")}
+			for k, v := range want {
+				if j.Claims[k] != v {
+					t.Errorf("claim %s = %v, want %v", k, j.Claims[k], v)
+				}
+			}
+			exp, _ := j.Claims["exp"].(float64)
+			if exp < float64(time.Now().Unix()) {
+				t.Errorf("exp %v is already past", exp)
+			}
+			if tok.RefreshToken == "" {
+				t.Error("no refresh token")
+			}
+		})
+	}
+}
+
+func TestIssuerTokensAreBoundToTheRequestedResource(t *testing.T) {
+	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt"})
+	tok := is.mint(t, tokenRequest{User: "bob", Scopes: allScopes, Resource: is.OtherResource})
+	if aud := decodeJWT(t, tok.AccessToken).Claims["aud"]; aud != is.OtherResource {
+		t.Fatalf("aud %v, want %s", aud, is.OtherResource)
+	}
+	_, err := is.authorize(tokenRequest{User: "bob", Scopes: allScopes, Resource: "http://127.0.0.1:9/unknown"})
+	if err == nil || !strings.Contains(err.Error(), "invalid_target") {
+		t.Fatalf("unknown resource: %v, want invalid_target (RFC 8707 §2)", err)
+	}
+}
+
+func TestIssuerConsentMayGrantFewerScopes(t *testing.T) {
+	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt"})
+	tok := is.mint(t, tokenRequest{User: "carol", Scopes: allScopes, Grant: []string{"user:read"}})
+	if got := decodeJWT(t, tok.AccessToken).Claims["scope"]; got != "user:read" {
+		t.Fatalf("scope %v, want only user:read", got)
+	}
+}
+
+func TestIssuerLoginRefusesAWrongPassword(t *testing.T) {
+	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt"})
+	_, err := is.authorize(tokenRequest{User: "alice", Password: "not-her-password", Scopes: allScopes})
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("wrong password: %v, want a refusal", err)
+	}
+}
+
+func TestIssuerStaleClientGetsExpiredJWTs(t *testing.T) {
+	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt"})
+	tok := is.mint(t, tokenRequest{User: "alice", ClientID: "interop-stale", Scopes: allScopes})
+	exp, _ := decodeJWT(t, tok.AccessToken).Claims["exp"].(float64)
+	if exp > float64(time.Now().Add(-5*time.Minute).Unix()) {
+		t.Fatalf("exp %v is not well in the past", exp)
+	}
+}
+
+func TestIssuerOpaqueTokensAndIntrospection(t *testing.T) {
+	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "opaque", ShortTTL: 1})
+
+	tok := is.mint(t, tokenRequest{User: "alice", Scopes: []string{"user:read", "entries:read"}})
+	if strings.Count(tok.AccessToken, ".") == 2 {
+		t.Fatalf("opaque mode issued what looks like a JWT")
+	}
+
+	t.Run("active token names subject, audience and scopes", func(t *testing.T) {
+		got := is.introspect(t, tok.AccessToken)
+		want := map[string]any{"active": true, "sub": "user-alice", "aud": testResource, "scope": "user:read entries:read", "client_id": "interop-app", "iss": is.Issuer}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s = %v, want %v", k, got[k], v)
+			}
+		}
+	})
+
+	t.Run("another resource's token says so", func(t *testing.T) {
+		other := is.mint(t, tokenRequest{User: "alice", Scopes: allScopes, Resource: is.OtherResource})
+		if got := is.introspect(t, other.AccessToken); got["active"] != true || got["aud"] != is.OtherResource {
+			t.Fatalf("introspection %v, want active with aud %s", got, is.OtherResource)
+		}
+	})
+
+	t.Run("unknown token is inactive and nothing else", func(t *testing.T) {
+		got := is.introspect(t, "no-such-token")
+		if len(got) != 1 || got["active"] != false {
+			t.Fatalf("introspection %v, want only active:false (RFC 7662 §2.2)", got)
+		}
+	})
+
+	t.Run("introspection needs client authentication", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, is.IntrospectionEndpoint, strings.NewReader("token="+tok.AccessToken))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(is.ResourceServerClient.ClientID, "wrong-secret")
+		var out map[string]any
+		if status := doJSON(t, req, &out); status != http.StatusUnauthorized || out["error"] != "invalid_client" {
+			t.Fatalf("wrong secret: %d %v, want 401 invalid_client", status, out)
+		}
+	})
+
+	t.Run("revoked token is inactive", func(t *testing.T) {
+		victim := is.mint(t, tokenRequest{User: "bob", Scopes: allScopes})
+		is.revoke(t, "interop-app", victim.AccessToken)
+		if got := is.introspect(t, victim.AccessToken); got["active"] != false {
+			t.Fatalf("after revocation: %v", got)
+		}
+	})
+
+	t.Run("short-lived token expires", func(t *testing.T) {
+		short := is.mint(t, tokenRequest{User: "bob", ClientID: "interop-short", Scopes: allScopes})
+		if short.ExpiresIn > is.ShortTTL {
+			t.Fatalf("expires_in %d, want at most %d", short.ExpiresIn, is.ShortTTL)
+		}
+		deadline := time.Now().Add(time.Duration(is.ShortTTL)*time.Second + 5*time.Second)
+		for is.introspect(t, short.AccessToken)["active"] == true {
+			if time.Now().After(deadline) {
+				t.Fatal("token still active long after its lifetime")
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	})
+
+	t.Run("refresh token rotates", func(t *testing.T) {
+		fresh, err := is.refresh("interop-app", tok.RefreshToken, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fresh.RefreshToken == "" || fresh.RefreshToken == tok.RefreshToken {
+			t.Fatal("refresh did not rotate the refresh token")
+		}
+		if got := is.introspect(t, fresh.AccessToken); got["aud"] != testResource || got["sub"] != "user-alice" {
+			t.Fatalf("refreshed token: %v", got)
+		}
+		var te *tokenError
+		if _, err := is.refresh("interop-app", tok.RefreshToken, ""); !errors.As(err, &te) || te.Code != "invalid_grant" {
+			t.Fatalf("reusing a rotated refresh token: %v, want invalid_grant", err)
+		}
+	})
+}
