@@ -1,0 +1,617 @@
+package auth
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a [ResourceServer]. Zero values are sensible defaults
+// except where marked required.
+type Options struct {
+	// ResourceURL is the public URL of the MCP endpoint, exactly as clients
+	// use it (scheme, host spelling, port and path): it is the "resource" of
+	// the metadata and the audience tokens must carry. Required.
+	ResourceURL string
+	// ResourceMetadataURL is the absolute URL of the protected resource
+	// metadata named in challenges. Default: the RFC 9728 §3.1 URL derived
+	// from ResourceURL (origin + /.well-known/oauth-protected-resource +
+	// path).
+	ResourceMetadataURL string
+	// AuthorizationServers are the issuer URLs clients may get tokens from
+	// (RFC 9728 §2). At least one is required.
+	AuthorizationServers []string
+	// ScopesSupported are advertised in the metadata (default: every scope
+	// ScopeMap mentions).
+	ScopesSupported []string
+	// ResourceName and ResourceDocumentation are shown to users by clients
+	// (RFC 9728 §2).
+	ResourceName          string
+	ResourceDocumentation string
+	// Realm is the challenges' realm (default "mcp").
+	Realm string
+	// ScopeMap says which scopes each operation needs. Nil: every operation
+	// needs only a valid token.
+	ScopeMap ScopeMap
+	// ChallengeScopes are named in the scope of a 401 when the request itself
+	// needs none (initialize, ping, lists), so that clients ask for a useful
+	// token at once. Default: ScopesSupported.
+	ChallengeScopes []string
+	// AllowedOrigins lists the browser origins that may call the endpoint:
+	// exact origins, "scheme://host:*" for any port, or "*". Default: the
+	// origin of ResourceURL plus http://localhost:*, http://127.0.0.1:* and
+	// http://[::1]:*. Requests without Origin (non-browser clients) are not
+	// affected.
+	AllowedOrigins []string
+	// ProtocolVersions are the MCP-Protocol-Version values accepted (default:
+	// 2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28).
+	ProtocolVersions []string
+	// MaxBodyBytes caps a request body (default 4 MiB); larger is 413.
+	MaxBodyBytes int64
+	// SessionCapacity and SessionIdleTTL bound the memory of session
+	// bindings (default 100000 sessions idle at most 24 h).
+	SessionCapacity int
+	SessionIdleTTL  time.Duration
+	// RetryAfter is sent with 503 when verification is unavailable (default
+	// 10 s).
+	RetryAfter time.Duration
+	// UnavailableLogInterval limits "verification unavailable" log lines to
+	// one per interval (default 1 min).
+	UnavailableLogInterval time.Duration
+	// Logger receives the audit line of every decision at debug level and
+	// unavailability at warn level (default slog.Default()). Tokens are never
+	// logged.
+	Logger *slog.Logger
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+}
+
+// DefaultProtocolVersions are the MCP revisions accepted when
+// Options.ProtocolVersions is empty.
+var DefaultProtocolVersions = []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
+
+// ResourceServer protects an MCP endpoint as an OAuth 2.1 resource server:
+// it serves the protected resource metadata (RFC 9728), answers CORS
+// preflights, checks the Origin, authenticates every request with a
+// [Verifier] (RFC 6750), checks the scopes the JSON-RPC operation needs, binds
+// MCP sessions to the token's identity, and hands the verified [TokenInfo] to
+// the MCP handler on the request context.
+type ResourceServer struct {
+	verifier  Verifier
+	opts      Options
+	resource  *url.URL
+	mcpPath   string
+	metadata  []byte
+	origins   originMatcher
+	sessions  *sessionBindings
+	logger    *slog.Logger
+	challenge string // scopes for a 401 when the request needs none
+
+	unavailMu     sync.Mutex
+	unavailLogged time.Time
+}
+
+// NewResourceServer checks opts and returns a resource server that verifies
+// tokens with v.
+func NewResourceServer(v Verifier, opts Options) (*ResourceServer, error) {
+	if v == nil {
+		return nil, errors.New("auth: a verifier is required")
+	}
+	u, err := url.Parse(opts.ResourceURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("auth: resource URL %q must be an absolute http(s) URL without query or fragment (RFC 9728 §2)", opts.ResourceURL)
+	}
+	if len(opts.AuthorizationServers) == 0 {
+		return nil, errors.New("auth: at least one authorization server is required (RFC 9728 §2)")
+	}
+	path := strings.TrimSuffix(u.Path, "/")
+	if opts.ResourceMetadataURL == "" {
+		opts.ResourceMetadataURL = u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource" + path
+	} else if m, err := url.Parse(opts.ResourceMetadataURL); err != nil || m.Scheme == "" || m.Host == "" {
+		return nil, fmt.Errorf("auth: resource metadata URL %q must be absolute", opts.ResourceMetadataURL)
+	}
+	if len(opts.ScopesSupported) == 0 {
+		opts.ScopesSupported = opts.ScopeMap.Scopes()
+	}
+	if len(opts.ChallengeScopes) == 0 {
+		opts.ChallengeScopes = opts.ScopesSupported
+	}
+	if opts.Realm == "" {
+		opts.Realm = "mcp"
+	}
+	if len(opts.AllowedOrigins) == 0 {
+		opts.AllowedOrigins = defaultOrigins(u)
+	}
+	if len(opts.ProtocolVersions) == 0 {
+		opts.ProtocolVersions = DefaultProtocolVersions
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 4 << 20
+	}
+	if opts.SessionCapacity <= 0 {
+		opts.SessionCapacity = 100000
+	}
+	if opts.SessionIdleTTL <= 0 {
+		opts.SessionIdleTTL = 24 * time.Hour
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 10 * time.Second
+	}
+	if opts.UnavailableLogInterval <= 0 {
+		opts.UnavailableLogInterval = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	md, err := json.Marshal(ProtectedResourceMetadata{
+		Resource:               opts.ResourceURL,
+		AuthorizationServers:   opts.AuthorizationServers,
+		ScopesSupported:        opts.ScopesSupported,
+		BearerMethodsSupported: []string{"header"},
+		ResourceName:           opts.ResourceName,
+		ResourceDocumentation:  opts.ResourceDocumentation,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		path = "/"
+	}
+	return &ResourceServer{
+		verifier:  v,
+		opts:      opts,
+		resource:  u,
+		mcpPath:   path,
+		metadata:  md,
+		origins:   newOriginMatcher(opts.AllowedOrigins),
+		sessions:  newSessionBindings(opts.SessionCapacity, opts.SessionIdleTTL),
+		logger:    opts.Logger,
+		challenge: strings.Join(opts.ChallengeScopes, " "),
+	}, nil
+}
+
+// RequireBearer returns middleware that protects an MCP handler; see
+// [ResourceServer.Protect]. It panics when opts are invalid, like
+// regexp.MustCompile; use [NewResourceServer] to get the error instead.
+func RequireBearer(v Verifier, opts Options) func(http.Handler) http.Handler {
+	rs, err := NewResourceServer(v, opts)
+	if err != nil {
+		panic(err)
+	}
+	return rs.Protect
+}
+
+// Options returns the options in effect, defaults filled in.
+func (rs *ResourceServer) Options() Options { return rs.opts }
+
+// MCPPath is the path of ResourceURL ("/mcp"), where Protect belongs.
+func (rs *ResourceServer) MCPPath() string { return rs.mcpPath }
+
+// Mount registers on mux the protected MCP handler at the path of
+// ResourceURL and the metadata at both well-known URLs.
+func (rs *ResourceServer) Mount(mux *http.ServeMux, mcp http.Handler) {
+	mux.Handle(rs.mcpPath, rs.Protect(mcp))
+	md := rs.MetadataHandler()
+	for _, p := range rs.MetadataPaths() {
+		mux.Handle(p, md)
+	}
+}
+
+// Protect wraps the MCP handler next. For each request, in this order:
+//
+//  1. a browser Origin outside the allow-list is refused (403); a CORS
+//     preflight is answered (204) before any authentication;
+//  2. a token in the query string or a form body is refused (400
+//     invalid_request, RFC 6750 §2 allows only the header here);
+//  3. the Authorization header is parsed: several or a malformed one is 400
+//     invalid_request, none is 401 naming the scopes the request needs;
+//  4. the token is verified: invalid is 401 invalid_token, verifier
+//     unavailable is 503 with Retry-After;
+//  5. an unsupported MCP-Protocol-Version is 400;
+//  6. the JSON-RPC body (read once, capped, then handed on) is read for its
+//     operations; Mcp-Method and Mcp-Name must agree with it (400, -32020);
+//  7. an operation the token's scopes do not cover is 403 insufficient_scope
+//     naming every scope it needs plus those granted;
+//  8. a session id bound to another identity is 404, as for an unknown
+//     session (MCP Streamable HTTP: the client starts a new session, and
+//     nobody learns that the id exists);
+//  9. next runs with the [TokenInfo] on the context; its answer is marked
+//     Cache-Control: private.
+func (rs *ResourceServer) Protect(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs.serve(w, r, next)
+	})
+}
+
+func (rs *ResourceServer) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	d := decision{rs: rs, r: r}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if !rs.origins.allows(origin) {
+			d.deny("origin not allowed")
+			writeErrorBody(w, http.StatusForbidden, "invalid_request", "The Origin "+origin+" may not call this server.")
+			return
+		}
+		setCORS(w.Header(), origin)
+	}
+	if r.Method == http.MethodOptions {
+		writePreflight(w, r)
+		return
+	}
+	if r.URL.Query().Has("access_token") {
+		d.deny("token in query")
+		rs.writeChallenge(w, http.StatusBadRequest, ErrorInvalidRequest, "Send the access token in the Authorization header, not in the query.", "")
+		return
+	}
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, rs.opts.MaxBodyBytes+1))
+		if err != nil {
+			d.deny("body unreadable")
+			writeErrorBody(w, http.StatusBadRequest, "invalid_request", "The request body could not be read.")
+			return
+		}
+		if int64(len(body)) > rs.opts.MaxBodyBytes {
+			d.deny("body too large")
+			writeErrorBody(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is larger than "+strconv.FormatInt(rs.opts.MaxBodyBytes, 10)+" bytes.")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		if formHasToken(r.Header.Get("Content-Type"), body) {
+			d.deny("token in form body")
+			rs.writeChallenge(w, http.StatusBadRequest, ErrorInvalidRequest, "Send the access token in the Authorization header, not in the body.", "")
+			return
+		}
+	}
+	token, err := ParseAuthorization(r.Header.Values("Authorization"))
+	if err != nil {
+		if errors.Is(err, ErrNoCredentials) {
+			d.deny("no credentials")
+			ops, _ := ReadOperations(body)
+			scope := strings.Join(rs.needed(ops), " ")
+			if scope == "" {
+				scope = rs.challenge
+			}
+			WriteChallenge(w, http.StatusUnauthorized, Challenge{Realm: rs.opts.Realm, ResourceMetadata: rs.opts.ResourceMetadataURL, Scope: scope})
+			return
+		}
+		d.deny(err.Error())
+		rs.writeChallenge(w, http.StatusBadRequest, ErrorInvalidRequest, capitalize(err.Error())+".", "")
+		return
+	}
+	info, err := rs.verifier.Verify(r.Context(), token)
+	if err != nil {
+		var te *TokenError
+		switch {
+		case errors.As(err, &te):
+			d.deny(te.Reason)
+			rs.writeChallenge(w, http.StatusUnauthorized, ErrorInvalidToken, capitalize(te.Reason)+".", "")
+		case errors.Is(err, ErrInvalidToken):
+			d.deny("invalid token")
+			rs.writeChallenge(w, http.StatusUnauthorized, ErrorInvalidToken, "The access token is invalid or expired.", "")
+		default:
+			d.deny("verification unavailable")
+			rs.logUnavailable(err)
+			w.Header().Set("Retry-After", strconv.Itoa(int((rs.opts.RetryAfter+time.Second-1)/time.Second)))
+			writeErrorBody(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The access token cannot be checked right now; try again later.")
+		}
+		return
+	}
+	if info == nil {
+		d.deny("verifier returned no token info")
+		writeErrorBody(w, http.StatusInternalServerError, "server_error", "internal error")
+		return
+	}
+	d.info = info
+	version := r.Header.Get("Mcp-Protocol-Version")
+	if version != "" && !slices.Contains(rs.opts.ProtocolVersions, version) {
+		d.deny("unsupported protocol version")
+		writeErrorBody(w, http.StatusBadRequest, "invalid_request", "Unsupported MCP-Protocol-Version "+version+"; supported: "+strings.Join(rs.opts.ProtocolVersions, ", ")+".")
+		return
+	}
+	var ops []Operation
+	if r.Method == http.MethodPost {
+		if ops, err = ReadOperations(body); err != nil {
+			d.deny(err.Error())
+			writeJSONRPCError(w, http.StatusBadRequest, nil, -32700, "Parse error: "+err.Error())
+			return
+		}
+		d.ops = ops
+		if err := checkStandardHeaders(r.Header, version, ops); err != nil {
+			d.deny(err.Error())
+			writeJSONRPCError(w, http.StatusBadRequest, firstID(ops), HeaderMismatchCode, err.Error())
+			return
+		}
+		if missing := rs.missing(ops, info); len(missing) > 0 {
+			scope := strings.Join(union(rs.needed(ops), info.Scopes), " ")
+			d.deny("insufficient scope: needs " + strings.Join(missing, " "))
+			rs.writeChallenge(w, http.StatusForbidden, ErrorInsufficientScope,
+				"This operation needs the scope "+strings.Join(missing, " ")+".", scope)
+			return
+		}
+	}
+	identity := identityOf(info)
+	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
+		if !rs.sessions.check(sid, identity, rs.opts.Now()) {
+			d.deny("session belongs to another identity")
+			writeJSONRPCError(w, http.StatusNotFound, firstID(ops), -32001, "Session not found")
+			return
+		}
+	}
+	d.allow()
+	w.Header().Set("Cache-Control", "private")
+	w.Header().Add("Vary", "Authorization")
+	sw := &sessionWriter{ResponseWriter: w, rs: rs, identity: identity, method: r.Method, requestSID: r.Header.Get("Mcp-Session-Id")}
+	next.ServeHTTP(sw, r.WithContext(ContextWithTokenInfo(r.Context(), info)))
+}
+
+// needed is the union of the scopes every operation needs.
+func (rs *ResourceServer) needed(ops []Operation) []string {
+	var out []string
+	for _, op := range ops {
+		for _, s := range rs.opts.ScopeMap.Required(op.Method, op.Name) {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func (rs *ResourceServer) missing(ops []Operation, info *TokenInfo) []string {
+	var out []string
+	for _, s := range rs.needed(ops) {
+		if !slices.Contains(info.Scopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (rs *ResourceServer) writeChallenge(w http.ResponseWriter, status int, code, description, scope string) {
+	WriteChallenge(w, status, Challenge{
+		Realm:            rs.opts.Realm,
+		ResourceMetadata: rs.opts.ResourceMetadataURL,
+		Scope:            scope,
+		Error:            code,
+		ErrorDescription: description,
+	})
+}
+
+func (rs *ResourceServer) logUnavailable(err error) {
+	now := rs.opts.Now()
+	rs.unavailMu.Lock()
+	due := rs.unavailLogged.IsZero() || now.Sub(rs.unavailLogged) >= rs.opts.UnavailableLogInterval
+	if due {
+		rs.unavailLogged = now
+	}
+	rs.unavailMu.Unlock()
+	if due {
+		rs.logger.Warn("auth: token verification unavailable; answering 503", "err", err.Error(), "retry_after", rs.opts.RetryAfter)
+	}
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// formHasToken reports whether a form-encoded body carries access_token
+// (RFC 6750 §2.2), which this resource server does not accept.
+func formHasToken(contentType string, body []byte) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return false
+	}
+	v, err := url.ParseQuery(string(body))
+	return err != nil || v.Has("access_token")
+}
+
+// HeaderMismatchCode is the JSON-RPC error code for Mcp-Method / Mcp-Name
+// headers that disagree with the body (MCP 2026-07-28, SEP-2243).
+const HeaderMismatchCode = -32020
+
+// checkStandardHeaders validates Mcp-Method and Mcp-Name against the body.
+// From 2026-07-28 they are required on requests; on older revisions they are
+// optional, but when present they must still agree, since gateways may act
+// on them.
+func checkStandardHeaders(h http.Header, version string, ops []Operation) error {
+	modern := version >= "2026-07-28"
+	hm, hasMethod := h["Mcp-Method"]
+	hn, hasName := h["Mcp-Name"]
+	if len(hm) > 1 || len(hn) > 1 {
+		return errors.New("header mismatch: Mcp-Method and Mcp-Name may appear once")
+	}
+	for _, op := range ops {
+		if op.Method == "" {
+			continue
+		}
+		if !hasMethod {
+			if modern {
+				return errors.New("header mismatch: Mcp-Method: missing required header")
+			}
+		} else if hm[0] != op.Method {
+			return fmt.Errorf("header mismatch: Mcp-Method: header value %q does not match body value %q", hm[0], op.Method)
+		}
+		switch op.Method {
+		case "tools/call", "resources/read", "prompts/get":
+		default:
+			continue
+		}
+		if !hasName {
+			if modern {
+				return fmt.Errorf("header mismatch: Mcp-Name: missing required header for method %q", op.Method)
+			}
+			continue
+		}
+		name, ok := decodeHeaderValue(hn[0])
+		if !ok {
+			return errors.New("header mismatch: Mcp-Name: invalid Base64 encoding")
+		}
+		if name != op.Name {
+			return fmt.Errorf("header mismatch: Mcp-Name: header value %q does not match body value %q", name, op.Name)
+		}
+	}
+	return nil
+}
+
+// decodeHeaderValue undoes SEP-2243's =?base64?...?= wrapping of header
+// values that are not plain ASCII.
+func decodeHeaderValue(v string) (string, bool) {
+	if inner, ok := strings.CutPrefix(v, "=?base64?"); ok {
+		if inner, ok = strings.CutSuffix(inner, "?="); ok {
+			b, err := base64.StdEncoding.DecodeString(inner)
+			if err != nil {
+				return "", false
+			}
+			return string(b), true
+		}
+	}
+	return v, true
+}
+
+func firstID(ops []Operation) json.RawMessage {
+	for _, op := range ops {
+		if op.ID != nil {
+			return op.ID
+		}
+	}
+	return nil
+}
+
+// writeJSONRPCError writes a JSON-RPC 2.0 error response (§5.1).
+func writeJSONRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
+	if id == nil {
+		id = json.RawMessage("null")
+	}
+	body, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{JSONRPC: "2.0", ID: id, Error: struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, message}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// sessionWriter sees the MCP handler's response headers so that a session id
+// the handler mints is bound to the identity that started it, and a deleted
+// session is forgotten.
+type sessionWriter struct {
+	http.ResponseWriter
+	rs          *ResourceServer
+	identity    string
+	method      string
+	requestSID  string
+	wroteHeader bool
+}
+
+func (sw *sessionWriter) WriteHeader(status int) {
+	if !sw.wroteHeader {
+		sw.wroteHeader = true
+		h := sw.Header()
+		if sid := h.Get("Mcp-Session-Id"); sid != "" && status < 300 {
+			sw.rs.sessions.bind(sid, sw.identity, sw.rs.opts.Now())
+		}
+		if sw.method == http.MethodDelete && sw.requestSID != "" && status < 300 {
+			sw.rs.sessions.forget(sw.requestSID)
+		}
+		// A handler may set its own Cache-Control (no-cache on event
+		// streams); whatever it says, the answer depends on the token.
+		if cc := h.Get("Cache-Control"); !strings.Contains(cc, "private") && !strings.Contains(cc, "no-store") {
+			if cc == "" {
+				h.Set("Cache-Control", "private")
+			} else {
+				h.Set("Cache-Control", cc+", private")
+			}
+		}
+	}
+	sw.ResponseWriter.WriteHeader(status)
+}
+
+func (sw *sessionWriter) Write(b []byte) (int, error) {
+	if !sw.wroteHeader {
+		sw.WriteHeader(http.StatusOK)
+	}
+	return sw.ResponseWriter.Write(b)
+}
+
+// Flush lets event streams through (http.Flusher).
+func (sw *sessionWriter) Flush() {
+	if !sw.wroteHeader {
+		sw.WriteHeader(http.StatusOK)
+	}
+	if f, ok := sw.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (sw *sessionWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+// decision writes the audit line of one request (debug level).
+type decision struct {
+	rs   *ResourceServer
+	r    *http.Request
+	info *TokenInfo
+	ops  []Operation
+}
+
+func (d *decision) allow()             { d.log("allow", "") }
+func (d *decision) deny(reason string) { d.log("deny", reason) }
+func (d *decision) log(result, reason string) {
+	ctx := d.r.Context()
+	if !d.rs.logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("decision", result), slog.String("method", d.r.Method)}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	if d.info != nil {
+		attrs = append(attrs, slog.String("issuer", d.info.Issuer), slog.String("subject", d.info.Subject), slog.String("client", d.info.ClientID))
+	}
+	if len(d.ops) > 0 {
+		names := make([]string, len(d.ops))
+		for i, op := range d.ops {
+			names[i] = op.String()
+		}
+		attrs = append(attrs, slog.String("operation", strings.Join(names, ", ")))
+	}
+	d.rs.logger.LogAttrs(ctx, slog.LevelDebug, "auth decision", attrs...)
+}

@@ -1,0 +1,40 @@
+package auth
+
+import (
+	"time"
+)
+
+// sessionBindings remembers which identity (issuer, subject, client) each
+// Mcp-Session-Id belongs to, so that a session id is never a credential: a
+// request carrying another identity's token with that id is refused. Memory
+// is bounded by an LRU of fixed size whose entries expire after a sliding
+// idle time.
+type sessionBindings struct {
+	ttl time.Duration
+	m   *lru[string, string]
+}
+
+func newSessionBindings(size int, ttl time.Duration) *sessionBindings {
+	return &sessionBindings{ttl: ttl, m: newLRU[string, string](size)}
+}
+
+// check binds id to identity when it is not bound yet and reports whether
+// the binding is identity's.
+func (s *sessionBindings) check(id, identity string, now time.Time) bool {
+	if bound, ok := s.m.get(id, now); ok && bound != identity {
+		return false
+	}
+	s.m.put(id, identity, now.Add(s.ttl))
+	return true
+}
+
+// bind records that the server gave id to identity.
+func (s *sessionBindings) bind(id, identity string, now time.Time) {
+	s.m.put(id, identity, now.Add(s.ttl))
+}
+
+func (s *sessionBindings) forget(id string) { s.m.remove(id) }
+
+func identityOf(ti *TokenInfo) string {
+	return ti.Issuer + "\x00" + ti.Subject + "\x00" + ti.ClientID
+}
