@@ -1,0 +1,254 @@
+package mcpserver
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/epicme/epicme"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// headerSessionID is the Streamable HTTP session header (MCP 2025-03-26
+// basic/transports, "Session Management").
+const headerSessionID = "Mcp-Session-Id"
+
+func (s *Server) initHTTP() {
+	s.sessions = &sessionRegistry{s: s, owners: map[string]sessionOwner{}}
+	s.http = server.NewStreamableHTTPServer(s.mcp,
+		// Session mode: revisions 2025-03-26..2025-11-25 need a session for
+		// server-initiated requests (elicitation, sampling) and
+		// notifications. 2026-07-28 requests are stateless whatever this
+		// says: mcp-go serves them without a session.
+		server.WithSessionIdManagerResolver(s.sessions),
+		server.WithSessionIdleTTL(s.opts.SessionIdleTTL),
+		server.WithStreamableHTTPLogger(s.logger),
+		server.WithDisableLocalhostProtection(s.opts.DisableHostCheck),
+	)
+}
+
+// HTTPHandler serves MCP over Streamable HTTP (MCP basic/transports) for
+// every protocol revision from 2025-03-26 to 2026-07-28 on one endpoint;
+// mount it at /mcp behind the authentication middleware.
+//
+// Around mcp-go's transport it caps request bodies (Options.MaxBodyBytes),
+// binds each session to the user and client that opened it (a request with
+// the session id of someone else is refused with 403), and restores the
+// JSON-RPC codes of resource and prompt errors (see rpcError). It does not
+// check Origin: the HTTP layer does.
+func (s *Server) HTTPHandler() http.Handler {
+	return http.HandlerFunc(s.serveHTTP)
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	modern := mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
+	if r.Method == http.MethodPost {
+		if r.ContentLength > s.opts.MaxBodyBytes {
+			s.tooLarge(w)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				s.tooLarge(w)
+				return
+			}
+			writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+
+	// Revisions before 2026-07-28 carry a session id; 2026-07-28 has no
+	// sessions and mcp-go ignores the header on its requests.
+	if !modern {
+		sid := r.Header.Get(headerSessionID)
+		if sid == "" && r.Method == http.MethodGet {
+			writeRPCError(w, http.StatusBadRequest, codeInvalidRequest, "Mcp-Session-Id header is required")
+			return
+		}
+		if sid != "" {
+			owner, ok := s.sessions.owner(sid)
+			if !ok && r.Method != http.MethodPost {
+				writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; start a new one")
+				return
+			}
+			if ok {
+				c, err := s.caller(r.Context())
+				if err != nil || owner != ownerOf(c) {
+					writeRPCError(w, http.StatusForbidden, codeForbidden, "this session belongs to another user or client; start a new session")
+					return
+				}
+			}
+		}
+	}
+
+	rw := &rpcWriter{ResponseWriter: w, needle: s.needle, modern: modern}
+	s.http.ServeHTTP(rw, r)
+	rw.finish()
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter) {
+	writeRPCError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest,
+		fmt.Sprintf("request body is larger than the limit of %d bytes", s.opts.MaxBodyBytes))
+}
+
+// writeRPCError answers with a JSON-RPC error response (JSON-RPC 2.0 §5)
+// that has a null id: the request was refused before it was read.
+func writeRPCError(w http.ResponseWriter, status, code int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(mcp.JSONRPCError{
+		JSONRPC: mcp.JSONRPC_VERSION,
+		ID:      mcp.NewRequestId(nil),
+		Error:   mcp.JSONRPCErrorDetails{Code: code, Message: message},
+	})
+}
+
+// rpcWriter restores the codes of rpcErrors in mcp-go's responses, JSON or
+// SSE, and on protocol 2026-07-28 gives a JSON error response the HTTP
+// status of its restored code. The status is held back until the first
+// write so that it can still change.
+type rpcWriter struct {
+	http.ResponseWriter
+	needle []byte
+	modern bool
+	status int
+	wrote  bool
+}
+
+func (w *rpcWriter) WriteHeader(code int) {
+	if !w.wrote && w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *rpcWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	out, code := rewriteErrors(p, w.needle)
+	if !w.wrote {
+		status := w.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if code != 0 && w.modern && status == http.StatusOK &&
+			strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+			status = statusForCode(code)
+		}
+		w.ResponseWriter.WriteHeader(status)
+		w.wrote = true
+	}
+	if _, err := w.ResponseWriter.Write(out); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Flush implements http.Flusher, which mcp-go needs to stream SSE.
+func (w *rpcWriter) Flush() {
+	w.finish()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *rpcWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// finish sends a status held back by WriteHeader when nothing was written.
+func (w *rpcWriter) finish() {
+	if !w.wrote && w.status != 0 {
+		w.ResponseWriter.WriteHeader(w.status)
+		w.wrote = true
+	}
+}
+
+// sessionOwner is who opened a session.
+type sessionOwner struct {
+	userID   string
+	clientID string
+}
+
+func ownerOf(c *epicme.Caller) sessionOwner {
+	if c == nil || c.User == nil {
+		return sessionOwner{}
+	}
+	return sessionOwner{userID: c.User.ID, clientID: c.ClientID}
+}
+
+// sessionRegistry issues session ids and remembers who opened each session,
+// so that a session id is never a credential: it is honoured only for the
+// user and client that opened it (MCP security best practices, "Session
+// Hijacking"). It is mcp-go's SessionIdManagerResolver.
+type sessionRegistry struct {
+	s      *Server
+	mu     sync.Mutex
+	owners map[string]sessionOwner
+}
+
+func (reg *sessionRegistry) owner(id string) (sessionOwner, bool) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	o, ok := reg.owners[id]
+	return o, ok
+}
+
+// ResolveSessionIdManager implements server.SessionIdManagerResolver; r is
+// nil when mcp-go's idle sweeper ends a session.
+func (reg *sessionRegistry) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
+	return sessionIDs{reg: reg, r: r}
+}
+
+// sessionIDs is the session id manager of one HTTP request.
+type sessionIDs struct {
+	reg *sessionRegistry
+	r   *http.Request
+}
+
+// Generate issues a random session id (128 bits, as the transport
+// requires: globally unique and cryptographically secure) and records the
+// caller of the initialize request as its owner.
+func (m sessionIDs) Generate() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	id := "mcp-session-" + hex.EncodeToString(b[:])
+	var owner sessionOwner
+	if m.r != nil {
+		c, err := m.reg.s.caller(m.r.Context())
+		if err == nil {
+			owner = ownerOf(c)
+		}
+	}
+	m.reg.mu.Lock()
+	m.reg.owners[id] = owner
+	m.reg.mu.Unlock()
+	return id
+}
+
+// Validate reports an unknown session as an error (mcp-go answers 404).
+func (m sessionIDs) Validate(id string) (bool, error) {
+	if _, ok := m.reg.owner(id); !ok {
+		return false, errors.New("unknown session")
+	}
+	return false, nil
+}
+
+// Terminate forgets a session (DELETE, or idle expiry).
+func (m sessionIDs) Terminate(id string) (bool, error) {
+	m.reg.mu.Lock()
+	delete(m.reg.owners, id)
+	m.reg.mu.Unlock()
+	m.reg.s.subs.dropSession(id)
+	return false, nil
+}

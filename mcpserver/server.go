@@ -1,0 +1,332 @@
+// Package mcpserver serves the EpicMe journal over the Model Context Protocol.
+//
+// It adapts the domain (package epicme) to MCP tools, resources, resource
+// templates, completions and a prompt, using github.com/mark3labs/mcp-go, and
+// serves them over Streamable HTTP (every protocol revision from 2025-03-26 to
+// 2026-07-28 on one endpoint) and over stdio.
+//
+// Who is calling is decided on every request, never once per session: each
+// handler asks the CallerResolver for the Caller of the request's context
+// (the HTTP auth middleware puts the verified token there; stdio resolves to
+// one local account). What a caller sees in tools/list, prompts/list,
+// resources/list and resources/templates/list, and what it may call, follows
+// the scopes of its token (see RequiredScopes).
+//
+// Confirmation of deletes (elicitation) and tag suggestions (sampling) are
+// written as multi round-trip requests (MCP 2026-07-28, SEP-2322); mcp-go
+// bridges them to server-initiated requests for clients of earlier
+// revisions. The opaque requestState a client echoes back is HMAC-signed
+// (see roundTrip).
+//
+// Resource update notifications (notifications/resources/updated) go to the
+// sessions that subscribed with resources/subscribe: stdio, and Streamable
+// HTTP sessions of revisions 2025-03-26..2025-11-25, which receive them on
+// their GET stream or on the response stream of the request that made the
+// change. Protocol 2026-07-28 has no sessions and no resources/subscribe;
+// its clients revalidate with the cache hints of resources/read (ttlMs 0,
+// cacheScope private), and are not pushed updates.
+package mcpserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxBodyBytes    = 4 << 20 // a 100 KB entry, JSON-escaped, fits many times over
+	DefaultSamplingTimeout = 60 * time.Second
+	DefaultSessionIdleTTL  = time.Hour
+	minSecretLen           = 32
+)
+
+// serverInstructions tells the model what EpicMe is for.
+const serverInstructions = `EpicMe is a journaling app. Users write journal entries about their experiences and review them later.
+Use the entry tools to create, read, list, search, update and delete entries, and the tag tools to create and manage tags and to add tags to entries or remove them.
+Entries and tags are private to the signed-in user; ids are numbered per user.`
+
+// Options configures a Server. The zero value is usable except for Secret.
+type Options struct {
+	// Logger receives internal errors in full and operational events.
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+	// Secret keys the HMAC that protects multi round-trip requestState
+	// (at least 32 bytes). Every instance behind one endpoint must share it.
+	Secret []byte
+	// Version is reported as the server's version.
+	Version string
+	// MaxBodyBytes caps the size of an HTTP request body (default 4 MiB).
+	MaxBodyBytes int64
+	// SamplingTimeout bounds how long a background tag suggestion waits for
+	// the client's model (default 60 s).
+	SamplingTimeout time.Duration
+	// SessionIdleTTL ends HTTP sessions (protocol revisions before
+	// 2026-07-28) idle for longer than this (default 1 h).
+	SessionIdleTTL time.Duration
+	// DisableHostCheck turns off mcp-go's DNS rebinding protection, which
+	// refuses a request that arrives on a loopback address with a Host other
+	// than localhost. Turn it off behind a reverse proxy on loopback; the
+	// HTTP layer validates Origin.
+	DisableHostCheck bool
+}
+
+// Server is the MCP adapter of one journal store.
+type Server struct {
+	store    epicme.Store
+	callers  epicme.CallerResolver
+	logger   *slog.Logger
+	secret   []byte
+	marker   string
+	needle   []byte
+	opts     Options
+	mcp      *server.MCPServer
+	http     *server.StreamableHTTPServer
+	sessions *sessionRegistry
+	subs     *subscriptions
+	// background tracks tag suggestions that run after their tool result.
+	background chan struct{}
+}
+
+// New returns the MCP adapter of store. callers decides who each request
+// comes from.
+func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Server, error) {
+	if store == nil || callers == nil {
+		return nil, errors.New("mcpserver: store and callers are required")
+	}
+	if len(opts.Secret) < minSecretLen {
+		return nil, fmt.Errorf("mcpserver: Secret must be at least %d bytes", minSecretLen)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.SamplingTimeout <= 0 {
+		opts.SamplingTimeout = DefaultSamplingTimeout
+	}
+	if opts.SessionIdleTTL <= 0 {
+		opts.SessionIdleTTL = DefaultSessionIdleTTL
+	}
+	var m [12]byte
+	if _, err := rand.Read(m[:]); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		store:      store,
+		callers:    callers,
+		logger:     opts.Logger,
+		secret:     append([]byte(nil), opts.Secret...),
+		marker:     "epicme" + hex.EncodeToString(m[:]) + ":",
+		opts:       opts,
+		subs:       newSubscriptions(),
+		background: make(chan struct{}, 64),
+	}
+	s.needle = errorNeedle(s.marker)
+
+	hooks := &server.Hooks{}
+	hooks.AddAfterListTools(s.filterTools)
+	hooks.AddAfterListPrompts(s.filterPrompts)
+	hooks.AddAfterListResources(s.listResources)
+	hooks.AddAfterListResourceTemplates(s.filterTemplates)
+	hooks.AddAfterSubscribe(s.subscribed)
+	hooks.AddAfterUnsubscribe(s.unsubscribed)
+	hooks.AddOnUnregisterSession(func(_ context.Context, session server.ClientSession) {
+		s.subs.dropSession(session.SessionID())
+	})
+
+	c := completer{s}
+	s.mcp = server.NewMCPServer("epicme", opts.Version,
+		server.WithTitle("EpicMe Journal"),
+		server.WithInstructions(serverInstructions),
+		server.WithToolCapabilities(true),
+		server.WithResourceCapabilities(true, true),
+		server.WithPromptCapabilities(true),
+		server.WithCompletions(),
+		server.WithLogging(),
+		server.WithHooks(hooks),
+		server.WithPromptCompletionProvider(c),
+		server.WithResourceCompletionProvider(c),
+		server.WithResourceHandlerMiddleware(s.guardResource),
+		server.WithPromptHandlerMiddleware(s.guardPrompt),
+		// Lists and reads depend on the token: never share them across
+		// authorization contexts (SEP-2549). This is mcp-go's default too;
+		// it is stated so that a change of default cannot widen it.
+		server.WithCacheHints(0, mcp.CacheScopePrivate),
+	)
+	s.addTools()
+	s.addResources()
+	s.addPrompts()
+	s.initHTTP()
+	return s, nil
+}
+
+// MCPServer returns the underlying mcp-go server, for in-process use.
+func (s *Server) MCPServer() *server.MCPServer { return s.mcp }
+
+// caller returns the caller of the request on ctx.
+func (s *Server) caller(ctx context.Context) (*epicme.Caller, error) {
+	c, err := s.callers.ResolveCaller(ctx)
+	if err != nil {
+		if isAppError(err) {
+			return nil, err
+		}
+		return nil, epicme.Internal(err)
+	}
+	if c == nil || c.User == nil {
+		return nil, epicme.Errorf(epicme.EFORBIDDEN, "no signed-in user")
+	}
+	return c, nil
+}
+
+// toolFunc handles a tool call for a caller already checked for the tool's
+// scopes.
+type toolFunc func(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error)
+
+// addTool registers a tool behind the caller and scope checks. Errors become
+// tool results with isError set; a panic becomes "internal error".
+func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
+	name := tool.Name
+	need := toolScopes[name]
+	s.mcp.AddTool(tool, func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.logger.ErrorContext(ctx, "tool panicked", slog.String("tool", name), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+				res, err = mcp.NewToolResultError("internal error"), nil
+			}
+		}()
+		c, err := s.caller(ctx)
+		if err != nil {
+			return s.toolError(ctx, name, err), nil
+		}
+		if need == nil {
+			return s.toolError(ctx, name, epicme.Errorf(epicme.EFORBIDDEN, "tool %s is not available", name)), nil
+		}
+		if missing := c.Scopes.Missing(need...); len(missing) > 0 {
+			return s.toolError(ctx, name, forbidden("tool "+name, missing)), nil
+		}
+		res, err = h(ctx, c, req)
+		if err != nil {
+			return s.toolError(ctx, name, err), nil
+		}
+		return res, nil
+	})
+}
+
+// filterTools keeps the tools the caller's scopes allow (tools/list).
+func (s *Server) filterTools(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
+	c, err := s.caller(ctx)
+	kept := res.Tools[:0]
+	for _, t := range res.Tools {
+		if err == nil && c.Scopes.Has(toolScopes[t.Name]...) && toolScopes[t.Name] != nil {
+			kept = append(kept, t)
+		}
+	}
+	res.Tools = kept
+}
+
+// filterPrompts keeps the prompts the caller's scopes allow (prompts/list).
+func (s *Server) filterPrompts(ctx context.Context, _ any, _ *mcp.ListPromptsRequest, res *mcp.ListPromptsResult) {
+	c, err := s.caller(ctx)
+	kept := res.Prompts[:0]
+	for _, p := range res.Prompts {
+		if err == nil && promptScopes[p.Name] != nil && c.Scopes.Has(promptScopes[p.Name]...) {
+			kept = append(kept, p)
+		}
+	}
+	res.Prompts = kept
+}
+
+// filterTemplates keeps the resource templates the caller's scopes allow.
+func (s *Server) filterTemplates(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
+	c, err := s.caller(ctx)
+	kept := res.ResourceTemplates[:0]
+	for _, t := range res.ResourceTemplates {
+		need, ok := resourceScopes(t.URITemplate.Raw())
+		if err == nil && ok && c.Scopes.Has(need...) {
+			kept = append(kept, t)
+		}
+	}
+	res.ResourceTemplates = kept
+}
+
+// guardResource checks the caller's scopes before any resource handler.
+func (s *Server) guardResource(next server.ResourceHandlerFunc) server.ResourceHandlerFunc {
+	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		c, err := s.caller(ctx)
+		if err != nil {
+			return nil, s.rpcErr(ctx, req.Params.URI, err)
+		}
+		need, ok := resourceScopes(req.Params.URI)
+		if !ok {
+			return nil, s.rpcErr(ctx, req.Params.URI, epicme.Errorf(epicme.ENOTFOUND, "Resource %s not found", req.Params.URI))
+		}
+		if missing := c.Scopes.Missing(need...); len(missing) > 0 {
+			return nil, s.rpcErr(ctx, req.Params.URI, forbidden("resource "+req.Params.URI, missing))
+		}
+		return next(ctx, req)
+	}
+}
+
+// guardPrompt checks the caller's scopes before any prompt handler.
+func (s *Server) guardPrompt(next server.PromptHandlerFunc) server.PromptHandlerFunc {
+	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		c, err := s.caller(ctx)
+		if err != nil {
+			return nil, s.rpcErr(ctx, req.Params.Name, err)
+		}
+		need := promptScopes[req.Params.Name]
+		if need == nil {
+			return nil, s.rpcErr(ctx, req.Params.Name, epicme.Invalid("name", "prompt %q not found", req.Params.Name))
+		}
+		if missing := c.Scopes.Missing(need...); len(missing) > 0 {
+			return nil, s.rpcErr(ctx, req.Params.Name, forbidden("prompt "+req.Params.Name, missing))
+		}
+		return next(ctx, req)
+	}
+}
+
+// clientCaps returns the capabilities the client declared: per request on
+// protocol 2026-07-28 (SEP-2575: a server must not infer them from earlier
+// requests), and at initialize on earlier revisions.
+func clientCaps(ctx context.Context) mcp.ClientCapabilities {
+	if info := server.RequestProtocolInfoFromContext(ctx); info != nil && info.Modern {
+		if info.ClientCapabilities != nil {
+			return *info.ClientCapabilities
+		}
+		return mcp.ClientCapabilities{}
+	}
+	if session, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
+		return session.GetClientCapabilities()
+	}
+	return mcp.ClientCapabilities{}
+}
+
+// Close ends the HTTP sessions and their idle sweeper, and waits briefly
+// for background tag suggestions to finish.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(ctx)
+	for i := 0; i < cap(s.background); i++ {
+		select {
+		case s.background <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}

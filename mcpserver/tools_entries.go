@@ -1,0 +1,462 @@
+package mcpserver
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Keys of the input requests EpicMe asks for in multi round-trip requests.
+const (
+	inputConfirm     = "confirm"
+	inputSuggestTags = "suggest_tags"
+)
+
+func (s *Server) addTools() {
+	s.addTool(newTool("whoami", "Who am I", "Show the signed-in user and the scopes this client was granted.",
+		object(js{}),
+		object(js{"user": userSchema, "scopes": js{"type": "array", "items": js{"type": "string"}}}, "user", "scopes"),
+		readOnly("Who am I")), s.whoami)
+
+	entryFields := js{
+		"title":      js{"type": "string", "minLength": 1, "maxLength": epicme.MaxTitleLen, "description": "The entry's title"},
+		"content":    js{"type": "string", "minLength": 1, "description": "The entry's text (at most 100 KB)"},
+		"mood":       js{"type": []string{"string", "null"}, "maxLength": epicme.MaxMetaLen, "description": "How the writer felt (e.g. happy, reflective)"},
+		"location":   js{"type": []string{"string", "null"}, "maxLength": epicme.MaxMetaLen, "description": "Where it happened"},
+		"weather":    js{"type": []string{"string", "null"}, "maxLength": epicme.MaxMetaLen, "description": "The weather"},
+		"isPrivate":  withDesc(boolOrBinary, "Whether the entry is private (true/false, or 1/0)"),
+		"isFavorite": withDesc(boolOrBinary, "Whether the entry is a favorite (true/false, or 1/0)"),
+	}
+	createProps := js{"tags": js{"type": "array", "items": idProp, "maxItems": epicme.MaxTagsPerRequest, "description": "Ids of existing tags to put on the entry"}}
+	for k, v := range entryFields {
+		createProps[k] = v
+	}
+	createProps["isPrivate"] = withDesc(boolOrBinary, "Whether the entry is private (default true)")
+	createProps["isFavorite"] = withDesc(boolOrBinary, "Whether the entry is a favorite (default false)")
+	s.addTool(newTool("create_entry", "Create entry", "Create a journal entry.",
+		object(createProps, "title", "content"),
+		object(js{"entry": entrySchema}, "entry"),
+		annotations("Create entry", false, false, false)), s.createEntry)
+
+	s.addTool(newTool("get_entry", "Get entry", "Get a journal entry by id, with its tags.",
+		object(js{"id": withDesc(idProp, "The entry's id")}, "id"),
+		object(js{"entry": entrySchema}, "entry"),
+		readOnly("Get entry")), s.getEntry)
+
+	s.addTool(newTool("list_entries", "List entries", "List journal entries, newest first. Filter by tags, creation date and favorites; page with limit and cursor.",
+		object(js{
+			"tagIds":        js{"type": "array", "items": idProp, "description": "Keep entries that have every one of these tags"},
+			"from":          js{"type": "string", "description": "Keep entries created at or after this RFC 3339 date or date-time"},
+			"to":            js{"type": "string", "description": "Keep entries created before this RFC 3339 date or date-time"},
+			"favoritesOnly": js{"type": "boolean", "description": "Keep favorite entries only"},
+			"limit":         js{"type": "integer", "minimum": 1, "maximum": epicme.MaxPageSize, "description": "Page size (default 50)"},
+			"cursor":        js{"type": "string", "description": "nextCursor of the previous page"},
+		}),
+		object(js{"entries": js{"type": "array", "items": entrySummarySchema}, "nextCursor": js{"type": "string"}}, "entries"),
+		readOnly("List entries")), s.listEntries)
+
+	s.addTool(newTool("search_entries", "Search entries", "Search the text of journal entries. Every word must appear in the title or content.",
+		object(js{
+			"query":  js{"type": "string", "minLength": 1, "maxLength": epicme.MaxSearchQueryLen, "description": "Words to look for"},
+			"limit":  js{"type": "integer", "minimum": 1, "maximum": epicme.MaxPageSize, "description": "Page size (default 50)"},
+			"cursor": js{"type": "string", "description": "nextCursor of the previous page"},
+		}, "query"),
+		object(js{"results": js{"type": "array", "items": searchHitSchema}, "nextCursor": js{"type": "string"}}, "results"),
+		readOnly("Search entries")), s.searchEntries)
+
+	updateProps := js{"id": withDesc(idProp, "The entry's id")}
+	for k, v := range entryFields {
+		updateProps[k] = v
+	}
+	s.addTool(newTool("update_entry", "Update entry", "Change fields of a journal entry. Fields left out stay as they are; null clears mood, location or weather.",
+		object(updateProps, "id"),
+		object(js{"entry": entrySchema}, "entry"),
+		annotations("Update entry", false, true, true)), s.updateEntry)
+
+	s.addTool(newTool("delete_entry", "Delete entry", "Delete a journal entry. The user is asked to confirm when the client can ask.",
+		object(js{"id": withDesc(idProp, "The entry's id")}, "id"),
+		object(js{"success": js{"type": "boolean"}, "entry": entrySchema}, "success", "entry"),
+		annotations("Delete entry", false, true, true)), s.deleteEntry)
+
+	s.addTool(newTool("add_tag_to_entry", "Add tag to entry", "Put a tag on an entry. Adding a tag the entry already has changes nothing.",
+		object(js{"entryId": withDesc(idProp, "The entry's id"), "tagId": withDesc(idProp, "The tag's id")}, "entryId", "tagId"),
+		object(js{"success": js{"type": "boolean"}, "entryTag": entryTagSchema}, "success", "entryTag"),
+		annotations("Add tag to entry", false, false, true)), s.addTagToEntry)
+
+	s.addTool(newTool("remove_tag_from_entry", "Remove tag from entry", "Take a tag off an entry.",
+		object(js{"entryId": withDesc(idProp, "The entry's id"), "tagId": withDesc(idProp, "The tag's id")}, "entryId", "tagId"),
+		object(js{"success": js{"type": "boolean"}, "removed": js{"type": "boolean"}}, "success", "removed"),
+		annotations("Remove tag from entry", false, true, true)), s.removeTagFromEntry)
+
+	s.addTagTools()
+}
+
+func withDesc(schema js, d string) js {
+	out := make(js, len(schema)+1)
+	for k, v := range schema {
+		out[k] = v
+	}
+	out["description"] = d
+	return out
+}
+
+func (s *Server) whoami(_ context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if _, err := newArgs(req.Params.Arguments); err != nil {
+		return nil, err
+	}
+	scopes := c.Scopes
+	if scopes == nil {
+		scopes = epicme.Scopes{}
+	}
+	return toolResult(struct {
+		User   *epicme.User  `json:"user"`
+		Scopes epicme.Scopes `json:"scopes"`
+	}{c.User, scopes}, "")
+}
+
+// entryNotFound is the message of the reference implementation.
+func entryNotFound(err error, id int64) error {
+	if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+		return epicme.Errorf(epicme.ENOTFOUND, "Entry with ID %q not found", strconv.FormatInt(id, 10))
+	}
+	return err
+}
+
+type entryOut struct {
+	Entry *epicme.Entry `json:"entry"`
+}
+
+func (s *Server) getEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "id")
+	if err != nil {
+		return nil, err
+	}
+	id, err := a.id("id")
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.store.GetEntry(ctx, c.User.ID, id)
+	if err != nil {
+		return nil, entryNotFound(err, id)
+	}
+	return toolResult(entryOut{e}, "", entryLink(e.ID, e.Title))
+}
+
+func (s *Server) createEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "title", "content", "mood", "location", "weather", "isPrivate", "isFavorite", "tags")
+	if err != nil {
+		return nil, err
+	}
+	if req.Params.RequestState != "" || len(req.Params.InputResponses) > 0 {
+		return s.finishCreateEntry(ctx, c, req)
+	}
+	var in epicme.NewEntry
+	if in.Title, err = a.str("title"); err != nil {
+		return nil, err
+	}
+	if in.Content, err = a.str("content"); err != nil {
+		return nil, err
+	}
+	if in.Mood, err = a.optStr("mood"); err != nil {
+		return nil, err
+	}
+	if in.Location, err = a.optStr("location"); err != nil {
+		return nil, err
+	}
+	if in.Weather, err = a.optStr("weather"); err != nil {
+		return nil, err
+	}
+	in.IsPrivate = true
+	if b, err := a.optBool("isPrivate"); err != nil {
+		return nil, err
+	} else if b != nil {
+		in.IsPrivate = *b
+	}
+	if b, err := a.optBool("isFavorite"); err != nil {
+		return nil, err
+	} else if b != nil {
+		in.IsFavorite = *b
+	}
+	if in.TagIDs, err = a.ids("tags", epicme.MaxTagsPerRequest); err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	e, err := s.store.CreateEntry(ctx, c.User.ID, in)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.TagIDs) > 0 && e.Tags == nil {
+		if full, err := s.store.GetEntry(ctx, c.User.ID, e.ID); err == nil {
+			e = full
+		}
+	}
+
+	if c.Scopes.Has(samplingScopes...) && clientCaps(ctx).Sampling != nil {
+		if server.IsModernRequest(ctx) {
+			// Ask for suggestions in a second round; the entry exists
+			// already, and the state names it so the retry never creates
+			// another.
+			params, err := s.suggestionRequest(ctx, c.User.ID, e)
+			if err != nil {
+				return nil, err
+			}
+			state := s.sealState(roundTrip{UserID: c.User.ID, Tool: "create_entry", Args: argsHash(req.Params.Arguments), Target: e.ID, Expires: time.Now().Add(stateTTL).Unix()})
+			return server.NewInputRequestBuilder(state).Sample(inputSuggestTags, params).ToolResult(), nil
+		}
+		s.suggestInBackground(ctx, c.User.ID, e)
+	}
+	return createdEntry(e, nil)
+}
+
+func createdEntry(e *epicme.Entry, added []epicme.TagRef) (*mcp.CallToolResult, error) {
+	sentence := fmt.Sprintf("Entry %q created successfully with ID %q", e.Title, strconv.FormatInt(e.ID, 10))
+	if len(added) > 0 {
+		sentence += ". Suggested tags added: " + tagNames(added)
+	}
+	return toolResult(entryOut{e}, sentence, entryLink(e.ID, e.Title))
+}
+
+// finishCreateEntry is the second round of create_entry on protocol
+// 2026-07-28: the entry was created on the first round; link the tags the
+// client's model suggested and answer with the entry.
+func (s *Server) finishCreateEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	rt, err := s.openState(req.Params.RequestState, c.User.ID, "create_entry", req.Params.Arguments, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var added []epicme.TagRef
+	if answer := server.SamplingResponse(req.Params.InputResponses, inputSuggestTags); answer != nil {
+		added, err = s.applySuggestions(ctx, c.User.ID, rt.Target, samplingText(answer))
+		if err != nil {
+			s.logger.WarnContext(ctx, "tag suggestions not applied", "entry", rt.Target, "err", err)
+		}
+	}
+	e, err := s.store.GetEntry(ctx, c.User.ID, rt.Target)
+	if err != nil {
+		return nil, entryNotFound(err, rt.Target)
+	}
+	if len(added) > 0 {
+		s.logAdded(ctx, e, added)
+	}
+	return createdEntry(e, added)
+}
+
+func (s *Server) listEntries(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "tagIds", "from", "to", "favoritesOnly", "limit", "cursor")
+	if err != nil {
+		return nil, err
+	}
+	var f epicme.EntryFilter
+	if f.TagIDs, err = a.ids("tagIds", epicme.MaxTagsPerRequest); err != nil {
+		return nil, err
+	}
+	if f.From, err = a.optTime("from"); err != nil {
+		return nil, err
+	}
+	if f.To, err = a.optTime("to"); err != nil {
+		return nil, err
+	}
+	if b, err := a.optBool("favoritesOnly"); err != nil {
+		return nil, err
+	} else if b != nil {
+		f.FavoritesOnly = *b
+	}
+	if f.Limit, err = a.optInt("limit", 1, epicme.MaxPageSize); err != nil {
+		return nil, err
+	}
+	if cur, err := a.optStr("cursor"); err != nil {
+		return nil, err
+	} else if cur != nil {
+		f.Cursor = *cur
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	page, err := s.store.ListEntries(ctx, c.User.ID, f)
+	if err != nil {
+		return nil, err
+	}
+	if page.Entries == nil {
+		page.Entries = []epicme.EntrySummary{}
+	}
+	links := make([]mcp.Content, 0, len(page.Entries))
+	for _, e := range page.Entries {
+		links = append(links, entryLink(e.ID, e.Title))
+	}
+	return toolResult(page, fmt.Sprintf("Found %d entries.", len(page.Entries)), links...)
+}
+
+func (s *Server) searchEntries(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "query", "limit", "cursor")
+	if err != nil {
+		return nil, err
+	}
+	var q epicme.SearchQuery
+	if q.Text, err = a.str("query"); err != nil {
+		return nil, err
+	}
+	if q.Limit, err = a.optInt("limit", 1, epicme.MaxPageSize); err != nil {
+		return nil, err
+	}
+	if cur, err := a.optStr("cursor"); err != nil {
+		return nil, err
+	} else if cur != nil {
+		q.Cursor = *cur
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	page, err := s.store.SearchEntries(ctx, c.User.ID, q)
+	if err != nil {
+		return nil, err
+	}
+	if page.Results == nil {
+		page.Results = []epicme.SearchHit{}
+	}
+	links := make([]mcp.Content, 0, len(page.Results))
+	for _, h := range page.Results {
+		links = append(links, entryLink(h.ID, h.Title))
+	}
+	return toolResult(page, fmt.Sprintf("Found %d entries matching %q.", len(page.Results), q.Text), links...)
+}
+
+func (s *Server) updateEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "id", "title", "content", "mood", "location", "weather", "isPrivate", "isFavorite")
+	if err != nil {
+		return nil, err
+	}
+	id, err := a.id("id")
+	if err != nil {
+		return nil, err
+	}
+	var u epicme.EntryUpdate
+	if u.Title, err = a.optStrSet("title"); err != nil {
+		return nil, err
+	}
+	if u.Content, err = a.optStrSet("content"); err != nil {
+		return nil, err
+	}
+	if u.Mood, err = a.clearable("mood"); err != nil {
+		return nil, err
+	}
+	if u.Location, err = a.clearable("location"); err != nil {
+		return nil, err
+	}
+	if u.Weather, err = a.clearable("weather"); err != nil {
+		return nil, err
+	}
+	if u.IsPrivate, err = a.optBool("isPrivate"); err != nil {
+		return nil, err
+	}
+	if u.IsFavorite, err = a.optBool("isFavorite"); err != nil {
+		return nil, err
+	}
+	if u.Empty() {
+		return nil, epicme.Invalid("id", "give at least one field to change: title, content, mood, location, weather, isPrivate or isFavorite")
+	}
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	e, err := s.store.UpdateEntry(ctx, c.User.ID, id, u)
+	if err != nil {
+		return nil, entryNotFound(err, id)
+	}
+	s.notifyUpdated(c.User.ID, entryURI(id))
+	return toolResult(entryOut{e}, fmt.Sprintf("Entry %q (ID: %d) updated successfully", e.Title, e.ID), entryLink(e.ID, e.Title))
+}
+
+// optStrSet reads a string that may be left out but not set to null.
+func (a args) optStrSet(name string) (*string, error) {
+	if v, ok := a.m[name]; ok && v == nil {
+		return nil, epicme.Invalid(name, "%s cannot be null", name)
+	}
+	return a.optStr(name)
+}
+
+func (s *Server) deleteEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "id")
+	if err != nil {
+		return nil, err
+	}
+	id, err := a.id("id")
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.store.GetEntry(ctx, c.User.ID, id)
+	if err != nil {
+		return nil, entryNotFound(err, id)
+	}
+	what := fmt.Sprintf("entry %q (ID: %d)", e.Title, e.ID)
+	confirmed, ask, err := s.confirm(ctx, c, req, "delete_entry", id,
+		fmt.Sprintf("Are you sure you want to delete %s?", what))
+	if err != nil || ask != nil {
+		return ask, err
+	}
+	if !confirmed {
+		return toolResult(struct {
+			Success bool          `json:"success"`
+			Entry   *epicme.Entry `json:"entry"`
+		}{false, e}, fmt.Sprintf("Deleting %s rejected by the user.", what))
+	}
+	deleted, err := s.store.DeleteEntry(ctx, c.User.ID, id)
+	if err != nil {
+		return nil, entryNotFound(err, id)
+	}
+	s.notifyUpdated(c.User.ID, entryURI(id))
+	return toolResult(struct {
+		Success bool          `json:"success"`
+		Entry   *epicme.Entry `json:"entry"`
+	}{true, deleted}, fmt.Sprintf("Entry %q (ID: %d) deleted successfully", deleted.Title, deleted.ID))
+}
+
+// confirm asks the user to confirm a destructive call by elicitation (MCP
+// 2025-06-18 and later, client/elicitation) when the client supports it.
+//
+// On the first round it returns ask, an input_required result whose signed
+// requestState names the tool, the arguments and the target row. On the
+// retry it checks that state (a client cannot skip the question by sending
+// an answer of its own making) and reports whether the user accepted and
+// ticked "confirmed". A client without elicitation is not asked.
+func (s *Server) confirm(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, tool string, target int64, question string) (confirmed bool, ask *mcp.CallToolResult, err error) {
+	if req.Params.RequestState != "" || len(req.Params.InputResponses) > 0 {
+		rt, err := s.openState(req.Params.RequestState, c.User.ID, tool, req.Params.Arguments, time.Now())
+		if err != nil {
+			return false, nil, err
+		}
+		if rt.Target != target {
+			return false, nil, epicme.Invalid("requestState", "requestState is invalid or expired; call %s again without it", tool)
+		}
+		answer := server.ElicitationResponse(req.Params.InputResponses, inputConfirm)
+		if answer == nil {
+			return false, nil, epicme.Invalid("inputResponses", "the answer to %q is missing from inputResponses", inputConfirm)
+		}
+		if answer.Action != mcp.ElicitationResponseActionAccept {
+			return false, nil, nil
+		}
+		content, _ := answer.Content.(map[string]any)
+		ok, _ := content["confirmed"].(bool)
+		return ok, nil, nil
+	}
+	if clientCaps(ctx).Elicitation == nil {
+		return true, nil, nil
+	}
+	state := s.sealState(roundTrip{UserID: c.User.ID, Tool: tool, Args: argsHash(req.Params.Arguments), Target: target, Expires: time.Now().Add(stateTTL).Unix()})
+	return false, server.NewInputRequestBuilder(state).Elicit(inputConfirm, mcp.ElicitationParams{
+		Mode:    mcp.ElicitationModeForm,
+		Message: question,
+		RequestedSchema: js{
+			"type": "object",
+			"properties": js{
+				"confirmed": js{"type": "boolean", "title": "Confirm", "description": "Tick to confirm"},
+			},
+			"required": []string{"confirmed"},
+		},
+	}).ToolResult(), nil
+}

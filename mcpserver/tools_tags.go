@@ -1,0 +1,245 @@
+package mcpserver
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/epicme/epicme"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+func (s *Server) addTagTools() {
+	s.addTool(newTool("create_tag", "Create tag", "Create a tag. Tag names are unique per user.",
+		object(js{
+			"name":        js{"type": "string", "minLength": 1, "maxLength": epicme.MaxTagNameLen, "description": "The tag's name"},
+			"description": js{"type": []string{"string", "null"}, "maxLength": epicme.MaxTagDescLen, "description": "What the tag is for"},
+		}, "name"),
+		object(js{"tag": tagSchema}, "tag"),
+		annotations("Create tag", false, false, false)), s.createTag)
+
+	s.addTool(newTool("get_tag", "Get tag", "Get a tag by id.",
+		object(js{"id": withDesc(idProp, "The tag's id")}, "id"),
+		object(js{"tag": tagSchema}, "tag"),
+		readOnly("Get tag")), s.getTag)
+
+	s.addTool(newTool("list_tags", "List tags", "List all tags, by name.",
+		object(js{}),
+		object(js{"tags": tagRefsSchema}, "tags"),
+		readOnly("List tags")), s.listTags)
+
+	s.addTool(newTool("update_tag", "Update tag", "Rename a tag or change its description (null clears it).",
+		object(js{
+			"id":          withDesc(idProp, "The tag's id"),
+			"name":        js{"type": "string", "minLength": 1, "maxLength": epicme.MaxTagNameLen},
+			"description": js{"type": []string{"string", "null"}, "maxLength": epicme.MaxTagDescLen},
+		}, "id"),
+		object(js{"tag": tagSchema}, "tag"),
+		annotations("Update tag", false, true, true)), s.updateTag)
+
+	s.addTool(newTool("delete_tag", "Delete tag", "Delete a tag and take it off every entry. The user is asked to confirm when the client can ask.",
+		object(js{"id": withDesc(idProp, "The tag's id")}, "id"),
+		object(js{"success": js{"type": "boolean"}, "tag": tagSchema}, "success", "tag"),
+		annotations("Delete tag", false, true, true)), s.deleteTag)
+}
+
+// tagNotFound is the message of the reference implementation.
+func tagNotFound(err error, id int64) error {
+	if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+		return epicme.Errorf(epicme.ENOTFOUND, "Tag ID %q not found", strconv.FormatInt(id, 10))
+	}
+	return err
+}
+
+type tagOut struct {
+	Tag *epicme.Tag `json:"tag"`
+}
+
+func (s *Server) createTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "name", "description")
+	if err != nil {
+		return nil, err
+	}
+	var in epicme.NewTag
+	if in.Name, err = a.str("name"); err != nil {
+		return nil, err
+	}
+	if in.Description, err = a.optStr("description"); err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	t, err := s.store.CreateTag(ctx, c.User.ID, in)
+	if err != nil {
+		return nil, err
+	}
+	s.notifyUpdated(c.User.ID, uriTags)
+	return toolResult(tagOut{t}, fmt.Sprintf("Tag %q created successfully with ID %q", t.Name, strconv.FormatInt(t.ID, 10)), tagLink(t.ID, t.Name))
+}
+
+func (s *Server) getTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "id")
+	if err != nil {
+		return nil, err
+	}
+	id, err := a.id("id")
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.store.GetTag(ctx, c.User.ID, id)
+	if err != nil {
+		return nil, tagNotFound(err, id)
+	}
+	return toolResult(tagOut{t}, "", tagLink(t.ID, t.Name))
+}
+
+func (s *Server) listTags(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if _, err := newArgs(req.Params.Arguments); err != nil {
+		return nil, err
+	}
+	tags, err := s.store.ListTags(ctx, c.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	if tags == nil {
+		tags = []epicme.TagRef{}
+	}
+	links := make([]mcp.Content, 0, len(tags))
+	for _, t := range tags {
+		links = append(links, tagLink(t.ID, t.Name))
+	}
+	return toolResult(struct {
+		Tags []epicme.TagRef `json:"tags"`
+	}{tags}, fmt.Sprintf("Found %d tags.", len(tags)), links...)
+}
+
+func (s *Server) updateTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "id", "name", "description")
+	if err != nil {
+		return nil, err
+	}
+	id, err := a.id("id")
+	if err != nil {
+		return nil, err
+	}
+	var u epicme.TagUpdate
+	if u.Name, err = a.optStrSet("name"); err != nil {
+		return nil, err
+	}
+	if u.Description, err = a.clearable("description"); err != nil {
+		return nil, err
+	}
+	if u.Name == nil && u.Description == nil {
+		return nil, epicme.Invalid("id", "give at least one field to change: name or description")
+	}
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	t, err := s.store.UpdateTag(ctx, c.User.ID, id, u)
+	if err != nil {
+		return nil, tagNotFound(err, id)
+	}
+	s.notifyUpdated(c.User.ID, tagURI(id), uriTags)
+	return toolResult(tagOut{t}, fmt.Sprintf("Tag %q (ID: %d) updated successfully", t.Name, t.ID), tagLink(t.ID, t.Name))
+}
+
+func (s *Server) deleteTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	a, err := newArgs(req.Params.Arguments, "id")
+	if err != nil {
+		return nil, err
+	}
+	id, err := a.id("id")
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.store.GetTag(ctx, c.User.ID, id)
+	if err != nil {
+		return nil, tagNotFound(err, id)
+	}
+	what := fmt.Sprintf("tag %q (ID: %d)", t.Name, t.ID)
+	confirmed, ask, err := s.confirm(ctx, c, req, "delete_tag", id,
+		fmt.Sprintf("Are you sure you want to delete %s? It will be removed from every entry.", what))
+	if err != nil || ask != nil {
+		return ask, err
+	}
+	if !confirmed {
+		return toolResult(struct {
+			Success bool        `json:"success"`
+			Tag     *epicme.Tag `json:"tag"`
+		}{false, t}, fmt.Sprintf("Deleting %s rejected by the user.", what))
+	}
+	deleted, err := s.store.DeleteTag(ctx, c.User.ID, id)
+	if err != nil {
+		return nil, tagNotFound(err, id)
+	}
+	s.notifyUpdated(c.User.ID, tagURI(id), uriTags)
+	return toolResult(struct {
+		Success bool        `json:"success"`
+		Tag     *epicme.Tag `json:"tag"`
+	}{true, deleted}, fmt.Sprintf("Tag %q (ID: %d) deleted successfully", deleted.Name, deleted.ID))
+}
+
+func (s *Server) addTagToEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	e, t, err := s.entryAndTag(ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	et, err := s.store.AddTagToEntry(ctx, c.User.ID, e.ID, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.notifyUpdated(c.User.ID, entryURI(e.ID))
+	return toolResult(struct {
+		Success  bool             `json:"success"`
+		EntryTag *epicme.EntryTag `json:"entryTag"`
+	}{true, et}, fmt.Sprintf("Tag %q (ID: %d) added to entry %q (ID: %d) successfully", t.Name, t.ID, e.Title, e.ID),
+		entryLink(e.ID, e.Title), tagLink(t.ID, t.Name))
+}
+
+func (s *Server) removeTagFromEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	e, t, err := s.entryAndTag(ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	removed, err := s.store.RemoveTagFromEntry(ctx, c.User.ID, e.ID, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	sentence := fmt.Sprintf("Tag %q (ID: %d) removed from entry %q (ID: %d) successfully", t.Name, t.ID, e.Title, e.ID)
+	if removed {
+		s.notifyUpdated(c.User.ID, entryURI(e.ID))
+	} else {
+		sentence = fmt.Sprintf("Entry %q (ID: %d) did not have tag %q (ID: %d); nothing changed", e.Title, e.ID, t.Name, t.ID)
+	}
+	return toolResult(struct {
+		Success bool `json:"success"`
+		Removed bool `json:"removed"`
+	}{true, removed}, sentence, entryLink(e.ID, e.Title), tagLink(t.ID, t.Name))
+}
+
+// entryAndTag reads the entryId and tagId arguments and loads both rows, so
+// that a missing one is named in the error.
+func (s *Server) entryAndTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*epicme.Entry, *epicme.Tag, error) {
+	a, err := newArgs(req.Params.Arguments, "entryId", "tagId")
+	if err != nil {
+		return nil, nil, err
+	}
+	entryID, err := a.id("entryId")
+	if err != nil {
+		return nil, nil, err
+	}
+	tagID, err := a.id("tagId")
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := s.store.GetEntry(ctx, c.User.ID, entryID)
+	if err != nil {
+		return nil, nil, entryNotFound(err, entryID)
+	}
+	t, err := s.store.GetTag(ctx, c.User.ID, tagID)
+	if err != nil {
+		return nil, nil, tagNotFound(err, tagID)
+	}
+	return e, t, nil
+}
