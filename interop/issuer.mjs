@@ -158,7 +158,11 @@ const provider = new Provider(issuer, {
   clients,
   jwks: signingKeys(),
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
-  scopes: ['openid', 'offline_access'],
+  // The resource scopes are listed as the provider's own too, so that they
+  // appear in scopes_supported and dynamic registration accepts a client
+  // whose metadata names them (RFC 7591 §2 "scope"); what a token carries is
+  // still decided per resource by getResourceServerInfo and the consent.
+  scopes: ['openid', 'offline_access', ...resourceScopes.split(' ')],
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   async findAccount(_ctx, sub) {
     const user = usersBySub.get(sub);
@@ -260,7 +264,8 @@ function consentPage(res, uid, clientName, details) {
   const resourceScopesMissing = details.missingResourceScopes ?? {};
   const items = Object.entries(resourceScopesMissing).flatMap(([indicator, scopes]) => scopes.map((scope) => `
   <li><label><input type="checkbox" name="scope" value="${escape(`${indicator} ${scope}`)}" checked> ${escape(scope)} at ${escape(indicator)}</label></li>`));
-  const oidc = (details.missingOIDCScope ?? []).map((scope) => `<li>${escape(scope)}</li>`);
+  const rsScopes = new Set(resourceScopes.split(' '));
+  const oidc = (details.missingOIDCScope ?? []).filter((s) => !rsScopes.has(s)).map((scope) => `<li>${escape(scope)}</li>`);
   page(res, 'Authorize', `
 <p><strong>${escape(clientName)}</strong> asks for access to your account.</p>
 <form method="post" action="/interaction/${escape(uid)}/confirm">

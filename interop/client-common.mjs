@@ -1,0 +1,183 @@
+// client-common.mjs holds what the two TypeScript client scripts share: their
+// command line, an in-memory OAuth client provider that registers
+// dynamically (RFC 7591) and signs in through browser.mjs, a fetch that
+// records every HTTP exchange (without credentials) so the tests can see the
+// discovery steps, and the journal scenario both clients run.
+
+import * as crypto from 'node:crypto';
+import { parseArgs } from 'node:util';
+
+import { signIn } from './browser.mjs';
+
+/**
+ * Reads the command line shared by the client scripts.
+ *
+ *   --url URL            EpicMe's MCP endpoint (required)
+ *   --token TOKEN        use this access token (mode "token"); or
+ *   --login L --password P [--grant "s1 s2"]
+ *                        have no token: follow the 401 challenge, discover the
+ *                        authorization server, register, sign in as L (mode "oauth")
+ *   --title T            title of the entry the scenario creates
+ *
+ * The token may also come from the environment variable MCP_ACCESS_TOKEN so it
+ * stays off process listings.
+ */
+export function options() {
+  const { values } = parseArgs({
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      login: { type: 'string' },
+      password: { type: 'string' },
+      grant: { type: 'string' },
+      title: { type: 'string', default: 'Interop entry' },
+    },
+    strict: true,
+  });
+  values.token ??= process.env.MCP_ACCESS_TOKEN;
+  if (!values.url) throw new Error('--url is required');
+  if (!values.token && !(values.login && values.password)) {
+    throw new Error('give --token (or MCP_ACCESS_TOKEN), or --login and --password for the OAuth flow');
+  }
+  return values;
+}
+
+/**
+ * A fetch that records method, URL (without query) and status of every
+ * exchange, and the WWW-Authenticate challenge of each 401 or 403.
+ */
+export function recordingFetch(log) {
+  return async (input, init) => {
+    const req = new Request(input, init);
+    const res = await fetch(input, init);
+    const url = new URL(req.url);
+    const entry = { method: req.method, url: `${url.origin}${url.pathname}`, status: res.status };
+    if (res.status === 401 || res.status === 403) entry.challenge = res.headers.get('www-authenticate');
+    log.push(entry);
+    return res;
+  };
+}
+
+/**
+ * An OAuth client provider kept in memory. It satisfies the provider
+ * interface of both SDK generations: a public client (PKCE, no secret) with
+ * a loopback redirect URI, registered dynamically.
+ */
+export class MemoryOAuthProvider {
+  #client;
+  #tokens;
+  #verifier;
+  #state;
+  #user;
+  #discovery;
+
+  /** The URL the authorization server redirected back to, once signed in. */
+  callback;
+
+  constructor(user) {
+    this.#user = user;
+  }
+
+  get redirectUrl() {
+    return 'http://127.0.0.1:9/callback';
+  }
+
+  get clientMetadata() {
+    return {
+      client_name: 'EpicMe interop client',
+      redirect_uris: [this.redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+
+  state() {
+    this.#state = crypto.randomBytes(16).toString('base64url');
+    return this.#state;
+  }
+
+  clientInformation() { return this.#client; }
+
+  saveClientInformation(info) { this.#client = info; }
+
+  tokens() { return this.#tokens; }
+
+  saveTokens(tokens) { this.#tokens = tokens; }
+
+  saveCodeVerifier(verifier) { this.#verifier = verifier; }
+
+  codeVerifier() { return this.#verifier; }
+
+  // Remembering where discovery led lets the client check, when the code
+  // comes back, that the same authorization server answered.
+  saveDiscoveryState(state) { this.#discovery = state; }
+
+  discoveryState() { return this.#discovery; }
+
+  invalidateCredentials(scope) {
+    if (scope === 'all' || scope === 'client') this.#client = undefined;
+    if (scope === 'all' || scope === 'tokens') this.#tokens = undefined;
+    if (scope === 'all' || scope === 'verifier') this.#verifier = undefined;
+    if (scope === 'all' || scope === 'discovery') this.#discovery = undefined;
+  }
+
+  async redirectToAuthorization(authorizationUrl) {
+    this.authorizationUrl = new URL(authorizationUrl);
+    this.callback = await signIn(authorizationUrl, this.#user);
+    const got = this.callback.searchParams;
+    if (got.get('error')) throw new Error(`authorization refused: ${got.get('error')}: ${got.get('error_description')}`);
+    if (this.#state !== undefined && got.get('state') !== this.#state) throw new Error('callback state does not match');
+  }
+
+  /** The parameters of the authorization request, for the test to check. */
+  authorizationRequest() {
+    const q = this.authorizationUrl?.searchParams;
+    if (!q) return undefined;
+    return {
+      endpoint: `${this.authorizationUrl.origin}${this.authorizationUrl.pathname}`,
+      client_id: q.get('client_id'),
+      resource: q.get('resource'),
+      scope: q.get('scope'),
+      code_challenge_method: q.get('code_challenge_method'),
+    };
+  }
+}
+
+const structured = (result) => {
+  if (result.isError) {
+    const text = result.content?.find((c) => c.type === 'text')?.text;
+    throw new Error(`tool error: ${text ?? JSON.stringify(result)}`);
+  }
+  return result.structuredContent;
+};
+
+/**
+ * The journal scenario: list tools, ask who we are, write an entry and read
+ * it back. It returns what it saw.
+ */
+export async function scenario(client, title) {
+  const { tools } = await client.listTools();
+  const whoami = structured(await client.callTool({ name: 'whoami', arguments: {} }));
+  const created = structured(await client.callTool({
+    name: 'create_entry',
+    arguments: { title, content: `Written by ${title}.` },
+  }));
+  const fetched = structured(await client.callTool({ name: 'get_entry', arguments: { id: created.entry.id } }));
+  return {
+    tools: tools.map((t) => t.name).sort(), whoami, created, fetched,
+  };
+}
+
+/** Prints one JSON line and exits 0, or prints the error and exits 1. */
+export async function main(run) {
+  try {
+    const out = await run();
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    process.exit(0);
+  } catch (err) {
+    process.stderr.write(`${err?.stack ?? err}\n`);
+    process.stdout.write(`${JSON.stringify({ error: String(err?.message ?? err) })}\n`);
+    process.exit(1);
+  }
+}
