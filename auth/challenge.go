@@ -60,10 +60,23 @@ func (c Challenge) String() string {
 func (c Challenge) Sanitized() Challenge {
 	c.Realm = sanitizeValue(c.Realm)
 	c.ResourceMetadata = strings.ReplaceAll(sanitizeValue(c.ResourceMetadata), " ", "")
-	c.Scope = strings.Join(strings.Fields(sanitizeValue(c.Scope)), " ")
+	c.Scope = sanitizeScope(c.Scope)
 	c.Error = sanitizeValue(c.Error)
 	c.ErrorDescription = sanitizeValue(c.ErrorDescription)
 	return c
+}
+
+// sanitizeScope keeps the scope tokens (RFC 6749 §3.3: %x21 / %x23-5B /
+// %x5D-7E) separated by single spaces.
+func sanitizeScope(s string) string {
+	fields := strings.Fields(s)
+	out := fields[:0]
+	for _, f := range fields {
+		if f = sanitizeValue(f); f != "" {
+			out = append(out, strings.ReplaceAll(f, " ", ""))
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // sanitizeValue drops every byte outside %x20-21 / %x23-5B / %x5D-7E.
