@@ -87,7 +87,58 @@ var (
 	messageKeys = []string{"jsonrpc", "id", "method", "params", "result", "error"}
 	paramKeys   = []string{"name", "uri", "ref"}
 	refKeys     = []string{"type", "name", "uri"}
+	// allKeys are every member name whose case variants are refused.
+	allKeys = []string{"jsonrpc", "id", "method", "params", "result", "error", "name", "uri", "ref", "type"}
 )
+
+// mayHaveCaseVariants is a fast, conservative test: false means no member
+// name in data can be a case variant of one in allKeys, so the careful
+// check can be skipped. Go's encoding/json also folds 'ſ' (U+017F) to 's'
+// and the Kelvin sign (U+212A) to 'k', hence the two byte sequences.
+func mayHaveCaseVariants(data []byte) bool {
+	if bytes.Contains(data, []byte("\xc5\xbf")) || bytes.Contains(data, []byte("\xe2\x84\xaa")) || bytes.Contains(data, []byte(`\u`)) {
+		return true
+	}
+	for i := bytes.IndexByte(data, '"'); i >= 0 && i < len(data); {
+		rest := data[i+1:]
+		for _, k := range allKeys {
+			n := len(k)
+			if len(rest) > n && rest[n] == '"' && string(rest[:n]) != k && strings.EqualFold(string(rest[:n]), k) {
+				return true
+			}
+		}
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// checkCaseVariants decodes the message, its params and params.ref into
+// maps and refuses member names that collide, case-insensitively, with a
+// meaningful one without being equal to it.
+func checkCaseVariants(data []byte) error {
+	m, err := readObject(data, messageKeys, "message")
+	if err != nil {
+		return err
+	}
+	raw, ok := m["params"]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	p, err := readObject(raw, paramKeys, "params")
+	if err != nil {
+		return err
+	}
+	if ref, ok := p["ref"]; ok && string(ref) != "null" {
+		if _, err := readObject(ref, refKeys, "params.ref"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // readObject decodes an object into its members and refuses names that
 // collide, case-insensitively, with one of keys without being equal to it.
@@ -106,81 +157,81 @@ func readObject(data []byte, keys []string, what string) (map[string]json.RawMes
 	return m, nil
 }
 
-func readString(m map[string]json.RawMessage, key, what string) (string, bool, error) {
-	raw, ok := m[key]
-	if !ok {
-		return "", false, nil
+// wireMessage is decoded the way Go MCP libraries decode (encoding/json
+// into structs); case variants were refused before, so a case-sensitive
+// decoder would read the same.
+type wireMessage struct {
+	ID     json.RawMessage `json:"id"`
+	Method *string         `json:"method"`
+	Params *struct {
+		Name json.RawMessage `json:"name"`
+		URI  json.RawMessage `json:"uri"`
+		Ref  *struct {
+			Type string `json:"type"`
+			Name string `json:"name"`
+			URI  string `json:"uri"`
+		} `json:"ref"`
+	} `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
+}
+
+func rawString(raw json.RawMessage, what string) (string, error) {
+	if len(raw) == 0 {
+		return "", nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", true, badMessage(what + "." + key + " is not a string")
+		return "", badMessage(what + " is not a string")
 	}
-	return s, true, nil
+	return s, nil
 }
 
 func readMessage(data []byte) (Operation, error) {
 	var op Operation
-	m, err := readObject(data, messageKeys, "message")
-	if err != nil {
-		return op, err
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return op, badMessage("message is not a JSON object")
 	}
-	method, hasMethod, err := readString(m, "method", "message")
-	if err != nil {
-		return op, err
-	}
-	if id, ok := m["id"]; ok && string(id) != "null" {
-		op.ID = id
-	}
-	if !hasMethod {
-		if _, ok := m["result"]; ok {
-			return op, nil
+	if mayHaveCaseVariants(data) {
+		if err := checkCaseVariants(data); err != nil {
+			return op, err
 		}
-		if _, ok := m["error"]; ok {
+	}
+	var m wireMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return op, badMessage("message does not follow JSON-RPC 2.0: " + err.Error())
+	}
+	if len(m.ID) > 0 && string(m.ID) != "null" {
+		op.ID = m.ID
+	}
+	if m.Method == nil {
+		if len(m.Result) > 0 || len(m.Error) > 0 {
 			return op, nil
 		}
 		return op, badMessage("message has neither method nor result nor error")
 	}
-	if method == "" {
+	if *m.Method == "" {
 		return op, badMessage("message.method is empty")
 	}
-	op.Method = method
-	var params map[string]json.RawMessage
-	if raw, ok := m["params"]; ok && string(raw) != "null" {
-		if params, err = readObject(raw, paramKeys, "params"); err != nil {
-			return op, err
-		}
+	op.Method = *m.Method
+	if m.Params == nil {
+		return op, nil
 	}
-	switch method {
+	var err error
+	switch op.Method {
 	case "tools/call", "prompts/get":
-		op.Name, _, err = readString(params, "name", "params")
+		op.Name, err = rawString(m.Params.Name, "params.name")
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":
-		op.Name, _, err = readString(params, "uri", "params")
+		op.Name, err = rawString(m.Params.URI, "params.uri")
 	case "completion/complete":
-		raw, ok := params["ref"]
-		if !ok {
-			break
-		}
-		ref, err := readObject(raw, refKeys, "params.ref")
-		if err != nil {
-			return op, err
-		}
-		typ, _, err := readString(ref, "type", "params.ref")
-		if err != nil {
-			return op, err
-		}
-		switch typ {
-		case "ref/prompt":
-			name, _, err := readString(ref, "name", "params.ref")
-			if err != nil {
-				return op, err
+		if ref := m.Params.Ref; ref != nil {
+			switch ref.Type {
+			case "ref/prompt":
+				op.Name = "prompt:" + ref.Name
+			case "ref/resource":
+				op.Name = "resource:" + ref.URI
 			}
-			op.Name = "prompt:" + name
-		case "ref/resource":
-			uri, _, err := readString(ref, "uri", "params.ref")
-			if err != nil {
-				return op, err
-			}
-			op.Name = "resource:" + uri
 		}
 	}
 	return op, err

@@ -212,7 +212,9 @@ func TestRule_InvalidToken_401(t *testing.T) {
 	f := newFixture(t, fixtureConfig{})
 	is := f.is
 	now := time.Now()
-	enc := func(s string) string { return strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(b64std(s)), "=") }
+	enc := func(s string) string {
+		return strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(b64std(s)), "=")
+	}
 	valid := f.jwt()
 	parts := strings.Split(valid, ".")
 	cases := []struct{ name, token, reason string }{
