@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -59,8 +60,8 @@ type process struct {
 }
 
 // startProcess starts cmd and stops it when t ends: it closes the child's
-// stdin (the Node programs exit on that), then sends it SIGTERM, then kills
-// it. The child's stderr is shown when the test fails.
+// stdin (the Node programs also exit on that, should the test binary die)
+// and sends it SIGTERM, then kills it if it lingers. The child's stderr is shown when the test fails.
 func startProcess(t *testing.T, name string, cmd *exec.Cmd) *process {
 	t.Helper()
 	p := &process{name: name, cmd: cmd, lines: make(chan string, 64), stderr: &lockedBuffer{}, done: make(chan struct{})}
@@ -121,16 +122,11 @@ func (p *process) firstLine(t *testing.T, timeout time.Duration) string {
 
 func (p *process) stop() {
 	_ = p.stdin.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 		return
-	case <-time.After(2 * time.Second):
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-		return
-	case <-time.After(3 * time.Second):
+	case <-time.After(5 * time.Second):
 	}
 	_ = p.cmd.Process.Kill()
 	<-p.done
