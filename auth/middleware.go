@@ -261,14 +261,16 @@ func (rs *ResourceServer) serve(w http.ResponseWriter, r *http.Request, next htt
 	if r.Body != nil && r.Body != http.NoBody && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		var err error
 		body, err = io.ReadAll(io.LimitReader(r.Body, rs.opts.MaxBodyBytes+1))
+		// An outer http.MaxBytesReader may have a lower cap than ours.
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) || int64(len(body)) > rs.opts.MaxBodyBytes {
+			d.deny("body too large")
+			writeErrorBody(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large.")
+			return
+		}
 		if err != nil {
 			d.deny("body unreadable")
 			writeErrorBody(w, http.StatusBadRequest, "invalid_request", "The request body could not be read.")
-			return
-		}
-		if int64(len(body)) > rs.opts.MaxBodyBytes {
-			d.deny("body too large")
-			writeErrorBody(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is larger than "+strconv.FormatInt(rs.opts.MaxBodyBytes, 10)+" bytes.")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
