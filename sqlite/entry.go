@@ -1,0 +1,332 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/epicme/epicme"
+)
+
+func errEntryNotFound(id int64) error {
+	return epicme.Errorf(epicme.ENOTFOUND, "Entry with ID %q not found", strconv.FormatInt(id, 10))
+}
+
+// getEntrySQL reads an entry with its tags in one statement (one snapshot),
+// the tags as a JSON array ordered by name.
+const getEntrySQL = `SELECT e.id, e.title, e.content, e.mood, e.location, e.weather,
+	e.is_private, e.is_favorite, e.created_at, e.updated_at,
+	(SELECT json_group_array(json_object('id', t.id, 'name', t.name) ORDER BY t.name_key, t.id)
+	 FROM entry_tags et JOIN tags t ON t.user_id = et.user_id AND t.id = et.tag_id
+	 WHERE et.user_id = e.user_id AND et.entry_id = e.id)
+FROM entries e WHERE e.user_id = ? AND e.id = ?`
+
+func scanEntry(row *sql.Row, userID string, id int64) (*epicme.Entry, error) {
+	e := epicme.Entry{UserID: userID}
+	var created, updated int64
+	var tagsJSON string
+	err := row.Scan(&e.ID, &e.Title, &e.Content, &e.Mood, &e.Location, &e.Weather,
+		&e.IsPrivate, &e.IsFavorite, &created, &updated, &tagsJSON)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errEntryNotFound(id)
+	}
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	e.CreatedAt, e.UpdatedAt = fromNanos(created), fromNanos(updated)
+	if tagsJSON != "[]" && tagsJSON != "" {
+		if err := json.Unmarshal([]byte(tagsJSON), &e.Tags); err != nil {
+			return nil, epicme.Internal(err)
+		}
+	}
+	return &e, nil
+}
+
+// GetEntry returns the user's entry with its tags ordered by name; ENOTFOUND
+// if the user has no entry with this id.
+func (db *DB) GetEntry(ctx context.Context, userID string, id int64) (*epicme.Entry, error) {
+	return scanEntry(db.queryRow(ctx, getEntrySQL, userID, id), userID, id)
+}
+
+func (tx *Tx) getEntry(userID string, id int64) (*epicme.Entry, error) {
+	return scanEntry(tx.queryRow(getEntrySQL, userID, id), userID, id)
+}
+
+// CreateEntry validates and stores a new entry, numbered next for its user,
+// linked to in.TagIDs in the same transaction. If a tag is not the user's,
+// it returns ENOTFOUND naming the tag and writes nothing.
+func (db *DB) CreateEntry(ctx context.Context, userID string, in epicme.NewEntry) (*epicme.Entry, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	var e *epicme.Entry
+	err := db.update(ctx, func(tx *Tx) error {
+		var err error
+		e, err = tx.createEntry(userID, &in, tx.now)
+		return err
+	})
+	return e, err
+}
+
+// createEntry inserts a validated entry created at the given time.
+func (tx *Tx) createEntry(userID string, in *epicme.NewEntry, created time.Time) (*epicme.Entry, error) {
+	var id, rid int64
+	err := tx.queryRow(`UPDATE users SET next_entry_id = next_entry_id + 1 WHERE id = ?
+		RETURNING next_entry_id - 1, rid`, userID).Scan(&id, &rid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errUserNotFound()
+	}
+	if err != nil {
+		return nil, err
+	}
+	tagIDs := uniqueIDs(in.TagIDs)
+	for _, tid := range tagIDs {
+		if err := tx.checkTag(userID, tid); err != nil {
+			return nil, err
+		}
+	}
+	e := &epicme.Entry{
+		ID: id, UserID: userID, Title: in.Title, Content: in.Content,
+		Mood: in.Mood, Location: in.Location, Weather: in.Weather,
+		IsPrivate: in.IsPrivate, IsFavorite: in.IsFavorite,
+		CreatedAt: created, UpdatedAt: created,
+	}
+	terms, n := indexTerms(e.Title, e.Content)
+	if _, err := tx.exec(`INSERT INTO entries (user_id, id, created_at, updated_at, is_private, is_favorite,
+		search_len, title, mood, location, weather, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		userID, id, toNanos(e.CreatedAt), toNanos(e.UpdatedAt), e.IsPrivate, e.IsFavorite,
+		n, e.Title, e.Mood, e.Location, e.Weather, e.Content); err != nil {
+		return nil, err
+	}
+	if _, err := tx.exec(`INSERT INTO entries_fts (rowid, terms) VALUES (?, ?)`, ftsRowid(rid, id), terms); err != nil {
+		return nil, err
+	}
+	if len(tagIDs) == 0 {
+		return e, nil
+	}
+	for _, tid := range tagIDs {
+		if _, err := tx.link(userID, id, tid); err != nil {
+			return nil, err
+		}
+	}
+	return tx.getEntry(userID, id)
+}
+
+// checkTag returns ENOTFOUND unless the user has the tag.
+func (tx *Tx) checkTag(userID string, tagID int64) error {
+	var one int
+	err := tx.queryRow(`SELECT 1 FROM tags WHERE user_id = ? AND id = ?`, userID, tagID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errTagNotFound(tagID)
+	}
+	return err
+}
+
+// checkEntry returns ENOTFOUND unless the user has the entry.
+func (tx *Tx) checkEntry(userID string, entryID int64) error {
+	var one int
+	err := tx.queryRow(`SELECT 1 FROM entries WHERE user_id = ? AND id = ?`, userID, entryID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errEntryNotFound(entryID)
+	}
+	return err
+}
+
+// ftsRowid is the full-text index row of a user's entry: the user's range
+// (rid << 32) plus the entry id. Entry ids stay below 2^32 per user.
+func ftsRowid(rid, id int64) int64 { return rid<<32 | id }
+
+// uniqueIDs returns ids without repeats, in first-seen order.
+func uniqueIDs(ids []int64) []int64 {
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// UpdateEntry changes the fields set in u (see epicme.EntryUpdate) and bumps
+// updated_at; an empty update returns the entry unchanged. The full-text
+// index follows the new title and content in the same transaction.
+func (db *DB) UpdateEntry(ctx context.Context, userID string, id int64, u epicme.EntryUpdate) (*epicme.Entry, error) {
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	if u.Empty() {
+		return db.GetEntry(ctx, userID, id)
+	}
+	var e *epicme.Entry
+	err := db.update(ctx, func(tx *Tx) error {
+		var err error
+		if e, err = tx.getEntry(userID, id); err != nil {
+			return err
+		}
+		reindex := false
+		if u.Title != nil {
+			reindex = reindex || e.Title != *u.Title
+			e.Title = *u.Title
+		}
+		if u.Content != nil {
+			reindex = reindex || e.Content != *u.Content
+			e.Content = *u.Content
+		}
+		if u.Mood != nil {
+			e.Mood = *u.Mood
+		}
+		if u.Location != nil {
+			e.Location = *u.Location
+		}
+		if u.Weather != nil {
+			e.Weather = *u.Weather
+		}
+		if u.IsPrivate != nil {
+			e.IsPrivate = *u.IsPrivate
+		}
+		if u.IsFavorite != nil {
+			e.IsFavorite = *u.IsFavorite
+		}
+		e.UpdatedAt = tx.now
+		terms, n := indexTerms(e.Title, e.Content)
+		if _, err := tx.exec(`UPDATE entries SET title = ?, content = ?, mood = ?, location = ?, weather = ?,
+			is_private = ?, is_favorite = ?, search_len = ?, updated_at = ? WHERE user_id = ? AND id = ?`,
+			e.Title, e.Content, e.Mood, e.Location, e.Weather, e.IsPrivate, e.IsFavorite, n,
+			toNanos(e.UpdatedAt), userID, id); err != nil {
+			return err
+		}
+		if reindex {
+			var rid int64
+			if err := tx.queryRow(`SELECT rid FROM users WHERE id = ?`, userID).Scan(&rid); err != nil {
+				return err
+			}
+			if _, err := tx.exec(`DELETE FROM entries_fts WHERE rowid = ?`, ftsRowid(rid, id)); err != nil {
+				return err
+			}
+			if _, err := tx.exec(`INSERT INTO entries_fts (rowid, terms) VALUES (?, ?)`, ftsRowid(rid, id), terms); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// DeleteEntry deletes the user's entry, its tag links (by cascade) and its
+// full-text row (by trigger), and returns the entry as it was.
+func (db *DB) DeleteEntry(ctx context.Context, userID string, id int64) (*epicme.Entry, error) {
+	var e *epicme.Entry
+	err := db.update(ctx, func(tx *Tx) error {
+		var err error
+		if e, err = tx.getEntry(userID, id); err != nil {
+			return err
+		}
+		_, err = tx.exec(`DELETE FROM entries WHERE user_id = ? AND id = ?`, userID, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// ListEntries returns one page of the user's entries, newest first (by
+// creation time, then id), filtered by f. Paging is by keyset: the cursor
+// holds the (created_at, id) of the page's last entry, so pages neither
+// repeat nor skip entries when others are added meanwhile.
+func (db *DB) ListEntries(ctx context.Context, userID string, f epicme.EntryFilter) (*epicme.EntryPage, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	var q strings.Builder
+	args := []any{userID}
+	q.WriteString(`SELECT e.id, e.title, e.is_favorite, e.created_at,
+	(SELECT count(*) FROM entry_tags et WHERE et.user_id = e.user_id AND et.entry_id = e.id)
+FROM entries e WHERE e.user_id = ?1`)
+	if !f.From.IsZero() {
+		q.WriteString(` AND e.created_at >= ?`)
+		args = append(args, toNanos(f.From))
+	}
+	if !f.To.IsZero() {
+		q.WriteString(` AND e.created_at < ?`)
+		args = append(args, toNanos(f.To))
+	}
+	if f.FavoritesOnly {
+		q.WriteString(` AND e.is_favorite = 1`)
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeListCursor(f.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		q.WriteString(` AND e.created_at <= ? AND (e.created_at < ? OR e.id < ?)`)
+		args = append(args, at, at, id)
+	}
+	if tags := uniqueIDs(f.TagIDs); len(tags) > 0 {
+		b, _ := json.Marshal(tags)
+		q.WriteString(` AND e.id IN (SELECT entry_id FROM entry_tags WHERE user_id = ?1
+	AND tag_id IN (SELECT value FROM json_each(?)) GROUP BY entry_id HAVING count(*) = ?)`)
+		args = append(args, string(b), len(tags))
+	}
+	q.WriteString(` ORDER BY e.created_at DESC, e.id DESC LIMIT ?`)
+	args = append(args, f.Limit+1)
+
+	rows, err := db.query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	defer rows.Close()
+	page := &epicme.EntryPage{Entries: make([]epicme.EntrySummary, 0, min(f.Limit, 64))}
+	var lastAt int64
+	for rows.Next() {
+		if len(page.Entries) == f.Limit {
+			last := page.Entries[len(page.Entries)-1]
+			page.NextCursor = encodeListCursor(lastAt, last.ID)
+			break
+		}
+		var s epicme.EntrySummary
+		if err := rows.Scan(&s.ID, &s.Title, &s.IsFavorite, &lastAt, &s.TagCount); err != nil {
+			return nil, epicme.Internal(err)
+		}
+		s.CreatedAt = fromNanos(lastAt)
+		page.Entries = append(page.Entries, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return page, nil
+}
+
+// List cursors are "l<created_at nanos>.<id>", base64url-encoded: opaque to
+// clients, and checked on the way back in.
+func encodeListCursor(createdAt, id int64) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "l%d.%d", createdAt, id))
+}
+
+func decodeListCursor(c string) (createdAt, id int64, err error) {
+	bad := epicme.Invalid("cursor", "cursor is not valid: pass the nextCursor of a previous page, or omit it for the first page")
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) < 4 || b[0] != 'l' {
+		return 0, 0, bad
+	}
+	a, i, ok := strings.Cut(string(b[1:]), ".")
+	if !ok {
+		return 0, 0, bad
+	}
+	createdAt, err1 := strconv.ParseInt(a, 10, 64)
+	id, err2 := strconv.ParseInt(i, 10, 64)
+	if err1 != nil || err2 != nil || id <= 0 {
+		return 0, 0, bad
+	}
+	return createdAt, id, nil
+}
