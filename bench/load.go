@@ -1,0 +1,428 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Workloads the load generator can send. Each is a tools/call of the tool of
+// the same name.
+const (
+	GetEntry      = "get_entry"
+	ListEntries   = "list_entries"
+	SearchEntries = "search_entries"
+)
+
+// Workloads lists every workload, in the order "all" runs them.
+var Workloads = []string{GetEntry, ListEntries, SearchEntries}
+
+// ProtocolVersion is the MCP revision the load generator speaks: the
+// stateless one, where every request stands alone (no initialize, no
+// session), so each call is one HTTP round trip.
+const ProtocolVersion = "2026-07-28"
+
+// UserHeader names the fixture user (by index) a request is for. Only the
+// benchmark's own in-process server reads it (see FixtureAuth); any other
+// server ignores it and serves its own idea of the caller.
+const UserHeader = "X-Epicme-Bench-User"
+
+// RunOptions configures a load run.
+type RunOptions struct {
+	// URL is the MCP endpoint, e.g. http://127.0.0.1:8080/mcp.
+	URL string
+	// Workload is one of Workloads.
+	Workload string
+	// Connections is the number of keep-alive connections, each with one
+	// request in flight at a time (default 8).
+	Connections int
+	// Warmup runs before measuring; its calls are not counted (default 2 s).
+	Warmup time.Duration
+	// Duration is how long to measure (default 10 s).
+	Duration time.Duration
+	// Users spreads calls over fixture users 0..Users-1 through UserHeader
+	// (default 1: user 0 only).
+	Users int
+	// EntriesPerUser bounds the entry ids get_entry asks for (default 100).
+	EntriesPerUser int
+	// Seed chooses the ids and queries.
+	Seed uint64
+	// Header is added to every request (an Authorization header, say).
+	Header http.Header
+}
+
+func (o *RunOptions) setDefaults() {
+	if o.Connections <= 0 {
+		o.Connections = 8
+	}
+	if o.Warmup < 0 {
+		o.Warmup = 0
+	} else if o.Warmup == 0 {
+		o.Warmup = 2 * time.Second
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Users <= 0 {
+		o.Users = 1
+	}
+	if o.EntriesPerUser <= 0 {
+		o.EntriesPerUser = 100
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+}
+
+// Result is what a load run measured.
+type Result struct {
+	Workload    string        `json:"workload"`
+	Connections int           `json:"connections"`
+	Duration    time.Duration `json:"duration"`
+	Calls       int64         `json:"calls"`
+	Errors      int64         `json:"errors"`
+	CallsPerSec float64       `json:"callsPerSec"`
+	P50         time.Duration `json:"p50"`
+	P90         time.Duration `json:"p90"`
+	P99         time.Duration `json:"p99"`
+	Max         time.Duration `json:"max"`
+	// FirstError describes the first failed call, if any.
+	FirstError string `json:"firstError,omitempty"`
+}
+
+// String formats the result as one line.
+func (r *Result) String() string {
+	s := fmt.Sprintf("%-15s conns=%d calls=%d errors=%d  %.0f calls/s  p50=%s p90=%s p99=%s max=%s",
+		r.Workload, r.Connections, r.Calls, r.Errors, r.CallsPerSec,
+		fmtDur(r.P50), fmtDur(r.P90), fmtDur(r.P99), fmtDur(r.Max))
+	if r.FirstError != "" {
+		s += "\n  first error: " + r.FirstError
+	}
+	return s
+}
+
+func fmtDur(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + "ms"
+}
+
+// requestPoolSize is how many distinct requests are prepared per run; each
+// connection walks the pool from its own offset.
+const requestPoolSize = 4096
+
+// Run drives the endpoint with the workload and measures it. Calls are
+// HTTP/1.1 POSTs on keep-alive connections, written and parsed by hand so
+// that the generator spends little of the CPU it shares with a server on the
+// same machine. A call counts as an error when the connection fails, the
+// status is not 200, or the JSON-RPC response is an error or a tool error.
+func Run(ctx context.Context, o RunOptions) (*Result, error) {
+	o.setDefaults()
+	u, err := url.Parse(o.URL)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, fmt.Errorf("bench: URL %q must be an http:// URL (the load generator speaks plain HTTP/1.1)", o.URL)
+	}
+	if !slices.Contains(Workloads, o.Workload) {
+		return nil, fmt.Errorf("bench: unknown workload %q (want one of %s)", o.Workload, strings.Join(Workloads, ", "))
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	pool, err := buildRequests(u, &o)
+	if err != nil {
+		return nil, err
+	}
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr string
+		errs     int64
+		lats     []time.Duration
+	)
+	start := time.Now()
+	measureFrom := start.Add(o.Warmup)
+	end := measureFrom.Add(o.Duration)
+	for c := range o.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{addr: host, pool: pool, next: c * requestPoolSize / o.Connections}
+			defer w.close()
+			local := make([]time.Duration, 0, 1<<16)
+			var localErrs int64
+			var localFirst string
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if t0.After(end) {
+					break
+				}
+				err := w.call()
+				d := time.Since(t0)
+				if t0.Before(measureFrom) {
+					continue
+				}
+				local = append(local, d)
+				if err != nil {
+					localErrs++
+					if localFirst == "" {
+						localFirst = err.Error()
+					}
+				}
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			errs += localErrs
+			if firstErr == "" {
+				firstErr = localFirst
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(lats)
+	r := &Result{
+		Workload:    o.Workload,
+		Connections: o.Connections,
+		Duration:    o.Duration,
+		Calls:       int64(len(lats)),
+		Errors:      errs,
+		CallsPerSec: float64(len(lats)) / o.Duration.Seconds(),
+		FirstError:  firstErr,
+	}
+	if n := len(lats); n > 0 {
+		r.P50 = lats[n*50/100]
+		r.P90 = lats[n*90/100]
+		r.P99 = lats[n*99/100]
+		r.Max = lats[n-1]
+	}
+	return r, nil
+}
+
+// buildRequests prepares the raw HTTP requests of a run.
+func buildRequests(u *url.URL, o *RunOptions) ([][]byte, error) {
+	g := newTextGen(o.Seed, 1<<40)
+	path := u.RequestURI()
+	var extra bytes.Buffer
+	if err := o.Header.Write(&extra); err != nil {
+		return nil, err
+	}
+	pool := make([][]byte, requestPoolSize)
+	for i := range pool {
+		var args map[string]any
+		switch o.Workload {
+		case GetEntry:
+			args = map[string]any{"id": 1 + g.r.IntN(o.EntriesPerUser)}
+		case ListEntries:
+			args = map[string]any{"limit": 50}
+		case SearchEntries:
+			args = map[string]any{"query": g.query(1 + i%2)}
+		}
+		body, err := json.Marshal(callRequest(i+1, o.Workload, args))
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n", path, u.Host)
+		b.WriteString("Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n")
+		fmt.Fprintf(&b, "Mcp-Protocol-Version: %s\r\nMcp-Method: tools/call\r\nMcp-Name: %s\r\n", ProtocolVersion, o.Workload)
+		fmt.Fprintf(&b, "%s: %d\r\n", UserHeader, g.r.IntN(o.Users))
+		b.Write(extra.Bytes())
+		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(body))
+		b.Write(body)
+		pool[i] = b.Bytes()
+	}
+	return pool, nil
+}
+
+// callRequest is a stateless (2026-07-28) tools/call: the protocol version
+// and the client's capabilities travel in _meta on every request, and the
+// Mcp-Method and Mcp-Name headers repeat the method and tool name.
+func callRequest(id int, tool string, args map[string]any) map[string]any {
+	return map[string]any{
+		"jsonrpc": "2.0",
+		"id":      id,
+		"method":  "tools/call",
+		"params": map[string]any{
+			"name":      tool,
+			"arguments": args,
+			"_meta": map[string]any{
+				"io.modelcontextprotocol/protocolVersion":    ProtocolVersion,
+				"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+				"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "epicme-bench", "version": "1"},
+			},
+		},
+	}
+}
+
+// worker is one keep-alive connection with one call in flight at a time.
+type worker struct {
+	addr string
+	pool [][]byte
+	next int
+	conn net.Conn
+	r    *bufio.Reader
+	body []byte
+}
+
+func (w *worker) close() {
+	if w.conn != nil {
+		w.conn.Close()
+	}
+}
+
+// call sends the next request of the pool and reads its response. After an
+// error the connection is dropped and the next call dials a new one.
+func (w *worker) call() error {
+	req := w.pool[w.next%len(w.pool)]
+	w.next++
+	if w.conn == nil {
+		c, err := net.DialTimeout("tcp", w.addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		w.conn = c
+		w.r = bufio.NewReaderSize(c, 64<<10)
+	}
+	closeConn, err := w.roundTrip(req)
+	if err != nil || closeConn {
+		w.conn.Close()
+		w.conn = nil
+	}
+	return err
+}
+
+// roundTrip writes one request and reads its response. closeConn reports
+// that the server asked to close the connection.
+func (w *worker) roundTrip(req []byte) (closeConn bool, err error) {
+	_ = w.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := w.conn.Write(req); err != nil {
+		return false, err
+	}
+	status, length, chunked, closeConn, err := w.readHead()
+	if err != nil {
+		return false, err
+	}
+	w.body = w.body[:0]
+	switch {
+	case chunked:
+		err = w.readChunked()
+	case length >= 0:
+		w.body = slices.Grow(w.body, length)[:length]
+		_, err = io.ReadFull(w.r, w.body)
+	default:
+		err = errors.New("response without a length")
+	}
+	if err != nil {
+		return false, err
+	}
+	if status != 200 {
+		return closeConn, fmt.Errorf("HTTP %d: %s", status, truncate(w.body))
+	}
+	if bytes.Contains(w.body, []byte(`"isError":true`)) || !bytes.Contains(w.body, []byte(`"result"`)) {
+		return closeConn, fmt.Errorf("call failed: %s", truncate(w.body))
+	}
+	return closeConn, nil
+}
+
+// readHead reads the status line and headers.
+func (w *worker) readHead() (status, length int, chunked, closeConn bool, err error) {
+	line, err := w.r.ReadSlice('\n')
+	if err != nil {
+		return 0, 0, false, false, err
+	}
+	// "HTTP/1.1 200 OK"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, 0, false, false, fmt.Errorf("bad status line %q", line)
+	}
+	status, err = strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, 0, false, false, fmt.Errorf("bad status line %q", line)
+	}
+	length = -1
+	for {
+		line, err = w.r.ReadSlice('\n')
+		if err != nil {
+			return 0, 0, false, false, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			return status, length, chunked, closeConn, nil
+		}
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("Content-Length")):
+			length, err = strconv.Atoi(string(v))
+			if err != nil {
+				return 0, 0, false, false, fmt.Errorf("bad Content-Length %q", v)
+			}
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(v, []byte("chunked"))
+		case bytes.EqualFold(k, []byte("Connection")):
+			closeConn = bytes.EqualFold(v, []byte("close"))
+		}
+	}
+}
+
+// readChunked reads a chunked body (RFC 9112 §7.1) into w.body.
+func (w *worker) readChunked() error {
+	for {
+		line, err := w.r.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			line = line[:i]
+		}
+		n, err := strconv.ParseInt(string(line), 16, 32)
+		if err != nil {
+			return fmt.Errorf("bad chunk size %q", line)
+		}
+		if n == 0 {
+			// Trailers, then the empty line.
+			for {
+				line, err := w.r.ReadSlice('\n')
+				if err != nil {
+					return err
+				}
+				if len(bytes.TrimRight(line, "\r\n")) == 0 {
+					return nil
+				}
+			}
+		}
+		off := len(w.body)
+		w.body = slices.Grow(w.body, int(n))[:off+int(n)]
+		if _, err := io.ReadFull(w.r, w.body[off:]); err != nil {
+			return err
+		}
+		if _, err := w.r.Discard(2); err != nil {
+			return err
+		}
+	}
+}
+
+func truncate(b []byte) string {
+	if len(b) > 300 {
+		return string(b[:300]) + "..."
+	}
+	return string(b)
+}
