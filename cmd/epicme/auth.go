@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/password"
+)
+
+// defaultDevUser is the account development mode acts as.
+const defaultDevUser = "dev@epicme.local"
+
+// authFlags are the flags that decide how /mcp authenticates requests.
+type authFlags struct {
+	devInsecureNoAuth bool
+	devUser           string
+}
+
+func (c *authFlags) register(fs *flagSet) {
+	fs.BoolVar(&c.devInsecureNoAuth, "dev-insecure-no-auth", false, "DEVELOPMENT ONLY: serve /mcp without authentication, every request acting as one\nlocal user with all scopes; refuses to listen on anything but loopback")
+	fs.bindEnv("dev-insecure-no-auth", "EPICME_DEV_INSECURE_NO_AUTH")
+	fs.StringVar(&c.devUser, "dev-user", defaultDevUser, "`email` of the local account development mode acts as (created on first use\nwith a random password, printed once)")
+	fs.bindEnv("dev-user", "EPICME_DEV_USER")
+}
+
+// authSetup is how the HTTP server authenticates /mcp.
+type authSetup struct {
+	// Middleware authenticates requests to /mcp before the MCP handler.
+	Middleware func(http.Handler) http.Handler
+	// Callers turns an authenticated request into its Caller.
+	Callers epicme.CallerResolver
+	// Mount adds routes the scheme needs (metadata documents), or is nil.
+	Mount func(*httpserver.Server)
+	// Notice is printed under the serving banner: who clients act as, or
+	// how they sign in.
+	Notice string
+	// Warning, when set, is printed loudly on stderr.
+	Warning string
+	// LoopbackOnly refuses a listener that is not on a loopback address.
+	LoopbackOnly bool
+}
+
+// buildAuth decides how /mcp authenticates, from the flags. It fails closed:
+// without an authentication scheme it refuses to serve.
+func buildAuth(ctx context.Context, c *authFlags, addr string, store epicme.Store, e env) (*authSetup, error) {
+	if !c.devInsecureNoAuth {
+		return nil, usagef("refusing to serve /mcp without authentication.\n" +
+			"  For development on this machine, run:  epicme serve --dev-insecure-no-auth\n" +
+			"  (every request then acts as one local account with all scopes; loopback only)")
+	}
+	return devAuth(ctx, c, addr, store, e)
+}
+
+// devAuth serves every request as one local account with every scope. It is
+// for a developer's own machine, so it binds loopback only: anything that can
+// reach the port can read and change that journal.
+func devAuth(ctx context.Context, c *authFlags, addr string, store epicme.Store, e env) (*authSetup, error) {
+	if !isLoopbackListen(addr) {
+		return nil, usagef("--dev-insecure-no-auth serves without authentication and only listens on loopback; --addr %q is not a loopback address (use 127.0.0.1:PORT or [::1]:PORT)", addr)
+	}
+	u, created, pw, err := ensureLocalUser(ctx, store, c.devUser)
+	if err != nil {
+		return nil, err
+	}
+	caller := &epicme.Caller{User: u, Scopes: epicme.Scopes(epicme.AllScopes)}
+	notice := fmt.Sprintf("Development mode: every request to /mcp acts as %s with all scopes.", u.Email)
+	if created {
+		notice += fmt.Sprintf("\nCreated the local account %s. Its password, shown only this once: %s", u.Email, pw)
+	}
+	return &authSetup{
+		Middleware: func(next http.Handler) http.Handler { return next },
+		Callers: epicme.CallerResolverFunc(func(ctx context.Context) (*epicme.Caller, error) {
+			return caller, nil
+		}),
+		Notice:       notice,
+		LoopbackOnly: true,
+		Warning: "WARNING: authentication is OFF (--dev-insecure-no-auth). Anything that can reach " + addr +
+			" can read and change the journal of " + u.Email + ". Never use this mode outside development.",
+	}, nil
+}
+
+// ensureLocalUser returns the local account with this email, creating it
+// with a random password when it does not exist.
+func ensureLocalUser(ctx context.Context, store epicme.Store, email string) (u *epicme.User, created bool, pw string, err error) {
+	u, err = store.LocalUserByEmail(ctx, email)
+	if err == nil {
+		return u, false, "", nil
+	}
+	if epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		return nil, false, "", err
+	}
+	pw = rand.Text()
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return nil, false, "", err
+	}
+	u, err = store.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: email, PasswordHash: hash})
+	if err != nil {
+		return nil, false, "", err
+	}
+	return u, true, pw, nil
+}
+
+// checkLoopbackListener re-checks a bound listener, in case a host name such
+// as "localhost" resolved to something else.
+func checkLoopbackListener(ln net.Listener) error {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("development mode must listen on loopback, but %s is not", ln.Addr())
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/mcpserver"
+)
+
+const serveAbout = `Serve the journal over MCP (Streamable HTTP, protocol revisions 2025-03-26
+to 2026-07-28) at <public-url>/mcp, with /healthz and /readyz probes.
+Stops gracefully on SIGINT or SIGTERM.
+
+/mcp is never served without authentication unless --dev-insecure-no-auth is
+given, which is for development on this machine only.`
+
+func runServe(ctx context.Context, args []string, e env) error {
+	var (
+		data dataFlags
+		web  httpFlags
+		auth authFlags
+	)
+	fs := newFlagSet("serve", serveAbout, e)
+	data.register(fs)
+	web.register(fs)
+	auth.register(fs)
+	if err := fs.parse(args, e, false); err != nil {
+		return err
+	}
+	if err := validateAddr(web.addr); err != nil {
+		return err
+	}
+	publicURL, err := normalizePublicURL(web.publicURL)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(e.stderr, data.logLevel)
+	if err != nil {
+		return err
+	}
+	dir, err := resolveDataDir(data.dataDir, e)
+	if err != nil {
+		return err
+	}
+	secret, err := loadSecret(dir)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	setup, err := buildAuth(ctx, &auth, web.addr, store, e)
+	if err != nil {
+		return err
+	}
+	mcp, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret, Version: version})
+	if err != nil {
+		return err
+	}
+	defer mcp.Close()
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", web.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", web.addr, err)
+	}
+	if setup.LoopbackOnly {
+		if err := checkLoopbackListener(ln); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+
+	srv, err := httpserver.New(httpserver.Config{
+		MCP:    mcp.HTTPHandler(),
+		Auth:   setup.Middleware,
+		Ready:  store.Ping,
+		Logger: logger,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if setup.Mount != nil {
+		setup.Mount(srv)
+	}
+
+	if setup.Warning != "" {
+		fmt.Fprintf(e.stderr, "\n%s\n%s\n%s\n\n", strings.Repeat("!", 72), setup.Warning, strings.Repeat("!", 72))
+	}
+	printBanner(e, publicURL, dir, setup.Notice)
+	logger.Info("serving", "addr", ln.Addr().String(), "public_url", publicURL, "data_dir", dir)
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// printBanner tells the person who started the server where it is and how
+// to connect a client.
+func printBanner(e env, publicURL, dir, notice string) {
+	mcpURL := publicURL + httpserver.MCPPath
+	fmt.Fprintf(e.stdout, `EpicMe %s is serving at %s
+  MCP endpoint:  %s
+  Health:        %s/healthz   Readiness: %s/readyz
+  Data:          %s
+`, version, publicURL, mcpURL, publicURL, publicURL, dir)
+	if notice != "" {
+		fmt.Fprintf(e.stdout, "\n%s\n", notice)
+	}
+	fmt.Fprintf(e.stdout, `
+Connect a client:
+  Claude Code:    claude mcp add --transport http epicme %s
+  MCP Inspector:  npx @modelcontextprotocol/inspector, transport "Streamable HTTP", URL %s
+  VS Code:        add {"servers": {"epicme": {"type": "http", "url": %q}}} to .vscode/mcp.json
+
+Press Ctrl-C to stop.
+`, mcpURL, mcpURL, mcpURL)
+}

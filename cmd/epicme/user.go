@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/password"
+)
+
+const userAbout = `Manage local accounts (accounts EpicMe itself holds, as opposed to users of an
+external authorization server).
+
+Subcommands:
+  epicme user add --email EMAIL [--password PASSWORD]
+  epicme user list`
+
+const userAddAbout = `Create a local account. Without --password, the password is read as one line
+from stdin (so it stays out of the process list and shell history):
+
+  printf '%s\n' "$PASSWORD" | epicme user add --email me@example.com
+
+The password is stored as an Argon2id hash, never in clear.`
+
+func runUser(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 {
+		return usagef("missing subcommand: add or list")
+	}
+	switch args[0] {
+	case "add":
+		return runUserAdd(ctx, args[1:], e)
+	case "list":
+		return runUserList(ctx, args[1:], e)
+	case "-h", "--help", "-help", "help":
+		fmt.Fprintf(e.stdout, "Usage: epicme user <add|list> [flags]\n\n%s\n", userAbout)
+		return nil
+	}
+	return usagef("unknown subcommand %q: want add or list", args[0])
+}
+
+func runUserAdd(ctx context.Context, args []string, e env) error {
+	var (
+		data  dataFlags
+		email string
+		pw    string
+	)
+	fs := newFlagSet("user add", userAddAbout, e)
+	data.register(fs)
+	fs.StringVar(&email, "email", "", "`email` of the new account (required)")
+	fs.StringVar(&pw, "password", "", "`password` of the new account; read from stdin when omitted")
+	if err := fs.parse(args, e, false); err != nil {
+		return err
+	}
+	if email == "" {
+		return usagef("--email is required")
+	}
+	in := epicme.NewUser{Issuer: epicme.LocalIssuer, Email: email}
+	if err := in.Validate(); err != nil {
+		return err
+	}
+	if pw == "" {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return usagef("no password: give --password or one line on stdin")
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	if err := epicme.ValidatePassword(pw); err != nil {
+		return err
+	}
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	in.PasswordHash = hash
+
+	dir, err := resolveDataDir(data.dataDir, e)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	u, err := store.CreateUser(ctx, in)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Created local account %s (id %s).\n", u.Email, u.ID)
+	return nil
+}
+
+func runUserList(ctx context.Context, args []string, e env) error {
+	var data dataFlags
+	fs := newFlagSet("user list", "List every account, oldest first.", e)
+	data.register(fs)
+	if err := fs.parse(args, e, false); err != nil {
+		return err
+	}
+	dir, err := resolveDataDir(data.dataDir, e)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	users, err := store.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tISSUER\tCREATED\tSTATUS")
+	for _, u := range users {
+		status := "active"
+		if u.Disabled {
+			status = "disabled"
+		}
+		email := u.Email
+		if email == "" {
+			email = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, email, u.Issuer, u.CreatedAt.UTC().Format(time.RFC3339), status)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(users) == 0 {
+		fmt.Fprintln(e.stderr, "No accounts yet; create one with: epicme user add --email EMAIL")
+	}
+	return nil
+}
