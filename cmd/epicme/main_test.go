@@ -514,4 +514,3 @@ func TestBenchSmokeOnATinyFixture(t *testing.T) {
 		t.Errorf("workloads run: %v", seen)
 	}
 }
-
