@@ -86,16 +86,27 @@ func (e *rpcError) Error() string {
 	return e.marker + strconv.Itoa(e.code) + ":" + e.message
 }
 
-// rpcErr maps an application error to a JSON-RPC error for resources and
-// prompts, logging internal errors in full.
+// rpcErr maps an application error to a JSON-RPC error for resources,
+// logging internal errors in full.
 func (s *Server) rpcErr(ctx context.Context, what string, err error) error {
+	return s.mapRPC(ctx, what, err, true)
+}
+
+// paramsErr maps an application error to a JSON-RPC error for prompts and
+// completions, where a missing row is a bad argument (invalid params), not a
+// missing resource.
+func (s *Server) paramsErr(ctx context.Context, what string, err error) error {
+	return s.mapRPC(ctx, what, err, false)
+}
+
+func (s *Server) mapRPC(ctx context.Context, what string, err error, resource bool) error {
 	code := codeInternal
 	switch epicme.ErrorCode(err) {
 	case epicme.EINVALID:
 		code = codeInvalidParams
 	case epicme.ENOTFOUND:
 		code = codeResourceNotFound
-		if server.IsModernRequest(ctx) {
+		if !resource || server.IsModernRequest(ctx) {
 			// 2026-07-28 reports a missing resource as invalid params.
 			code = codeInvalidParams
 		}

@@ -27,34 +27,34 @@ func (s *Server) addPrompts() {
 func (s *Server) suggestTags(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	c, err := s.caller(ctx)
 	if err != nil {
-		return nil, s.rpcErr(ctx, "suggest_tags", err)
+		return nil, s.paramsErr(ctx, "suggest_tags", err)
 	}
 	raw, ok := req.Params.Arguments["entryId"]
 	if !ok || strings.TrimSpace(raw) == "" {
-		return nil, s.rpcErr(ctx, "suggest_tags", epicme.Invalid("entryId", "entryId is required (a positive integer)"))
+		return nil, s.paramsErr(ctx, "suggest_tags", epicme.Invalid("entryId", "entryId is required (a positive integer)"))
 	}
 	id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
 	if err != nil || id < 1 {
-		return nil, s.rpcErr(ctx, "suggest_tags", epicme.Invalid("entryId", "entryId must be a positive integer"))
+		return nil, s.paramsErr(ctx, "suggest_tags", epicme.Invalid("entryId", "entryId must be a positive integer"))
 	}
 	e, err := s.store.GetEntry(ctx, c.User.ID, id)
 	if err != nil {
-		return nil, s.rpcErr(ctx, "suggest_tags", entryNotFound(err, id))
+		return nil, s.paramsErr(ctx, "suggest_tags", entryNotFound(err, id))
 	}
 	tags, err := s.store.ListTags(ctx, c.User.ID)
 	if err != nil {
-		return nil, s.rpcErr(ctx, "suggest_tags", err)
+		return nil, s.paramsErr(ctx, "suggest_tags", err)
 	}
 	if tags == nil {
 		tags = []epicme.TagRef{}
 	}
 	tagsJSON, err := json.Marshal(tags)
 	if err != nil {
-		return nil, s.rpcErr(ctx, "suggest_tags", epicme.Internal(err))
+		return nil, s.paramsErr(ctx, "suggest_tags", epicme.Internal(err))
 	}
 	entryJSON, err := json.Marshal(e)
 	if err != nil {
-		return nil, s.rpcErr(ctx, "suggest_tags", epicme.Internal(err))
+		return nil, s.paramsErr(ctx, "suggest_tags", epicme.Internal(err))
 	}
 	text := fmt.Sprintf(`Below is my journal entry with ID %d and the tags I already have.
 Suggest up to 5 tags that fit this entry. Prefer my existing tags; create a new tag only when none fits.

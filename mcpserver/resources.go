@@ -209,7 +209,7 @@ func (c completer) entryIDs(ctx context.Context, prefix string) (*mcp.Completion
 		page, err := c.s.store.ListEntries(ctx, caller.User.ID, f)
 		if err != nil {
 			c.s.logger.WarnContext(ctx, "completion failed", "err", err)
-			return nil, c.s.rpcErr(ctx, "completion", err)
+			return nil, c.s.paramsErr(ctx, "completion", err)
 		}
 		for _, e := range page.Entries {
 			if id := strconv.FormatInt(e.ID, 10); strings.HasPrefix(id, prefix) && len(values) < maxCompletions {
@@ -232,7 +232,7 @@ func (c completer) tagIDs(ctx context.Context, prefix string) (*mcp.Completion, 
 	}
 	tags, err := c.s.store.ListTags(ctx, caller.User.ID)
 	if err != nil {
-		return nil, c.s.rpcErr(ctx, "completion", err)
+		return nil, c.s.paramsErr(ctx, "completion", err)
 	}
 	values := []string{}
 	for _, t := range tags {

@@ -286,14 +286,14 @@ func (s *Server) guardPrompt(next server.PromptHandlerFunc) server.PromptHandler
 	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		c, err := s.caller(ctx)
 		if err != nil {
-			return nil, s.rpcErr(ctx, req.Params.Name, err)
+			return nil, s.paramsErr(ctx, req.Params.Name, err)
 		}
 		need := promptScopes[req.Params.Name]
 		if need == nil {
-			return nil, s.rpcErr(ctx, req.Params.Name, epicme.Invalid("name", "prompt %q not found", req.Params.Name))
+			return nil, s.paramsErr(ctx, req.Params.Name, epicme.Invalid("name", "prompt %q not found", req.Params.Name))
 		}
 		if missing := c.Scopes.Missing(need...); len(missing) > 0 {
-			return nil, s.rpcErr(ctx, req.Params.Name, forbidden("prompt "+req.Params.Name, missing))
+			return nil, s.paramsErr(ctx, req.Params.Name, forbidden("prompt "+req.Params.Name, missing))
 		}
 		return next(ctx, req)
 	}

@@ -1,0 +1,274 @@
+package mcpserver
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// TestBadInputIsRefusedClearly sends malformed and hostile requests over
+// HTTP and checks each gets a clear error and changes nothing stored.
+func TestBadInputIsRefusedClearly(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.connect(t, clientConfig{version: v20260728, user: e.alice})
+	ok(t, c, "create_entry", map[string]any{"title": "Stays", "content": "as it is"})
+	before, _ := e.store.GetEntry(context.Background(), e.alice.ID, 1)
+
+	h := http.Header{}
+	h.Set(hdrUser, e.alice.ID)
+	status, got := e.rawPost(t, h, `{"jsonrpc": "2.0", "id": 1, "method": `)
+	if status != http.StatusBadRequest || num(path(got, "error", "code")) != mcp.PARSE_ERROR {
+		t.Errorf("malformed JSON = %d %v", status, got)
+	}
+
+	// A body over the limit is refused before it is parsed.
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_entry","arguments":{"title":"x","content":"` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}}}`
+	status, got = e.rawPost(t, h, big)
+	if status != http.StatusRequestEntityTooLarge || num(path(got, "error", "code")) != mcp.INVALID_REQUEST ||
+		!strings.Contains(path(got, "error", "message").(string), "larger than the limit of 4194304 bytes") {
+		t.Errorf("oversized body = %d %v", status, got)
+	}
+
+	// Content over 100 KB fits the body limit but breaks the entry rule.
+	msg := toolErr(t, c, "create_entry", map[string]any{"title": "Too long", "content": strings.Repeat("é", epicme.MaxContentBytes/2+1)})
+	if !strings.HasPrefix(msg, "content must be at most 102400 bytes") {
+		t.Errorf("oversized content = %q", msg)
+	}
+	for _, tc := range []struct {
+		tool string
+		args any
+		want string
+	}{
+		{"create_entry", map[string]any{"title": 5, "content": "x"}, "title must be a string"},
+		{"create_entry", map[string]any{"title": "", "content": "x"}, "title is required (1-200 characters)"},
+		{"create_entry", map[string]any{"title": "t"}, "content is required"},
+		{"create_entry", map[string]any{"title": "t", "content": "c", "isPrivate": 2}, "isPrivate must be a boolean (true/false, or 1/0)"},
+		{"create_entry", map[string]any{"title": "t", "content": "c", "tags": []any{1.5}}, "tags[0] must be a positive integer"},
+		{"create_entry", map[string]any{"title": "t", "content": "c", "tags": []any{99}}, ""},
+		{"update_entry", map[string]any{"id": -1, "title": "x"}, "id must be a positive integer"},
+		{"update_entry", map[string]any{"id": 1}, "give at least one field to change"},
+		{"update_entry", map[string]any{"id": 1, "title": nil}, "title cannot be null"},
+		{"update_entry", map[string]any{"id": 9, "title": "x"}, `Entry with ID "9" not found`},
+		{"delete_entry", map[string]any{"id": "1"}, "id must be a positive integer"},
+		{"add_tag_to_entry", map[string]any{"entryId": 1}, "tagId is required"},
+		{"create_tag", map[string]any{"name": strings.Repeat("n", 51)}, "name must be at most 50 characters"},
+		{"list_entries", map[string]any{"tagIds": "1"}, "tagIds must be an array of positive integers"},
+		{"list_entries", map[string]any{"cursor": "not-a-cursor"}, ""},
+		{"whoami", map[string]any{"x": 1}, `unknown argument "x": this tool takes no arguments`},
+	} {
+		msg := toolErr(t, c, tc.tool, tc.args)
+		if tc.want != "" && !strings.HasPrefix(msg, tc.want) {
+			t.Errorf("%s %v = %q, want %q", tc.tool, tc.args, msg, tc.want)
+		}
+		if strings.Contains(msg, "sql") || strings.Contains(msg, "epicme ") {
+			t.Errorf("%s %v leaks internals: %q", tc.tool, tc.args, msg)
+		}
+	}
+	if _, err := callErr(c, "no_such_tool", nil); err == nil || !strings.Contains(err.Error(), "no_such_tool") {
+		t.Errorf("unknown tool = %v", err)
+	}
+	after, _ := e.store.GetEntry(context.Background(), e.alice.ID, 1)
+	if mustJSON(before) != mustJSON(after) || countEntries(t, e.store, e.alice.ID) != 1 {
+		t.Errorf("bad input changed the store: %s -> %s", mustJSON(before), mustJSON(after))
+	}
+}
+
+// TestResourceNotFoundStatus checks a missing resource on 2026-07-28 over
+// raw HTTP: invalid params (-32602) with HTTP 400, as mcp-go answers its
+// own missing resources.
+func TestResourceNotFoundStatus(t *testing.T) {
+	e := newTestEnv(t)
+	h := http.Header{}
+	h.Set(hdrUser, e.alice.ID)
+	h.Set(mcp.HeaderProtocolVersion, v20260728)
+	h.Set(mcp.HeaderMethod, "resources/read")
+	h.Set(mcp.HeaderName, "epicme://entries/5")
+	body := mustJSON(map[string]any{"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": map[string]any{
+		"uri":   "epicme://entries/5",
+		"_meta": map[string]any{mcp.MetaKeyProtocolVersion: v20260728, mcp.MetaKeyClientCapabilities: map[string]any{}},
+	}})
+	status, got := e.rawPost(t, h, body)
+	if status != http.StatusBadRequest || num(path(got, "error", "code")) != mcp.INVALID_PARAMS || path(got, "error", "message") != `Entry with ID "5" not found` {
+		t.Fatalf("missing entry = %d %v", status, got)
+	}
+}
+
+// TestSessionIsBoundToItsUser checks that a session id is honoured only for
+// the user and client that opened it.
+func TestSessionIsBoundToItsUser(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.connect(t, clientConfig{version: v20251125, user: e.alice})
+	ok(t, c, "create_entry", map[string]any{"title": "Alice's secret", "content": "s"})
+	sid := c.GetSessionId()
+	if sid == "" {
+		t.Fatal("no session id")
+	}
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_entry","arguments":{"id":1}}}`
+	for _, tc := range []struct {
+		name   string
+		user   *epicme.User
+		client string
+		want   int
+	}{
+		{"other user", e.bob, "", http.StatusForbidden},
+		{"other client", e.alice, "another-app", http.StatusForbidden},
+		{"owner", e.alice, "", http.StatusOK},
+	} {
+		h := http.Header{}
+		h.Set(hdrUser, tc.user.ID)
+		if tc.client != "" {
+			h.Set(hdrClient, tc.client)
+		}
+		h.Set("Mcp-Session-Id", sid)
+		h.Set(mcp.HeaderProtocolVersion, v20251125)
+		status, got := e.rawPost(t, h, list)
+		if status != tc.want {
+			t.Errorf("%s: status %d %v", tc.name, status, got)
+		}
+		if tc.want == http.StatusForbidden && strings.Contains(mustJSON(got), "secret") {
+			t.Errorf("%s saw alice's entry: %v", tc.name, got)
+		}
+	}
+
+	// Nor may another user listen on the session's stream.
+	req, _ := http.NewRequest(http.MethodGet, e.url, nil)
+	req.Header.Set(hdrUser, e.bob.ID)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bob GET on alice's session = %d", resp.StatusCode)
+	}
+	req.Header.Set("Mcp-Session-Id", "mcp-session-unknown")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET on an unknown session = %d", resp.StatusCode)
+	}
+}
+
+// TestResourceUpdatedNotifications checks that a session subscribed to an
+// entry hears of its update and deletion, over HTTP (legacy revision) and
+// over stdio, and that another user's session hears nothing.
+func TestResourceUpdatedNotifications(t *testing.T) {
+	check := func(t *testing.T, c *client.Client, updates <-chan string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ok(t, c, "create_entry", map[string]any{"title": "Watched", "content": "w"})
+		var sub mcp.SubscribeRequest
+		sub.Params.URI = "epicme://entries/1"
+		if err := c.Subscribe(ctx, sub); err != nil {
+			t.Fatal(err)
+		}
+		ok(t, c, "update_entry", map[string]any{"id": 1, "title": "Watched closely"})
+		select {
+		case uri := <-updates:
+			if uri != "epicme://entries/1" {
+				t.Errorf("updated %q", uri)
+			}
+		case <-ctx.Done():
+			t.Fatal("no resources/updated notification")
+		}
+	}
+	watch := func(c *client.Client) <-chan string {
+		ch := make(chan string, 8)
+		c.OnNotification(func(n mcp.JSONRPCNotification) {
+			if n.Method == mcp.MethodNotificationResourceUpdated {
+				uri, _ := n.Params.AdditionalFields["uri"].(string)
+				ch <- uri
+			}
+		})
+		return ch
+	}
+	t.Run("http", func(t *testing.T) {
+		e := newTestEnv(t)
+		c := e.connect(t, clientConfig{version: v20251125, user: e.alice, listen: true})
+		bob := e.connect(t, clientConfig{version: v20251125, user: e.bob, listen: true})
+		bobUpdates := watch(bob)
+		ok(t, bob, "create_entry", map[string]any{"title": "Bob's", "content": "b"})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var sub mcp.SubscribeRequest
+		sub.Params.URI = "epicme://entries/1"
+		if err := bob.Subscribe(ctx, sub); err != nil {
+			t.Fatal(err)
+		}
+		check(t, c, watch(c))
+		select {
+		case uri := <-bobUpdates:
+			t.Errorf("bob was told about alice's %s", uri)
+		default:
+		}
+	})
+	t.Run("stdio", func(t *testing.T) {
+		db, alice, _ := openTestStore(t)
+		var updates chan string
+		c, _ := startStdio(t, db, alice, v20251125)
+		updates = make(chan string, 8)
+		c.OnNotification(func(n mcp.JSONRPCNotification) {
+			if n.Method == mcp.MethodNotificationResourceUpdated {
+				uri, _ := n.Params.AdditionalFields["uri"].(string)
+				updates <- uri
+			}
+		})
+		check(t, c, updates)
+	})
+}
+
+// TestHostCheck checks mcp-go's DNS rebinding protection stays on by
+// default: a loopback request with a foreign Host is refused.
+func TestHostCheck(t *testing.T) {
+	e := newTestEnv(t)
+	req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(`{}`))
+	req.Host = "evil.example"
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign Host = %d %q", resp.StatusCode, line)
+	}
+}
+
+func TestHTTPStatus(t *testing.T) {
+	for code, want := range map[string]int{
+		epicme.EINVALID: 400, epicme.EFORBIDDEN: 403, epicme.ENOTFOUND: 404,
+		epicme.ECONFLICT: 409, epicme.EINTERNAL: 500, "other": 500,
+	} {
+		if got := HTTPStatus(code); got != want {
+			t.Errorf("HTTPStatus(%s) = %d, want %d", code, got, want)
+		}
+	}
+}
+
+func TestRewriteErrors(t *testing.T) {
+	s := &Server{marker: "epicmeabc:"}
+	needle := errorNeedle(s.marker)
+	err := &rpcError{marker: s.marker, code: -32002, message: `Entry with ID "5" not found`}
+	in := `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":` + mustJSON(err.Error()) + `}}`
+	out, code := rewriteErrors([]byte(in), needle)
+	if code != -32002 || string(out) != `{"jsonrpc":"2.0","id":1,"error":{"code":-32002,"message":"Entry with ID \"5\" not found"}}` {
+		t.Errorf("rewrite = %d %s", code, out)
+	}
+	plain := `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"epicmeabd:-1:x"}}`
+	if out, code := rewriteErrors([]byte(plain), needle); code != 0 || string(out) != plain {
+		t.Errorf("rewrote a foreign message: %s", out)
+	}
+}
