@@ -157,12 +157,33 @@ func BuildFixture(ctx context.Context, store epicme.Store, o FixtureOptions) (*F
 	return st, nil
 }
 
+// bulkLoader is implemented by stores that load a user's journal in one
+// transaction (sqlite.DB). New tags are numbered 1, 2, ... for a user without
+// tags, so entries can name them before they exist.
+type bulkLoader interface {
+	BulkInsert(ctx context.Context, userID string, entries []epicme.NewEntry, tags []epicme.NewTag) error
+}
+
 func writeJournal(ctx context.Context, store epicme.Store, j *journal, st *FixtureStats) error {
 	u, err := store.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: UserEmail(j.index)})
 	if err != nil {
 		return err
 	}
 	st.Users++
+	if bl, ok := store.(bulkLoader); ok {
+		for k := range j.entries {
+			for _, t := range j.entryTags[k] {
+				j.entries[k].TagIDs = append(j.entries[k].TagIDs, int64(t+1))
+			}
+		}
+		if err := bl.BulkInsert(ctx, u.ID, j.entries, j.tags); err != nil {
+			return err
+		}
+		st.Tags += len(j.tags)
+		st.Entries += len(j.entries)
+		return nil
+	}
+	// Any other store: one call per row.
 	tagIDs := make([]int64, len(j.tags))
 	for k, t := range j.tags {
 		tag, err := store.CreateTag(ctx, u.ID, t)
