@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs EpicMe's tests: every Go package, then a short load run of the
+# benchmark against a tiny fixture, which must answer every call.
+#
+# Tests that need a service skip with a message saying how to enable it:
+#   PostgreSQL   set EPICME_TEST_POSTGRES_URL (.ci/run starts a local server)
+#   Node.js      the interop tests; this script runs "npm ci --prefix interop"
+#                when npm is installed and interop/node_modules is missing
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if [ -f interop/package-lock.json ] && [ ! -d interop/node_modules ] && command -v npm >/dev/null 2>&1; then
+	step "npm ci --prefix interop (packages for the interop tests)"
+	npm ci --prefix interop --no-audit --no-fund
+fi
+
+step "go test ./..."
+go test -timeout "${EPICME_TEST_TIMEOUT:-480s}" ./...
+
+step "epicme bench: smoke run on a tiny fixture"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/epicme" ./cmd/epicme
+"$tmp/epicme" bench fixture --data-dir "$tmp/data" --users 20 --entries 30 --log-level warn
+# Exits 1 if any call fails.
+"$tmp/epicme" bench run --data-dir "$tmp/data" --entries 30 --connections 2 --warmup 200ms --duration 1s
+
+step "all tests passed"
