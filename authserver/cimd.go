@@ -1,0 +1,383 @@
+package authserver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// MetadataDocumentOptions configure Client ID Metadata Documents
+// (draft-ietf-oauth-client-id-metadata-document): a client whose client_id
+// is an https URL is described by the JSON document at that URL.
+type MetadataDocumentOptions struct {
+	// Disabled turns the feature off (client_id_metadata_document_supported
+	// becomes false).
+	Disabled bool
+	// AllowPrivateAddresses lets documents be fetched from loopback,
+	// private and link-local addresses. For development only: in
+	// production it would let anyone make the server fetch from its own
+	// network (server-side request forgery).
+	AllowPrivateAddresses bool
+	// Resolver resolves host names (default net.DefaultResolver).
+	Resolver Resolver
+	// Dial connects to an address that passed the address checks (default
+	// a net.Dialer that checks the address again at connect time).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// RootCAs verify the documents' servers (default the system roots).
+	RootCAs *x509.CertPool
+	// Timeout bounds one fetch, redirects included (default 5 seconds).
+	Timeout time.Duration
+	// MaxAge bounds how long a document is cached (default 24 hours);
+	// DefaultAge is used when the server gives no max-age (default 5
+	// minutes).
+	MaxAge, DefaultAge time.Duration
+}
+
+// Resolver resolves host names to IP addresses.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// maxMetadataDocument is the size cap of a metadata document.
+const maxMetadataDocument = 5 << 10
+
+// errMetadataDocument: a metadata document could not be fetched or is not
+// acceptable. Its message is safe to show on the error page.
+var errMetadataDocument = errors.New("client metadata document")
+
+type docError struct{ reason string }
+
+func (e *docError) Error() string        { return "client metadata document: " + e.reason }
+func (e *docError) Is(target error) bool { return target == errMetadataDocument }
+
+func docErrorf(format string, args ...any) error {
+	return &docError{reason: fmt.Sprintf(format, args...)}
+}
+
+// metadataFetcher fetches and caches metadata documents.
+type metadataFetcher struct {
+	opts MetadataDocumentOptions
+	http *http.Client
+
+	mu    sync.Mutex
+	cache map[string]cachedDoc
+}
+
+type cachedDoc struct {
+	client  *Client
+	expires time.Time
+}
+
+func newMetadataFetcher(opts MetadataDocumentOptions) *metadataFetcher {
+	if opts.Resolver == nil {
+		opts.Resolver = net.DefaultResolver
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.MaxAge == 0 {
+		opts.MaxAge = 24 * time.Hour
+	}
+	if opts.DefaultAge == 0 {
+		opts.DefaultAge = 5 * time.Minute
+	}
+	f := &metadataFetcher{opts: opts, cache: map[string]cachedDoc{}}
+	dial := opts.Dial
+	if dial == nil {
+		d := &net.Dialer{Timeout: opts.Timeout, Control: f.control}
+		dial = d.DialContext
+	}
+	tr := &http.Transport{
+		Proxy: nil, // a proxy would resolve names we never checked
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return f.dialChecked(ctx, network, addr, dial)
+		},
+		TLSClientConfig:        &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    opts.Timeout,
+		ResponseHeaderTimeout:  opts.Timeout,
+		MaxResponseHeaderBytes: 16 << 10,
+		DisableKeepAlives:      true, // every fetch resolves and checks again
+		ForceAttemptHTTP2:      false,
+	}
+	f.http = &http.Client{
+		Transport: tr,
+		Timeout:   opts.Timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 3 {
+				return docErrorf("too many redirects")
+			}
+			if req.URL.Scheme != "https" {
+				return docErrorf("redirect to a non-https URL")
+			}
+			return f.checkHostLiteral(req.URL.Hostname())
+		},
+	}
+	return f
+}
+
+// blockedAddr reports whether addr is one a metadata fetch must never reach
+// unless private addresses are allowed: loopback, private (RFC 1918, RFC
+// 4193), link-local (cloud metadata services live there), unspecified,
+// multicast, and the shared, documentation-free special ranges.
+func blockedAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() ||
+		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
+		return true
+	}
+	for _, p := range blockedPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+var blockedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),     // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT (RFC 6598)
+	netip.MustParsePrefix("192.0.0.0/24"),  // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),   // reserved, broadcast
+	netip.MustParsePrefix("64:ff9b::/96"),  // NAT64 can reach any IPv4 address
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2002::/16"), // 6to4 embeds IPv4 addresses
+}
+
+func (f *metadataFetcher) allowed(a netip.Addr) bool {
+	return f.opts.AllowPrivateAddresses || !blockedAddr(a)
+}
+
+// checkHostLiteral refuses URLs whose host is a blocked IP literal or
+// "localhost", before any connection is tried.
+func (f *metadataFetcher) checkHostLiteral(host string) error {
+	if f.opts.AllowPrivateAddresses {
+		return nil
+	}
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return docErrorf("the document's host is a loopback name")
+	}
+	if a, err := netip.ParseAddr(host); err == nil && blockedAddr(a) {
+		return docErrorf("the document's address %s is not public", a)
+	}
+	return nil
+}
+
+// dialChecked resolves the host itself, refuses blocked addresses, and
+// connects to the checked address (not the name), so that a second DNS
+// answer cannot redirect the connection (DNS rebinding).
+func (f *metadataFetcher) dialChecked(ctx context.Context, network, addr string, dial func(context.Context, string, string) (net.Conn, error)) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		if addrs, err = f.opts.Resolver.LookupNetIP(ctx, "ip", host); err != nil {
+			return nil, docErrorf("cannot resolve %s", host)
+		}
+	}
+	var lastErr error = docErrorf("%s has no address", host)
+	for _, a := range addrs {
+		if !f.allowed(a) {
+			lastErr = docErrorf("%s resolves to %s, which is not a public address", host, a.Unmap())
+			continue
+		}
+		conn, err := dial(ctx, network, net.JoinHostPort(a.Unmap().String(), port))
+		if err == nil {
+			return conn, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// control checks the address a socket is about to connect to: the last
+// line of defence should anything upstream pass a name instead of a
+// checked address.
+func (f *metadataFetcher) control(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return docErrorf("unexpected dial address")
+	}
+	if !f.allowed(ap.Addr()) {
+		return docErrorf("refusing to connect to %s", ap.Addr())
+	}
+	return nil
+}
+
+// checkClientIDURL applies the draft's rules for a client_id URL (§3): https,
+// a path, no fragment, no credentials, no dot segments.
+func checkClientIDURL(id string) error {
+	u, err := url.Parse(id)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return docErrorf("client_id must be an https URL")
+	}
+	if u.Path == "" || u.Path == "/" {
+		return docErrorf("client_id URL must have a path")
+	}
+	if u.Fragment != "" || u.User != nil || strings.Contains(id, "#") {
+		return docErrorf("client_id URL must not have a fragment or credentials")
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return docErrorf("client_id URL must not have dot segments")
+		}
+	}
+	return nil
+}
+
+// metadataDocument is the part of a client metadata document we use (RFC
+// 7591 §2 names).
+type metadataDocument struct {
+	ClientID                string   `json:"client_id"`
+	ClientName              string   `json:"client_name"`
+	ClientURI               string   `json:"client_uri"`
+	LogoURI                 string   `json:"logo_uri"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	Scope                   string   `json:"scope"`
+	ClientSecret            string   `json:"client_secret"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at"`
+}
+
+// client returns the client the document at id describes, from the cache
+// when fresh.
+func (f *metadataFetcher) client(ctx context.Context, id string) (*Client, error) {
+	now := time.Now()
+	f.mu.Lock()
+	if c, ok := f.cache[id]; ok && now.Before(c.expires) {
+		f.mu.Unlock()
+		return c.client, nil
+	}
+	f.mu.Unlock()
+	if err := checkClientIDURL(id); err != nil {
+		return nil, err
+	}
+	c, ttl, err := f.fetch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if ttl > 0 {
+		f.mu.Lock()
+		if len(f.cache) >= 1000 {
+			for k, v := range f.cache {
+				if !now.Before(v.expires) || len(f.cache) >= 1000 {
+					delete(f.cache, k)
+				}
+			}
+		}
+		f.cache[id] = cachedDoc{client: c, expires: now.Add(ttl)}
+		f.mu.Unlock()
+	}
+	return c, nil
+}
+
+func (f *metadataFetcher) fetch(ctx context.Context, id string) (*Client, time.Duration, error) {
+	u, _ := url.Parse(id)
+	if err := f.checkHostLiteral(u.Hostname()); err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	if err != nil {
+		return nil, 0, docErrorf("bad client_id URL")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := f.http.Do(req)
+	if err != nil {
+		var de *docError
+		if errors.As(err, &de) {
+			return nil, 0, de
+		}
+		return nil, 0, docErrorf("fetching %s failed", u.Host)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, docErrorf("fetching the document answered HTTP %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataDocument+1))
+	if err != nil {
+		return nil, 0, docErrorf("reading the document failed")
+	}
+	if len(body) > maxMetadataDocument {
+		return nil, 0, docErrorf("the document is larger than %d bytes", maxMetadataDocument)
+	}
+	var doc metadataDocument
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, 0, docErrorf("the document is not JSON client metadata")
+	}
+	if doc.ClientID != id {
+		return nil, 0, docErrorf("the document's client_id does not equal its URL")
+	}
+	// The draft (§4.1) forbids shared secrets: anyone can read the document.
+	if doc.ClientSecret != "" || doc.ClientSecretExpiresAt != nil {
+		return nil, 0, docErrorf("the document must not contain a client secret")
+	}
+	switch doc.TokenEndpointAuthMethod {
+	case "", AuthNone:
+	default:
+		return nil, 0, docErrorf("token_endpoint_auth_method must be none")
+	}
+	m := registrationRequest{
+		RedirectURIs:            doc.RedirectURIs,
+		TokenEndpointAuthMethod: AuthNone,
+		GrantTypes:              doc.GrantTypes,
+		ResponseTypes:           doc.ResponseTypes,
+		ClientName:              doc.ClientName,
+		ClientURI:               doc.ClientURI,
+		LogoURI:                 doc.LogoURI,
+	}
+	if e := m.validate(nil); e != nil {
+		return nil, 0, docErrorf("%s", e.Description)
+	}
+	c := &Client{
+		ID:           id,
+		Kind:         ClientMetadataDoc,
+		Name:         m.ClientName,
+		RedirectURIs: m.RedirectURIs,
+		AuthMethod:   AuthNone,
+		GrantTypes:   m.GrantTypes,
+		ClientURI:    m.ClientURI,
+		LogoURI:      m.LogoURI,
+		Scope:        doc.Scope,
+	}
+	return c, f.cacheTTL(resp.Header.Get("Cache-Control")), nil
+}
+
+// cacheTTL reads max-age from Cache-Control (RFC 9111 §5.2.2.1); no-store
+// and no-cache mean not caching at all.
+func (f *metadataFetcher) cacheTTL(cc string) time.Duration {
+	ttl := f.opts.DefaultAge
+	for _, d := range strings.Split(cc, ",") {
+		d = strings.ToLower(strings.TrimSpace(d))
+		switch {
+		case d == "no-store" || d == "no-cache":
+			return 0
+		case strings.HasPrefix(d, "max-age="):
+			n, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(d, "max-age="), `"`))
+			if err == nil && n >= 0 {
+				ttl = time.Duration(n) * time.Second
+			}
+		}
+	}
+	return min(ttl, f.opts.MaxAge)
+}

@@ -1,0 +1,375 @@
+package authserver
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+)
+
+// KEKSize is the size in bytes of the key-encryption key.
+const KEKSize = 32
+
+// NewKEK returns a fresh random key-encryption key.
+func NewKEK() []byte {
+	k := make([]byte, KEKSize)
+	rand.Read(k)
+	return k
+}
+
+// subkey derives a key for one purpose from the key-encryption key, so that
+// one secret file protects signing keys, client secrets, sessions and CSRF
+// tokens without any two of them sharing a key.
+func subkey(kek []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, kek)
+	m.Write([]byte("epicme authserver " + purpose))
+	return m.Sum(nil)
+}
+
+// sealer encrypts private keys at rest with AES-256-GCM; the key id is the
+// additional data, so a sealed key cannot be moved to another row.
+type sealer struct{ aead cipher.AEAD }
+
+func newSealer(kek []byte) (*sealer, error) {
+	block, err := aes.NewCipher(subkey(kek, "signing keys"))
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{aead: aead}, nil
+}
+
+func (s *sealer) seal(plain []byte, kid string) []byte {
+	nonce := make([]byte, s.aead.NonceSize())
+	rand.Read(nonce)
+	return s.aead.Seal(nonce, nonce, plain, []byte(kid))
+}
+
+func (s *sealer) open(sealed []byte, kid string) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("sealed key too short")
+	}
+	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(kid))
+}
+
+// jwk is a public JSON Web Key (RFC 7517 §4, RFC 7518 §6.2.1).
+type jwk struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+}
+
+// signingKey is a loaded key.
+type signingKey struct {
+	SigningKey
+	priv *ecdsa.PrivateKey
+	pub  *ecdsa.PublicKey
+}
+
+// keyring holds the signing keys and rotates them (RFC 7517 key sets, with
+// the rotation rule that a key is published before it signs and kept after
+// it retires until every token it signed has expired).
+type keyring struct {
+	store  Store
+	sealer *sealer
+
+	rotateEvery time.Duration // how long a key signs
+	publishLead time.Duration // how long a new key is published before it signs
+	keepAfter   time.Duration // how long a retired key stays published
+
+	mu        sync.RWMutex
+	keys      []*signingKey // oldest first
+	byKID     map[string]*signingKey
+	jwks      []byte
+	nextCheck time.Time
+}
+
+func (k *keyring) load(ctx context.Context) error {
+	stored, err := k.store.SigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	var keys []*signingKey
+	for _, sk := range stored {
+		der, err := k.sealer.open(sk.PrivateSealed, sk.KID)
+		if err != nil {
+			return fmt.Errorf("signing key %s cannot be decrypted (wrong key-encryption key?): %w", sk.KID, err)
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			return fmt.Errorf("signing key %s: %w", sk.KID, err)
+		}
+		ec, ok := priv.(*ecdsa.PrivateKey)
+		if !ok {
+			return fmt.Errorf("signing key %s is not an ECDSA key", sk.KID)
+		}
+		keys = append(keys, &signingKey{SigningKey: *sk, priv: ec, pub: &ec.PublicKey})
+	}
+	k.install(keys)
+	return nil
+}
+
+// install replaces the in-memory key set. Caller holds mu or is the only
+// user.
+func (k *keyring) install(keys []*signingKey) {
+	by := make(map[string]*signingKey, len(keys))
+	set := struct {
+		Keys []json.RawMessage `json:"keys"`
+	}{Keys: []json.RawMessage{}}
+	for _, sk := range keys {
+		by[sk.KID] = sk
+		set.Keys = append(set.Keys, sk.PublicJWK)
+	}
+	b, _ := json.Marshal(set)
+	k.keys, k.byKID, k.jwks = keys, by, b
+}
+
+// maintain creates, retires and deletes keys as time requires. It runs at
+// start and then at most once a minute, from whoever signs next.
+func (k *keyring) maintain(ctx context.Context, now time.Time) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if now.Before(k.nextCheck) {
+		return nil
+	}
+	changed := false
+	// The first key of a fresh install signs at once: nobody can have
+	// cached a key set yet.
+	if len(k.keys) == 0 {
+		sk, err := k.generate(ctx, now, now)
+		if err != nil {
+			return err
+		}
+		k.keys = append(k.keys, sk)
+		changed = true
+	}
+	newest := k.keys[len(k.keys)-1]
+	if !newest.ActiveAt.After(now) && now.Sub(newest.ActiveAt) >= k.rotateEvery-k.publishLead {
+		sk, err := k.generate(ctx, now, now.Add(k.publishLead))
+		if err != nil {
+			return err
+		}
+		k.keys = append(k.keys, sk)
+		changed = true
+	}
+	// Retire every active key but the newest active one; delete retired
+	// keys once their last token has expired.
+	active := k.activeLocked(now)
+	var keep []*signingKey
+	for _, sk := range k.keys {
+		if sk != active && !sk.ActiveAt.After(now) && sk.RetiredAt.IsZero() {
+			if err := k.store.RetireSigningKey(ctx, sk.KID, now); err != nil {
+				return err
+			}
+			sk.RetiredAt = now
+			changed = true
+		}
+		if !sk.RetiredAt.IsZero() && now.Sub(sk.RetiredAt) > k.keepAfter {
+			if err := k.store.DeleteSigningKey(ctx, sk.KID); err != nil {
+				return err
+			}
+			changed = true
+			continue
+		}
+		keep = append(keep, sk)
+	}
+	if changed {
+		k.install(keep)
+	}
+	k.nextCheck = now.Add(time.Minute)
+	return nil
+}
+
+func (k *keyring) generate(ctx context.Context, now, activeAt time.Time) (*signingKey, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	kid := randomToken(12)
+	pubJWK, err := json.Marshal(publicJWK(&priv.PublicKey, kid))
+	if err != nil {
+		return nil, err
+	}
+	sk := &signingKey{
+		SigningKey: SigningKey{
+			KID:           kid,
+			Alg:           "ES256",
+			PrivateSealed: k.sealer.seal(der, kid),
+			PublicJWK:     pubJWK,
+			CreatedAt:     now,
+			ActiveAt:      activeAt,
+		},
+		priv: priv,
+		pub:  &priv.PublicKey,
+	}
+	if err := k.store.CreateSigningKey(ctx, &sk.SigningKey); err != nil {
+		return nil, err
+	}
+	return sk, nil
+}
+
+func publicJWK(pub *ecdsa.PublicKey, kid string) jwk {
+	b, _ := pub.Bytes() // 0x04 || X || Y, 32 bytes each for P-256
+	return jwk{
+		Kty: "EC", Crv: "P-256",
+		X:   base64.RawURLEncoding.EncodeToString(b[1:33]),
+		Y:   base64.RawURLEncoding.EncodeToString(b[33:65]),
+		Use: "sig", Alg: "ES256", Kid: kid,
+	}
+}
+
+// activeLocked returns the newest key whose activation time has come.
+func (k *keyring) activeLocked(now time.Time) *signingKey {
+	for i := len(k.keys) - 1; i >= 0; i-- {
+		if !k.keys[i].ActiveAt.After(now) {
+			return k.keys[i]
+		}
+	}
+	return nil
+}
+
+func (k *keyring) signer(ctx context.Context, now time.Time) (*signingKey, error) {
+	if err := k.maintain(ctx, now); err != nil {
+		return nil, err
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	sk := k.activeLocked(now)
+	if sk == nil {
+		return nil, errors.New("no active signing key")
+	}
+	return sk, nil
+}
+
+func (k *keyring) lookup(kid string) *signingKey {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.byKID[kid]
+}
+
+func (k *keyring) jwksJSON() []byte {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.jwks
+}
+
+// JWT handling (RFC 7515 compact serialisation, RFC 7518 §3.4 ES256).
+
+var b64 = base64.RawURLEncoding
+
+type jwtHeader struct {
+	Alg string `json:"alg"`
+	Typ string `json:"typ"`
+	Kid string `json:"kid"`
+}
+
+// AccessTokenClaims are the claims of an EpicMe access token (RFC 9068 §2.2).
+type AccessTokenClaims struct {
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience string `json:"aud"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+	Expiry   int64  `json:"exp"`
+	IssuedAt int64  `json:"iat"`
+	JTI      string `json:"jti"`
+}
+
+func signJWT(sk *signingKey, claims *AccessTokenClaims) (string, error) {
+	h, _ := json.Marshal(jwtHeader{Alg: "ES256", Typ: "at+jwt", Kid: sk.KID})
+	c, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	input := b64.EncodeToString(h) + "." + b64.EncodeToString(c)
+	sum := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, sk.priv, sum[:])
+	if err != nil {
+		return "", err
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return input + "." + b64.EncodeToString(sig), nil
+}
+
+// errBadJWT is a token that is not an EpicMe access token at all.
+var errBadJWT = errors.New("malformed or badly signed token")
+
+// parseJWT checks the signature of an ES256 at+jwt against the keyring and
+// returns its claims. It checks nothing else.
+func (k *keyring) parseJWT(token string) (*AccessTokenClaims, error) {
+	if len(token) > 4096 {
+		return nil, errBadJWT
+	}
+	var dot1, dot2 = -1, -1
+	for i := 0; i < len(token); i++ {
+		if token[i] == '.' {
+			if dot1 < 0 {
+				dot1 = i
+			} else if dot2 < 0 {
+				dot2 = i
+			} else {
+				return nil, errBadJWT
+			}
+		}
+	}
+	if dot2 < 0 {
+		return nil, errBadJWT
+	}
+	hb, err := b64.DecodeString(token[:dot1])
+	if err != nil {
+		return nil, errBadJWT
+	}
+	var h jwtHeader
+	if json.Unmarshal(hb, &h) != nil || h.Alg != "ES256" || h.Typ != "at+jwt" {
+		return nil, errBadJWT
+	}
+	sk := k.lookup(h.Kid)
+	if sk == nil {
+		return nil, errBadJWT
+	}
+	sig, err := b64.DecodeString(token[dot2+1:])
+	if err != nil || len(sig) != 64 {
+		return nil, errBadJWT
+	}
+	sum := sha256.Sum256([]byte(token[:dot2]))
+	r := new(big.Int).SetBytes(sig[:32])
+	s := new(big.Int).SetBytes(sig[32:])
+	if !ecdsa.Verify(sk.pub, sum[:], r, s) {
+		return nil, errBadJWT
+	}
+	cb, err := b64.DecodeString(token[dot1+1 : dot2])
+	if err != nil {
+		return nil, errBadJWT
+	}
+	var c AccessTokenClaims
+	if json.Unmarshal(cb, &c) != nil {
+		return nil, errBadJWT
+	}
+	return &c, nil
+}

@@ -1,0 +1,386 @@
+// Package authserver is EpicMe's embedded OAuth 2.1 authorization server.
+//
+// It issues audience-bound JWT access tokens (RFC 9068) signed with ES256
+// keys that rotate and are stored encrypted, and refresh tokens that rotate
+// with reuse detection. Clients are pre-registered by the operator,
+// registered dynamically (RFC 7591) or identified by a Client ID Metadata
+// Document. Every authorization uses the code flow with PKCE S256; the
+// sign-in and consent pages check real accounts. It also serves metadata
+// (RFC 8414), a JWKS (RFC 7517), introspection (RFC 7662) and revocation
+// (RFC 7009), and verifies its own tokens in process for the resource
+// server when both run in one binary.
+//
+// Persistent state lives behind [Store]; the sqlite package implements it.
+//
+// [OAuth 2.1]: https://datatracker.ietf.org/doc/draft-ietf-oauth-v2-1/
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/password"
+)
+
+// Paths of the endpoints, relative to the issuer.
+const (
+	MetadataPath      = "/.well-known/oauth-authorization-server"
+	JWKSPath          = "/oauth/jwks"
+	AuthorizePath     = "/oauth/authorize"
+	SignInPath        = "/oauth/authorize/sign-in"
+	ConsentPath       = "/oauth/authorize/consent"
+	TokenPath         = "/oauth/token"
+	RegistrationPath  = "/oauth/register"
+	IntrospectionPath = "/oauth/introspect"
+	RevocationPath    = "/oauth/revoke"
+)
+
+// Config configures a Server. Zero durations take the defaults named.
+type Config struct {
+	// Issuer is EpicMe's public origin, exactly as clients reach it
+	// ("https://journal.example.com"): the "iss" of every token and the
+	// "issuer" of the metadata (RFC 8414 §2). It must have no path.
+	Issuer string
+	// Resource is the public URL of the MCP endpoint: the only resource
+	// (RFC 8707) tokens are issued for, and their "aud".
+	Resource string
+	// Scopes are the scopes the server grants (default epicme.AllScopes).
+	Scopes []string
+
+	Store Store
+	Users epicme.UserService
+	// KEK is the key-encryption key (KEKSize bytes): it seals signing keys
+	// at rest and keys the hashes of client secrets and the session and
+	// CSRF cookies.
+	KEK []byte
+	// VerifyPassword checks a password against a stored hash (default
+	// password.Verify).
+	VerifyPassword func(pw, hash string) (bool, error)
+	Logger         *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	// AccessTokenTTL is the lifetime of access tokens (default 15 minutes).
+	AccessTokenTTL time.Duration
+	// RefreshTokenIdle is how long an unused refresh token lives (default
+	// 30 days); each rotation starts the period again.
+	RefreshTokenIdle time.Duration
+	// CodeTTL is the lifetime of authorization codes (default and maximum
+	// 10 minutes).
+	CodeTTL time.Duration
+	// RefreshReuseGrace is how long after a rotation the old refresh token
+	// still works for the same client, so that concurrent refreshes do not
+	// revoke the family (default 2 seconds; negative for none).
+	RefreshReuseGrace time.Duration
+	// SessionTTL is how long a sign-in lasts (default 12 hours).
+	SessionTTL time.Duration
+	// KeyRotation is how long one key signs (default 30 days).
+	KeyRotation time.Duration
+
+	// Registration limits Dynamic Client Registration.
+	Registration RegistrationLimits
+	// MetadataDocuments configures Client ID Metadata Documents.
+	MetadataDocuments MetadataDocumentOptions
+}
+
+// RegistrationLimits bound Dynamic Client Registration (RFC 7591 §5 leaves
+// abuse control to the server).
+type RegistrationLimits struct {
+	// Disabled turns the registration endpoint off.
+	Disabled bool
+	// PerSource is how many registrations one network source may make per
+	// Window (default 20 per hour).
+	PerSource int
+	Window    time.Duration
+	// MaxClients caps the number of dynamically registered clients
+	// (default 10,000).
+	MaxClients int
+	// UnusedTTL is how long a registered client that never completes a flow
+	// is kept (default 24 hours).
+	UnusedTTL time.Duration
+}
+
+// Server is the authorization server. Create it with New.
+type Server struct {
+	cfg      Config
+	issuer   string
+	resource string
+	scopes   []string
+	store    Store
+	users    epicme.UserService
+	log      *slog.Logger
+	now      func() time.Time
+
+	keys     *keyring
+	secrets  secretHasher
+	cookies  cookieCodec
+	revoked  *revocationList
+	docs     *metadataFetcher
+	pages    *pages
+	secure   bool
+	checkPwd func(pw, hash string) (bool, error)
+	dummy    string // a password hash to check when the email is unknown
+}
+
+// New validates cfg, loads (or on first start creates) the signing keys
+// and returns a Server.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	iss, err := url.Parse(cfg.Issuer)
+	if err != nil || (iss.Scheme != "https" && iss.Scheme != "http") || iss.Host == "" ||
+		(iss.Path != "" && iss.Path != "/") || iss.RawQuery != "" || iss.Fragment != "" {
+		return nil, fmt.Errorf("authserver: issuer %q must be an http(s) origin without path, query or fragment", cfg.Issuer)
+	}
+	if iss.Scheme == "http" && !isLoopbackHost(iss.Hostname()) {
+		return nil, fmt.Errorf("authserver: issuer %q must use https unless it is a loopback address", cfg.Issuer)
+	}
+	res, err := url.Parse(cfg.Resource)
+	if err != nil || res.Scheme == "" || res.Host == "" || res.Fragment != "" {
+		return nil, fmt.Errorf("authserver: resource %q must be an absolute URL without fragment", cfg.Resource)
+	}
+	if cfg.Store == nil || cfg.Users == nil {
+		return nil, errors.New("authserver: Store and Users are required")
+	}
+	if len(cfg.KEK) != KEKSize {
+		return nil, fmt.Errorf("authserver: the key-encryption key must be %d bytes", KEKSize)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.VerifyPassword == nil {
+		cfg.VerifyPassword = func(pw, hash string) (bool, error) {
+			ok, _, err := password.Verify(pw, hash)
+			return ok, err
+		}
+	}
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = epicme.AllScopes
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.AccessTokenTTL, 15*time.Minute)
+	def(&cfg.RefreshTokenIdle, 30*24*time.Hour)
+	def(&cfg.CodeTTL, 10*time.Minute)
+	if cfg.CodeTTL > 10*time.Minute {
+		cfg.CodeTTL = 10 * time.Minute
+	}
+	def(&cfg.RefreshReuseGrace, 2*time.Second)
+	if cfg.RefreshReuseGrace < 0 {
+		cfg.RefreshReuseGrace = 0
+	}
+	def(&cfg.SessionTTL, 12*time.Hour)
+	def(&cfg.KeyRotation, 30*24*time.Hour)
+	rl := &cfg.Registration
+	if rl.PerSource == 0 {
+		rl.PerSource = 20
+	}
+	def(&rl.Window, time.Hour)
+	if rl.MaxClients == 0 {
+		rl.MaxClients = 10000
+	}
+	def(&rl.UnusedTTL, 24*time.Hour)
+
+	sealer, err := newSealer(cfg.KEK)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		issuer:   strings.TrimSuffix(cfg.Issuer, "/"),
+		resource: cfg.Resource,
+		scopes:   cfg.Scopes,
+		store:    cfg.Store,
+		users:    cfg.Users,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		secrets:  secretHasher{key: subkey(cfg.KEK, "client secrets")},
+		secure:   iss.Scheme == "https",
+		checkPwd: cfg.VerifyPassword,
+	}
+	s.cookies = cookieCodec{key: subkey(cfg.KEK, "cookies"), secure: s.secure}
+	s.keys = &keyring{
+		store:       cfg.Store,
+		sealer:      sealer,
+		rotateEvery: cfg.KeyRotation,
+		// A verifier that cached the key set refetches it on an unknown
+		// kid, but one that only refreshes on a timer needs time: publish
+		// a day ahead, or a tenth of the rotation period if shorter.
+		publishLead: min(24*time.Hour, cfg.KeyRotation/10),
+		// Tokens live AccessTokenTTL; keep a margin for clock skew.
+		keepAfter: cfg.AccessTokenTTL + 5*time.Minute,
+	}
+	if err := s.keys.load(ctx); err != nil {
+		return nil, fmt.Errorf("authserver: loading signing keys: %w", err)
+	}
+	if err := s.keys.maintain(ctx, s.now()); err != nil {
+		return nil, fmt.Errorf("authserver: preparing signing keys: %w", err)
+	}
+	s.revoked = newRevocationList(cfg.Store, s.now)
+	if err := s.revoked.sync(ctx); err != nil {
+		return nil, fmt.Errorf("authserver: loading revoked tokens: %w", err)
+	}
+	s.docs = newMetadataFetcher(cfg.MetadataDocuments)
+	if s.pages, err = loadPages(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Issuer returns the issuer identifier.
+func (s *Server) Issuer() string { return s.issuer }
+
+// Handler returns the handler of every endpoint of the authorization
+// server. Mount it at the issuer's origin, for the paths this package
+// declares (or use [Server.Register]).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Register(mux)
+	return mux
+}
+
+// Register adds the endpoints to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.Handle(MetadataPath, cors(onlyMethods(http.HandlerFunc(s.serveMetadata), http.MethodGet, http.MethodHead)))
+	mux.Handle(JWKSPath, cors(onlyMethods(http.HandlerFunc(s.serveJWKS), http.MethodGet, http.MethodHead)))
+	mux.Handle(AuthorizePath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveAuthorize), http.MethodGet)))
+	mux.Handle(SignInPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveSignIn), http.MethodPost)))
+	mux.Handle(ConsentPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveConsent), http.MethodPost)))
+	mux.Handle(TokenPath, cors(onlyMethods(http.HandlerFunc(s.serveToken), http.MethodPost)))
+	mux.Handle(RegistrationPath, cors(onlyMethods(http.HandlerFunc(s.serveRegister), http.MethodPost)))
+	mux.Handle(IntrospectionPath, onlyMethods(http.HandlerFunc(s.serveIntrospect), http.MethodPost))
+	mux.Handle(RevocationPath, cors(onlyMethods(http.HandlerFunc(s.serveRevoke), http.MethodPost)))
+}
+
+func onlyMethods(h http.Handler, methods ...string) http.Handler {
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range methods {
+			if r.Method == m {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", allow)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	})
+}
+
+// Metadata is the authorization server metadata (RFC 8414 §2).
+type Metadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported"`
+}
+
+// Metadata returns the server's RFC 8414 metadata.
+func (s *Server) Metadata() *Metadata {
+	m := &Metadata{
+		Issuer:                                     s.issuer,
+		AuthorizationEndpoint:                      s.issuer + AuthorizePath,
+		TokenEndpoint:                              s.issuer + TokenPath,
+		JWKSURI:                                    s.issuer + JWKSPath,
+		ScopesSupported:                            s.scopes,
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
+		TokenEndpointAuthMethodsSupported:          []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone},
+		RevocationEndpoint:                         s.issuer + RevocationPath,
+		RevocationEndpointAuthMethodsSupported:     []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone},
+		IntrospectionEndpoint:                      s.issuer + IntrospectionPath,
+		IntrospectionEndpointAuthMethodsSupported:  []string{AuthClientSecretBasic, AuthClientSecretPost},
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		AuthorizationResponseIssParameterSupported: true,
+		ClientIDMetadataDocumentSupported:          !s.cfg.MetadataDocuments.Disabled,
+	}
+	if !s.cfg.Registration.Disabled {
+		m.RegistrationEndpoint = s.issuer + RegistrationPath
+	}
+	return m
+}
+
+func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	writeJSONRaw(w, s.Metadata())
+}
+
+// serveJWKS serves the public keys (RFC 7517 §5), including keys not yet
+// signing and keys retired less than a token lifetime ago.
+func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	if err := s.keys.maintain(r.Context(), s.now()); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(s.keys.jwksJSON())
+}
+
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "authorization server error", "path", r.URL.Path, "err", err)
+	writeOAuthError(w, oerr(http.StatusInternalServerError, errServerError, "internal error"))
+}
+
+// sourceOf is the network source of a request for rate limits.
+func sourceOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// sameResource compares resource identifiers as RFC 8707 and the MCP
+// specification intend: scheme and host case-insensitively, one trailing
+// slash ignored, everything else exact.
+func sameResource(a, b string) bool {
+	if a == b {
+		return true
+	}
+	return normalizeResource(a) == normalizeResource(b)
+}
+
+func normalizeResource(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return strings.TrimSuffix(s, "/")
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	return strings.TrimSuffix(u.String(), "/")
+}

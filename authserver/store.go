@@ -1,0 +1,277 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store keeps everything the authorization server must remember across
+// restarts: clients, authorization codes, grants (refresh-token families),
+// the access tokens issued from them and those revoked early, consents,
+// signing keys and rate-limit counters. The sqlite package implements it.
+//
+// Tokens and codes reach the store only as SHA-256 hashes (see [HashToken]);
+// client secrets only as keyed hashes. All times are supplied by the caller,
+// so that the server's clock is the only clock.
+//
+// Methods return an *epicme.Error with code ENOTFOUND for a missing row and
+// ECONFLICT for a duplicate key.
+type Store interface {
+	// CreateClient stores a new client.
+	CreateClient(ctx context.Context, c *Client) error
+	// ClientByID returns a stored client.
+	ClientByID(ctx context.Context, id string) (*Client, error)
+	// ListClients returns every stored client, oldest first.
+	ListClients(ctx context.Context) ([]*Client, error)
+	// DeleteClient removes a client with its codes, grants, refresh tokens
+	// and consents, and puts the unexpired access tokens issued to it on the
+	// revocation list.
+	DeleteClient(ctx context.Context, id string, now time.Time) error
+	// MarkClientUsed records the first time a client completed a flow.
+	MarkClientUsed(ctx context.Context, id string, now time.Time) error
+	// CountDynamicClients counts clients registered by RFC 7591.
+	CountDynamicClients(ctx context.Context) (int, error)
+	// DeleteUnusedDynamicClients removes dynamically registered clients
+	// created before the given time that never completed a flow.
+	DeleteUnusedDynamicClients(ctx context.Context, createdBefore time.Time) (int, error)
+
+	// CreateCode stores an authorization code.
+	CreateCode(ctx context.Context, c *AuthCode) error
+	// CodeByHash returns a code, used or not.
+	CodeByHash(ctx context.Context, hash string) (*AuthCode, error)
+	// RedeemCode marks the code used and stores the grant, refresh token and
+	// access token it produced, in one transaction. When the code was already
+	// used it changes nothing and returns a *CodeReusedError naming the grant
+	// of the first redemption. Exactly one of any number of concurrent calls
+	// succeeds.
+	RedeemCode(ctx context.Context, codeHash string, now time.Time, g *Grant, rt *RefreshToken, at *AccessToken) error
+
+	// RefreshTokenByHash returns a refresh token with its grant.
+	RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, *Grant, error)
+	// RotateRefreshToken replaces the current refresh token of a grant by
+	// next and records the access token issued with it, atomically. See
+	// [Rotation] for the rules; exactly one of concurrent rotations of the
+	// same token succeeds unless the grace period allows the others.
+	RotateRefreshToken(ctx context.Context, r *Rotation) (*Grant, error)
+	// RevokeGrant revokes a grant: its refresh tokens stop working and its
+	// unexpired access tokens go on the revocation list. Revoking a revoked
+	// or missing grant is not an error.
+	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
+
+	// RevokeAccessToken puts one access token on the revocation list until
+	// its expiry.
+	RevokeAccessToken(ctx context.Context, jti string, expiresAt, now time.Time) error
+	// RevokedAccessTokens lists revoked, unexpired access tokens revoked at
+	// or after since.
+	RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error)
+	// IsAccessTokenRevoked reports whether one access token is revoked.
+	IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+
+	// Consent returns what a user granted a client; ENOTFOUND if nothing.
+	Consent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// SaveConsent creates or replaces a consent.
+	SaveConsent(ctx context.Context, c *Consent) error
+	// ListConsents returns the consents a user gave, newest first.
+	ListConsents(ctx context.Context, userID string) ([]*Consent, error)
+	// DeleteConsent withdraws a consent and revokes every grant the user
+	// gave the client.
+	DeleteConsent(ctx context.Context, userID, clientID string, now time.Time) error
+
+	// SigningKeys returns every stored signing key, oldest first.
+	SigningKeys(ctx context.Context) ([]*SigningKey, error)
+	// CreateSigningKey stores a new signing key.
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// RetireSigningKey records when a key stopped signing.
+	RetireSigningKey(ctx context.Context, kid string, at time.Time) error
+	// DeleteSigningKey removes a key no token can need any more.
+	DeleteSigningKey(ctx context.Context, kid string) error
+
+	// CountEvent records one event under key in the fixed window that
+	// contains now and returns how many the window holds, this one
+	// included.
+	CountEvent(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// ResetEvents forgets the events counted under key.
+	ResetEvents(ctx context.Context, key string) error
+
+	// PurgeExpired deletes expired codes, refresh tokens, access-token
+	// records, revocation-list entries and rate-limit windows.
+	PurgeExpired(ctx context.Context, now time.Time) error
+}
+
+// Client kinds: how a client came to be known.
+const (
+	ClientPreregistered = "preregistered" // added by the operator (epicme client add)
+	ClientDynamic       = "dynamic"       // registered by RFC 7591
+	ClientMetadataDoc   = "metadata"      // a Client ID Metadata Document; never stored
+)
+
+// Token endpoint authentication methods (RFC 7591 §2).
+const (
+	AuthNone              = "none"
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+)
+
+// Client is an OAuth client.
+type Client struct {
+	ID   string
+	Kind string
+	Name string
+	// SecretHash is the keyed hash of the client secret; "" for a public
+	// client.
+	SecretHash string
+	// RedirectURIs are the exact redirect URIs (RFC 6749 §3.1.2).
+	RedirectURIs []string
+	// AuthMethod is the token_endpoint_auth_method.
+	AuthMethod string
+	// GrantTypes are the grant types the client may use.
+	GrantTypes []string
+	// Scope limits the scopes the client may ask for ("" = any).
+	Scope string
+	// ClientURI, LogoURI, Contacts, SoftwareID, SoftwareVersion are RFC 7591
+	// metadata echoed back and shown on the consent page.
+	ClientURI       string
+	LogoURI         string
+	Contacts        []string
+	SoftwareID      string
+	SoftwareVersion string
+	// ResourceServer marks a client that may call the introspection
+	// endpoint about tokens for Resource.
+	ResourceServer bool
+	Resource       string
+	// RegisteredFrom is the network source of a dynamic registration.
+	RegisteredFrom string
+	CreatedAt      time.Time
+	// UsedAt is when the client first completed a flow (zero: never).
+	UsedAt time.Time
+}
+
+// Public reports whether the client has no secret.
+func (c *Client) Public() bool { return c.SecretHash == "" }
+
+// AuthCode is an authorization code (RFC 6749 §4.1.2), bound to everything
+// the token request must repeat.
+type AuthCode struct {
+	Hash        string
+	ClientID    string
+	UserID      string
+	RedirectURI string
+	// RedirectGiven is whether redirect_uri was in the authorization
+	// request; if so the token request must repeat it (RFC 6749 §4.1.3).
+	RedirectGiven bool
+	CodeChallenge string
+	Resource      string
+	Scope         string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        time.Time
+	// GrantID is the grant the code produced, once redeemed.
+	GrantID string
+}
+
+// Grant is what one authorization gave one client: the family of refresh
+// tokens that descend from one code, and the access tokens issued from them.
+type Grant struct {
+	ID         string
+	ClientID   string
+	UserID     string
+	Scope      string
+	Resource   string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	RevokedAt  time.Time
+}
+
+// Revoked reports whether the grant was revoked.
+func (g *Grant) Revoked() bool { return !g.RevokedAt.IsZero() }
+
+// RefreshToken is one refresh token of a grant.
+type RefreshToken struct {
+	Hash      string
+	GrantID   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// RotatedAt is when the token was exchanged for its successor (zero
+	// while it is the current one).
+	RotatedAt time.Time
+}
+
+// AccessToken records an issued access token so that revoking its grant can
+// revoke it too.
+type AccessToken struct {
+	JTI       string
+	GrantID   string
+	ExpiresAt time.Time
+}
+
+// RevokedToken is an entry of the access-token revocation list.
+type RevokedToken struct {
+	JTI       string
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
+// Rotation is the input to [Store.RotateRefreshToken].
+//
+// The store looks up OldHash. It fails with ErrInvalidGrant when the token
+// is unknown or expired, its grant revoked, or its grant belongs to another
+// client than ClientID. When the token was already rotated, it succeeds only
+// if that happened no more than Grace ago (concurrent refreshes of one
+// client); otherwise it revokes the whole grant and fails with
+// ErrRefreshReused (OAuth 2.1 §4.3.1, refresh token rotation).
+type Rotation struct {
+	OldHash  string
+	ClientID string
+	Now      time.Time
+	Grace    time.Duration
+	Next     *RefreshToken // GrantID is filled in by the store
+	Access   *AccessToken  // GrantID is filled in by the store
+}
+
+// Consent is what a user allowed a client.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scope     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SigningKey is a key that signs access tokens. The private key is stored
+// only encrypted with the key-encryption key.
+type SigningKey struct {
+	KID string
+	Alg string
+	// PrivateSealed is the PKCS #8 private key sealed with AES-256-GCM.
+	PrivateSealed []byte
+	// PublicJWK is the public key as a JSON Web Key (RFC 7517).
+	PublicJWK []byte
+	CreatedAt time.Time
+	// ActiveAt is when the key starts signing; it is published in the JWKS
+	// from CreatedAt, so verifiers can fetch it before they meet it.
+	ActiveAt time.Time
+	// RetiredAt is when a newer key took over (zero while signing).
+	RetiredAt time.Time
+}
+
+// Store errors that carry meaning for the token endpoint.
+var (
+	// ErrInvalidGrant: the code or refresh token is unknown, expired,
+	// revoked or bound to another client.
+	ErrInvalidGrant = errors.New("authserver: invalid grant")
+	// ErrRefreshReused: a rotated refresh token was presented again; the
+	// grant has been revoked.
+	ErrRefreshReused = errors.New("authserver: refresh token reused")
+)
+
+// CodeReusedError reports a second redemption of an authorization code.
+type CodeReusedError struct {
+	// GrantID is the grant of the first redemption ("" if unknown).
+	GrantID string
+}
+
+func (e *CodeReusedError) Error() string { return "authserver: authorization code already used" }
+
+// Is makes errors.Is(err, ErrInvalidGrant) true.
+func (e *CodeReusedError) Is(target error) bool { return target == ErrInvalidGrant }

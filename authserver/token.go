@@ -1,0 +1,324 @@
+package authserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/epicme/epicme"
+)
+
+// tokenResponse is RFC 6749 §5.1.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope"`
+}
+
+// parseForm reads a form-encoded POST body of at most 16 KiB and refuses
+// parameters given twice (RFC 6749 §3.2).
+func parseForm(w http.ResponseWriter, r *http.Request) *oauthError {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
+		return oerr(http.StatusBadRequest, errInvalidRequest, "the body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		return oerr(http.StatusBadRequest, errInvalidRequest, "the form could not be read")
+	}
+	if len(r.URL.RawQuery) > 0 {
+		// Credentials and codes belong in the body, never in the URL.
+		return oerr(http.StatusBadRequest, errInvalidRequest, "parameters must be in the request body, not the URL")
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 && k != "resource" {
+			return oerr(http.StatusBadRequest, errInvalidRequest, k+" appears more than once")
+		}
+	}
+	return nil
+}
+
+// serveToken is the token endpoint (RFC 6749 §3.2).
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	if e := parseForm(w, r); e != nil {
+		writeOAuthError(w, e)
+		return
+	}
+	client, e := s.authenticateClient(r)
+	if e != nil {
+		writeOAuthError(w, e)
+		return
+	}
+	var resp *tokenResponse
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case "authorization_code":
+		resp, e = s.codeGrant(r, client)
+	case "refresh_token":
+		if !contains(client.GrantTypes, "refresh_token") {
+			e = oerr(http.StatusBadRequest, errUnauthorizedClient, "this client may not use refresh tokens")
+			break
+		}
+		resp, e = s.refreshGrant(r, client)
+	case "":
+		e = oerr(http.StatusBadRequest, errInvalidRequest, "grant_type is required")
+	default:
+		e = oerr(http.StatusBadRequest, errUnsupportedGrantType, "grant_type must be authorization_code or refresh_token")
+	}
+	if e != nil {
+		if e.Status == http.StatusInternalServerError {
+			s.log.ErrorContext(r.Context(), "token endpoint", "err", e.Description)
+			e = oerr(http.StatusInternalServerError, errServerError, "internal error")
+		}
+		writeOAuthError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func internalErr(err error) *oauthError {
+	return oerr(http.StatusInternalServerError, errServerError, err.Error())
+}
+
+// checkResource applies RFC 8707 §2.2 to a token request: each resource
+// given must be the one the grant is for (a narrower one does not exist
+// here, so narrowing means naming it).
+func (s *Server) checkResource(r *http.Request, granted string) *oauthError {
+	for _, res := range r.PostForm["resource"] {
+		if !sameResource(res, granted) {
+			return oerr(http.StatusBadRequest, errInvalidTarget, "the resource is not one this grant is for")
+		}
+	}
+	return nil
+}
+
+// codeGrant redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
+func (s *Server) codeGrant(r *http.Request, client *Client) (*tokenResponse, *oauthError) {
+	ctx := r.Context()
+	code := r.PostForm.Get("code")
+	verifier := r.PostForm.Get("code_verifier")
+	if code == "" {
+		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "code is required")
+	}
+	if verifier == "" {
+		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "code_verifier is required (PKCE)")
+	}
+	if len(verifier) < 43 || len(verifier) > 128 {
+		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "code_verifier must be 43 to 128 characters")
+	}
+	now := s.now()
+	hash := HashToken(code)
+	c, err := s.store.CodeByHash(ctx, hash)
+	if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the code is unknown or expired")
+	}
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	if !c.UsedAt.IsZero() {
+		s.codeReplayed(ctx, c.GrantID, now)
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the code was already used")
+	}
+	if !now.Before(c.ExpiresAt) {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the code is unknown or expired")
+	}
+	if c.ClientID != client.ID {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the code was issued to another client")
+	}
+	ru := r.PostForm.Get("redirect_uri")
+	if (c.RedirectGiven || ru != "") && ru != c.RedirectURI {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "redirect_uri differs from the authorization request")
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(c.CodeChallenge)) != 1 {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "code_verifier does not match the code_challenge")
+	}
+	if e := s.checkResource(r, c.Resource); e != nil {
+		return nil, e
+	}
+	scope := c.Scope
+	if sc := r.PostForm.Get("scope"); sc != "" {
+		narrowed, unknown := normalizeScopes(strings.Fields(c.Scope), sc)
+		if len(unknown) > 0 || narrowed == "" {
+			return nil, oerr(http.StatusBadRequest, errInvalidScope, "the scope exceeds what was authorized")
+		}
+		scope = narrowed
+	}
+	user, e := s.activeUser(ctx, c.UserID)
+	if e != nil {
+		return nil, e
+	}
+	g := &Grant{
+		ID:         randomToken(16),
+		ClientID:   client.ID,
+		UserID:     c.UserID,
+		Scope:      c.Scope,
+		Resource:   c.Resource,
+		CreatedAt:  now,
+		LastUsedAt: now,
+	}
+	var refresh string
+	var rt *RefreshToken
+	if contains(client.GrantTypes, "refresh_token") {
+		refresh = randomToken(32)
+		rt = &RefreshToken{Hash: HashToken(refresh), GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenIdle)}
+	}
+	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, c.Resource, now)
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	at.GrantID = g.ID
+	err = s.store.RedeemCode(ctx, hash, now, g, rt, at)
+	var reused *CodeReusedError
+	if errors.As(err, &reused) {
+		// Lost a race with another redemption of the same code.
+		s.codeReplayed(ctx, reused.GrantID, now)
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the code was already used")
+	}
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	if client.Kind == ClientDynamic && client.UsedAt.IsZero() {
+		if err := s.store.MarkClientUsed(ctx, client.ID, now); err != nil {
+			s.log.ErrorContext(ctx, "marking client used", "err", err)
+		}
+	}
+	return &tokenResponse{
+		AccessToken:  access,
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(s.cfg.AccessTokenTTL / time.Second),
+		RefreshToken: refresh,
+		Scope:        scope,
+	}, nil
+}
+
+// codeReplayed revokes what a code produced when the code comes back
+// (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3): someone else may hold it.
+func (s *Server) codeReplayed(ctx context.Context, grantID string, now time.Time) {
+	if grantID == "" {
+		return
+	}
+	s.log.WarnContext(ctx, "authorization code replayed; revoking its grant", "grant", grantID)
+	if err := s.revokeGrant(ctx, grantID, now); err != nil {
+		s.log.ErrorContext(ctx, "revoking grant after code replay", "err", err)
+	}
+}
+
+// revokeGrant revokes a grant in the store and at once in this process's
+// revocation list.
+func (s *Server) revokeGrant(ctx context.Context, grantID string, now time.Time) error {
+	if err := s.store.RevokeGrant(ctx, grantID, now); err != nil {
+		return err
+	}
+	return s.revoked.sync(ctx)
+}
+
+func (s *Server) activeUser(ctx context.Context, id string) (*epicme.User, *oauthError) {
+	user, err := s.users.UserByID(ctx, id)
+	if epicme.ErrorCode(err) == epicme.ENOTFOUND || (err == nil && user.Disabled) {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the user's account is gone or disabled")
+	}
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	return user, nil
+}
+
+// refreshGrant exchanges a refresh token (RFC 6749 §6) and rotates it
+// (OAuth 2.1 §4.3.1). A narrower scope applies to the new access token
+// only: the refresh token keeps the scope of the grant (RFC 6749 §6).
+func (s *Server) refreshGrant(r *http.Request, client *Client) (*tokenResponse, *oauthError) {
+	ctx := r.Context()
+	token := r.PostForm.Get("refresh_token")
+	if token == "" {
+		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "refresh_token is required")
+	}
+	now := s.now()
+	hash := HashToken(token)
+	_, g, err := s.store.RefreshTokenByHash(ctx, hash)
+	if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the refresh token is unknown, expired or revoked")
+	}
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	if g.ClientID != client.ID {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the refresh token was issued to another client")
+	}
+	if e := s.checkResource(r, g.Resource); e != nil {
+		return nil, e
+	}
+	scope := g.Scope
+	if sc := r.PostForm.Get("scope"); sc != "" {
+		narrowed, unknown := normalizeScopes(strings.Fields(g.Scope), sc)
+		if len(unknown) > 0 || narrowed == "" {
+			return nil, oerr(http.StatusBadRequest, errInvalidScope, "a refresh cannot add scope: ask the user again")
+		}
+		scope = narrowed
+	}
+	user, e := s.activeUser(ctx, g.UserID)
+	if e != nil {
+		return nil, e
+	}
+	next := randomToken(32)
+	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, g.Resource, now)
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	_, err = s.store.RotateRefreshToken(ctx, &Rotation{
+		OldHash:  hash,
+		ClientID: client.ID,
+		Now:      now,
+		Grace:    s.cfg.RefreshReuseGrace,
+		Next:     &RefreshToken{Hash: HashToken(next), CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenIdle)},
+		Access:   at,
+	})
+	switch {
+	case errors.Is(err, ErrRefreshReused):
+		s.log.WarnContext(ctx, "rotated refresh token reused; grant revoked", "grant", g.ID, "client_id", client.ID)
+		if err := s.revoked.sync(ctx); err != nil {
+			s.log.ErrorContext(ctx, "syncing revocations", "err", err)
+		}
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the refresh token was already used")
+	case errors.Is(err, ErrInvalidGrant):
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the refresh token is unknown, expired or revoked")
+	case err != nil:
+		return nil, internalErr(err)
+	}
+	return &tokenResponse{
+		AccessToken:  access,
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(s.cfg.AccessTokenTTL / time.Second),
+		RefreshToken: next,
+		Scope:        scope,
+	}, nil
+}
+
+// mintAccessToken signs an RFC 9068 access token for resource.
+func (s *Server) mintAccessToken(ctx context.Context, user *epicme.User, clientID, scope, resource string, now time.Time) (string, *AccessToken, error) {
+	sk, err := s.keys.signer(ctx, now)
+	if err != nil {
+		return "", nil, err
+	}
+	exp := now.Add(s.cfg.AccessTokenTTL)
+	claims := &AccessTokenClaims{
+		Issuer:   s.issuer,
+		Subject:  user.ID,
+		Audience: resource,
+		ClientID: clientID,
+		Scope:    scope,
+		Expiry:   exp.Unix(),
+		IssuedAt: now.Unix(),
+		JTI:      randomToken(16),
+	}
+	tok, err := signJWT(sk, claims)
+	if err != nil {
+		return "", nil, err
+	}
+	return tok, &AccessToken{JTI: claims.JTI, ExpiresAt: exp}, nil
+}

@@ -1,0 +1,602 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
+)
+
+// The authorization server's storage (authserver.Store). The tables are
+// created by migrations/0100_oauth.sql.
+
+var _ authserver.Store = (*DB)(nil)
+
+func nullNanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return toNanos(t)
+}
+
+func fromNull(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromNanos(n.Int64)
+}
+
+func jsonList(v []string) string {
+	if v == nil {
+		v = []string{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+const clientColumns = `id, kind, name, secret_hash, redirect_uris, auth_method, grant_types, scope,
+	client_uri, logo_uri, contacts, software_id, software_version, resource_server, resource,
+	registered_from, created_at, used_at`
+
+func scanClient(row interface{ Scan(...any) error }) (*authserver.Client, error) {
+	var c authserver.Client
+	var redirects, grants, contacts string
+	var rs int
+	var created int64
+	var used sql.NullInt64
+	err := row.Scan(&c.ID, &c.Kind, &c.Name, &c.SecretHash, &redirects, &c.AuthMethod, &grants, &c.Scope,
+		&c.ClientURI, &c.LogoURI, &contacts, &c.SoftwareID, &c.SoftwareVersion, &rs, &c.Resource,
+		&c.RegisteredFrom, &created, &used)
+	if err != nil {
+		return nil, err
+	}
+	if err := errors.Join(json.Unmarshal([]byte(redirects), &c.RedirectURIs),
+		json.Unmarshal([]byte(grants), &c.GrantTypes),
+		json.Unmarshal([]byte(contacts), &c.Contacts)); err != nil {
+		return nil, err
+	}
+	c.ResourceServer = rs == 1
+	c.CreatedAt = fromNanos(created)
+	c.UsedAt = fromNull(used)
+	return &c, nil
+}
+
+// CreateClient stores a new client.
+func (db *DB) CreateClient(ctx context.Context, c *authserver.Client) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_clients (`+clientColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Kind, c.Name, c.SecretHash, jsonList(c.RedirectURIs), c.AuthMethod, jsonList(c.GrantTypes), c.Scope,
+			c.ClientURI, c.LogoURI, jsonList(c.Contacts), c.SoftwareID, c.SoftwareVersion, boolInt(c.ResourceServer), c.Resource,
+			c.RegisteredFrom, toNanos(c.CreatedAt), nullNanos(c.UsedAt))
+		if isUnique(err, "oauth_clients.id") {
+			return epicme.Errorf(epicme.ECONFLICT, "a client with id %q exists", c.ID)
+		}
+		return err
+	})
+}
+
+// ClientByID returns a stored client.
+func (db *DB) ClientByID(ctx context.Context, id string) (*authserver.Client, error) {
+	c, err := scanClient(db.queryRow(ctx, `SELECT `+clientColumns+` FROM oauth_clients WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "client %q not found", id)
+	}
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return c, nil
+}
+
+// ListClients returns every stored client, oldest first.
+func (db *DB) ListClients(ctx context.Context) ([]*authserver.Client, error) {
+	rows, err := db.query(ctx, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_at, id`)
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	defer rows.Close()
+	var out []*authserver.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, epicme.Internal(err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return out, nil
+}
+
+// revokeGrantsWhere revokes the grants selected by cond (a WHERE clause on
+// oauth_grants) and lists their unexpired access tokens as revoked.
+func (tx *Tx) revokeGrantsWhere(now time.Time, cond string, args ...any) error {
+	n := toNanos(now)
+	if _, err := tx.exec(`INSERT OR IGNORE INTO oauth_revoked_tokens (jti, expires_at, revoked_at)
+		SELECT jti, expires_at, ? FROM oauth_access_tokens
+		WHERE expires_at > ? AND grant_id IN (SELECT id FROM oauth_grants WHERE `+cond+`)`,
+		append([]any{n, n}, args...)...); err != nil {
+		return err
+	}
+	if _, err := tx.exec(`DELETE FROM oauth_refresh_tokens WHERE grant_id IN (SELECT id FROM oauth_grants WHERE `+cond+`)`, args...); err != nil {
+		return err
+	}
+	_, err := tx.exec(`UPDATE oauth_grants SET revoked_at = ? WHERE revoked_at IS NULL AND (`+cond+`)`, append([]any{n}, args...)...)
+	return err
+}
+
+// DeleteClient removes a client and everything issued to it.
+func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`DELETE FROM oauth_clients WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return epicme.Errorf(epicme.ENOTFOUND, "client %q not found", id)
+		}
+		if err := tx.revokeGrantsWhere(now, `client_id = ?`, id); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM oauth_grants WHERE client_id = ?`,
+			`DELETE FROM oauth_codes WHERE client_id = ?`,
+			`DELETE FROM oauth_consents WHERE client_id = ?`,
+		} {
+			if _, err := tx.exec(q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// MarkClientUsed records the first time a client completed a flow.
+func (db *DB) MarkClientUsed(ctx context.Context, id string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`UPDATE oauth_clients SET used_at = ? WHERE id = ? AND used_at IS NULL`, toNanos(now), id)
+		return err
+	})
+}
+
+// CountDynamicClients counts clients registered by RFC 7591.
+func (db *DB) CountDynamicClients(ctx context.Context) (int, error) {
+	var n int
+	if err := db.queryRow(ctx, `SELECT count(*) FROM oauth_clients WHERE kind = 'dynamic'`).Scan(&n); err != nil {
+		return 0, epicme.Internal(err)
+	}
+	return n, nil
+}
+
+// DeleteUnusedDynamicClients removes dynamic clients created before the
+// given time that never completed a flow.
+func (db *DB) DeleteUnusedDynamicClients(ctx context.Context, createdBefore time.Time) (int, error) {
+	var n int64
+	err := db.update(ctx, func(tx *Tx) error {
+		cond := `kind = 'dynamic' AND used_at IS NULL AND created_at < ?`
+		if _, err := tx.exec(`DELETE FROM oauth_codes WHERE client_id IN (SELECT id FROM oauth_clients WHERE `+cond+`)`, toNanos(createdBefore)); err != nil {
+			return err
+		}
+		if _, err := tx.exec(`DELETE FROM oauth_consents WHERE client_id IN (SELECT id FROM oauth_clients WHERE `+cond+`)`, toNanos(createdBefore)); err != nil {
+			return err
+		}
+		res, err := tx.exec(`DELETE FROM oauth_clients WHERE `+cond, toNanos(createdBefore))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// CreateCode stores an authorization code.
+func (db *DB) CreateCode(ctx context.Context, c *authserver.AuthCode) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_codes (hash, client_id, user_id, redirect_uri, redirect_given,
+			code_challenge, resource, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.Hash, c.ClientID, c.UserID, c.RedirectURI, boolInt(c.RedirectGiven),
+			c.CodeChallenge, c.Resource, c.Scope, toNanos(c.CreatedAt), toNanos(c.ExpiresAt))
+		return err
+	})
+}
+
+// CodeByHash returns a code, used or not.
+func (db *DB) CodeByHash(ctx context.Context, hash string) (*authserver.AuthCode, error) {
+	var c authserver.AuthCode
+	var given int
+	var created, expires int64
+	var used sql.NullInt64
+	var grant sql.NullString
+	err := db.queryRow(ctx, `SELECT hash, client_id, user_id, redirect_uri, redirect_given, code_challenge,
+		resource, scope, created_at, expires_at, used_at, grant_id FROM oauth_codes WHERE hash = ?`, hash).
+		Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &given, &c.CodeChallenge,
+			&c.Resource, &c.Scope, &created, &expires, &used, &grant)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "code not found")
+	}
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	c.RedirectGiven = given == 1
+	c.CreatedAt, c.ExpiresAt, c.UsedAt = fromNanos(created), fromNanos(expires), fromNull(used)
+	c.GrantID = grant.String
+	return &c, nil
+}
+
+func (tx *Tx) insertGrant(g *authserver.Grant) error {
+	_, err := tx.exec(`INSERT INTO oauth_grants (id, client_id, user_id, scope, resource, created_at, last_used_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, g.ID, g.ClientID, g.UserID, g.Scope, g.Resource, toNanos(g.CreatedAt), toNanos(g.LastUsedAt))
+	return err
+}
+
+func (tx *Tx) insertRefresh(rt *authserver.RefreshToken) error {
+	_, err := tx.exec(`INSERT INTO oauth_refresh_tokens (hash, grant_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		rt.Hash, rt.GrantID, toNanos(rt.CreatedAt), toNanos(rt.ExpiresAt))
+	return err
+}
+
+func (tx *Tx) insertAccess(at *authserver.AccessToken) error {
+	_, err := tx.exec(`INSERT INTO oauth_access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)`,
+		at.JTI, at.GrantID, toNanos(at.ExpiresAt))
+	return err
+}
+
+// RedeemCode marks a code used and stores what it produced, atomically; the
+// conditional UPDATE makes exactly one redemption win.
+func (db *DB) RedeemCode(ctx context.Context, codeHash string, now time.Time, g *authserver.Grant, rt *authserver.RefreshToken, at *authserver.AccessToken) error {
+	var outcome error
+	err := db.update(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`UPDATE oauth_codes SET used_at = ?, grant_id = ?
+			WHERE hash = ? AND used_at IS NULL AND expires_at > ?`, toNanos(now), g.ID, codeHash, toNanos(now))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var used sql.NullInt64
+			var grant sql.NullString
+			err := tx.queryRow(`SELECT used_at, grant_id FROM oauth_codes WHERE hash = ?`, codeHash).Scan(&used, &grant)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				outcome = authserver.ErrInvalidGrant
+			case err != nil:
+				return err
+			case used.Valid:
+				outcome = &authserver.CodeReusedError{GrantID: grant.String}
+			default:
+				outcome = authserver.ErrInvalidGrant
+			}
+			return nil
+		}
+		if err := tx.insertGrant(g); err != nil {
+			return err
+		}
+		if rt != nil {
+			rt.GrantID = g.ID
+			if err := tx.insertRefresh(rt); err != nil {
+				return err
+			}
+		}
+		at.GrantID = g.ID
+		return tx.insertAccess(at)
+	})
+	if err != nil {
+		return err
+	}
+	return outcome
+}
+
+const grantColumns = `g.id, g.client_id, g.user_id, g.scope, g.resource, g.created_at, g.last_used_at, g.revoked_at`
+
+func scanGrantAndRefresh(row interface{ Scan(...any) error }) (*authserver.RefreshToken, *authserver.Grant, error) {
+	var rt authserver.RefreshToken
+	var g authserver.Grant
+	var rtCreated, rtExpires, gCreated, gUsed int64
+	var rotated, revoked sql.NullInt64
+	err := row.Scan(&rt.Hash, &rt.GrantID, &rtCreated, &rtExpires, &rotated,
+		&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.Resource, &gCreated, &gUsed, &revoked)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt.CreatedAt, rt.ExpiresAt, rt.RotatedAt = fromNanos(rtCreated), fromNanos(rtExpires), fromNull(rotated)
+	g.CreatedAt, g.LastUsedAt, g.RevokedAt = fromNanos(gCreated), fromNanos(gUsed), fromNull(revoked)
+	return &rt, &g, nil
+}
+
+const refreshQuery = `SELECT rt.hash, rt.grant_id, rt.created_at, rt.expires_at, rt.rotated_at, ` + grantColumns + `
+	FROM oauth_refresh_tokens rt JOIN oauth_grants g ON g.id = rt.grant_id WHERE rt.hash = ?`
+
+// RefreshTokenByHash returns a refresh token with its grant.
+func (db *DB) RefreshTokenByHash(ctx context.Context, hash string) (*authserver.RefreshToken, *authserver.Grant, error) {
+	rt, g, err := scanGrantAndRefresh(db.queryRow(ctx, refreshQuery, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, epicme.Errorf(epicme.ENOTFOUND, "refresh token not found")
+	}
+	if err != nil {
+		return nil, nil, epicme.Internal(err)
+	}
+	return rt, g, nil
+}
+
+// RotateRefreshToken implements authserver.Store; see authserver.Rotation
+// for the rules. The whole check-and-swap runs in one write transaction,
+// and writes are serialised, so concurrent rotations see each other.
+func (db *DB) RotateRefreshToken(ctx context.Context, r *authserver.Rotation) (*authserver.Grant, error) {
+	var outcome error
+	var grant *authserver.Grant
+	err := db.update(ctx, func(tx *Tx) error {
+		rt, g, err := scanGrantAndRefresh(tx.queryRow(refreshQuery, r.OldHash))
+		if errors.Is(err, sql.ErrNoRows) {
+			outcome = authserver.ErrInvalidGrant
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if g.Revoked() || g.ClientID != r.ClientID || !r.Now.Before(rt.ExpiresAt) {
+			outcome = authserver.ErrInvalidGrant
+			return nil
+		}
+		if !rt.RotatedAt.IsZero() {
+			if r.Grace <= 0 || r.Now.Sub(rt.RotatedAt) > r.Grace {
+				if err := tx.revokeGrantsWhere(r.Now, `id = ?`, g.ID); err != nil {
+					return err
+				}
+				outcome = authserver.ErrRefreshReused
+				return nil
+			}
+		} else if _, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = ? WHERE hash = ?`, toNanos(r.Now), r.OldHash); err != nil {
+			return err
+		}
+		r.Next.GrantID = g.ID
+		if err := tx.insertRefresh(r.Next); err != nil {
+			return err
+		}
+		r.Access.GrantID = g.ID
+		if err := tx.insertAccess(r.Access); err != nil {
+			return err
+		}
+		if _, err := tx.exec(`UPDATE oauth_grants SET last_used_at = ? WHERE id = ?`, toNanos(r.Now), g.ID); err != nil {
+			return err
+		}
+		g.LastUsedAt = r.Now
+		grant = g
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return grant, outcome
+}
+
+// RevokeGrant revokes a grant and its tokens.
+func (db *DB) RevokeGrant(ctx context.Context, grantID string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		return tx.revokeGrantsWhere(now, `id = ?`, grantID)
+	})
+}
+
+// RevokeAccessToken puts one access token on the revocation list.
+func (db *DB) RevokeAccessToken(ctx context.Context, jti string, expiresAt, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT OR IGNORE INTO oauth_revoked_tokens (jti, expires_at, revoked_at) VALUES (?, ?, ?)`,
+			jti, toNanos(expiresAt), toNanos(now))
+		return err
+	})
+}
+
+// RevokedAccessTokens lists unexpired revocations made at or after since.
+func (db *DB) RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]authserver.RevokedToken, error) {
+	rows, err := db.query(ctx, `SELECT jti, expires_at, revoked_at FROM oauth_revoked_tokens
+		WHERE revoked_at >= ? AND expires_at > ? ORDER BY revoked_at`, toNanos(since), toNanos(now))
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	defer rows.Close()
+	var out []authserver.RevokedToken
+	for rows.Next() {
+		var r authserver.RevokedToken
+		var exp, rev int64
+		if err := rows.Scan(&r.JTI, &exp, &rev); err != nil {
+			return nil, epicme.Internal(err)
+		}
+		r.ExpiresAt, r.RevokedAt = fromNanos(exp), fromNanos(rev)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return out, nil
+}
+
+// IsAccessTokenRevoked reports whether one access token is revoked.
+func (db *DB) IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var n int
+	if err := db.queryRow(ctx, `SELECT count(*) FROM oauth_revoked_tokens WHERE jti = ?`, jti).Scan(&n); err != nil {
+		return false, epicme.Internal(err)
+	}
+	return n > 0, nil
+}
+
+func scanConsent(row interface{ Scan(...any) error }) (*authserver.Consent, error) {
+	var c authserver.Consent
+	var created, updated int64
+	if err := row.Scan(&c.UserID, &c.ClientID, &c.Scope, &created, &updated); err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return &c, nil
+}
+
+// Consent returns what a user granted a client.
+func (db *DB) Consent(ctx context.Context, userID, clientID string) (*authserver.Consent, error) {
+	c, err := scanConsent(db.queryRow(ctx, `SELECT user_id, client_id, scope, created_at, updated_at
+		FROM oauth_consents WHERE user_id = ? AND client_id = ?`, userID, clientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "no consent")
+	}
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return c, nil
+}
+
+// SaveConsent creates or replaces a consent.
+func (db *DB) SaveConsent(ctx context.Context, c *authserver.Consent) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
+			c.UserID, c.ClientID, c.Scope, toNanos(c.CreatedAt), toNanos(c.UpdatedAt))
+		return err
+	})
+}
+
+// ListConsents returns the consents a user gave, newest first.
+func (db *DB) ListConsents(ctx context.Context, userID string) ([]*authserver.Consent, error) {
+	rows, err := db.query(ctx, `SELECT user_id, client_id, scope, created_at, updated_at
+		FROM oauth_consents WHERE user_id = ? ORDER BY updated_at DESC`, userID)
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	defer rows.Close()
+	var out []*authserver.Consent
+	for rows.Next() {
+		c, err := scanConsent(rows)
+		if err != nil {
+			return nil, epicme.Internal(err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return out, nil
+}
+
+// DeleteConsent withdraws a consent and revokes the user's grants to the
+// client.
+func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(`DELETE FROM oauth_consents WHERE user_id = ? AND client_id = ?`, userID, clientID); err != nil {
+			return err
+		}
+		return tx.revokeGrantsWhere(now, `user_id = ? AND client_id = ?`, userID, clientID)
+	})
+}
+
+// SigningKeys returns every stored signing key, oldest first.
+func (db *DB) SigningKeys(ctx context.Context) ([]*authserver.SigningKey, error) {
+	rows, err := db.query(ctx, `SELECT kid, alg, private_sealed, public_jwk, created_at, active_at, retired_at
+		FROM oauth_signing_keys ORDER BY active_at, created_at`)
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	defer rows.Close()
+	var out []*authserver.SigningKey
+	for rows.Next() {
+		var k authserver.SigningKey
+		var jwk string
+		var created, active int64
+		var retired sql.NullInt64
+		if err := rows.Scan(&k.KID, &k.Alg, &k.PrivateSealed, &jwk, &created, &active, &retired); err != nil {
+			return nil, epicme.Internal(err)
+		}
+		k.PublicJWK = []byte(jwk)
+		k.CreatedAt, k.ActiveAt, k.RetiredAt = fromNanos(created), fromNanos(active), fromNull(retired)
+		out = append(out, &k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return out, nil
+}
+
+// CreateSigningKey stores a new signing key.
+func (db *DB) CreateSigningKey(ctx context.Context, k *authserver.SigningKey) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_signing_keys (kid, alg, private_sealed, public_jwk, created_at, active_at, retired_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.KID, k.Alg, k.PrivateSealed, string(k.PublicJWK),
+			toNanos(k.CreatedAt), toNanos(k.ActiveAt), nullNanos(k.RetiredAt))
+		return err
+	})
+}
+
+// RetireSigningKey records when a key stopped signing.
+func (db *DB) RetireSigningKey(ctx context.Context, kid string, at time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`UPDATE oauth_signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL`, toNanos(at), kid)
+		return err
+	})
+}
+
+// DeleteSigningKey removes a key.
+func (db *DB) DeleteSigningKey(ctx context.Context, kid string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`DELETE FROM oauth_signing_keys WHERE kid = ?`, kid)
+		return err
+	})
+}
+
+// CountEvent counts one event under key in the fixed window holding now.
+func (db *DB) CountEvent(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	start := now.Truncate(window)
+	var n int
+	err := db.update(ctx, func(tx *Tx) error {
+		return tx.queryRow(`INSERT INTO oauth_rate_counts (key, window_start, count, expires_at) VALUES (?, ?, 1, ?)
+			ON CONFLICT (key) DO UPDATE SET
+				count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END,
+				window_start = excluded.window_start,
+				expires_at = excluded.expires_at
+			RETURNING count`, key, toNanos(start), toNanos(start.Add(window))).Scan(&n)
+	})
+	return n, err
+}
+
+// ResetEvents forgets the events counted under key.
+func (db *DB) ResetEvents(ctx context.Context, key string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`DELETE FROM oauth_rate_counts WHERE key = ?`, key)
+		return err
+	})
+}
+
+// PurgeExpired deletes what has expired. Revoked grants are kept while any
+// of their codes could still be replayed, and then go too.
+func (db *DB) PurgeExpired(ctx context.Context, now time.Time) error {
+	n := toNanos(now)
+	return db.update(ctx, func(tx *Tx) error {
+		for _, q := range []string{
+			`DELETE FROM oauth_codes WHERE expires_at <= ?`,
+			`DELETE FROM oauth_refresh_tokens WHERE expires_at <= ?`,
+			`DELETE FROM oauth_access_tokens WHERE expires_at <= ?`,
+			`DELETE FROM oauth_revoked_tokens WHERE expires_at <= ?`,
+			`DELETE FROM oauth_rate_counts WHERE expires_at <= ?`,
+			`DELETE FROM oauth_grants WHERE revoked_at IS NOT NULL AND revoked_at <= ?
+				AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens a WHERE a.grant_id = oauth_grants.id)
+				AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)`,
+			`DELETE FROM oauth_grants WHERE revoked_at IS NULL
+				AND NOT EXISTS (SELECT 1 FROM oauth_refresh_tokens r WHERE r.grant_id = oauth_grants.id)
+				AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens a WHERE a.grant_id = oauth_grants.id)
+				AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)
+				AND last_used_at <= ?`,
+		} {
+			if _, err := tx.exec(q, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
