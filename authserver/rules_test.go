@@ -32,12 +32,12 @@ func TestRule_MetadataAtWellKnownWithExactIssuer(t *testing.T) {
 		t.Fatalf("issuer %v, want exactly %s", m["issuer"], e.issuer)
 	}
 	want := map[string]string{
-		"response_types_supported":              `["code"]`,
-		"grant_types_supported":                 `["authorization_code","refresh_token"]`,
-		"code_challenge_methods_supported":      `["S256"]`,
-		"token_endpoint_auth_methods_supported": `["client_secret_basic","client_secret_post","none"]`,
-		"scopes_supported":                      `["user:read","entries:read","entries:write","tags:read","tags:write"]`,
-		"client_id_metadata_document_supported": `true`,
+		"response_types_supported":                       `["code"]`,
+		"grant_types_supported":                          `["authorization_code","refresh_token"]`,
+		"code_challenge_methods_supported":               `["S256"]`,
+		"token_endpoint_auth_methods_supported":          `["client_secret_basic","client_secret_post","none"]`,
+		"scopes_supported":                               `["user:read","entries:read","entries:write","tags:read","tags:write"]`,
+		"client_id_metadata_document_supported":          `true`,
 		"authorization_response_iss_parameter_supported": `true`,
 	}
 	for k, v := range want {
@@ -272,10 +272,10 @@ func TestRule_PKCEPlainRefused(t *testing.T) {
 	_, ch := pkce()
 	b := e.browser()
 	for name, extra := range map[string]url.Values{
-		"plain":          {"code_challenge_method": {"plain"}, "code_challenge": {strings.Repeat("a", 43)}},
-		"method missing": {"code_challenge_method": nil},
+		"plain":             {"code_challenge_method": {"plain"}, "code_challenge": {strings.Repeat("a", 43)}},
+		"method missing":    {"code_challenge_method": nil},
 		"challenge missing": {"code_challenge": nil},
-		"bad challenge":  {"code_challenge": {"short"}},
+		"bad challenge":     {"code_challenge": {"short"}},
 	} {
 		q := location(t, b.get(e.authzURL(c, ch, extra)), c.redirect)
 		if q.Get("error") != "invalid_request" || q.Get("state") != "st-123" || q.Get("iss") != e.issuer || q.Get("code") != "" {
@@ -303,12 +303,12 @@ func TestRule_RedirectMismatchShownNotRedirected(t *testing.T) {
 	_, ch := pkce()
 	b := e.browser()
 	for name, extra := range map[string]url.Values{
-		"other host":      {"redirect_uri": {"https://evil.example/callback"}},
-		"other path":      {"redirect_uri": {"http://127.0.0.1:9999/other"}},
-		"extra query":     {"redirect_uri": {"http://127.0.0.1:9999/callback?x=1"}},
-		"unknown client":  {"client_id": {"nobody"}},
-		"missing client":  {"client_id": nil},
-		"twice":           {"redirect_uri": {c.redirect, c.redirect}},
+		"other host":     {"redirect_uri": {"https://evil.example/callback"}},
+		"other path":     {"redirect_uri": {"http://127.0.0.1:9999/other"}},
+		"extra query":    {"redirect_uri": {"http://127.0.0.1:9999/callback?x=1"}},
+		"unknown client": {"client_id": {"nobody"}},
+		"missing client": {"client_id": nil},
+		"twice":          {"redirect_uri": {c.redirect, c.redirect}},
 	} {
 		r := b.get(e.authzURL(c, ch, extra))
 		if r.status != http.StatusBadRequest || r.header.Get("Location") != "" || !strings.Contains(r.header.Get("Content-Type"), "text/html") {
@@ -375,10 +375,10 @@ func TestRule_OtherAuthorizeErrorsRedirectWithStateAndIss(t *testing.T) {
 	_, ch := pkce()
 	b := e.browser()
 	for extra, code := range map[*url.Values]string{
-		{"response_type": {"token"}}:  "unsupported_response_type",
-		{"response_type": nil}:        "invalid_request",
-		{"scope": {"admin"}}:          "invalid_scope",
-		{"state": {"a", "b"}}:         "invalid_request",
+		{"response_type": {"token"}}: "unsupported_response_type",
+		{"response_type": nil}:       "invalid_request",
+		{"scope": {"admin"}}:         "invalid_scope",
+		{"state": {"a", "b"}}:        "invalid_request",
 	} {
 		q := location(t, b.get(e.authzURL(c, ch, *extra)), c.redirect)
 		if q.Get("error") != code || q.Get("iss") != e.issuer {
