@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -112,6 +114,7 @@ func runBenchRun(ctx context.Context, args []string, e env) error {
 		o        bench.RunOptions
 		workload string
 		asJSON   bool
+		profile  string
 	)
 	fs := newFlagSet("bench run", benchRunAbout, e)
 	data.register(fs)
@@ -124,6 +127,7 @@ func runBenchRun(ctx context.Context, args []string, e env) error {
 	fs.IntVar(&o.EntriesPerUser, "entries", 100, "entries per user in the fixture: get_entry asks for ids 1..N")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the ids and queries")
 	fs.BoolVar(&asJSON, "json", false, "print results as JSON lines")
+	fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of this process (load generator and, without --url,\nthe server) to `file`, for go tool pprof")
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
@@ -150,6 +154,18 @@ func runBenchRun(ctx context.Context, args []string, e env) error {
 		o.URL, o.Users = url, users
 	} else if o.Users > 1 {
 		return usagef("--users spreads calls only on the in-process server; a server at --url acts as its own user")
+	}
+
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	failed := false
