@@ -21,36 +21,10 @@ import (
 //
 //	go test ./mcpserver -run '^$' -bench GetEntryHTTP -benchtime 5s
 func BenchmarkGetEntryHTTP(b *testing.B) {
-	db, alice, _ := openTestStore(b)
-	ctx := context.Background()
-	for i := 0; i < 100; i++ {
-		if _, err := db.CreateEntry(ctx, alice.ID, epicme.NewEntry{
-			Title: "Entry", Content: strings.Repeat("Some words about the day. ", 20), IsPrivate: true,
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	caller := &epicme.Caller{User: alice, Scopes: epicme.AllScopes}
-	dev := epicme.CallerResolverFunc(func(context.Context) (*epicme.Caller, error) { return caller, nil })
-	srv, err := New(db, dev, Options{Logger: quietLogger(), Secret: testSecret})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	srv, body, header := benchSetup(b)
 	ts := httptest.NewServer(srv.HTTPHandler())
 	defer ts.Close()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
-
-	body := []byte(mustJSON(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{
-		"name": "get_entry", "arguments": map[string]any{"id": 42},
-		"_meta": map[string]any{mcp.MetaKeyProtocolVersion: v20260728, mcp.MetaKeyClientCapabilities: map[string]any{}},
-	}}))
-	header := http.Header{}
-	header.Set("Content-Type", "application/json")
-	header.Set("Accept", "application/json, text/event-stream")
-	header.Set(mcp.HeaderProtocolVersion, v20260728)
-	header.Set(mcp.HeaderMethod, "tools/call")
-	header.Set(mcp.HeaderName, "get_entry")
 
 	doCall := func(buf *bytes.Buffer) error {
 		req, _ := http.NewRequest(http.MethodPost, ts.URL, bytes.NewReader(body))
@@ -89,4 +63,60 @@ func BenchmarkGetEntryHTTP(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+}
+
+// BenchmarkGetEntryHandler is the server side of BenchmarkGetEntryHTTP
+// alone: the same request handed to the http.Handler in process, without
+// sockets or an HTTP client, to tell the adapter's cost from the network's.
+func BenchmarkGetEntryHandler(b *testing.B) {
+	srv, body, header := benchSetup(b)
+	h := srv.HTTPHandler()
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/mcp", bytes.NewReader(body))
+			req.Header = header.Clone()
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+}
+
+// benchSetup makes a journal of 100 entries and returns the adapter, a
+// 2026-07-28 tools/call get_entry body and its headers.
+func benchSetup(b *testing.B) (*Server, []byte, http.Header) {
+	db, alice, _ := openTestStore(b)
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		if _, err := db.CreateEntry(ctx, alice.ID, epicme.NewEntry{
+			Title: "Entry", Content: strings.Repeat("Some words about the day. ", 20), IsPrivate: true,
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	caller := &epicme.Caller{User: alice, Scopes: epicme.AllScopes}
+	dev := epicme.CallerResolverFunc(func(context.Context) (*epicme.Caller, error) { return caller, nil })
+	srv, err := New(db, dev, Options{Logger: quietLogger(), Secret: testSecret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	body := []byte(mustJSON(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{
+		"name": "get_entry", "arguments": map[string]any{"id": 42},
+		"_meta": map[string]any{mcp.MetaKeyProtocolVersion: v20260728, mcp.MetaKeyClientCapabilities: map[string]any{}},
+	}}))
+	header := http.Header{}
+	header.Set("Content-Type", "application/json")
+	header.Set("Accept", "application/json, text/event-stream")
+	header.Set(mcp.HeaderProtocolVersion, v20260728)
+	header.Set(mcp.HeaderMethod, "tools/call")
+	header.Set(mcp.HeaderName, "get_entry")
+	return srv, body, header
 }
