@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -96,7 +97,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Users:    db,
 		KEK:      e.kek,
 		Now:      e.clock.Now,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:   testLogger(),
 	}
 	for _, o := range opts {
 		o(&e.cfg)
@@ -400,4 +401,11 @@ func wantOAuthError(t testing.TB, r reply, status int, code string) {
 	if got := r.json(t)["error"]; got != code {
 		t.Fatalf("error %v, want %s: %s", got, code, r.body)
 	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("EPICME_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

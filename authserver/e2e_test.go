@@ -1,0 +1,229 @@
+package authserver_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/mcpserver"
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// mountMCP serves EpicMe's MCP endpoint on the env, protected by the auth
+// package with the in-process verifier: the all-in-one deployment.
+func (e *env) mountMCP(t *testing.T) {
+	t.Helper()
+	m, err := mcpserver.New(e.db, authserver.Callers(e.db, e.issuer), mcpserver.Options{
+		Secret: []byte(strings.Repeat("k", 32)), Logger: e.cfg.Logger, DisableHostCheck: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := auth.NewResourceServer(e.srv.Verifier(), auth.Options{
+		ResourceURL:          e.resource,
+		AuthorizationServers: []string{e.issuer},
+		ScopesSupported:      epicme.AllScopes,
+		Realm:                "EpicMe",
+		Logger:               e.cfg.Logger,
+		ScopeMap: auth.ScopeMap{"tools/call": {
+			"whoami":       {epicme.ScopeUserRead},
+			"create_entry": {epicme.ScopeEntriesWrite},
+			"list_entries": {epicme.ScopeEntriesRead},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Mount(e.mux, m.HTTPHandler())
+}
+
+// countingTransport counts token requests by grant type.
+type countingTransport struct {
+	mu     sync.Mutex
+	grants map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, authserver.TokenPath) && r.Body != nil {
+		body, _ := r.GetBody()
+		buf := new(strings.Builder)
+		if body != nil {
+			b := make([]byte, 4096)
+			n, _ := body.Read(b)
+			buf.Write(b[:n])
+		}
+		q, _ := url.ParseQuery(buf.String())
+		c.mu.Lock()
+		c.grants[q.Get("grant_type")]++
+		c.mu.Unlock()
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) count(grant string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.grants[grant]
+}
+
+// TestEndToEnd_GoSDKClient drives the official Go SDK client through
+// discovery, dynamic registration, authorization with sign-in and consent,
+// token exchange, tool calls, a 403 step-up and a refresh.
+func TestEndToEnd_GoSDKClient(t *testing.T) {
+	// Access tokens live 5 s: the oauth2 package treats a token within
+	// 10 s of expiry as expired, so every new request refreshes first.
+	e := newEnv(t, func(c *authserver.Config) { c.AccessTokenTTL = 5 * time.Second })
+	e.mountMCP(t)
+	counter := &countingTransport{grants: map[string]int{}}
+	httpClient := &http.Client{Transport: counter}
+
+	b := e.browser()
+	var authorizations atomic.Int32
+	fetch := func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
+		n := authorizations.Add(1)
+		r := b.get(args.URL)
+		if strings.Contains(r.body, `name="password"`) {
+			r = b.signIn(r.body, testEmail, testPassword)
+		}
+		if strings.Contains(r.body, `name="decision"`) {
+			if n == 1 {
+				// The first time, the user grants only what whoami needs.
+				r = b.consent(r.body, epicme.ScopeUserRead)
+			} else {
+				r = b.consent(r.body)
+			}
+		}
+		if r.status != http.StatusFound {
+			return nil, errors.New("authorization did not redirect: " + r.body)
+		}
+		loc, err := url.Parse(r.header.Get("Location"))
+		if err != nil {
+			return nil, err
+		}
+		q := loc.Query()
+		if q.Get("error") != "" {
+			return nil, errors.New(q.Get("error") + ": " + q.Get("error_description"))
+		}
+		return &sdkauth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+	}
+	handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
+		DynamicClientRegistrationConfig: &sdkauth.DynamicClientRegistrationConfig{
+			Metadata: &oauthex.ClientRegistrationMetadata{
+				ClientName:              "go-sdk e2e",
+				RedirectURIs:            []string{"http://127.0.0.1:8976/callback"},
+				GrantTypes:              []string{"authorization_code", "refresh_token"},
+				TokenEndpointAuthMethod: "none",
+			},
+		},
+		AuthorizationCodeFetcher: fetch,
+		Client:                   httpClient,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.resource, OAuthHandler: handler, HTTPClient: httpClient}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer session.Close()
+
+	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+	if err != nil || res.IsError {
+		t.Fatalf("whoami: %v %+v", err, res)
+	}
+	if !strings.Contains(toolText(res), testEmail) {
+		t.Fatalf("whoami answered %q", toolText(res))
+	}
+	if n := authorizations.Load(); n != 1 {
+		t.Fatalf("%d authorizations so far, want 1", n)
+	}
+	// create_entry needs entries:write, which the user did not grant: the
+	// 403 insufficient_scope makes the client authorize again (step-up).
+	res, err = session.CallTool(ctx, &mcp.CallToolParams{Name: "create_entry", Arguments: map[string]any{"title": "Hello", "content": "From the Go SDK"}})
+	if err != nil || res.IsError {
+		t.Fatalf("create_entry after step-up: %v %+v", err, res)
+	}
+	if n := authorizations.Load(); n != 2 {
+		t.Fatalf("%d authorizations, want 2 (one step-up)", n)
+	}
+	// The access token is near expiry: the next call refreshes, and the
+	// refreshed token carries the stepped-up scopes.
+	before := counter.count("refresh_token")
+	res, err = session.CallTool(ctx, &mcp.CallToolParams{Name: "create_entry", Arguments: map[string]any{"title": "Again", "content": "After a refresh"}})
+	if err != nil || res.IsError || !strings.Contains(toolText(res), "Again") {
+		t.Fatalf("create_entry after refresh: %v %+v", err, res)
+	}
+	if counter.count("refresh_token") <= before {
+		t.Fatalf("no refresh grant was used (grants: %v)", counter.grants)
+	}
+	if counter.count("authorization_code") != 2 {
+		t.Fatalf("code grants %d, want 2 (grants %v, authorizations %d)", counter.count("authorization_code"), counter.grants, authorizations.Load())
+	}
+}
+
+func toolText(res *mcp.CallToolResult) string {
+	var sb strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			sb.WriteString(tc.Text)
+		}
+	}
+	return sb.String()
+}
+
+// TestEndToEnd_GoSDKClientWithMetadataDocument has the Go SDK client
+// identify itself by a Client ID Metadata Document instead of registering.
+func TestEndToEnd_GoSDKClientWithMetadataDocument(t *testing.T) {
+	d := newDocServer(t)
+	d.res.answers["client.example.com"] = [][]netip.Addr{{publicIP}}
+	id := "https://client.example.com/go-sdk.json"
+	d.serveJSON("/go-sdk.json", cimdDoc(id), "max-age=60")
+	e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e.mountMCP(t)
+	b := e.browser()
+	handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
+		ClientIDMetadataDocumentConfig: &sdkauth.ClientIDMetadataDocumentConfig{URL: id},
+		RedirectURL:                    "http://127.0.0.1:7777/cb",
+		AuthorizationCodeFetcher: func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
+			r := b.get(args.URL)
+			if strings.Contains(r.body, `name="password"`) {
+				r = b.signIn(r.body, testEmail, testPassword)
+			}
+			if !strings.Contains(r.body, "Doc Client") {
+				return nil, errors.New("consent does not name the document's client: " + r.body)
+			}
+			q := location(t, b.consent(r.body), "http://127.0.0.1:7777/cb")
+			return &sdkauth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	session, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).
+		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.resource, OAuthHandler: handler}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer session.Close()
+	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+	if err != nil || res.IsError || !strings.Contains(toolText(res), testEmail) {
+		t.Fatalf("whoami: %v %+v", err, res)
+	}
+}
