@@ -128,18 +128,7 @@ const requestPoolSize = 4096
 // status is not 200, or the JSON-RPC response is an error or a tool error.
 func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	o.setDefaults()
-	u, err := url.Parse(o.URL)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return nil, fmt.Errorf("bench: URL %q must be an http:// URL (the load generator speaks plain HTTP/1.1)", o.URL)
-	}
-	if !slices.Contains(Workloads, o.Workload) {
-		return nil, fmt.Errorf("bench: unknown workload %q (want one of %s)", o.Workload, strings.Join(Workloads, ", "))
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
-	}
-	pool, err := buildRequests(u, &o)
+	host, pool, err := prepare(&o)
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +201,47 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	return r, nil
 }
+
+// prepare checks the options and builds the raw requests of a run.
+func prepare(o *RunOptions) (host string, pool [][]byte, err error) {
+	u, err := url.Parse(o.URL)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return "", nil, fmt.Errorf("bench: URL %q must be an http:// URL (the load generator speaks plain HTTP/1.1)", o.URL)
+	}
+	if !slices.Contains(Workloads, o.Workload) {
+		return "", nil, fmt.Errorf("bench: unknown workload %q (want one of %s)", o.Workload, strings.Join(Workloads, ", "))
+	}
+	host = u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	pool, err = buildRequests(u, o)
+	return host, pool, err
+}
+
+// Caller makes calls of one workload on one keep-alive connection, one at
+// a time. It is what each connection of Run does, for callers that drive
+// the pace themselves (a testing.B benchmark). It is not safe for concurrent
+// use: make one per goroutine.
+type Caller struct{ w *worker }
+
+// NewCaller prepares a Caller; only URL, Workload, Users, EntriesPerUser,
+// Seed and Header of o matter. offset picks where in the prepared requests
+// this caller starts, so that parallel callers send different ones.
+func NewCaller(o RunOptions, offset int) (*Caller, error) {
+	o.setDefaults()
+	host, pool, err := prepare(&o)
+	if err != nil {
+		return nil, err
+	}
+	return &Caller{&worker{addr: host, pool: pool, next: offset}}, nil
+}
+
+// Call makes one call; an error means the call failed (see Run).
+func (c *Caller) Call() error { return c.w.call() }
+
+// Close closes the connection.
+func (c *Caller) Close() { c.w.close() }
 
 // buildRequests prepares the raw HTTP requests of a run.
 func buildRequests(u *url.URL, o *RunOptions) ([][]byte, error) {
