@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,6 +64,13 @@ func runUserAdd(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	if pw == "" {
+		if f, ok := e.stdin.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				// A person is typing: say what is expected (the password
+				// is echoed; pipe it in to keep it off the screen).
+				fmt.Fprintf(e.stderr, "Password for %s (at least %d characters): ", in.Email, epicme.MinPasswordLen)
+			}
+		}
 		line, err := bufio.NewReader(e.stdin).ReadString('\n')
 		if err != nil && line == "" {
 			return usagef("no password: give --password or one line on stdin")
