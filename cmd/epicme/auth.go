@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 
@@ -19,6 +20,7 @@ const defaultDevUser = "dev@epicme.local"
 type authFlags struct {
 	devInsecureNoAuth bool
 	devUser           string
+	oauth             oauthFlags
 }
 
 func (c *authFlags) register(fs *flagSet) {
@@ -26,6 +28,7 @@ func (c *authFlags) register(fs *flagSet) {
 	fs.bindEnv("dev-insecure-no-auth", "EPICME_DEV_INSECURE_NO_AUTH")
 	fs.StringVar(&c.devUser, "dev-user", defaultDevUser, "`email` of the local account development mode acts as (created on first use\nwith a random password, printed once)")
 	fs.bindEnv("dev-user", "EPICME_DEV_USER")
+	c.oauth.register(fs)
 }
 
 // authSetup is how the HTTP server authenticates /mcp.
@@ -46,14 +49,28 @@ type authSetup struct {
 }
 
 // buildAuth decides how /mcp authenticates, from the flags. It fails closed:
-// without an authentication scheme it refuses to serve.
-func buildAuth(ctx context.Context, c *authFlags, addr string, store epicme.Store, e env) (*authSetup, error) {
-	if !c.devInsecureNoAuth {
-		return nil, usagef("refusing to serve /mcp without authentication.\n" +
-			"  For development on this machine, run:  epicme serve --dev-insecure-no-auth\n" +
-			"  (every request then acts as one local account with all scopes; loopback only)")
+// without an authentication scheme it refuses to serve. publicURL is the
+// --public-url value ("" when not given).
+func buildAuth(ctx context.Context, c *authFlags, addr, publicURL string, store epicme.Store, logger *slog.Logger, e env) (*authSetup, error) {
+	switch {
+	case c.oauth.enabled() && c.devInsecureNoAuth:
+		return nil, usagef("--issuer and --dev-insecure-no-auth exclude each other: choose OAuth or development mode")
+	case c.oauth.enabled():
+		if publicURL == "" {
+			host, port, _ := net.SplitHostPort(addr)
+			if port == "0" || host == "" {
+				return nil, usagef("with --issuer, give --public-url: tokens are bound to the exact URL clients use")
+			}
+			publicURL = "http://" + addr
+		}
+		return externalAuth(ctx, &c.oauth, publicURL, store, logger, e)
+	case c.devInsecureNoAuth:
+		return devAuth(ctx, c, addr, store, e)
 	}
-	return devAuth(ctx, c, addr, store, e)
+	return nil, usagef("refusing to serve /mcp without authentication.\n" +
+		"  With an OAuth authorization server:   epicme serve --issuer https://login.example.com --public-url https://journal.example.com\n" +
+		"  For development on this machine, run:  epicme serve --dev-insecure-no-auth\n" +
+		"  (every request then acts as one local account with all scopes; loopback only)")
 }
 
 // devAuth serves every request as one local account with every scope. It is

@@ -55,7 +55,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 	defer store.Close()
 
-	setup, err := buildAuth(ctx, &auth, web.addr, store, e)
+	setup, err := buildAuth(ctx, &auth, web.addr, publicURL, store, logger, e)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/httpserver"
+)
+
+// oauthFlags configure /mcp as a resource server of an external
+// authorization server (Keycloak, Auth0, oidc-provider, ...).
+type oauthFlags struct {
+	issuer                    string
+	tokenVerifier             string
+	introspectionURL          string
+	introspectionClientID     string
+	introspectionClientSecret string
+	introspectionSecretFile   string
+	jwtAllowTypJWT            bool
+	verifierCacheTTL          time.Duration
+	allowedOrigins            string
+	scopeMapFile              string
+}
+
+func (c *oauthFlags) register(fs *flagSet) {
+	fs.StringVar(&c.issuer, "issuer", "", "issuer `URL` of the external OAuth authorization server whose access tokens /mcp accepts")
+	fs.bindEnv("issuer", "EPICME_ISSUER")
+	fs.StringVar(&c.tokenVerifier, "token-verifier", "jwt", "how access tokens are checked: `jwt` (RFC 9068, locally with the issuer's keys)\nor introspection (RFC 7662, asking the issuer)")
+	fs.bindEnv("token-verifier", "EPICME_TOKEN_VERIFIER")
+	fs.StringVar(&c.introspectionURL, "introspection-url", "", "introspection endpoint `URL` (default: from the issuer's metadata)")
+	fs.bindEnv("introspection-url", "EPICME_INTROSPECTION_URL")
+	fs.StringVar(&c.introspectionClientID, "introspection-client-id", "", "client `id` EpicMe authenticates with at the introspection endpoint")
+	fs.bindEnv("introspection-client-id", "EPICME_INTROSPECTION_CLIENT_ID")
+	fs.StringVar(&c.introspectionClientSecret, "introspection-client-secret", "", "client `secret` for introspection (prefer the file or the environment variable:\ncommand lines are visible to other users of the machine)")
+	fs.bindEnv("introspection-client-secret", "EPICME_INTROSPECTION_CLIENT_SECRET")
+	fs.StringVar(&c.introspectionSecretFile, "introspection-client-secret-file", "", "`file` holding the introspection client secret")
+	fs.bindEnv("introspection-client-secret-file", "EPICME_INTROSPECTION_CLIENT_SECRET_FILE")
+	fs.BoolVar(&c.jwtAllowTypJWT, "jwt-allow-typ-jwt", false, "also accept JWT access tokens whose header typ is \"JWT\" rather than \"at+jwt\"\n(Keycloak, Auth0 without the RFC 9068 profile)")
+	fs.bindEnv("jwt-allow-typ-jwt", "EPICME_JWT_ALLOW_TYP_JWT")
+	fs.DurationVar(&c.verifierCacheTTL, "verifier-cache-ttl", time.Minute, "longest an introspection answer is reused; a revoked token keeps working\nat most this long (JWTs work until they expire)")
+	fs.bindEnv("verifier-cache-ttl", "EPICME_VERIFIER_CACHE_TTL")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated browser `origins` allowed to call /mcp (\"https://app.example\",\n\"http://localhost:*\" for any port, \"*\"); default: this server's origin and loopback")
+	fs.bindEnv("allowed-origins", "EPICME_ALLOWED_ORIGINS")
+	fs.StringVar(&c.scopeMapFile, "scope-map", "", "JSON `file` overriding which scopes each operation needs, e.g.\n{\"tools/call\": {\"create_entry\": [\"journal:write\"]}}")
+	fs.bindEnv("scope-map", "EPICME_SCOPE_MAP")
+}
+
+// enabled reports whether an external issuer is configured.
+func (c *oauthFlags) enabled() bool { return c.issuer != "" }
+
+// epicmeScopeMap is which scopes each MCP operation of EpicMe needs: the
+// scope table of the journal's surface. Operations not listed (initialize,
+// ping, lists, discovery) need only a valid token; the MCP adapter filters
+// lists by the caller's scopes.
+func epicmeScopeMap() auth.ScopeMap {
+	return auth.ScopeMap{
+		"tools/call": {
+			"whoami":                {epicme.ScopeUserRead},
+			"get_entry":             {epicme.ScopeEntriesRead},
+			"list_entries":          {epicme.ScopeEntriesRead},
+			"search_entries":        {epicme.ScopeEntriesRead},
+			"create_entry":          {epicme.ScopeEntriesWrite},
+			"update_entry":          {epicme.ScopeEntriesWrite},
+			"delete_entry":          {epicme.ScopeEntriesWrite},
+			"add_tag_to_entry":      {epicme.ScopeEntriesWrite},
+			"remove_tag_from_entry": {epicme.ScopeEntriesWrite},
+			"get_tag":               {epicme.ScopeTagsRead},
+			"list_tags":             {epicme.ScopeTagsRead},
+			"create_tag":            {epicme.ScopeTagsWrite},
+			"update_tag":            {epicme.ScopeTagsWrite},
+			"delete_tag":            {epicme.ScopeTagsWrite},
+		},
+		"resources/read": {
+			"epicme://users/current": {epicme.ScopeUserRead},
+			"epicme://tags":          {epicme.ScopeTagsRead},
+			"epicme://tags/{id}":     {epicme.ScopeTagsRead},
+			"epicme://entries/{id}":  {epicme.ScopeEntriesRead},
+		},
+		"prompts/get": {
+			"suggest_tags": {epicme.ScopeEntriesRead, epicme.ScopeTagsRead},
+		},
+	}
+}
+
+// loadScopeMap returns EpicMe's scope map with the entries of a JSON file
+// laid over it (per method, per name).
+func loadScopeMap(path string) (auth.ScopeMap, error) {
+	m := epicmeScopeMap()
+	if path == "" {
+		return m, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--scope-map: %v", err)
+	}
+	var over auth.ScopeMap
+	if err := json.Unmarshal(data, &over); err != nil {
+		return nil, usagef("--scope-map %s must be a JSON object {method: {name: [scopes]}}: %v", path, err)
+	}
+	for method, names := range over {
+		if m[method] == nil {
+			m[method] = map[string][]string{}
+		}
+		for name, scopes := range names {
+			m[method][name] = scopes
+		}
+	}
+	return m, nil
+}
+
+// externalAuth makes /mcp a resource server of the issuer in c: tokens are
+// verified by JWT signature or introspection, bound to <publicURL>/mcp, and
+// mapped to local users by (issuer, subject).
+func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store epicme.UserService, logger *slog.Logger, e env) (*authSetup, error) {
+	if u, err := url.Parse(c.issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, usagef("--issuer %q must be the authorization server's issuer URL, e.g. https://login.example.com/realms/epicme", c.issuer)
+	}
+	resource := publicURL + httpserver.MCPPath
+	scopes, err := loadScopeMap(c.scopeMapFile)
+	if err != nil {
+		return nil, err
+	}
+	var verifier auth.Verifier
+	var revocation string
+	switch c.tokenVerifier {
+	case "jwt":
+		verifier, err = auth.NewJWTVerifier(auth.JWTOptions{Issuer: c.issuer, Resource: resource, AllowTypJWT: c.jwtAllowTypJWT})
+		revocation = "a revoked token keeps working until it expires"
+	case "introspection":
+		verifier, err = introspectionVerifier(ctx, c, resource, e)
+		revocation = fmt.Sprintf("a revoked token stops working within %s", c.verifierCacheTTL)
+	default:
+		return nil, usagef("--token-verifier %q must be jwt or introspection", c.tokenVerifier)
+	}
+	if err != nil {
+		return nil, err
+	}
+	opts := auth.Options{
+		ResourceURL:           resource,
+		AuthorizationServers:  []string{c.issuer},
+		ScopesSupported:       epicme.AllScopes,
+		ResourceName:          "EpicMe Journal",
+		ResourceDocumentation: "https://github.com/epicme/epicme#readme",
+		Realm:                 "EpicMe",
+		ScopeMap:              scopes,
+		Logger:                logger,
+	}
+	if c.allowedOrigins != "" {
+		for _, o := range strings.Split(c.allowedOrigins, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				opts.AllowedOrigins = append(opts.AllowedOrigins, o)
+			}
+		}
+	}
+	rs, err := auth.NewResourceServer(verifier, opts)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return &authSetup{
+		Middleware: rs.Protect,
+		Callers:    newTokenCallers(store, 10000, 5*time.Minute),
+		Mount: func(s *httpserver.Server) {
+			md := rs.MetadataHandler()
+			for _, p := range rs.MetadataPaths() {
+				s.Handle(p, md)
+			}
+		},
+		Notice: fmt.Sprintf("OAuth: /mcp accepts access tokens of %s for the resource %s,\nchecked by %s (%s).",
+			c.issuer, resource, c.tokenVerifier, revocation),
+	}, nil
+}
+
+func introspectionVerifier(ctx context.Context, c *oauthFlags, resource string, e env) (auth.Verifier, error) {
+	secret := c.introspectionClientSecret
+	if c.introspectionSecretFile != "" {
+		if secret != "" {
+			return nil, usagef("give the introspection client secret once: --introspection-client-secret or --introspection-client-secret-file")
+		}
+		b, err := os.ReadFile(c.introspectionSecretFile)
+		if err != nil {
+			return nil, usagef("--introspection-client-secret-file: %v", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if c.introspectionClientID == "" || secret == "" {
+		return nil, usagef("--token-verifier introspection needs --introspection-client-id and a secret\n(--introspection-client-secret-file or EPICME_INTROSPECTION_CLIENT_SECRET): the issuer must know who asks")
+	}
+	endpoint := c.introspectionURL
+	if endpoint == "" {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		md, err := auth.FetchServerMetadata(tctx, &http.Client{Timeout: 10 * time.Second}, c.issuer)
+		if err != nil {
+			return nil, fmt.Errorf("finding the introspection endpoint of %s (or give --introspection-url): %w", c.issuer, err)
+		}
+		if md.IntrospectionEndpoint == "" {
+			return nil, usagef("the metadata of %s lists no introspection_endpoint; give --introspection-url", c.issuer)
+		}
+		endpoint = md.IntrospectionEndpoint
+	}
+	v, err := auth.NewIntrospectionVerifier(auth.IntrospectionOptions{
+		Endpoint: endpoint, ClientID: c.introspectionClientID, ClientSecret: secret,
+		Resource: resource, Issuer: c.issuer, CacheTTL: c.verifierCacheTTL,
+	})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return v, nil
+}
+
+// tokenCallers maps the verified token on a request's context to a Caller:
+// the local user of (issuer, subject), created on first use, with the
+// token's scopes, client and expiry. Users are remembered in a bounded cache
+// so that the hot path makes no query.
+type tokenCallers struct {
+	users epicme.UserService
+	ttl   time.Duration
+	max   int
+
+	mu    sync.Mutex
+	ll    *list.List
+	items map[string]*list.Element
+}
+
+type cachedUser struct {
+	key     string
+	user    *epicme.User
+	expires time.Time
+}
+
+func newTokenCallers(users epicme.UserService, max int, ttl time.Duration) *tokenCallers {
+	return &tokenCallers{users: users, ttl: ttl, max: max, ll: list.New(), items: map[string]*list.Element{}}
+}
+
+// ResolveCaller implements epicme.CallerResolver.
+func (t *tokenCallers) ResolveCaller(ctx context.Context) (*epicme.Caller, error) {
+	ti := auth.TokenInfoFromContext(ctx)
+	if ti == nil || ti.Issuer == "" || ti.Subject == "" {
+		return nil, epicme.Errorf(epicme.EFORBIDDEN, "the request carries no verified access token")
+	}
+	u, err := t.user(ctx, ti)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, epicme.Errorf(epicme.EFORBIDDEN, "this account is disabled")
+	}
+	return &epicme.Caller{User: u, Scopes: epicme.Scopes(ti.Scopes), ClientID: ti.ClientID, Expiry: ti.Expiry}, nil
+}
+
+func (t *tokenCallers) user(ctx context.Context, ti *auth.TokenInfo) (*epicme.User, error) {
+	key := ti.Issuer + "\x00" + ti.Subject
+	now := time.Now()
+	t.mu.Lock()
+	if el, ok := t.items[key]; ok {
+		cu := el.Value.(*cachedUser)
+		if now.Before(cu.expires) {
+			t.ll.MoveToFront(el)
+			t.mu.Unlock()
+			return cu.user, nil
+		}
+		t.ll.Remove(el)
+		delete(t.items, key)
+	}
+	t.mu.Unlock()
+
+	// The email is informational: one the domain would refuse is dropped
+	// rather than failing the request.
+	email := ti.StringClaim("email")
+	if nu := (epicme.NewUser{Issuer: ti.Issuer, Subject: ti.Subject, Email: email}); nu.Validate() != nil {
+		email = ""
+	}
+	u, err := t.users.EnsureUser(ctx, ti.Issuer, ti.Subject, email)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if el, ok := t.items[key]; ok {
+		t.ll.Remove(el)
+	}
+	t.items[key] = t.ll.PushFront(&cachedUser{key: key, user: u, expires: now.Add(t.ttl)})
+	for t.ll.Len() > t.max {
+		el := t.ll.Back()
+		t.ll.Remove(el)
+		delete(t.items, el.Value.(*cachedUser).key)
+	}
+	return u, nil
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/mcpserver"
+	"github.com/epicme/epicme/sqlite"
+)
+
+// jwtIssuer is a minimal external authorization server on loopback: RFC 8414
+// metadata and a JWKS with one Ed25519 key, signing RFC 9068 access tokens.
+type jwtIssuer struct {
+	URL string
+	key ed25519.PrivateKey
+}
+
+func newJWTIssuer(t testing.TB) *jwtIssuer {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is := &jwtIssuer{key: priv}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": is.URL, "jwks_uri": is.URL + "/jwks"})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{
+			{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "x": base64.RawURLEncoding.EncodeToString(pub)},
+		}})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	is.URL = srv.URL
+	return is
+}
+
+func (is *jwtIssuer) token(resource, subject, scope string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	h, _ := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "at+jwt", "kid": "k1"})
+	c, _ := json.Marshal(map[string]any{
+		"iss": is.URL, "sub": subject, "aud": resource, "client_id": "test-client", "scope": scope,
+		"email": subject + "@example.com", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	input := enc(h) + "." + enc(c)
+	return input + "." + enc(ed25519.Sign(is.key, []byte(input)))
+}
+
+// journal is EpicMe's HTTP server over a fresh SQLite file, with OAuth
+// against is (nil: authentication off, every request acting as one user).
+type journal struct {
+	URL   string
+	store *sqlite.DB
+}
+
+func newJournal(t testing.TB, is *jwtIssuer) *journal {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	var handler http.Handler
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(ts.Close)
+	logger := slog.New(slog.DiscardHandler)
+	var setup *authSetup
+	if is != nil {
+		setup, err = externalAuth(ctx, &oauthFlags{issuer: is.URL, tokenVerifier: "jwt"}, ts.URL, store, logger, env{})
+	} else {
+		setup, err = devAuth(ctx, &authFlags{devInsecureNoAuth: true, devUser: "dev@example.com"}, "127.0.0.1:0", store, env{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	m, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	srv, err := httpserver.New(httpserver.Config{MCP: m.HTTPHandler(), Auth: setup.Middleware, Ready: store.Ping, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup.Mount != nil {
+		setup.Mount(srv)
+	}
+	handler = srv.HTTP.Handler
+	return &journal{URL: ts.URL, store: store}
+}
+
+func (j *journal) client(t testing.TB, token string) *client.Client {
+	t.Helper()
+	var opts []transport.StreamableHTTPCOption
+	if token != "" {
+		opts = append(opts, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+	}
+	c, err := client.NewStreamableHttpClient(j.URL+httpserver.MCPPath, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func callTool(c *client.Client, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	return c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: name, Arguments: args}})
+}
+
+func TestExternalIssuer_TokenMapsToLocalUserAndScopes(t *testing.T) {
+	is := newJWTIssuer(t)
+	j := newJournal(t, is)
+	resource := j.URL + "/mcp"
+
+	// Discovery names the issuer.
+	resp, err := http.Get(j.URL + "/.well-known/oauth-protected-resource/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&md)
+	resp.Body.Close()
+	if md["resource"] != resource || md["authorization_servers"].([]any)[0] != is.URL {
+		t.Fatalf("metadata %v", md)
+	}
+
+	ada := j.client(t, is.token(resource, "ada", "entries:read entries:write"))
+	res, err := callTool(ada, "create_entry", map[string]any{"title": "First", "content": "Hello"})
+	if err != nil || res.IsError {
+		t.Fatalf("create_entry: %v %v", err, res)
+	}
+	if res, err := callTool(ada, "get_entry", map[string]any{"id": 1}); err != nil || res.IsError {
+		t.Fatalf("get_entry: %v %v", err, res)
+	}
+	// whoami needs user:read, which this token lacks: a step-up challenge.
+	if _, err := callTool(ada, "whoami", nil); err == nil || !strings.Contains(err.Error(), "insufficient_scope") {
+		t.Fatalf("whoami without user:read: %v", err)
+	}
+	u, err := j.store.UserByIdentity(context.Background(), is.URL, "ada")
+	if err != nil || u.Email != "ada@example.com" {
+		t.Fatalf("local user of (issuer, ada): %v %v", u, err)
+	}
+
+	// Another subject of the same issuer has another journal.
+	bob := j.client(t, is.token(resource, "bob", "entries:read"))
+	if res, err := callTool(bob, "get_entry", map[string]any{"id": 1}); err != nil || !res.IsError {
+		t.Fatalf("bob reads ada's entry 1: %v %+v", err, res)
+	}
+
+	// A token for another resource is refused.
+	req, _ := http.NewRequest(http.MethodPost, resource, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Header.Set("Authorization", "Bearer "+is.token("https://other.example/mcp", "ada", "entries:read"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `realm="EpicMe"`) {
+		t.Fatalf("foreign audience: %d %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+func TestTokenCallers_CachesTheUserMapping(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	counted := &countingUsers{UserService: store}
+	tc := newTokenCallers(counted, 2, time.Minute)
+	ti := func(sub string) context.Context {
+		return authContext("https://issuer.example", sub, "entries:read")
+	}
+	for i := 0; i < 5; i++ {
+		c, err := tc.ResolveCaller(ti("ada"))
+		if err != nil || c.User.Subject != "ada" || !c.Scopes.Has("entries:read") || c.ClientID != "cli" {
+			t.Fatalf("%+v %v", c, err)
+		}
+	}
+	if counted.n != 1 {
+		t.Fatalf("%d EnsureUser calls for 5 requests of one user, want 1", counted.n)
+	}
+	// The cache is bounded: two more users push ada out.
+	tc.ResolveCaller(ti("bob"))
+	tc.ResolveCaller(ti("cy"))
+	tc.ResolveCaller(ti("ada"))
+	if counted.n != 4 {
+		t.Fatalf("%d EnsureUser calls, want 4", counted.n)
+	}
+	if _, err := tc.ResolveCaller(ctx); epicme.ErrorCode(err) != epicme.EFORBIDDEN {
+		t.Fatalf("no token: %v", err)
+	}
+}
+
+type countingUsers struct {
+	epicme.UserService
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingUsers) EnsureUser(ctx context.Context, issuer, subject, email string) (*epicme.User, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.UserService.EnsureUser(ctx, issuer, subject, email)
+}
+
+func TestScopeMapAgreesWithTheAdapter(t *testing.T) {
+	m := epicmeScopeMap()
+	for method, names := range m {
+		for name, want := range names {
+			if strings.Contains(name, "{") {
+				name = strings.ReplaceAll(name, "{id}", "7")
+			}
+			if got := mcpserver.RequiredScopes(method, name); !slices.Equal(got, want) {
+				t.Errorf("%s %s: adapter needs %v, scope map %v", method, name, got, want)
+			}
+		}
+	}
+}
+
+func TestScopeMapFileOverrides(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scopes.json")
+	os.WriteFile(path, []byte(`{"tools/call": {"create_entry": ["journal:write"]}, "custom/method": {"*": ["x"]}}`), 0o600)
+	m, err := loadScopeMap(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Required("tools/call", "create_entry"); !slices.Equal(got, []string{"journal:write"}) {
+		t.Fatal(got)
+	}
+	if got := m.Required("tools/call", "get_entry"); !slices.Equal(got, []string{"entries:read"}) {
+		t.Fatal("defaults lost:", got)
+	}
+	if got := m.Required("custom/method", "a"); !slices.Equal(got, []string{"x"}) {
+		t.Fatal(got)
+	}
+	os.WriteFile(path, []byte(`[1]`), 0o600)
+	if _, err := loadScopeMap(path); err == nil {
+		t.Fatal("bad file accepted")
+	}
+}
+
+// BenchmarkGetEntryAuthOverhead runs get_entry against the same journal
+// server with authentication off and with OAuth (JWT verified, cached), in
+// interleaved rounds of one run, and reports the throughput ratio
+// (auth/off; the target is at least 0.9).
+func BenchmarkGetEntryAuthOverhead(b *testing.B) {
+	is := newJWTIssuer(b)
+	type side struct {
+		name    string
+		clients []*client.Client
+		elapsed time.Duration
+		calls   int
+	}
+	const workers = 8
+	build := func(name string, withAuth bool) *side {
+		var j *journal
+		token := ""
+		if withAuth {
+			j = newJournal(b, is)
+			token = is.token(j.URL+"/mcp", "ada", "entries:read entries:write")
+		} else {
+			j = newJournal(b, nil)
+		}
+		s := &side{name: name}
+		for i := 0; i < workers; i++ {
+			s.clients = append(s.clients, j.client(b, token))
+		}
+		if res, err := callTool(s.clients[0], "create_entry", map[string]any{"title": "Bench", "content": strings.Repeat("x", 200)}); err != nil || res.IsError {
+			b.Fatalf("%s: create_entry: %v %v", name, err, res)
+		}
+		return s
+	}
+	off, on := build("off", false), build("oauth", true)
+	round := func(s *side, n int) {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for _, c := range s.clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := 0; k < n; k++ {
+					res, err := callTool(c, "get_entry", map[string]any{"id": 1})
+					if err != nil || res.IsError {
+						b.Errorf("%s: get_entry: %v", s.name, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		s.elapsed += time.Since(start)
+		s.calls += n * len(s.clients)
+	}
+	round(off, 20) // warm up both
+	round(on, 20)
+	off.elapsed, off.calls, on.elapsed, on.calls = 0, 0, 0, 0
+	b.ResetTimer()
+	per := max(b.N/(2*workers), 1)
+	// Interleaved rounds, so that whatever else the machine does weighs
+	// on both sides alike.
+	const rounds = 10
+	for r := 0; r < rounds; r++ {
+		round(off, (per+rounds-1)/rounds)
+		round(on, (per+rounds-1)/rounds)
+	}
+	b.StopTimer()
+	offRate := float64(off.calls) / off.elapsed.Seconds()
+	onRate := float64(on.calls) / on.elapsed.Seconds()
+	b.ReportMetric(offRate, "off-calls/s")
+	b.ReportMetric(onRate, "oauth-calls/s")
+	b.ReportMetric(onRate/offRate, "ratio")
+}
+
+// authContext is a context carrying a verified token, as the auth
+// middleware leaves it.
+func authContext(issuer, subject, scope string) context.Context {
+	return auth.ContextWithTokenInfo(context.Background(), &auth.TokenInfo{
+		Issuer: issuer, Subject: subject, ClientID: "cli", Scopes: strings.Fields(scope), Expiry: time.Now().Add(time.Hour),
+	})
+}
