@@ -272,3 +272,24 @@ func TestRewriteErrors(t *testing.T) {
 		t.Errorf("rewrote a foreign message: %s", out)
 	}
 }
+
+// TestServerIdentity checks the name, title, instructions and capabilities
+// every client learns at initialize or server/discover.
+func TestServerIdentity(t *testing.T) {
+	e := newTestEnv(t)
+	for _, version := range []string{v20250326, v20251125, v20260728} {
+		c := e.connect(t, clientConfig{version: version, user: e.alice})
+		caps := c.GetServerCapabilities()
+		if caps.Tools == nil || caps.Prompts == nil || caps.Completions == nil || caps.Logging == nil ||
+			caps.Resources == nil || !caps.Resources.Subscribe || !caps.Resources.ListChanged {
+			t.Errorf("%s capabilities = %s", version, mustJSON(caps))
+		}
+	}
+	h := http.Header{}
+	h.Set(hdrUser, e.alice.ID)
+	_, got := e.rawPost(t, h, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	instr, _ := path(got, "result", "instructions").(string)
+	if !strings.Contains(instr, "journal") || !strings.Contains(instr, "tags") || path(got, "result", "serverInfo", "title") != "EpicMe Journal" {
+		t.Errorf("initialize = %v", got)
+	}
+}

@@ -293,3 +293,32 @@ func TestRequestStateRefused(t *testing.T) {
 		t.Fatalf("bob replayed alice's create state: %v", got)
 	}
 }
+
+// TestStdioRoundTrips checks elicitation and sampling over stdio, where the
+// server-initiated requests of the legacy revisions travel on the same pipe.
+func TestStdioRoundTrips(t *testing.T) {
+	for _, version := range []string{v20251125, v20260728} {
+		t.Run(version, func(t *testing.T) {
+			db, alice, _ := openTestStore(t)
+			ctx := context.Background()
+			model := &suggester{answer: `[{"name":"stdio"}]`}
+			answer := &confirmer{action: mcp.ElicitationResponseActionDecline}
+			c, _ := startStdio(t, db, alice, version, client.WithSamplingHandler(model), client.WithElicitationHandler(answer))
+			ok(t, c, "create_entry", map[string]any{"title": "Piped", "content": "through stdio"})
+			eventually(t, "the suggested tag", func() bool {
+				en, err := db.GetEntry(ctx, alice.ID, 1)
+				return err == nil && len(en.Tags) == 1 && en.Tags[0].Name == "stdio"
+			})
+			if res := call(t, c, "delete_entry", map[string]any{"id": 1}); texts(res)[0] != `Deleting entry "Piped" (ID: 1) rejected by the user.` {
+				t.Fatalf("declined = %q", texts(res))
+			}
+			answer.action, answer.confirmed = mcp.ElicitationResponseActionAccept, true
+			if out, _ := ok(t, c, "delete_entry", map[string]any{"id": 1}); path(out, "success") != true {
+				t.Fatalf("accepted = %v", out)
+			}
+			if n := countEntries(t, db, alice.ID); n != 0 || model.calls.Load() != 1 {
+				t.Errorf("%d entries, %d samplings", n, model.calls.Load())
+			}
+		})
+	}
+}
