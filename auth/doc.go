@@ -93,7 +93,7 @@
 // go-sdk hands tool handlers its own auth.TokenInfo (req.Extra.TokenInfo),
 // filled by its auth.RequireBearerToken middleware, and in stateful mode
 // checks that a session keeps the same user. Put this package in front and
-// let go-sdk's middleware copy what it verified:
+// let go-sdk's middleware copy what it verified (Example_goSDK runs this):
 //
 //	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
 //	bridge := sdkauth.RequireBearerToken(func(ctx context.Context, _ string, r *http.Request) (*sdkauth.TokenInfo, error) {
