@@ -50,12 +50,14 @@ func (s *Server) HTTPHandler() http.Handler {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	modern := mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
+	var body []byte
 	if r.Method == http.MethodPost {
 		if r.ContentLength > s.opts.MaxBodyBytes {
 			s.tooLarge(w)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -78,8 +80,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if sid != "" {
 			owner, ok := s.sessions.owner(sid)
-			if !ok && r.Method != http.MethodPost {
-				writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; start a new one")
+			if !ok && !isInitialize(body) {
+				// MCP 2025-03-26 basic/transports: a request with an unknown
+				// or ended session gets 404, and the client starts anew.
+				writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
 				return
 			}
 			if ok {
@@ -95,6 +99,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &rpcWriter{ResponseWriter: w, needle: s.needle, modern: modern}
 	s.http.ServeHTTP(rw, r)
 	rw.finish()
+}
+
+// isInitialize reports whether a POST body is an initialize request, which
+// starts a session whatever session id it carries.
+func isInitialize(body []byte) bool {
+	if !bytes.Contains(body, []byte(`"initialize"`)) {
+		return false
+	}
+	var m struct {
+		Method string `json:"method"`
+	}
+	return json.Unmarshal(body, &m) == nil && m.Method == string(mcp.MethodInitialize)
 }
 
 func (s *Server) tooLarge(w http.ResponseWriter) {

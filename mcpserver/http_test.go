@@ -3,13 +3,17 @@ package mcpserver
 import (
 	"bufio"
 	"context"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -159,6 +163,31 @@ func TestSessionIsBoundToItsUser(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET on an unknown session = %d", resp.StatusCode)
 	}
+
+	// Only the owner may end the session; after that the id is dead.
+	del := func(user *epicme.User) int {
+		req, _ := http.NewRequest(http.MethodDelete, e.url, nil)
+		req.Header.Set(hdrUser, user.ID)
+		req.Header.Set("Mcp-Session-Id", sid)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := del(e.bob); got != http.StatusForbidden {
+		t.Errorf("bob DELETE = %d", got)
+	}
+	if got := del(e.alice); got != http.StatusOK {
+		t.Errorf("alice DELETE = %d", got)
+	}
+	h := http.Header{}
+	h.Set(hdrUser, e.alice.ID)
+	h.Set("Mcp-Session-Id", sid)
+	if status, got := e.rawPost(t, h, list); status != http.StatusNotFound {
+		t.Errorf("request on an ended session = %d %v", status, got)
+	}
 }
 
 // TestResourceUpdatedNotifications checks that a session subscribed to an
@@ -291,5 +320,59 @@ func TestServerIdentity(t *testing.T) {
 	instr, _ := path(got, "result", "instructions").(string)
 	if !strings.Contains(instr, "journal") || !strings.Contains(instr, "tags") || path(got, "result", "serverInfo", "title") != "EpicMe Journal" {
 		t.Errorf("initialize = %v", got)
+	}
+}
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestInternalErrorsAreLoggedNotShown breaks the database under the server
+// and checks that clients see "internal error" while the log has the cause.
+func TestInternalErrorsAreLoggedNotShown(t *testing.T) {
+	db, alice, _ := openTestStore(t)
+	var logs lockedBuffer
+	callers := epicme.CallerResolverFunc(func(context.Context) (*epicme.Caller, error) {
+		return &epicme.Caller{User: alice, Scopes: epicme.AllScopes}, nil
+	})
+	srv, err := New(db, callers, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.HTTPHandler())
+	defer ts.Close()
+	tr, err := transport.NewStreamableHTTP(ts.URL, transport.WithHTTPLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startClient(t, tr, v20251125)
+	ok(t, c, "create_entry", map[string]any{"title": "Before", "content": "the fall"})
+	db.Close()
+
+	if msg := toolErr(t, c, "get_entry", map[string]any{"id": 1}); msg != "internal error" {
+		t.Errorf("tool = %q", msg)
+	}
+	_, err = readResource(c, "epicme://entries/1")
+	wantRPCError(t, err, mcp.INTERNAL_ERROR, "internal error")
+	if err != nil && strings.Contains(err.Error(), "closed") {
+		t.Errorf("resource error leaks the cause: %v", err)
+	}
+	if !strings.Contains(logs.String(), "closed") {
+		t.Errorf("log lacks the cause: %s", logs.String())
 	}
 }
