@@ -33,6 +33,8 @@ import (
 type jwtIssuer struct {
 	URL string
 	key ed25519.PrivateKey
+	// active holds the opaque tokens introspection reports as active.
+	active sync.Map
 }
 
 func newJWTIssuer(t testing.TB) *jwtIssuer {
@@ -43,7 +45,18 @@ func newJWTIssuer(t testing.TB) *jwtIssuer {
 	is := &jwtIssuer{key: priv}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": is.URL, "jwks_uri": is.URL + "/jwks"})
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": is.URL, "jwks_uri": is.URL + "/jwks", "introspection_endpoint": is.URL + "/introspect"})
+	})
+	mux.HandleFunc("POST /introspect", func(w http.ResponseWriter, r *http.Request) {
+		if id, secret, ok := r.BasicAuth(); !ok || id != "epicme-rs" || secret != "rs-secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		ans, ok := is.active.Load(r.PostFormValue("token"))
+		if !ok {
+			ans = map[string]any{"active": false}
+		}
+		_ = json.NewEncoder(w).Encode(ans)
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{
@@ -189,6 +202,80 @@ func TestExternalIssuer_TokenMapsToLocalUserAndScopes(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `realm="EpicMe"`) {
 		t.Fatalf("foreign audience: %d %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+func TestExternalIssuer_IntrospectionMode(t *testing.T) {
+	ctx := context.Background()
+	is := newJWTIssuer(t)
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("rs-secret\n"), 0o600)
+	public := "https://journal.example.com"
+	flags := &authFlags{oauth: oauthFlags{issuer: is.URL, tokenVerifier: "introspection", introspectionClientID: "epicme-rs",
+		introspectionSecretFile: secretFile, verifierCacheTTL: time.Minute}}
+	setup, err := buildAuth(ctx, flags, "127.0.0.1:8080", public, store, slog.New(slog.DiscardHandler), env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	is.active.Store("opaque-1", map[string]any{"active": true, "sub": "ada", "aud": public + "/mcp", "scope": "entries:read",
+		"client_id": "c", "exp": time.Now().Add(time.Hour).Unix()})
+	var got *epicme.Caller
+	h := setup.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, err = setup.Callers.ResolveCaller(r.Context())
+	}))
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"opaque-1", 200}, {"opaque-unknown", 401}} {
+		req := httptest.NewRequest(http.MethodPost, public+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_entry"}}`))
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != tc.want {
+			t.Fatalf("%s: %d %s", tc.token, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+	if err != nil || got.User.Subject != "ada" || got.User.Issuer != is.URL || !got.Scopes.Has("entries:read") {
+		t.Fatalf("caller %+v %v", got, err)
+	}
+}
+
+func TestBuildAuth_FlagRules(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	log := slog.New(slog.DiscardHandler)
+	cases := []struct {
+		name  string
+		flags authFlags
+		addr  string
+		want  string
+	}{
+		{"no scheme at all", authFlags{}, "127.0.0.1:8080", "refusing to serve /mcp without authentication"},
+		{"both schemes", authFlags{devInsecureNoAuth: true, oauth: oauthFlags{issuer: "https://login.example.com"}}, "127.0.0.1:8080", "exclude each other"},
+		{"issuer not a URL", authFlags{oauth: oauthFlags{issuer: "login", tokenVerifier: "jwt"}}, "127.0.0.1:8080", "--issuer"},
+		{"unknown verifier", authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "magic"}}, "127.0.0.1:8080", "--token-verifier"},
+		{"introspection without credentials", authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "introspection"}}, "127.0.0.1:8080", "--introspection-client-id"},
+		{"port 0 without a public URL", authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "jwt"}}, "127.0.0.1:0", "--public-url"},
+	}
+	for _, tc := range cases {
+		_, err := buildAuth(ctx, &tc.flags, tc.addr, "", store, log, env{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	// JWT mode needs nothing from the issuer at startup.
+	f := authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "jwt"}}
+	if _, err := buildAuth(ctx, &f, "127.0.0.1:8080", "", store, log, env{}); err != nil {
+		t.Fatal(err)
 	}
 }
 
