@@ -50,6 +50,7 @@ func (c *oauthFlags) register(fs *flagSet) {
 	fs.bindEnv("jwt-allow-typ-jwt", "EPICME_JWT_ALLOW_TYP_JWT")
 	fs.DurationVar(&c.verifierCacheTTL, "verifier-cache-ttl", time.Minute, "longest an introspection answer is reused; a revoked token keeps working\nat most this long (JWTs work until they expire)")
 	fs.bindEnv("verifier-cache-ttl", "EPICME_VERIFIER_CACHE_TTL")
+	fs.DurationVar(&c.verifierCacheTTL, "introspection-cache-ttl", time.Minute, "the same as --verifier-cache-ttl")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated browser `origins` allowed to call /mcp (\"https://app.example\",\n\"http://localhost:*\" for any port, \"*\"); default: this server's origin and loopback")
 	fs.bindEnv("allowed-origins", "EPICME_ALLOWED_ORIGINS")
 	fs.StringVar(&c.scopeMapFile, "scope-map", "", "JSON `file` overriding which scopes each operation needs, e.g.\n{\"tools/call\": {\"create_entry\": [\"journal:write\"]}}")
