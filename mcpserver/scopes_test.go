@@ -185,3 +185,43 @@ func TestRequiredScopes(t *testing.T) {
 		}
 	}
 }
+
+// TestEntriesListedAsResourcesByPage checks that resources/list pages
+// through the caller's entries, newest first, and only the caller's.
+func TestEntriesListedAsResourcesByPage(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	for i := 0; i < epicme.DefaultPageSize+5; i++ {
+		if _, err := e.store.CreateEntry(ctx, e.alice.ID, epicme.NewEntry{Title: "Day", Content: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.store.CreateEntry(ctx, e.bob.ID, epicme.NewEntry{Title: "Bob's day", Content: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, version := range []string{v20251125, v20260728} {
+		c := e.connect(t, clientConfig{version: version, user: e.alice})
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		first, err := c.ListResourcesByPage(lctx, mcp.ListResourcesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(first.Resources) != 2+epicme.DefaultPageSize || first.NextCursor == "" || first.Resources[2].URI != "epicme://entries/55" {
+			t.Fatalf("%s first page: %d resources, cursor %q", version, len(first.Resources), first.NextCursor)
+		}
+		var next mcp.ListResourcesRequest
+		next.Params.Cursor = first.NextCursor
+		second, err := c.ListResourcesByPage(lctx, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(second.Resources) != 5 || second.NextCursor != "" || second.Resources[4].URI != "epicme://entries/1" {
+			t.Fatalf("%s second page = %+v", version, second)
+		}
+		all, err := c.ListResources(lctx, mcp.ListResourcesRequest{})
+		cancel()
+		if err != nil || len(all.Resources) != 2+epicme.DefaultPageSize+5 || strings.Contains(mustJSON(all), "Bob's") {
+			t.Fatalf("%s all = %d %v", version, len(all.Resources), err)
+		}
+	}
+}
