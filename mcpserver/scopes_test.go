@@ -225,3 +225,40 @@ func TestEntriesListedAsResourcesByPage(t *testing.T) {
 		}
 	}
 }
+
+// TestToolAnnotationsAndSchemas checks the annotations of the surface table
+// and that every tool declares an output schema.
+func TestToolAnnotationsAndSchemas(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.connect(t, clientConfig{version: v20251125, user: e.alice})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{ // readOnly destructive idempotent
+		"whoami": "RO", "get_entry": "RO", "list_entries": "RO", "search_entries": "RO", "get_tag": "RO", "list_tags": "RO",
+		"create_entry": "--", "create_tag": "--",
+		"update_entry": "DI", "delete_entry": "DI", "update_tag": "DI", "delete_tag": "DI", "remove_tag_from_entry": "DI",
+		"add_tag_to_entry": "-I",
+	}
+	for _, tool := range res.Tools {
+		a := tool.Annotations
+		got := "--"
+		switch {
+		case *a.ReadOnlyHint:
+			got = "RO"
+		case *a.DestructiveHint && *a.IdempotentHint:
+			got = "DI"
+		case !*a.DestructiveHint && *a.IdempotentHint:
+			got = "-I"
+		}
+		if got != want[tool.Name] || *a.OpenWorldHint {
+			t.Errorf("%s annotations = %s", tool.Name, mustJSON(a))
+		}
+		if !strings.Contains(mustJSON(tool), `"outputSchema":{`) || tool.Description == "" {
+			t.Errorf("%s = %s", tool.Name, mustJSON(tool))
+		}
+	}
+}
