@@ -2,6 +2,8 @@ package authserver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +17,15 @@ import (
 
 	"github.com/epicme/epicme"
 )
+
+// newClientID returns a random client id: 160 bits in lower-case base32,
+// URL-safe, and never starting with "-" (which a command line would take for
+// a flag).
+func newClientID() string {
+	b := make([]byte, 20)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b))
+}
 
 // errUnknownClient: no client has this id.
 var errUnknownClient = errors.New("unknown client")
@@ -200,7 +211,7 @@ func AddClient(ctx context.Context, store Store, kek []byte, in NewClient, now t
 		}
 	}
 	c := &Client{
-		ID:             randomToken(18),
+		ID:             newClientID(),
 		Kind:           ClientPreregistered,
 		Name:           in.Name,
 		RedirectURIs:   in.RedirectURIs,
@@ -372,7 +383,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c := &Client{
-		ID:              randomToken(18),
+		ID:              newClientID(),
 		Kind:            ClientDynamic,
 		Name:            m.ClientName,
 		RedirectURIs:    m.RedirectURIs,

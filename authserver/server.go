@@ -384,3 +384,37 @@ func normalizeResource(s string) string {
 	u.Host = strings.ToLower(u.Host)
 	return strings.TrimSuffix(u.String(), "/")
 }
+
+// Maintain deletes expired codes, tokens, revocations and rate-limit
+// windows, and dynamically registered clients that never completed a flow,
+// every interval (default 10 minutes) until ctx is done. Run it in its own
+// goroutine beside the server.
+func (s *Server) Maintain(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = 10 * time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.purge(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) purge(ctx context.Context) {
+	now := s.now()
+	if err := s.store.PurgeExpired(ctx, now); err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "purging expired authorization data", "err", err)
+	}
+	n, err := s.store.DeleteUnusedDynamicClients(ctx, now.Add(-s.cfg.Registration.UnusedTTL))
+	if err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "deleting unused clients", "err", err)
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "deleted registered clients that never completed a flow", "count", n)
+	}
+}

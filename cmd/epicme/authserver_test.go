@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/mcpserver"
+	"github.com/epicme/epicme/password"
+	"github.com/epicme/epicme/sqlite"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// TestEmbeddedAuthorizationServer serves the journal with the embedded
+// authorization server, as `epicme serve` does by default, and walks one
+// client through registration, sign-in, consent, token and a tool call.
+func TestEmbeddedAuthorizationServer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "epicme.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	hash, _ := password.HashWith("a good password", password.Params{Memory: 1024, Time: 1, Threads: 1})
+	if _, err := store.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "me@example.com", PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	var handler http.Handler
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(ts.Close)
+	logger := slog.New(slog.DiscardHandler)
+	setup, err := embeddedAuth(ctx, &authServerFlags{accessTokenTTL: 15 * time.Minute}, ts.URL, dir, store, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	m, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	srv, err := httpserver.New(httpserver.Config{MCP: m.HTTPHandler(), Auth: setup.Middleware, Ready: store.Ping, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup.Mount(srv)
+	handler = srv.HTTP.Handler
+
+	getJSON := func(path string) map[string]any {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+		return v
+	}
+	if md := getJSON("/.well-known/oauth-authorization-server"); md["issuer"] != ts.URL {
+		t.Fatalf("issuer %v, want %s", md["issuer"], ts.URL)
+	}
+	if prm := getJSON("/.well-known/oauth-protected-resource/mcp"); prm["resource"] != ts.URL+"/mcp" {
+		t.Fatalf("protected resource metadata %v", prm)
+	}
+
+	// Register, authorize, sign in, consent.
+	reg, _ := http.Post(ts.URL+authserver.RegistrationPath, "application/json",
+		strings.NewReader(`{"client_name":"cli test","redirect_uris":["http://127.0.0.1:5000/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`))
+	var client map[string]any
+	json.NewDecoder(reg.Body).Decode(&client)
+	reg.Body.Close()
+	clientID, _ := client["client_id"].(string)
+	if reg.StatusCode != http.StatusCreated || clientID == "" {
+		t.Fatalf("registration: %d %v", reg.StatusCode, client)
+	}
+	verifier := strings.Repeat("x", 43)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {"http://127.0.0.1:5000/cb"},
+		"state": {"s"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	page := func(resp *http.Response, err error) (string, *http.Response) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b), resp
+	}
+	body, _ := page(browser.Get(ts.URL + authserver.AuthorizePath + "?" + q.Encode()))
+	fields := func(body string) url.Values {
+		f := url.Values{}
+		for _, m := range regexp.MustCompile(`name="(csrf|request)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+			f.Set(m[1], html.UnescapeString(m[2]))
+		}
+		return f
+	}
+	f := fields(body)
+	f.Set("email", "me@example.com")
+	f.Set("password", "a good password")
+	body, _ = page(browser.PostForm(ts.URL+authserver.SignInPath, f))
+	f = fields(body)
+	f.Set("decision", "allow")
+	f["scope"] = epicme.AllScopes
+	_, resp := page(browser.PostForm(ts.URL+authserver.ConsentPath, f))
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	code := loc.Query().Get("code")
+	if resp.StatusCode != http.StatusFound || code == "" || loc.Query().Get("iss") != ts.URL {
+		t.Fatalf("consent answered %d, Location %s", resp.StatusCode, loc)
+	}
+	tokResp, err := http.PostForm(ts.URL+authserver.TokenPath, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {"http://127.0.0.1:5000/cb"}, "code_verifier": {verifier}, "client_id": {clientID}, "resource": {ts.URL + "/mcp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	json.NewDecoder(tokResp.Body).Decode(&tok)
+	tokResp.Body.Close()
+	access, _ := tok["access_token"].(string)
+	if access == "" {
+		t.Fatalf("token response %v", tok)
+	}
+
+	// The token works on /mcp and names the signed-in user.
+	j := &journal{URL: ts.URL, store: store}
+	c := j.client(t, access)
+	res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "whoami"}})
+	if err != nil || res.IsError {
+		t.Fatalf("whoami: %v %+v", err, res)
+	}
+	if b, _ := json.Marshal(res.StructuredContent); !strings.Contains(string(b), "me@example.com") {
+		t.Fatalf("whoami answered %s", b)
+	}
+
+	// A restart on the same data directory keeps the token valid.
+	again, err := embeddedAuth(ctx, &authServerFlags{}, ts.URL, dir, store, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = again
+	kek1, _ := loadKEK(dir)
+	kek2, _ := loadKEK(dir)
+	if string(kek1) != string(kek2) || len(kek1) != authserver.KEKSize {
+		t.Fatal("the key-encryption key must be created once and kept")
+	}
+}
