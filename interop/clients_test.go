@@ -1,0 +1,154 @@
+package interop
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tsClient is a TypeScript MCP client script and the protocol it speaks.
+type tsClient struct {
+	script   string
+	protocol string
+}
+
+var tsClients = []tsClient{
+	{"ts-sdk-client.mjs", "2025-11-25"},
+	{"ts-client-v2.mjs", "2026-07-28"},
+}
+
+// clientReport is the JSON line a client script prints.
+type clientReport struct {
+	Error           string `json:"error"`
+	SDK             string `json:"sdk"`
+	ProtocolVersion string `json:"protocolVersion"`
+	Server          struct {
+		Name string `json:"name"`
+	} `json:"server"`
+	Tools   []string `json:"tools"`
+	Whoami  whoami   `json:"whoami"`
+	Created struct {
+		Entry journalEntry `json:"entry"`
+	} `json:"created"`
+	Fetched struct {
+		Entry journalEntry `json:"entry"`
+	} `json:"fetched"`
+	AuthorizationRequest *struct {
+		Endpoint            string `json:"endpoint"`
+		ClientID            string `json:"client_id"`
+		Resource            string `json:"resource"`
+		Scope               string `json:"scope"`
+		CodeChallengeMethod string `json:"code_challenge_method"`
+	} `json:"authorizationRequest"`
+	Requests []exchange `json:"requests"`
+}
+
+// exchange is one HTTP request a client made, as it recorded it.
+type exchange struct {
+	Method    string `json:"method"`
+	URL       string `json:"url"`
+	Status    int    `json:"status"`
+	Challenge string `json:"challenge"`
+}
+
+type journalEntry struct {
+	ID      json.Number `json:"id"`
+	Title   string      `json:"title"`
+	Content string      `json:"content"`
+}
+
+// runClient runs a client script against st, with a token when token is not
+// empty, else signing in as login through the OAuth flow the client drives.
+func runClient(t *testing.T, st *stack, c tsClient, token, login, title string) clientReport {
+	t.Helper()
+	args := []string{"--url", st.mcpURL, "--title", title}
+	var env []string
+	if token != "" {
+		env = append(env, "MCP_ACCESS_TOKEN="+token)
+	} else {
+		args = append(args, "--login", login, "--password", issuerUsers[login])
+	}
+	out := runNode(t, 60*time.Second, env, c.script, args...)
+	var rep clientReport
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.UseNumber()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("%s printed %q: %v", c.script, out, err)
+	}
+	return rep
+}
+
+// checkScenario checks what every client run must show: the protocol
+// version, the journal tools, the user, and an entry written and read back.
+func checkScenario(t *testing.T, st *stack, c tsClient, rep clientReport, login, title string) {
+	t.Helper()
+	if rep.ProtocolVersion != c.protocol {
+		t.Errorf("%s negotiated %q, want %s", c.script, rep.ProtocolVersion, c.protocol)
+	}
+	for _, tool := range []string{"whoami", "create_entry", "get_entry"} {
+		if !slices.Contains(rep.Tools, tool) {
+			t.Errorf("%s saw tools %v, without %s", c.script, rep.Tools, tool)
+		}
+	}
+	if rep.Whoami.User.Subject != "user-"+login || rep.Whoami.User.Issuer != st.is.Issuer {
+		t.Errorf("%s: whoami %+v, want %s of %s", c.script, rep.Whoami.User, login, st.is.Issuer)
+	}
+	if rep.Created.Entry.Title != title || rep.Fetched.Entry.ID != rep.Created.Entry.ID || rep.Fetched.Entry.Title != title {
+		t.Errorf("%s: created %+v, fetched %+v", c.script, rep.Created.Entry, rep.Fetched.Entry)
+	}
+}
+
+// testClients runs each TypeScript client against st, with a token and
+// without one.
+func testClients(t *testing.T, st *stack) {
+	for _, c := range tsClients {
+		t.Run(c.script+" with a token", func(t *testing.T) {
+			tok := st.is.mint(t, tokenRequest{User: "alice", Scopes: allScopes})
+			title := "Token entry from " + c.script
+			rep := runClient(t, st, c, tok.AccessToken, "", title)
+			checkScenario(t, st, c, rep, "alice", title)
+		})
+
+		t.Run(c.script+" without a token discovers the issuer and signs in", func(t *testing.T) {
+			title := "OAuth entry from " + c.script
+			rep := runClient(t, st, c, "", "bob", title)
+			checkScenario(t, st, c, rep, "bob", title)
+
+			// The client found its way from the challenge alone.
+			if len(rep.Requests) == 0 || rep.Requests[0].URL != st.mcpURL || rep.Requests[0].Status != 401 {
+				t.Fatalf("first exchange %+v, want a 401 from %s", rep.Requests, st.mcpURL)
+			}
+			if !strings.Contains(rep.Requests[0].Challenge, `resource_metadata="`+st.baseURL+`/.well-known/oauth-protected-resource/mcp"`) {
+				t.Errorf("first challenge %q lacks the metadata URL", rep.Requests[0].Challenge)
+			}
+			saw := func(method, url string, status int) bool {
+				return slices.ContainsFunc(rep.Requests, func(r exchange) bool {
+					return r.Method == method && r.URL == url && r.Status == status
+				})
+			}
+			steps := []struct {
+				what, method, url string
+				status            int
+			}{
+				{"protected resource metadata (RFC 9728)", "GET", st.baseURL + "/.well-known/oauth-protected-resource/mcp", 200},
+				{"dynamic client registration (RFC 7591)", "POST", st.is.RegistrationEndpoint, 201},
+				{"authorization code redeemed", "POST", st.is.TokenEndpoint, 200},
+				{"authorized MCP request", "POST", st.mcpURL, 200},
+			}
+			for _, s := range steps {
+				if !saw(s.method, s.url, s.status) {
+					t.Errorf("no %s: want %s %s → %d among %+v", s.what, s.method, s.url, s.status, rep.Requests)
+				}
+			}
+			if !saw("GET", st.is.Issuer+"/.well-known/oauth-authorization-server", 200) && !saw("GET", st.is.Issuer+"/.well-known/openid-configuration", 200) {
+				t.Errorf("client never fetched the authorization server's metadata: %+v", rep.Requests)
+			}
+			ar := rep.AuthorizationRequest
+			if ar == nil || ar.Endpoint != st.is.AuthorizationEndpoint || ar.Resource != st.mcpURL || ar.CodeChallengeMethod != "S256" {
+				t.Errorf("authorization request %+v, want the issuer's endpoint, resource %s and S256", ar, st.mcpURL)
+			}
+		})
+	}
+}
