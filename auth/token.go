@@ -11,6 +11,8 @@ import (
 // TokenInfo is what a verified access token says: who it was issued to, by
 // whom, for what, and until when. Verifiers build it; the middleware puts it on
 // the request context, where MCP handlers read it with [TokenInfoFromContext].
+// Verifiers cache and share it between requests of the same token: treat it
+// as read-only.
 type TokenInfo struct {
 	// Issuer is the authorization server that issued the token (the JWT "iss"
 	// claim, or the introspection response's "iss", or the configured issuer
