@@ -35,6 +35,7 @@ type testIssuer struct {
 	tokens map[string]map[string]any // opaque token → introspection answer
 
 	JWKSHits       atomic.Int64
+	MetadataHits   atomic.Int64
 	IntrospectHits atomic.Int64
 	Down           atomic.Bool // every endpoint answers 500
 	// IntrospectDelay slows introspection so concurrent calls overlap.
@@ -102,6 +103,7 @@ func newTestIssuer(t testing.TB) *testIssuer {
 }
 
 func (is *testIssuer) metadata(w http.ResponseWriter, r *http.Request) {
+	is.MetadataHits.Add(1)
 	if is.Down.Load() {
 		http.Error(w, "down", http.StatusInternalServerError)
 		return

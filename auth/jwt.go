@@ -264,6 +264,14 @@ func (v *JWTVerifier) keyFor(ctx context.Context, kid, alg string, now time.Time
 	key, found := findKey(v.keys, kid, alg)
 	v.mu.RUnlock()
 	if !loaded {
+		v.mu.RLock()
+		recent := !v.attemptedAt.IsZero() && now.Sub(v.attemptedAt) < v.opts.MinRefreshInterval
+		v.mu.RUnlock()
+		if recent {
+			// The last attempt failed moments ago: do not hammer an issuer
+			// that is down.
+			return nil, unavailable("the issuer's keys could not be fetched; retrying after %s", v.opts.MinRefreshInterval)
+		}
 		if err := v.refresh(ctx, now); err != nil {
 			return nil, err
 		}

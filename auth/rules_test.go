@@ -515,6 +515,12 @@ func TestRule_Unavailable_503WithRetryAfterNever401(t *testing.T) {
 					t.Fatalf("503 must not challenge: %s", r.Header.Get("WWW-Authenticate"))
 				}
 			}
+			if kind == "jwt" {
+				// Keys are not refetched on every request while the issuer is down.
+				if hits := f.is.MetadataHits.Load() + f.is.JWKSHits.Load(); hits > 1 {
+					t.Errorf("%d fetches from a down issuer for 3 requests, want 1", hits)
+				}
+			}
 			if n := strings.Count(f.logs.String(), `"msg":"auth: token verification unavailable`); n != 1 {
 				t.Fatalf("unavailability logged %d times, want once per interval", n)
 			}
