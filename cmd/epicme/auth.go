@@ -11,6 +11,7 @@ import (
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/httpserver"
 	"github.com/epicme/epicme/password"
+	"github.com/epicme/epicme/sqlite"
 )
 
 // defaultDevUser is the account development mode acts as.
@@ -21,6 +22,7 @@ type authFlags struct {
 	devInsecureNoAuth bool
 	devUser           string
 	oauth             oauthFlags
+	embedded          authServerFlags
 }
 
 func (c *authFlags) register(fs *flagSet) {
@@ -29,6 +31,7 @@ func (c *authFlags) register(fs *flagSet) {
 	fs.StringVar(&c.devUser, "dev-user", defaultDevUser, "`email` of the local account development mode acts as (created on first use\nwith a random password, printed once)")
 	fs.bindEnv("dev-user", "EPICME_DEV_USER")
 	c.oauth.register(fs)
+	c.embedded.register(fs)
 }
 
 // authSetup is how the HTTP server authenticates /mcp.
@@ -48,10 +51,11 @@ type authSetup struct {
 	LoopbackOnly bool
 }
 
-// buildAuth decides how /mcp authenticates, from the flags. It fails closed:
-// without an authentication scheme it refuses to serve. publicURL is the
-// --public-url value ("" when not given).
-func buildAuth(ctx context.Context, c *authFlags, addr, publicURL string, store epicme.Store, logger *slog.Logger, e env) (*authSetup, error) {
+// buildAuth decides how /mcp authenticates, from the flags: an external
+// issuer (--issuer), development mode (--dev-insecure-no-auth), or by default
+// the embedded authorization server. publicURL is the --public-url value (""
+// when not given); dir is the data directory.
+func buildAuth(ctx context.Context, c *authFlags, addr, publicURL, dir string, store *sqlite.DB, logger *slog.Logger, e env) (*authSetup, error) {
 	switch {
 	case c.oauth.enabled() && c.devInsecureNoAuth:
 		return nil, usagef("--issuer and --dev-insecure-no-auth exclude each other: choose OAuth or development mode")
@@ -67,10 +71,14 @@ func buildAuth(ctx context.Context, c *authFlags, addr, publicURL string, store 
 	case c.devInsecureNoAuth:
 		return devAuth(ctx, c, addr, store, e)
 	}
-	return nil, usagef("refusing to serve /mcp without authentication.\n" +
-		"  With an OAuth authorization server:   epicme serve --issuer https://login.example.com --public-url https://journal.example.com\n" +
-		"  For development on this machine, run:  epicme serve --dev-insecure-no-auth\n" +
-		"  (every request then acts as one local account with all scopes; loopback only)")
+	if publicURL == "" {
+		host, port, _ := net.SplitHostPort(addr)
+		if port == "0" || host == "" {
+			return nil, usagef("give --public-url: the embedded authorization server's issuer and the tokens' audience are the exact URL clients use")
+		}
+		publicURL = "http://" + addr
+	}
+	return embeddedAuth(ctx, &c.embedded, publicURL, dir, store, logger)
 }
 
 // devAuth serves every request as one local account with every scope. It is

@@ -218,7 +218,7 @@ func TestExternalIssuer_IntrospectionMode(t *testing.T) {
 	public := "https://journal.example.com"
 	flags := &authFlags{oauth: oauthFlags{issuer: is.URL, tokenVerifier: "introspection", introspectionClientID: "epicme-rs",
 		introspectionSecretFile: secretFile, verifierCacheTTL: time.Minute}}
-	setup, err := buildAuth(ctx, flags, "127.0.0.1:8080", public, store, slog.New(slog.DiscardHandler), env{})
+	setup, err := buildAuth(ctx, flags, "127.0.0.1:8080", public, t.TempDir(), store, slog.New(slog.DiscardHandler), env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestBuildAuth_FlagRules(t *testing.T) {
 		addr  string
 		want  string
 	}{
-		{"no scheme at all", authFlags{}, "127.0.0.1:8080", "refusing to serve /mcp without authentication"},
+		{"embedded, port 0 without a public URL", authFlags{}, "127.0.0.1:0", "--public-url"},
 		{"both schemes", authFlags{devInsecureNoAuth: true, oauth: oauthFlags{issuer: "https://login.example.com"}}, "127.0.0.1:8080", "exclude each other"},
 		{"issuer not a URL", authFlags{oauth: oauthFlags{issuer: "login", tokenVerifier: "jwt"}}, "127.0.0.1:8080", "--issuer"},
 		{"unknown verifier", authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "magic"}}, "127.0.0.1:8080", "--token-verifier"},
@@ -267,14 +267,14 @@ func TestBuildAuth_FlagRules(t *testing.T) {
 		{"port 0 without a public URL", authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "jwt"}}, "127.0.0.1:0", "--public-url"},
 	}
 	for _, tc := range cases {
-		_, err := buildAuth(ctx, &tc.flags, tc.addr, "", store, log, env{})
+		_, err := buildAuth(ctx, &tc.flags, tc.addr, "", t.TempDir(), store, log, env{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
 	// JWT mode needs nothing from the issuer at startup.
 	f := authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "jwt"}}
-	if _, err := buildAuth(ctx, &f, "127.0.0.1:8080", "", store, log, env{}); err != nil {
+	if _, err := buildAuth(ctx, &f, "127.0.0.1:8080", "", t.TempDir(), store, log, env{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -14,6 +14,11 @@ const serveAbout = `Serve the journal over MCP (Streamable HTTP, protocol revisi
 to 2026-07-28) at <public-url>/mcp, with /healthz and /readyz probes.
 Stops gracefully on SIGINT or SIGTERM.
 
+By default an embedded OAuth 2.1 authorization server issues the tokens for
+/mcp: users sign in with local accounts (epicme user add), clients register
+themselves or are added with epicme client add. --issuer trusts an external
+authorization server instead.
+
 /mcp is never served without authentication unless --dev-insecure-no-auth is
 given, which is for development on this machine only.`
 
@@ -55,7 +60,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 	defer store.Close()
 
-	setup, err := buildAuth(ctx, &auth, web.addr, publicURL, store, logger, e)
+	setup, err := buildAuth(ctx, &auth, web.addr, publicURL, dir, store, logger, e)
 	if err != nil {
 		return err
 	}
