@@ -87,12 +87,6 @@ func (c *lru[K, V]) remove(k K) {
 	}
 }
 
-func (c *lru[K, V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
-}
-
 // flight makes concurrent calls for one key share a single execution, so a
 // burst of requests with the same new token causes one introspection call.
 type flight[K comparable, V any] struct {

@@ -1,7 +1,9 @@
 package auth_test
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -831,4 +833,62 @@ func TestRule_ScopeMap_TemplatesExactAndDefault(t *testing.T) {
 			t.Errorf("%s %s = %v, want %v", tc.method, tc.name, got, tc.want)
 		}
 	}
+}
+
+func TestRule_ScopeMap_URITemplateForms(t *testing.T) {
+	m := auth.ScopeMap{"resources/read": {
+		"files:///{+path}":           {"files"},
+		"search://q{?text,limit}":    {"search"},
+		"docs://{id}.json":           {"docs"},
+		"tree://root{/a,b}":          {"tree"},
+		"frag://page{#section}":      {"frag"},
+		"exact://a/{x}/b":            {"ab"},
+		"exact://a/{x}/{y}/c/{z}":    {"deep"},
+		"label://host{.domain}/info": {"label"},
+	}}
+	cases := map[string]string{
+		"files:///etc/passwd":        "files",
+		"search://q":                 "search",
+		"search://q?text=hi&limit=3": "search",
+		"docs://12.json":             "docs",
+		"tree://root/x":              "tree",
+		"frag://page#intro":          "frag",
+		"exact://a/1/b":              "ab",
+		"exact://a/1/2/c/3":          "deep",
+		"label://host.example/info":  "label",
+		"exact://a//b":               "",
+		"exact://a/1/b/extra":        "",
+		"docs://.json":               "",
+		"search://qx":                "",
+		"frag://page":                "",
+	}
+	for uri, want := range cases {
+		got := m.Required("resources/read", uri)
+		if (want == "" && got != nil) || (want != "" && (len(got) != 1 || got[0] != want)) {
+			t.Errorf("%s: %v, want %q", uri, got, want)
+		}
+	}
+}
+
+func TestRule_RequireBearerMiddleware(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("RequireBearer accepted options without a resource URL")
+		}
+	}()
+	v := auth.VerifierFunc(func(context.Context, string) (*auth.TokenInfo, error) {
+		return &auth.TokenInfo{Issuer: "i", Subject: "s", Scopes: []string{"a"}}, nil
+	})
+	mw := auth.RequireBearer(v, auth.Options{ResourceURL: "https://x.example/mcp", AuthorizationServers: []string{"https://i.example"}})
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "https://x.example/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Header.Set("Authorization", "Bearer t")
+	var seen *auth.TokenInfo
+	mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = auth.TokenInfoFromContext(r.Context())
+	})).ServeHTTP(w, req)
+	if seen == nil || seen.Subject != "s" || !seen.HasScopes("a") || seen.HasScopes("b") {
+		t.Fatalf("%+v", seen)
+	}
+	auth.RequireBearer(v, auth.Options{})
 }
