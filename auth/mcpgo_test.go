@@ -103,3 +103,25 @@ func TestMCPGo_NoTokenClientSeesChallenge(t *testing.T) {
 		t.Fatal("initialize without a token succeeded")
 	}
 }
+
+func TestMCPGo_EventStreamPassesThroughPrivate(t *testing.T) {
+	f := newMCPGoFixture(t)
+	ada := f.jwt("sub", "ada")
+	sid := f.post(t, ada, initialize, "Accept", "application/json, text/event-stream").Header.Get("Mcp-Session-Id")
+	f.post(t, ada, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "Mcp-Session-Id", sid, "Accept", "application/json, text/event-stream")
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.MCP, nil)
+	req.Header.Set("Authorization", "Bearer "+ada)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("GET stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "private") {
+		t.Fatalf("event stream Cache-Control %q", cc)
+	}
+}

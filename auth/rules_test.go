@@ -695,6 +695,12 @@ func TestRule_Origin_UnknownBrowserOriginIs403(t *testing.T) {
 	if r := f.post(t, tok, initialize, "Origin", "https://evil.example"); r.StatusCode != 403 {
 		t.Fatalf("unknown origin: %d", r.StatusCode)
 	}
+	if r := do(t, http.MethodOptions, f.MCP, "", "Origin", "https://evil.example", "Access-Control-Request-Method", "POST"); r.StatusCode != 403 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from an unknown origin: %d", r.StatusCode)
+	}
+	if r := f.post(t, tok, initialize, "Origin", "null"); r.StatusCode != 403 {
+		t.Fatalf("opaque origin: %d", r.StatusCode)
+	}
 	for _, o := range []string{f.srv.URL, "http://localhost:6274", "http://127.0.0.1:9", "http://[::1]:5173"} {
 		r := f.post(t, tok, initialize, "Origin", o)
 		if r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != o {
