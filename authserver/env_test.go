@@ -137,6 +137,10 @@ func do(t testing.TB, c *http.Client, req *http.Request) reply {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readReply(t, resp)
+}
+
+func readReply(t testing.TB, resp *http.Response) reply {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return reply{resp.StatusCode, resp.Header, string(b)}

@@ -123,6 +123,7 @@ type Server struct {
 	secrets  secretHasher
 	cookies  cookieCodec
 	revoked  *revocationList
+	verified *verifiedCache
 	docs     *metadataFetcher
 	pages    *pages
 	secure   bool
@@ -229,6 +230,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("authserver: preparing signing keys: %w", err)
 	}
 	s.revoked = newRevocationList(cfg.Store, s.now)
+	s.verified = newVerifiedCache(10000)
 	if err := s.revoked.sync(ctx); err != nil {
 		return nil, fmt.Errorf("authserver: loading revoked tokens: %w", err)
 	}

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,9 +92,13 @@ const clockSkew = 30 * time.Second
 // revocation list. Errors wrap auth.ErrInvalidToken (the token is at fault)
 // or auth.ErrUnavailable (the store could not be read).
 func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessTokenClaims, error) {
-	c, err := s.keys.parseJWT(token)
-	if err != nil {
-		return nil, &auth.TokenError{Reason: "the access token is malformed or badly signed"}
+	key := sha256.Sum256([]byte(token))
+	c := s.verified.get(key)
+	if c == nil {
+		var err error
+		if c, err = s.keys.parseJWT(token); err != nil {
+			return nil, &auth.TokenError{Reason: "the access token is malformed or badly signed"}
+		}
 	}
 	now := s.now()
 	switch {
@@ -108,6 +113,7 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessTo
 	case c.JTI == "" || c.Subject == "":
 		return nil, &auth.TokenError{Reason: "the access token is malformed"}
 	}
+	// The revocation list is checked on every use, cached or not.
 	rev, err := s.revoked.revoked(ctx, c.JTI)
 	if err != nil {
 		s.log.ErrorContext(ctx, "checking the revocation list", "err", err)
@@ -116,7 +122,49 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessTo
 	if rev {
 		return nil, &auth.TokenError{Reason: "the access token has been revoked"}
 	}
+	s.verified.put(key, c, now)
 	return c, nil
+}
+
+// verifiedCache remembers the claims of tokens whose signature was checked,
+// keyed by the SHA-256 of the whole token (so a token changed in any byte
+// misses), until they expire: the signature check is most of the cost of a
+// verification, and a client sends one token many times.
+type verifiedCache struct {
+	mu  sync.RWMutex
+	m   map[[32]byte]*AccessTokenClaims
+	max int
+}
+
+func newVerifiedCache(max int) *verifiedCache {
+	return &verifiedCache{m: make(map[[32]byte]*AccessTokenClaims), max: max}
+}
+
+func (v *verifiedCache) get(k [32]byte) *AccessTokenClaims {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.m[k]
+}
+
+func (v *verifiedCache) put(k [32]byte, c *AccessTokenClaims, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.m[k]; ok {
+		return
+	}
+	if len(v.m) >= v.max {
+		// Drop the expired, and if that is not enough, everything: the
+		// cache only saves work, and refills at the next use.
+		for key, old := range v.m {
+			if old.Expiry <= now.Unix() {
+				delete(v.m, key)
+			}
+		}
+		if len(v.m) >= v.max {
+			clear(v.m)
+		}
+	}
+	v.m[k] = c
 }
 
 // Verifier returns the in-process verifier of the resource server in
