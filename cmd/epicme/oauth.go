@@ -148,14 +148,13 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 		return nil, err
 	}
 	opts := auth.Options{
-		ResourceURL:           resource,
-		AuthorizationServers:  []string{c.issuer},
-		ScopesSupported:       epicme.AllScopes,
-		ResourceName:          "EpicMe Journal",
-		ResourceDocumentation: "https://github.com/epicme/epicme#readme",
-		Realm:                 "EpicMe",
-		ScopeMap:              scopes,
-		Logger:                logger,
+		ResourceURL:          resource,
+		AuthorizationServers: []string{c.issuer},
+		ScopesSupported:      epicme.AllScopes,
+		ResourceName:         "EpicMe Journal",
+		Realm:                "EpicMe",
+		ScopeMap:             scopes,
+		Logger:               logger,
 	}
 	if c.allowedOrigins != "" {
 		for _, o := range strings.Split(c.allowedOrigins, ",") {
@@ -223,7 +222,8 @@ func introspectionVerifier(ctx context.Context, c *oauthFlags, resource string, 
 // tokenCallers maps the verified token on a request's context to a Caller:
 // the local user of (issuer, subject), created on first use, with the
 // token's scopes, client and expiry. Users are remembered in a bounded cache
-// so that the hot path makes no query.
+// so that the hot path makes no query; a user disabled meanwhile is refused
+// once the entry expires (minutes).
 type tokenCallers struct {
 	users epicme.UserService
 	ttl   time.Duration
