@@ -14,9 +14,12 @@ import { signIn } from './browser.mjs';
  *
  *   --url URL            EpicMe's MCP endpoint (required)
  *   --token TOKEN        use this access token (mode "token"); or
- *   --login L --password P [--grant "s1 s2"]
+ *   --login L --password P [--grant "s1 s2"] [--step-up]
  *                        have no token: follow the 401 challenge, discover the
- *                        authorization server, register, sign in as L (mode "oauth")
+ *                        authorization server, register, sign in as L (mode
+ *                        "oauth"); --grant leaves only those scopes ticked on
+ *                        the first consent page; --step-up (2.x client) then
+ *                        expects a 403 insufficient_scope and signs in again
  *   --title T            title of the entry the scenario creates
  *
  * The token may also come from the environment variable MCP_ACCESS_TOKEN so it
@@ -30,6 +33,7 @@ export function options() {
       login: { type: 'string' },
       password: { type: 'string' },
       grant: { type: 'string' },
+      'step-up': { type: 'boolean', default: false },
       title: { type: 'string', default: 'Interop entry' },
     },
     strict: true,
@@ -73,6 +77,9 @@ export class MemoryOAuthProvider {
 
   /** The URL the authorization server redirected back to, once signed in. */
   callback;
+
+  /** Every authorization request, in order, for the test to check. */
+  authorizations = [];
 
   constructor(user) {
     this.#user = user;
@@ -124,7 +131,11 @@ export class MemoryOAuthProvider {
 
   async redirectToAuthorization(authorizationUrl) {
     this.authorizationUrl = new URL(authorizationUrl);
-    this.callback = await signIn(authorizationUrl, this.#user);
+    // Only the first consent is narrowed: a user who is asked again, for
+    // what a tool needs, says yes.
+    const user = this.authorizations.length === 0 ? this.#user : { ...this.#user, grant: undefined };
+    this.authorizations.push(this.authorizationRequest());
+    this.callback = await signIn(authorizationUrl, user);
     const got = this.callback.searchParams;
     if (got.get('error')) throw new Error(`authorization refused: ${got.get('error')}: ${got.get('error_description')}`);
     if (this.#state !== undefined && got.get('state') !== this.#state) throw new Error('callback state does not match');
@@ -154,16 +165,17 @@ const structured = (result) => {
 
 /**
  * The journal scenario: list tools, ask who we are, write an entry and read
- * it back. It returns what it saw.
+ * it back. It returns what it saw. Every tool call goes through wrap, which
+ * a host may use to retry after the user authorized more scopes.
  */
-export async function scenario(client, title) {
+export async function scenario(client, title, wrap = (call) => call()) {
+  const call = (name, args) => wrap(() => client.callTool({ name, arguments: args }));
+  const whoami = structured(await call('whoami', {}));
+  const created = structured(await call('create_entry', { title, content: `Written by ${title}.` }));
+  const fetched = structured(await call('get_entry', { id: created.entry.id }));
+  // Listed last, so that after a step-up the list shows what the final
+  // token may use.
   const { tools } = await client.listTools();
-  const whoami = structured(await client.callTool({ name: 'whoami', arguments: {} }));
-  const created = structured(await client.callTool({
-    name: 'create_entry',
-    arguments: { title, content: `Written by ${title}.` },
-  }));
-  const fetched = structured(await client.callTool({ name: 'get_entry', arguments: { id: created.entry.id } }));
   return {
     tools: tools.map((t) => t.name).sort(), whoami, created, fetched,
   };

@@ -35,14 +35,23 @@ type clientReport struct {
 	Fetched struct {
 		Entry journalEntry `json:"entry"`
 	} `json:"fetched"`
-	AuthorizationRequest *struct {
-		Endpoint            string `json:"endpoint"`
-		ClientID            string `json:"client_id"`
-		Resource            string `json:"resource"`
-		Scope               string `json:"scope"`
-		CodeChallengeMethod string `json:"code_challenge_method"`
-	} `json:"authorizationRequest"`
+	AuthorizationRequest *authorizationRequest  `json:"authorizationRequest"`
+	Authorizations       []authorizationRequest `json:"authorizations"`
+	StepUp               *struct {
+		FirstScope string `json:"firstScope"`
+		FinalScope string `json:"finalScope"`
+		Steps      int    `json:"steps"`
+	} `json:"stepUp"`
 	Requests []exchange `json:"requests"`
+}
+
+// authorizationRequest is what a client sent to the authorization endpoint.
+type authorizationRequest struct {
+	Endpoint            string `json:"endpoint"`
+	ClientID            string `json:"client_id"`
+	Resource            string `json:"resource"`
+	Scope               string `json:"scope"`
+	CodeChallengeMethod string `json:"code_challenge_method"`
 }
 
 // exchange is one HTTP request a client made, as it recorded it.
@@ -61,9 +70,9 @@ type journalEntry struct {
 
 // runClient runs a client script against st, with a token when token is not
 // empty, else signing in as login through the OAuth flow the client drives.
-func runClient(t *testing.T, st *stack, c tsClient, token, login, title string) clientReport {
+func runClient(t *testing.T, st *stack, c tsClient, token, login, title string, extra ...string) clientReport {
 	t.Helper()
-	args := []string{"--url", st.mcpURL, "--title", title}
+	args := append([]string{"--url", st.mcpURL, "--title", title}, extra...)
 	var env []string
 	if token != "" {
 		env = append(env, "MCP_ACCESS_TOKEN="+token)
@@ -151,4 +160,34 @@ func testClients(t *testing.T, st *stack) {
 			}
 		})
 	}
+
+	// Step-up (2026-07-28 client; the 1.x SDK refreshes first, which
+	// cannot widen scope): the user first grants only user:read.
+	v2 := tsClients[1]
+	t.Run(v2.script+" steps up to the scope a tool needs", func(t *testing.T) {
+		title := "Step-up entry"
+		rep := runClient(t, st, v2, "", "carol", title, "--grant", "user:read", "--step-up")
+		checkScenario(t, st, v2, rep, "carol", title)
+		if rep.StepUp == nil || rep.StepUp.FirstScope != "user:read" || rep.StepUp.Steps < 1 {
+			t.Fatalf("step-up %+v, want a first token with only user:read, then at least one step", rep.StepUp)
+		}
+		i := slices.IndexFunc(rep.Requests, func(r exchange) bool { return r.Status == 403 })
+		if i < 0 {
+			t.Fatalf("no 403 among %+v", rep.Requests)
+		}
+		ch := rep.Requests[i].Challenge
+		if !strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, "entries:write") {
+			t.Errorf("403 challenge %q, want insufficient_scope naming entries:write", ch)
+		}
+		// Each step-up asks for the granted scopes joined with the
+		// challenged ones: create_entry's entries:write, then get_entry's
+		// entries:read.
+		if len(rep.Authorizations) < 2 || !slices.Contains(strings.Fields(rep.Authorizations[1].Scope), "entries:write") ||
+			!slices.Contains(strings.Fields(rep.Authorizations[1].Scope), "user:read") {
+			t.Errorf("authorization requests %+v, want a second one asking for entries:write and user:read", rep.Authorizations)
+		}
+		if !slices.Contains(strings.Fields(rep.StepUp.FinalScope), "entries:write") {
+			t.Errorf("scope after step-up %q lacks entries:write", rep.StepUp.FinalScope)
+		}
+	})
 }

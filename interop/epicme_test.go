@@ -92,6 +92,7 @@ type stackOptions struct {
 // ends.
 func startStack(t *testing.T, opt stackOptions) *stack {
 	t.Helper()
+	requireNode(t)
 	bin := epicmeBinary(t)
 	port := freeLoopbackPort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)

@@ -9,6 +9,11 @@
 // sends the user to the login page; browser.mjs signs in there, and the
 // client redeems the code (PKCE, RFC 9207 iss check) and reconnects.
 //
+// With --step-up (and --grant narrowing the first consent) it also shows
+// step-up authorization: a tool the token's scopes do not cover answers 403
+// insufficient_scope, the client asks the user again for the union of the
+// scopes, and the call succeeds on the new token.
+//
 // It prints one JSON line, as ts-sdk-client.mjs does.
 
 import {
@@ -52,7 +57,30 @@ await main(async () => {
     await client.connect(transport);
   }
 
-  const result = await scenario(client, opt.title);
+  // Step-up as a host does it: when a call needs more scope, the transport
+  // sends the user to authorize it and throws UnauthorizedError; once the
+  // user is back, redeem the code and try the call again.
+  let stepUp;
+  let wrap;
+  if (opt['step-up']) {
+    if (!provider) throw new Error('--step-up needs the OAuth flow (--login, --password, --grant)');
+    stepUp = { firstScope: provider.tokens()?.scope, steps: 0 };
+    wrap = async (call) => {
+      for (;;) {
+        const before = provider.authorizations.length;
+        try {
+          return await call();
+        } catch (err) {
+          if (!(err instanceof UnauthorizedError) || provider.authorizations.length === before || stepUp.steps >= 3) throw err;
+          stepUp.steps += 1;
+          await transport.finishAuth(provider.callback.searchParams);
+        }
+      }
+    };
+  }
+
+  const result = await scenario(client, opt.title, wrap);
+  if (stepUp) stepUp.finalScope = provider.tokens()?.scope;
   const out = {
     sdk: '@modelcontextprotocol/client',
     protocolVersion: client.getNegotiatedProtocolVersion(),
@@ -60,7 +88,9 @@ await main(async () => {
     sessionId: transport.sessionId !== undefined,
     server: client.getServerVersion(),
     ...result,
-    authorizationRequest: provider?.authorizationRequest(),
+    authorizationRequest: provider?.authorizations[0],
+    authorizations: provider?.authorizations,
+    stepUp,
     scope: provider?.tokens()?.scope,
     requests,
   };

@@ -58,7 +58,7 @@ await main(async () => {
     sessionId: transport.sessionId !== undefined,
     server: client.getServerVersion(),
     ...result,
-    authorizationRequest: provider?.authorizationRequest(),
+    authorizationRequest: provider?.authorizations[0],
     scope: provider?.tokens()?.scope,
     requests,
   };
