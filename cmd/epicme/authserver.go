@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -135,4 +137,111 @@ func loadKEK(dir string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+const authServerAbout = `Serve only the OAuth 2.1 authorization server, for a split deployment: this
+process signs users in and issues tokens for --resource, and a separate
+"epicme serve --issuer <this server's public URL>" serves /mcp, verifying the
+tokens by JWT (with this server's JWKS) or by introspection (register it with
+"epicme client add --resource-server" and give it the id and secret).
+
+The MCP process treats this server as any external issuer: it keeps its
+journals under (issuer, subject), where the subject is the id of the local
+account that signed in here.`
+
+func runAuthServer(ctx context.Context, args []string, e env) error {
+	var (
+		data     dataFlags
+		web      httpFlags
+		as       authServerFlags
+		resource string
+	)
+	fs := newFlagSet("authserver", authServerAbout, e)
+	data.register(fs)
+	web.register(fs)
+	as.register(fs)
+	fs.StringVar(&resource, "resource", "", "public `URL` of the MCP endpoint the tokens are for, e.g. https://journal.example.com/mcp (required)")
+	fs.bindEnv("resource", "EPICME_RESOURCE")
+	if err := fs.parse(args, e, false); err != nil {
+		return err
+	}
+	if err := validateAddr(web.addr); err != nil {
+		return err
+	}
+	if resource == "" {
+		return usagef("--resource is required: the URL of the MCP endpoint whose tokens this server issues")
+	}
+	publicURL, err := normalizePublicURL(web.publicURL)
+	if err != nil {
+		return err
+	}
+	if publicURL == "" {
+		host, port, _ := net.SplitHostPort(web.addr)
+		if port == "0" || host == "" {
+			return usagef("give --public-url: the issuer is the exact URL clients use")
+		}
+		publicURL = "http://" + web.addr
+	}
+	logger, err := newLogger(e.stderr, data.logLevel)
+	if err != nil {
+		return err
+	}
+	dir, err := resolveDataDir(data.dataDir, e)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, issuer, err := authServerOnly(ctx, &as, publicURL, resource, dir, store, logger)
+	if err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", web.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", web.addr, err)
+	}
+	fmt.Fprintf(e.stdout, "EpicMe %s authorization server %s\n  issues tokens for %s\n  metadata: %s%s\n  Data: %s\n\nServe /mcp with:  epicme serve --issuer %s --public-url <origin of %s>\n",
+		version, issuer, resource, issuer, authserver.MetadataPath, dir, issuer, resource)
+	logger.Info("serving the authorization server", "addr", ln.Addr().String(), "issuer", issuer, "resource", resource)
+	return srv.Serve(ctx, ln)
+}
+
+// authServerOnly builds the HTTP server of `epicme authserver`: the
+// authorization server's endpoints and the health probes, and no /mcp.
+func authServerOnly(ctx context.Context, c *authServerFlags, publicURL, resource, dir string, store *sqlite.DB, logger *slog.Logger) (*httpserver.Server, string, error) {
+	kek, err := loadKEK(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	as, err := authserver.New(ctx, authserver.Config{
+		Issuer:            publicURL,
+		Resource:          resource,
+		Store:             store,
+		Users:             store,
+		KEK:               kek,
+		Logger:            logger,
+		AccessTokenTTL:    c.accessTokenTTL,
+		Registration:      authserver.RegistrationLimits{Disabled: c.disableRegistration},
+		MetadataDocuments: authserver.MetadataDocumentOptions{Disabled: c.disableMetadataDocs, AllowPrivateAddresses: c.devPrivateMetadocs},
+	})
+	if err != nil {
+		return nil, "", usagef("%v", err)
+	}
+	go as.Maintain(ctx, 0)
+	srv, err := httpserver.New(httpserver.Config{
+		// This process serves no MCP endpoint: /mcp is not found here.
+		MCP:    http.NotFoundHandler(),
+		Auth:   func(h http.Handler) http.Handler { return h },
+		Ready:  store.Ping,
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	as.Register(srv.Mux)
+	return srv, as.Issuer(), nil
 }

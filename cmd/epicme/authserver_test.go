@@ -85,6 +85,38 @@ func TestEmbeddedAuthorizationServer(t *testing.T) {
 		t.Fatalf("protected resource metadata %v", prm)
 	}
 
+	access := obtainToken(t, ts.URL, ts.URL+"/mcp", "me@example.com", "a good password")
+
+	// The token works on /mcp and names the signed-in user.
+	j := &journal{URL: ts.URL, store: store}
+	c := j.client(t, access)
+	res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "whoami"}})
+	if err != nil || res.IsError {
+		t.Fatalf("whoami: %v %+v", err, res)
+	}
+	if b, _ := json.Marshal(res.StructuredContent); !strings.Contains(string(b), "me@example.com") {
+		t.Fatalf("whoami answered %s", b)
+	}
+
+	// A restart on the same data directory keeps the token valid.
+	again, err := embeddedAuth(ctx, &authServerFlags{}, ts.URL, dir, store, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = again
+	kek1, _ := loadKEK(dir)
+	kek2, _ := loadKEK(dir)
+	if string(kek1) != string(kek2) || len(kek1) != authserver.KEKSize {
+		t.Fatal("the key-encryption key must be created once and kept")
+	}
+}
+
+// obtainToken plays a client and its user's browser against the
+// authorization server at issuer: registration, authorization, sign-in,
+// consent to every scope, and the code exchange for a token for resource.
+func obtainToken(t *testing.T, issuer, resource, email, pw string) string {
+	t.Helper()
+	ts := struct{ URL string }{issuer}
 	// Register, authorize, sign in, consent.
 	reg, _ := http.Post(ts.URL+authserver.RegistrationPath, "application/json",
 		strings.NewReader(`{"client_name":"cli test","redirect_uris":["http://127.0.0.1:5000/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`))
@@ -118,8 +150,8 @@ func TestEmbeddedAuthorizationServer(t *testing.T) {
 		return f
 	}
 	f := fields(body)
-	f.Set("email", "me@example.com")
-	f.Set("password", "a good password")
+	f.Set("email", email)
+	f.Set("password", pw)
 	body, _ = page(browser.PostForm(ts.URL+authserver.SignInPath, f))
 	f = fields(body)
 	f.Set("decision", "allow")
@@ -131,7 +163,7 @@ func TestEmbeddedAuthorizationServer(t *testing.T) {
 		t.Fatalf("consent answered %d, Location %s", resp.StatusCode, loc)
 	}
 	tokResp, err := http.PostForm(ts.URL+authserver.TokenPath, url.Values{"grant_type": {"authorization_code"}, "code": {code},
-		"redirect_uri": {"http://127.0.0.1:5000/cb"}, "code_verifier": {verifier}, "client_id": {clientID}, "resource": {ts.URL + "/mcp"}})
+		"redirect_uri": {"http://127.0.0.1:5000/cb"}, "code_verifier": {verifier}, "client_id": {clientID}, "resource": {resource}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,26 +175,110 @@ func TestEmbeddedAuthorizationServer(t *testing.T) {
 		t.Fatalf("token response %v", tok)
 	}
 
-	// The token works on /mcp and names the signed-in user.
-	j := &journal{URL: ts.URL, store: store}
-	c := j.client(t, access)
-	res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "whoami"}})
-	if err != nil || res.IsError {
-		t.Fatalf("whoami: %v %+v", err, res)
-	}
-	if b, _ := json.Marshal(res.StructuredContent); !strings.Contains(string(b), "me@example.com") {
-		t.Fatalf("whoami answered %s", b)
-	}
+	return access
+}
 
-	// A restart on the same data directory keeps the token valid.
-	again, err := embeddedAuth(ctx, &authServerFlags{}, ts.URL, dir, store, logger)
+// TestSplitDeployment runs `epicme authserver` and `epicme serve --issuer`
+// as two servers with two databases: /mcp verifies the tokens by JWT and by
+// introspection.
+func TestSplitDeployment(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logger := slog.New(slog.DiscardHandler)
+	var asHandler, mcpHandler http.Handler
+	asTS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asHandler.ServeHTTP(w, r) }))
+	t.Cleanup(asTS.Close)
+	mcpTS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { mcpHandler.ServeHTTP(w, r) }))
+	t.Cleanup(mcpTS.Close)
+	resource := mcpTS.URL + httpserver.MCPPath
+
+	asDir := t.TempDir()
+	asStore, err := sqlite.Open(ctx, filepath.Join(asDir, "epicme.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = again
-	kek1, _ := loadKEK(dir)
-	kek2, _ := loadKEK(dir)
-	if string(kek1) != string(kek2) || len(kek1) != authserver.KEKSize {
-		t.Fatal("the key-encryption key must be created once and kept")
+	t.Cleanup(func() { asStore.Close() })
+	hash, _ := password.HashWith("split password", password.Params{Memory: 1024, Time: 1, Threads: 1})
+	if _, err := asStore.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "split@example.com", PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	asSrv, issuer, err := authServerOnly(ctx, &authServerFlags{accessTokenTTL: 15 * time.Minute}, asTS.URL, resource, asDir, asStore, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asHandler = asSrv.HTTP.Handler
+	if resp, _ := http.Post(asTS.URL+"/mcp", "application/json", strings.NewReader("{}")); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the authorization server alone must not serve /mcp: %d", resp.StatusCode)
+	}
+	kek, _ := loadKEK(asDir)
+	rs, rsSecret, err := authserver.AddClient(ctx, asStore, kek, authserver.NewClient{Name: "journal", ResourceServer: true, Resource: resource}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, verifier := range []string{"jwt", "introspection"} {
+		t.Run(verifier, func(t *testing.T) {
+			mcpStore, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { mcpStore.Close() })
+			flags := oauthFlags{issuer: issuer, tokenVerifier: verifier, introspectionClientID: rs.ID,
+				introspectionClientSecret: rsSecret, verifierCacheTTL: time.Nanosecond}
+			setup, err := externalAuth(ctx, &flags, mcpTS.URL, mcpStore, logger, env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			secret := make([]byte, 32)
+			rand.Read(secret)
+			m, err := mcpserver.New(mcpStore, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Close() })
+			srv, err := httpserver.New(httpserver.Config{MCP: m.HTTPHandler(), Auth: setup.Middleware, Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			setup.Mount(srv)
+			mcpHandler = srv.HTTP.Handler
+
+			access := obtainToken(t, asTS.URL, resource, "split@example.com", "split password")
+			c := (&journal{URL: mcpTS.URL, store: mcpStore}).client(t, access)
+			res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "whoami"}})
+			if err != nil || res.IsError {
+				t.Fatalf("whoami: %v %+v", err, res)
+			}
+			if b, _ := json.Marshal(res.StructuredContent); !strings.Contains(string(b), issuer) {
+				t.Fatalf("whoami answered %s, want a user of issuer %s", b, issuer)
+			}
+			if verifier != "introspection" {
+				return
+			}
+			// Revocation at the authorization server reaches /mcp at the
+			// next introspection.
+			var tokenClient string
+			parts := strings.Split(access, ".")
+			claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			var cl map[string]any
+			json.Unmarshal(claims, &cl)
+			tokenClient, _ = cl["client_id"].(string)
+			resp, err := http.PostForm(asTS.URL+authserver.RevocationPath, url.Values{"token": {access}, "client_id": {tokenClient}})
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("revoke: %v %v", resp, err)
+			}
+			req, _ := http.NewRequest(http.MethodPost, resource, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`))
+			req.Header.Set("Authorization", "Bearer "+access)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("a revoked token on /mcp: %d, want 401", resp.StatusCode)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@
 //	epicme stdio     serve MCP on stdin/stdout as one local user (stdio.go)
 //	epicme user      add and list local accounts (user.go)
 //	epicme client    manage OAuth clients of the embedded authorization server (client.go)
+//	epicme authserver  serve only the authorization server (authserver.go)
 //	epicme migrate   apply database migrations (migrate.go)
 //	epicme bench     build a load-test fixture and measure throughput (bench.go)
 //	epicme version   print the version (version.go)
@@ -71,6 +72,7 @@ func commands() []command {
 		{"stdio", "serve MCP on stdin/stdout as one local user", runStdio},
 		{"user", "add and list local accounts (user add, user list)", runUser},
 		{"client", "manage OAuth clients of the embedded authorization server (client add, list, remove)", runClient},
+		{"authserver", "serve only the OAuth authorization server (split deployment)", runAuthServer},
 		{"migrate", "apply database migrations and print the schema version", runMigrate},
 		{"bench", "build a load-test fixture or measure throughput (bench fixture, bench run)", runBench},
 		{"version", "print the version", runVersion},
