@@ -77,6 +77,19 @@ func TestExternalIssuer(t *testing.T) {
 				}
 			})
 
+			t.Run("a session is bound to the subject that opened it", func(t *testing.T) {
+				alice := openSession(t, st.mcpURL, is.mint(t, tokenRequest{User: "alice", Scopes: allScopes}).AccessToken)
+				bob := &mcpSession{url: st.mcpURL, token: is.mint(t, tokenRequest{User: "bob", Scopes: allScopes}).AccessToken, session: alice.session}
+				if r := bob.callTool(t, "whoami", nil); r.Status != http.StatusNotFound {
+					t.Fatalf("bob's token on alice's session: %s %s, want 404 (session not found)", r, r.Result)
+				}
+				var me whoami
+				alice.structured(t, "whoami", nil, &me)
+				if me.User.Subject != "user-alice" {
+					t.Fatalf("alice's session now answers %+v", me.User)
+				}
+			})
+
 			t.Run("token for another resource is invalid_token", func(t *testing.T) {
 				tok := is.mint(t, tokenRequest{User: "alice", Scopes: allScopes, Resource: is.OtherResource})
 				r := rawCall(t, st.mcpURL, tok.AccessToken, "whoami")
