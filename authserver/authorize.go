@@ -228,6 +228,10 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	user := s.sessionUser(r)
 	if user == nil {
+		if a.prompt == "none" {
+			s.redirectError(w, r, a, &authzError{"login_required", "the user is not signed in"})
+			return
+		}
 		s.showSignIn(w, r, a, http.StatusOK, "", "")
 		return
 	}
@@ -268,13 +272,19 @@ func clientDisplayName(c *Client) string {
 	return "An unnamed application"
 }
 
+// showSignIn shows the sign-in form, for an authorization request a or,
+// when a is nil, for the connected-apps page.
 func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, a *authzRequest, status int, email, msg string) {
+	name, raw := "", ""
+	if a != nil {
+		name, raw = clientDisplayName(a.client), a.raw
+	}
 	s.render(w, r, status, s.pages.signIn, map[string]any{
 		"Title":      "Sign in",
-		"ClientName": clientDisplayName(a.client),
+		"ClientName": name,
 		"Action":     SignInPath,
 		"CSRF":       s.ensureCSRF(w, r),
-		"Request":    a.raw,
+		"Request":    raw,
 		"Email":      email,
 		"Error":      msg,
 	})
@@ -332,19 +342,33 @@ func (s *Server) sessionUser(r *http.Request) *epicme.User {
 	return u
 }
 
+// parsePageForm reads a posted form of the pages and checks its CSRF token;
+// it answers and returns false when either fails.
+func (s *Server) parsePageForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		s.showError(w, r, http.StatusBadRequest, "The form could not be read.")
+		return false
+	}
+	if !s.checkCSRF(r) {
+		s.showError(w, r, http.StatusForbidden, "The form has expired or did not come from this site. Go back to the application and start again.")
+		return false
+	}
+	return true
+}
+
 // formRequest parses a posted form of the sign-in or consent page and
 // checks its CSRF token; it returns the authorization request the form
 // carries, or nil after answering.
 func (s *Server) formRequest(w http.ResponseWriter, r *http.Request) *authzRequest {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		s.showError(w, r, http.StatusBadRequest, "The form could not be read.")
+	if !s.parsePageForm(w, r) {
 		return nil
 	}
-	if !s.checkCSRF(r) {
-		s.showError(w, r, http.StatusForbidden, "The form has expired or did not come from this site. Go back to the application and start again.")
-		return nil
-	}
+	return s.carriedRequest(w, r)
+}
+
+// carriedRequest validates again the authorization request a form carries.
+func (s *Server) carriedRequest(w http.ResponseWriter, r *http.Request) *authzRequest {
 	q, err := url.ParseQuery(r.PostForm.Get("request"))
 	if err != nil {
 		s.showError(w, r, http.StatusBadRequest, "The form carries a malformed request.")
@@ -360,10 +384,17 @@ var (
 
 // serveSignIn checks an email and password against the stored Argon2id
 // hash and starts a session.
+// Without an authorization request in the form, the user is signing in to
+// see their connected apps.
 func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
-	a := s.formRequest(w, r)
-	if a == nil {
+	if !s.parsePageForm(w, r) {
 		return
+	}
+	var a *authzRequest
+	if r.PostForm.Get("request") != "" {
+		if a = s.carriedRequest(w, r); a == nil {
+			return
+		}
 	}
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
@@ -402,6 +433,11 @@ func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	s.store.ResetEvents(ctx, "signin:"+email)
 	http.SetCookie(w, s.cookies.cookie("epicme_session", s.cookies.sessionValue(user.ID, now.Add(s.cfg.SessionTTL)), s.cfg.SessionTTL))
+	if a == nil {
+		s.log.InfoContext(ctx, "user signed in", "user", user.ID)
+		http.Redirect(w, r, AppsPath, http.StatusSeeOther)
+		return
+	}
 	s.log.InfoContext(ctx, "user signed in", "user", user.ID, "client_id", a.client.ID)
 	s.consentOrCode(w, r, a, user)
 }

@@ -19,7 +19,7 @@ var templateFS embed.FS
 // separate files so that the pages can be redesigned without touching the
 // protocol code.
 type pages struct {
-	signIn, consent, errorPage *template.Template
+	signIn, consent, errorPage, apps *template.Template
 }
 
 func loadPages() (*pages, error) {
@@ -37,6 +37,9 @@ func loadPages() (*pages, error) {
 		return nil, err
 	}
 	if p.errorPage, err = parse("error.html"); err != nil {
+		return nil, err
+	}
+	if p.apps, err = parse("apps.html"); err != nil {
 		return nil, err
 	}
 	return &p, nil

@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -925,5 +927,88 @@ func TestRule_InProcessVerifierChecksAudienceExpiryAndRevocation(t *testing.T) {
 	e.clock.Advance(15 * time.Minute)
 	if err := e.verify(at); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Fatalf("expired: %v", err)
+	}
+}
+
+func TestRule_UserSeesAndRevokesConnectedApps(t *testing.T) {
+	e := newEnv(t)
+	c := e.publicClient()
+	v, ch := pkce()
+	b := e.browser()
+	tok := e.exchange(c, b.authorize(c, ch, nil), v, nil).json(t)
+	page := b.get(e.issuer + authserver.AppsPath)
+	if page.status != http.StatusOK || !strings.Contains(page.body, "Test App") || !strings.Contains(page.body, c.id) {
+		t.Fatalf("connected apps page: %d\n%s", page.status, page.body)
+	}
+	f := url.Values{"csrf": {html.UnescapeString(csrfField.FindStringSubmatch(page.body)[1])}, "client_id": {c.id}}
+	r := b.post(authserver.AppsRevokePath, f)
+	if r.status != http.StatusOK || !strings.Contains(r.body, "revoked") || strings.Contains(r.body, c.id) {
+		t.Fatalf("after revoking: %d\n%s", r.status, r.body)
+	}
+	if err := e.verify(tok["access_token"].(string)); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("the revoked app's access token still verifies: %v", err)
+	}
+	wantOAuthError(t, e.refresh(c, tok["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
+	// The next authorization asks for consent again.
+	if r := b.get(e.authzURL(c, ch, nil)); !strings.Contains(r.body, `name="decision"`) {
+		t.Fatalf("consent was not withdrawn: %d", r.status)
+	}
+	// Without the CSRF token nothing is revoked.
+	if r := b.post(authserver.AppsRevokePath, url.Values{"client_id": {c.id}}); r.status != http.StatusForbidden {
+		t.Fatalf("revoke without CSRF: %d", r.status)
+	}
+}
+
+func TestRule_ConnectedAppsPageNeedsSignIn(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	page := b.get(e.issuer + authserver.AppsPath)
+	if page.status != http.StatusOK || !strings.Contains(page.body, `name="password"`) {
+		t.Fatalf("apps page without a session: %d", page.status)
+	}
+	r := b.signIn(page.body, testEmail, testPassword) // follows the 303 back
+	if r.status != http.StatusOK || !strings.Contains(r.body, "No application") || !strings.Contains(r.body, testEmail) {
+		t.Fatalf("after sign-in: %d\n%s", r.status, r.body)
+	}
+}
+
+func TestRule_PromptNoneWithoutSessionRedirectsLoginRequired(t *testing.T) {
+	e := newEnv(t)
+	c := e.publicClient()
+	_, ch := pkce()
+	q := location(t, e.browser().get(e.authzURL(c, ch, url.Values{"prompt": {"none"}})), c.redirect)
+	if q.Get("error") != "login_required" || q.Get("iss") != e.issuer {
+		t.Fatalf("prompt=none: %v", q)
+	}
+}
+
+func TestRule_HostPrefixedSecureCookiesOverHTTPS(t *testing.T) {
+	e := newEnv(t)
+	var handler http.Handler
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	defer ts.Close()
+	cfg := e.cfg
+	cfg.Issuer, cfg.Resource = ts.URL, ts.URL+"/mcp"
+	srv, err := authserver.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = srv.Handler()
+	c := e.publicClient() // the same database: the client is known to both
+	_, ch := pkce()
+	q := url.Values{"response_type": {"code"}, "client_id": {c.id}, "redirect_uri": {c.redirect}, "code_challenge": {ch}, "code_challenge_method": {"S256"}}
+	resp, err := ts.Client().Get(ts.URL + authserver.AuthorizePath + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if len(cookies) == 0 {
+		t.Fatal("no cookie set")
+	}
+	for _, ck := range cookies {
+		if !strings.HasPrefix(ck.Name, "__Host-") || !ck.Secure || !ck.HttpOnly || ck.Path != "/" || ck.Domain != "" || ck.SameSite != http.SameSiteLaxMode {
+			t.Fatalf("cookie %+v must be __Host-, Secure, HttpOnly, SameSite=Lax, Path=/ and host-only", ck)
+		}
 	}
 }

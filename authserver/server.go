@@ -260,6 +260,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(AuthorizePath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveAuthorize), http.MethodGet)))
 	mux.Handle(SignInPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveSignIn), http.MethodPost)))
 	mux.Handle(ConsentPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveConsent), http.MethodPost)))
+	mux.Handle(AppsPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveApps), http.MethodGet)))
+	mux.Handle(AppsRevokePath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveAppsRevoke), http.MethodPost)))
 	mux.Handle(TokenPath, cors(onlyMethods(http.HandlerFunc(s.serveToken), http.MethodPost)))
 	mux.Handle(RegistrationPath, cors(onlyMethods(http.HandlerFunc(s.serveRegister), http.MethodPost)))
 	mux.Handle(IntrospectionPath, onlyMethods(http.HandlerFunc(s.serveIntrospect), http.MethodPost))
