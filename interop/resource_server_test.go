@@ -110,14 +110,15 @@ func TestExternalIssuer(t *testing.T) {
 				sess := openSession(t, st.mcpURL, tok.AccessToken)
 				var me whoami
 				sess.structured(t, "whoami", nil, &me)
-				deadline := time.Now().Add(time.Duration(tok.ExpiresIn)*time.Second + cacheBound + 3*time.Second)
+				deadline := time.Now().Add(time.Duration(tok.ExpiresIn)*time.Second + time.Second)
 				for {
+					sent := time.Now()
 					r := sess.callTool(t, "whoami", nil)
 					if r.Status == http.StatusUnauthorized {
 						wantChallenge(t, r, http.StatusUnauthorized, "invalid_token")
 						return
 					}
-					if time.Now().After(deadline) {
+					if sent.After(deadline) {
 						t.Fatalf("token still accepted %v after it expired: %s", time.Duration(tok.ExpiresIn)*time.Second, r)
 					}
 					time.Sleep(200 * time.Millisecond)
@@ -157,19 +158,22 @@ func TestExternalIssuer(t *testing.T) {
 				is.revoke(t, "interop-app", tok.AccessToken)
 				revoked := time.Now()
 				for {
+					sent := time.Now()
 					r := sess.callTool(t, "whoami", nil)
 					if r.Status == http.StatusUnauthorized {
 						wantChallenge(t, r, http.StatusUnauthorized, "invalid_token")
-						t.Logf("revocation took effect after %v (cache bound %v)", time.Since(revoked).Round(time.Millisecond), cacheBound)
+						t.Logf("revocation took effect after %v (cache bound %v)", sent.Sub(revoked).Round(time.Millisecond), cacheBound)
 						return
 					}
 					if r.Status != http.StatusOK {
 						t.Fatalf("after revocation: %s", r)
 					}
-					// The bound is a promise: a little slack for scheduling,
-					// none for a cache that ignores it.
-					if time.Since(revoked) > cacheBound+2*time.Second {
-						t.Fatalf("revoked token still accepted %v after revocation, cache bound %v", time.Since(revoked), cacheBound)
+					// The bound is a promise. It is measured from when the
+					// request was sent, so a slow machine cannot fail it; the
+					// slack covers clock granularity, not a cache that ignores
+					// the bound.
+					if sent.Sub(revoked) > cacheBound+time.Second {
+						t.Fatalf("revoked token accepted by a request sent %v after revocation, cache bound %v", sent.Sub(revoked), cacheBound)
 					}
 					time.Sleep(100 * time.Millisecond)
 				}
