@@ -68,28 +68,51 @@ func (db *DB) CreateEntry(ctx context.Context, userID string, in epicme.NewEntry
 	}
 	var e *epicme.Entry
 	err := db.update(ctx, func(tx *Tx) error {
+		var idx ftsRow
 		var err error
-		e, err = tx.createEntry(userID, &in, tx.now)
-		return err
+		if e, idx, err = tx.createEntry(userID, &in, tx.now); err != nil {
+			return err
+		}
+		return tx.index(idx)
 	})
 	return e, err
 }
 
-// createEntry inserts a validated entry created at the given time.
-func (tx *Tx) createEntry(userID string, in *epicme.NewEntry, created time.Time) (*epicme.Entry, error) {
+// ftsRow is an entry's row of the full-text index, to be written by index.
+type ftsRow struct {
+	rowid int64
+	terms string
+}
+
+// index writes full-text rows. Callers write them after every other
+// statement of the transaction: FTS5 flushes its pending terms to disk
+// whenever a later statement opens a savepoint, so interleaving would
+// write (and later merge) one tiny index segment per entry.
+func (tx *Tx) index(rows ...ftsRow) error {
+	for _, r := range rows {
+		if _, err := tx.exec(`INSERT INTO entries_fts (rowid, terms) VALUES (?, ?)`, r.rowid, r.terms); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createEntry inserts a validated entry created at the given time, and
+// returns its full-text row for the caller to write with index.
+func (tx *Tx) createEntry(userID string, in *epicme.NewEntry, created time.Time) (*epicme.Entry, ftsRow, error) {
 	var id, rid int64
 	err := tx.queryRow(`UPDATE users SET next_entry_id = next_entry_id + 1 WHERE id = ?
 		RETURNING next_entry_id - 1, rid`, userID).Scan(&id, &rid)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errUserNotFound()
+		return nil, ftsRow{}, errUserNotFound()
 	}
 	if err != nil {
-		return nil, err
+		return nil, ftsRow{}, err
 	}
 	tagIDs := uniqueIDs(in.TagIDs)
 	for _, tid := range tagIDs {
 		if err := tx.checkTag(userID, tid); err != nil {
-			return nil, err
+			return nil, ftsRow{}, err
 		}
 	}
 	e := &epicme.Entry{
@@ -99,25 +122,25 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry, created time.Time)
 		CreatedAt: created, UpdatedAt: created,
 	}
 	terms, n := indexTerms(e.Title, e.Content)
-	if _, err := tx.exec(`INSERT INTO entries (user_id, id, created_at, updated_at, is_private, is_favorite,
-		search_len, title, mood, location, weather, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		userID, id, toNanos(e.CreatedAt), toNanos(e.UpdatedAt), e.IsPrivate, e.IsFavorite,
+	if _, err := tx.exec(insertEntrySQL, userID, id, toNanos(e.CreatedAt), toNanos(e.UpdatedAt), e.IsPrivate, e.IsFavorite,
 		n, e.Title, e.Mood, e.Location, e.Weather, e.Content); err != nil {
-		return nil, err
+		return nil, ftsRow{}, err
 	}
-	if _, err := tx.exec(`INSERT INTO entries_fts (rowid, terms) VALUES (?, ?)`, ftsRowid(rid, id), terms); err != nil {
-		return nil, err
-	}
+	idx := ftsRow{ftsRowid(rid, id), terms}
 	if len(tagIDs) == 0 {
-		return e, nil
+		return e, idx, nil
 	}
 	for _, tid := range tagIDs {
 		if _, err := tx.link(userID, id, tid); err != nil {
-			return nil, err
+			return nil, ftsRow{}, err
 		}
 	}
-	return tx.getEntry(userID, id)
+	e, err = tx.getEntry(userID, id)
+	return e, idx, err
 }
+
+const insertEntrySQL = `INSERT INTO entries (user_id, id, created_at, updated_at, is_private, is_favorite,
+	search_len, title, mood, location, weather, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // checkTag returns ENOTFOUND unless the user has the tag.
 func (tx *Tx) checkTag(userID string, tagID int64) error {

@@ -40,27 +40,57 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
+// asciiWord is isWordRune for ASCII bytes, the common case, without the
+// Unicode tables.
+var asciiWord = func() (t [utf8.RuneSelf]bool) {
+	for c := range rune(utf8.RuneSelf) {
+		t[c] = isWordRune(c)
+	}
+	return t
+}()
+
 // eachWord calls fn with the byte span and lower-cased form of every word of
-// s, in order, until fn returns false.
+// s, in order, until fn returns false. Words are split exactly as by
+// epicme.SearchTerms; a word already in lower-case ASCII is passed without
+// copying.
 func eachWord(s string, fn func(start, end int, word string) bool) {
 	start := -1
-	for i, r := range s {
-		if isWordRune(r) {
-			if start < 0 {
-				start = i
+	plain := true // the current word is lower-case ASCII so far
+	for i := 0; i < len(s); {
+		c, size := s[i], 1
+		var in bool
+		if c < utf8.RuneSelf {
+			in = asciiWord[c]
+			if in && 'A' <= c && c <= 'Z' {
+				plain = false
 			}
-			continue
+		} else {
+			var r rune
+			r, size = utf8.DecodeRuneInString(s[i:])
+			in = isWordRune(r)
+			plain = plain && !in
 		}
-		if start >= 0 {
-			if !fn(start, i, strings.ToLower(s[start:i])) {
+		switch {
+		case in && start < 0:
+			start = i
+		case !in && start >= 0:
+			if !fn(start, i, lowerWord(s[start:i], plain)) {
 				return
 			}
-			start = -1
+			start, plain = -1, true
 		}
+		i += size
 	}
 	if start >= 0 {
-		fn(start, len(s), strings.ToLower(s[start:]))
+		fn(start, len(s), lowerWord(s[start:], plain))
 	}
+}
+
+func lowerWord(w string, plain bool) string {
+	if plain {
+		return w
+	}
+	return strings.ToLower(w)
 }
 
 // indexTerms returns what the full-text index stores for an entry: its
@@ -205,14 +235,14 @@ func (db *DB) SearchEntries(ctx context.Context, userID string, q epicme.SearchQ
 		return nil, epicme.Internal(err)
 	}
 
-	idf := make(map[string]float64, len(terms))
-	for _, t := range terms {
+	idf := make([]float64, len(terms))
+	for i, t := range terms {
 		n := float64(df[t])
-		idf[t] = math.Log(1 + (float64(docs)-n+0.5)/(n+0.5))
+		idf[i] = math.Log(1 + (float64(docs)-n+0.5)/(n+0.5))
 	}
 	avgLen := totalLen / float64(docs)
 	for _, d := range found {
-		d.score = bm25(d, idf, avgLen)
+		d.score = bm25(d, terms, idf, avgLen)
 	}
 	sort.Slice(found, func(i, j int) bool {
 		return searchKey{found[i].score, found[i].id}.before(searchKey{found[j].score, found[j].id})
@@ -231,20 +261,25 @@ func (db *DB) SearchEntries(ctx context.Context, userID string, q epicme.SearchQ
 		page.Results = append(page.Results, epicme.SearchHit{
 			ID:        d.id,
 			Title:     d.title,
-			Snippet:   snippet(d.content, idf),
+			Snippet:   snippet(d.content, terms),
 			CreatedAt: fromNanos(d.createdAt),
 		})
 	}
 	return page, nil
 }
 
-// bm25 scores one entry for the query words (the keys of idf).
-func bm25(d *searchDoc, idf map[string]float64, avgLen float64) float64 {
-	tf := make(map[string]float64, len(idf))
+// bm25 scores one entry for the query words, given each word's idf.
+func bm25(d *searchDoc, terms []string, idf []float64, avgLen float64) float64 {
+	var tfBuf [16]float64
+	tf := tfBuf[:0]
+	if len(terms) > len(tfBuf) {
+		tf = make([]float64, 0, len(terms))
+	}
+	tf = tf[:len(terms)]
 	count := func(weight float64) func(int, int, string) bool {
 		return func(_, _ int, w string) bool {
-			if _, ok := idf[w]; ok {
-				tf[w] += weight
+			if i := termIndex(terms, w); i >= 0 {
+				tf[i] += weight
 			}
 			return true
 		}
@@ -253,22 +288,35 @@ func bm25(d *searchDoc, idf map[string]float64, avgLen float64) float64 {
 	eachWord(d.content, count(1))
 	norm := bm25K1 * (1 - bm25B + bm25B*float64(d.length)/max(avgLen, 1))
 	var score float64
-	for w, f := range tf {
-		score += idf[w] * f * (bm25K1 + 1) / (f + norm)
+	for i, f := range tf {
+		if f > 0 {
+			score += idf[i] * f * (bm25K1 + 1) / (f + norm)
+		}
 	}
 	return score
+}
+
+// termIndex returns the index of w in terms, or -1. Queries have at most 16
+// words, so a scan beats a map.
+func termIndex(terms []string, w string) int {
+	for i, t := range terms {
+		if len(t) == len(w) && t == w {
+			return i
+		}
+	}
+	return -1
 }
 
 // snippet returns about snippetLen words of content around the first query
 // word, as plain text with whitespace collapsed and "…" where text was cut.
 // It adds no markup: the text is the entry's own.
-func snippet(content string, words map[string]float64) string {
+func snippet(content string, terms []string) string {
 	type span struct{ start, end int }
 	var spans []span
 	first := -1
 	eachWord(content, func(start, end int, w string) bool {
 		spans = append(spans, span{start, end})
-		if _, ok := words[w]; ok && first < 0 {
+		if first < 0 && termIndex(terms, w) >= 0 {
 			first = len(spans) - 1
 		}
 		// Past the window of the first match (or of the start, if the
