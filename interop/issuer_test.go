@@ -37,7 +37,9 @@ type issuer struct {
 	Alg                   string `json:"alg"`
 	ShortTTL              int    `json:"short_ttl"`
 	RedirectURI           string `json:"redirect_uri"`
-	ResourceServerClient  struct {
+
+	proc                 *process
+	ResourceServerClient struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 	} `json:"resource_server_client"`
@@ -75,5 +77,6 @@ func startIssuer(t *testing.T, opt issuerOptions) *issuer {
 	if err := json.Unmarshal([]byte(line), &is); err != nil {
 		t.Fatalf("issuer.mjs printed %q, not its JSON description: %v", line, err)
 	}
+	is.proc = p
 	return &is
 }

@@ -120,6 +120,7 @@ func (p *process) firstLine(t *testing.T, timeout time.Duration) string {
 	return ""
 }
 
+// stop ends the child; it may be called more than once.
 func (p *process) stop() {
 	_ = p.stdin.Close()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)

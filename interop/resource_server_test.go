@@ -178,6 +178,16 @@ func TestExternalIssuer(t *testing.T) {
 					time.Sleep(100 * time.Millisecond)
 				}
 			})
+
+			// Last: it stops the issuer.
+			t.Run("unreachable issuer is 503 with Retry-After, not 401", func(t *testing.T) {
+				tok := is.mint(t, tokenRequest{User: "alice", Scopes: allScopes})
+				is.proc.stop()
+				r := rawCall(t, st.mcpURL, tok.AccessToken, "whoami")
+				if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+					t.Fatalf("issuer down: %s, Retry-After %q; want 503 with Retry-After so clients do not re-authorize", r, r.Header.Get("Retry-After"))
+				}
+			})
 		})
 	}
 }
