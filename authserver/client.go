@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/epicme/epicme"
@@ -42,11 +43,60 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*Client, error) {
 		}
 		return s.docs.client(ctx, id)
 	}
+	if c := s.clients.get(id, s.now()); c != nil {
+		return c, nil
+	}
 	c, err := s.store.ClientByID(ctx, id)
 	if epicme.ErrorCode(err) == epicme.ENOTFOUND {
 		return nil, errUnknownClient
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	s.clients.put(id, c, s.now())
+	return c, nil
+}
+
+// clientCache keeps stored clients for a moment: the token and
+// introspection endpoints read the client on every request. A client
+// removed by another process (epicme client remove) stops authenticating
+// within clientCacheTTL, as its tokens stop verifying within the
+// revocation list's sync interval.
+type clientCache struct {
+	mu sync.Mutex
+	m  map[string]cachedClient
+}
+
+type cachedClient struct {
+	c       *Client
+	expires time.Time
+}
+
+const clientCacheTTL = 2 * time.Second
+
+func (cc *clientCache) get(id string, now time.Time) *Client {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.m[id]
+	if !ok || !now.Before(e.expires) {
+		return nil
+	}
+	return e.c
+}
+
+func (cc *clientCache) put(id string, c *Client, now time.Time) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.m == nil || len(cc.m) >= 10000 {
+		cc.m = map[string]cachedClient{}
+	}
+	cc.m[id] = cachedClient{c: c, expires: now.Add(clientCacheTTL)}
+}
+
+func (cc *clientCache) forget(id string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	delete(cc.m, id)
 }
 
 // authenticateClient authenticates the client of a token, introspection or
@@ -409,6 +459,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
+	s.clients.forget(c.ID)
 	s.log.InfoContext(ctx, "client registered", "client_id", c.ID, "name", c.Name, "source", c.RegisteredFrom)
 	writeJSON(w, http.StatusCreated, resp)
 }

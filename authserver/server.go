@@ -124,6 +124,7 @@ type Server struct {
 	cookies  cookieCodec
 	revoked  *revocationList
 	verified *verifiedCache
+	clients  clientCache
 	docs     *metadataFetcher
 	pages    *pages
 	secure   bool

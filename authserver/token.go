@@ -187,6 +187,7 @@ func (s *Server) codeGrant(r *http.Request, client *Client) (*tokenResponse, *oa
 		if err := s.store.MarkClientUsed(ctx, client.ID, now); err != nil {
 			s.log.ErrorContext(ctx, "marking client used", "err", err)
 		}
+		s.clients.forget(client.ID)
 	}
 	return &tokenResponse{
 		AccessToken:  access,
