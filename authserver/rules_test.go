@@ -1012,3 +1012,21 @@ func TestRule_HostPrefixedSecureCookiesOverHTTPS(t *testing.T) {
 		}
 	}
 }
+
+func TestRule_PlainHTTPOnlyForLoopbackDevelopment(t *testing.T) {
+	e := newEnv(t)
+	for _, issuer := range []string{"http://journal.example.com", "http://192.0.2.10:8080", "https://journal.example.com/path", "ftp://journal.example.com"} {
+		cfg := e.cfg
+		cfg.Issuer = issuer
+		if _, err := authserver.New(context.Background(), cfg); err == nil {
+			t.Errorf("issuer %s accepted", issuer)
+		}
+	}
+	for _, issuer := range []string{"https://journal.example.com", "http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"} {
+		cfg := e.cfg
+		cfg.Issuer = issuer
+		if _, err := authserver.New(context.Background(), cfg); err != nil {
+			t.Errorf("issuer %s refused: %v", issuer, err)
+		}
+	}
+}
