@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -101,7 +102,7 @@ type keyring struct {
 	keys      []*signingKey // oldest first
 	byKID     map[string]*signingKey
 	jwks      []byte
-	nextCheck time.Time
+	nextCheck atomic.Int64 // unix nanos of the next maintenance
 }
 
 func (k *keyring) load(ctx context.Context) error {
@@ -147,9 +148,12 @@ func (k *keyring) install(keys []*signingKey) {
 // maintain creates, retires and deletes keys as time requires. It runs at
 // start and then at most once a minute, from whoever signs next.
 func (k *keyring) maintain(ctx context.Context, now time.Time) error {
+	if now.UnixNano() < k.nextCheck.Load() {
+		return nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if now.Before(k.nextCheck) {
+	if now.UnixNano() < k.nextCheck.Load() {
 		return nil
 	}
 	changed := false
@@ -196,7 +200,7 @@ func (k *keyring) maintain(ctx context.Context, now time.Time) error {
 	if changed {
 		k.install(keep)
 	}
-	k.nextCheck = now.Add(time.Minute)
+	k.nextCheck.Store(now.Add(time.Minute).UnixNano())
 	return nil
 }
 
