@@ -271,40 +271,11 @@ func (db *DB) ListEntries(ctx context.Context, userID string, f epicme.EntryFilt
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	var q strings.Builder
-	args := []any{userID}
-	q.WriteString(`SELECT e.id, e.title, e.is_favorite, e.created_at,
-	(SELECT count(*) FROM entry_tags et WHERE et.user_id = e.user_id AND et.entry_id = e.id)
-FROM entries e WHERE e.user_id = ?1`)
-	if !f.From.IsZero() {
-		q.WriteString(` AND e.created_at >= ?`)
-		args = append(args, toNanos(f.From))
+	query, args, err := listQuery(userID, f)
+	if err != nil {
+		return nil, err
 	}
-	if !f.To.IsZero() {
-		q.WriteString(` AND e.created_at < ?`)
-		args = append(args, toNanos(f.To))
-	}
-	if f.FavoritesOnly {
-		q.WriteString(` AND e.is_favorite = 1`)
-	}
-	if f.Cursor != "" {
-		at, id, err := decodeListCursor(f.Cursor)
-		if err != nil {
-			return nil, err
-		}
-		q.WriteString(` AND e.created_at <= ? AND (e.created_at < ? OR e.id < ?)`)
-		args = append(args, at, at, id)
-	}
-	if tags := uniqueIDs(f.TagIDs); len(tags) > 0 {
-		b, _ := json.Marshal(tags)
-		q.WriteString(` AND e.id IN (SELECT entry_id FROM entry_tags WHERE user_id = ?1
-	AND tag_id IN (SELECT value FROM json_each(?)) GROUP BY entry_id HAVING count(*) = ?)`)
-		args = append(args, string(b), len(tags))
-	}
-	q.WriteString(` ORDER BY e.created_at DESC, e.id DESC LIMIT ?`)
-	args = append(args, f.Limit+1)
-
-	rows, err := db.query(ctx, q.String(), args...)
+	rows, err := db.query(ctx, query, args...)
 	if err != nil {
 		return nil, epicme.Internal(err)
 	}
@@ -328,6 +299,46 @@ FROM entries e WHERE e.user_id = ?1`)
 		return nil, epicme.Internal(err)
 	}
 	return page, nil
+}
+
+// listQuery builds the query of one page of ListEntries: a walk down the
+// entries_newest index from the cursor, filtered, one row more than the
+// page to tell whether another page follows.
+func listQuery(userID string, f epicme.EntryFilter) (string, []any, error) {
+	var q strings.Builder
+	args := []any{userID}
+	q.WriteString(`SELECT e.id, e.title, e.is_favorite, e.created_at,
+	(SELECT count(*) FROM entry_tags et WHERE et.user_id = e.user_id AND et.entry_id = e.id)
+FROM entries e WHERE e.user_id = ?1`)
+	if !f.From.IsZero() {
+		q.WriteString(` AND e.created_at >= ?`)
+		args = append(args, toNanos(f.From))
+	}
+	if !f.To.IsZero() {
+		q.WriteString(` AND e.created_at < ?`)
+		args = append(args, toNanos(f.To))
+	}
+	if f.FavoritesOnly {
+		q.WriteString(` AND e.is_favorite = 1`)
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeListCursor(f.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		q.WriteString(` AND e.created_at <= ? AND (e.created_at < ? OR e.id < ?)`)
+		args = append(args, at, at, id)
+	}
+	if tags := uniqueIDs(f.TagIDs); len(tags) > 0 {
+		b, _ := json.Marshal(tags)
+		q.WriteString(` AND e.id IN (SELECT entry_id FROM entry_tags WHERE user_id = ?1
+	AND tag_id IN (SELECT value FROM json_each(?)) GROUP BY entry_id HAVING count(*) = ?)`)
+		args = append(args, string(b), len(tags))
+	}
+	q.WriteString(` ORDER BY e.created_at DESC, e.id DESC LIMIT ?`)
+	args = append(args, f.Limit+1)
+
+	return q.String(), args, nil
 }
 
 // List cursors are "l<created_at nanos>.<id>", base64url-encoded: opaque to

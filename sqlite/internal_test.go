@@ -5,10 +5,15 @@ import (
 	"database/sql"
 	"io/fs"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	"github.com/epicme/epicme"
+	"pgregory.net/rapid"
 )
 
 func openTestDB(t *testing.T) *DB {
@@ -219,5 +224,101 @@ func TestCloseIsSafeTwiceAndWritesFailAfter(t *testing.T) {
 	wg.Wait()
 	if err := db.SetPasswordHash(context.Background(), "x", "y"); err == nil {
 		t.Fatal("write after Close succeeded")
+	}
+}
+
+// TestWordsMatchSearchTerms checks that entries are indexed with exactly the
+// words epicme.SearchTerms makes of a query, whatever the text: otherwise a
+// word could be found in a query but never in the index.
+func TestWordsMatchSearchTerms(t *testing.T) {
+	check := func(t interface{ Fatalf(string, ...any) }, s string) {
+		var got []string
+		eachWord(s, func(start, end int, w string) bool {
+			if strings.ToLower(s[start:end]) != w {
+				t.Fatalf("span %q of %q gave word %q", s[start:end], s, w)
+			}
+			got = append(got, w)
+			return len(got) < 16
+		})
+		want := epicme.SearchTerms(s)
+		if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+			t.Fatalf("words of %q = %q, SearchTerms = %q", s, got, want)
+		}
+	}
+	for _, s := range []string{"", "Hello, World!", "ÉTÉ été Straße İstanbul", "東京タワー 2024年", "a_b-c.d'e", "ǅemal ǈ ǋ", "x\u0301y", "ⅠⅡ ⅰ", "mixedCASE123abc", "\xff\xfe bad utf8"} {
+		check(t, s)
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		check(rt, rapid.String().Draw(rt, "text"))
+	})
+}
+
+func TestSnippet(t *testing.T) {
+	words := func(n int, w string) string { return strings.TrimSpace(strings.Repeat(w+" ", n)) }
+	cases := []struct{ content, want string }{
+		{"Short text here.", "Short text here."},
+		{"the target is here", "the target is here"},
+		{words(20, "a") + " (target) " + words(40, "b"), "…" + words(8, "a") + " (target) " + words(21, "b") + "…"},
+		{"  spaced\n\n target\tline  ", "spaced target line"},
+		{words(50, "z"), words(30, "z") + "…"},
+	}
+	for _, c := range cases {
+		if got := snippet(c.content, []string{"target"}); got != c.want {
+			t.Errorf("snippet(%q) =\n %q, want\n %q", c.content, got, c.want)
+		}
+	}
+}
+
+// TestQueryPlansUseIndexes checks that the queries behind every request
+// reach rows through an index, never by scanning a table or sorting a
+// result (sorting one entry's tags is fine): their
+// cost must grow with one user's journal, not with the database.
+func TestQueryPlansUseIndexes(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	list := func(f epicme.EntryFilter) string {
+		f.Validate()
+		q, _, err := listQuery("u", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	queries := map[string]string{
+		"GetEntry":          getEntrySQL,
+		"GetTag":            getTagSQL,
+		"ListEntries":       list(epicme.EntryFilter{}),
+		"ListEntriesCursor": list(epicme.EntryFilter{Cursor: encodeListCursor(1, 2), From: time.Unix(1, 0), To: time.Unix(2, 0), FavoritesOnly: true}),
+		"ListEntriesTags":   list(epicme.EntryFilter{TagIDs: []int64{1, 2}}),
+		"ListTags":          `SELECT id, name FROM tags WHERE user_id = ? ORDER BY name_key, id`,
+		"SearchStats":       searchStatsSQL,
+		"SearchMatch":       searchMatchSQL,
+		"SearchLoad":        searchLoadSQL,
+		"UserByIdentity":    `SELECT ` + userColumns + ` FROM users WHERE issuer = ? AND subject = ?`,
+		"LocalUserByEmail":  `SELECT ` + userColumns + ` FROM users WHERE issuer = 'local' AND email = ?`,
+		"Link":              `SELECT id, created_at, updated_at FROM entry_tags WHERE user_id = ? AND entry_id = ? AND tag_id = ?`,
+	}
+	bad := regexp.MustCompile(`SCAN (entries|e|tags|t|entry_tags|et|users|u)\b|TEMP B-TREE FOR ORDER BY`)
+	for name, q := range queries {
+		n := strings.Count(q, "?")
+		args := make([]any, n)
+		for i := range args {
+			args[i] = 1
+		}
+		rows, err := db.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			rows.Scan(&id, &parent, &unused, &detail)
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "\n"); bad.MatchString(p) {
+			t.Errorf("%s scans or sorts:\n%s", name, p)
+		}
 	}
 }

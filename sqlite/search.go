@@ -123,6 +123,19 @@ func ftsPhrase(w string) string {
 	return `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
 }
 
+// The statements of a search: the user's statistics, the user's entries
+// holding one word, and the matching entries' text.
+const (
+	searchStatsSQL = `SELECT u.rid, count(e.id), total(e.search_len)
+		FROM users u LEFT JOIN entries e ON e.user_id = u.id WHERE u.id = ?`
+	searchMatchSQL = `SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? AND rowid BETWEEN ? AND ?`
+	// INDEXED BY (the primary key's index) makes this one key lookup per
+	// match: given a list of ids, the planner may otherwise scan the table.
+	searchLoadSQL = `SELECT id, title, content, created_at, search_len
+		FROM entries INDEXED BY sqlite_autoindex_entries_1
+		WHERE user_id = ? AND id IN (SELECT value FROM json_each(?))`
+)
+
 type searchDoc struct {
 	id        int64
 	title     string
@@ -159,8 +172,7 @@ func (db *DB) SearchEntries(ctx context.Context, userID string, q epicme.SearchQ
 	var rid sql.NullInt64
 	var docs int
 	var totalLen float64
-	s, err := stmt(`SELECT u.rid, count(e.id), total(e.search_len)
-		FROM users u LEFT JOIN entries e ON e.user_id = u.id WHERE u.id = ?`)
+	s, err := stmt(searchStatsSQL)
 	if err != nil {
 		return nil, epicme.Internal(err)
 	}
@@ -172,7 +184,7 @@ func (db *DB) SearchEntries(ctx context.Context, userID string, q epicme.SearchQ
 	}
 	lo, hi := ftsRowid(rid.Int64, 0), ftsRowid(rid.Int64, math.MaxUint32)
 
-	match, err := stmt(`SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? AND rowid BETWEEN ? AND ?`)
+	match, err := stmt(searchMatchSQL)
 	if err != nil {
 		return nil, epicme.Internal(err)
 	}
@@ -213,8 +225,7 @@ func (db *DB) SearchEntries(ctx context.Context, userID string, q epicme.SearchQ
 		ids = append(ids, id)
 	}
 	idsJSON, _ := json.Marshal(ids)
-	load, err := stmt(`SELECT id, title, content, created_at, search_len FROM entries
-		WHERE user_id = ? AND id IN (SELECT value FROM json_each(?))`)
+	load, err := stmt(searchLoadSQL)
 	if err != nil {
 		return nil, epicme.Internal(err)
 	}

@@ -127,6 +127,10 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", mmapSize))
 	if readOnly {
 		q.Add("_pragma", "query_only(ON)")
+	} else {
+		// The writer updates indexes keyed by random user ids, all over
+		// the file: a larger cache keeps their inner pages in memory.
+		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
 	}
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	if !filepath.IsAbs(path) {
@@ -207,8 +211,10 @@ func openError(path string, err error) error {
 // memory: the pages are the operating system's shared page cache).
 const mmapSize = 4 << 30
 
-// Optimize merges the full-text index into one segment and refreshes the
-// query planner's statistics. Run it after loading many entries at once
+// writerCacheKiB is the page cache of the writer connection.
+const writerCacheKiB = 64 << 10
+
+// Optimize merges the full-text index into one segment. Run it after loading many entries at once
 // (BulkInsert) so that searches do not have to visit many small index
 // segments; it rewrites the whole index, which takes a while on a large
 // database, and ordinary use never needs it (FTS5 merges as it goes).
@@ -216,10 +222,7 @@ const mmapSize = 4 << 30
 // https://www.sqlite.org/fts5.html#the_optimize_command
 func (db *DB) Optimize(ctx context.Context) error {
 	return db.update(ctx, func(tx *Tx) error {
-		if _, err := tx.exec(`INSERT INTO entries_fts (entries_fts) VALUES ('optimize')`); err != nil {
-			return err
-		}
-		_, err := tx.exec(`PRAGMA optimize`)
+		_, err := tx.exec(`INSERT INTO entries_fts (entries_fts) VALUES ('optimize')`)
 		return err
 	})
 }
@@ -236,8 +239,13 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the database. It first lets SQLite refresh its query
-// planner statistics (PRAGMA optimize), as SQLite advises before closing.
+// Close releases the database.
+//
+// It deliberately never runs ANALYZE or PRAGMA optimize: statistics taken
+// while the journal is small would stay in the file and steer the planner to
+// table scans once it is large. Without statistics SQLite assumes large
+// tables and uses the indexes every query here is written for (a test checks
+// the plans).
 func (db *DB) Close() error {
 	var err error
 	db.closed.Do(func() {
@@ -251,9 +259,6 @@ func (db *DB) Close() error {
 				st.Close()
 			}
 			db.writeStmts = nil
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, _ = db.conn.ExecContext(ctx, `PRAGMA optimize`)
-			cancel()
 			db.conn.Close()
 			db.mu.Unlock()
 		}
