@@ -271,6 +271,7 @@ type CodeReusedError struct {
 	GrantID string
 }
 
+// Error implements the error interface.
 func (e *CodeReusedError) Error() string { return "authserver: authorization code already used" }
 
 // Is makes errors.Is(err, ErrInvalidGrant) true.
