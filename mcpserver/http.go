@@ -50,24 +50,19 @@ func (s *Server) HTTPHandler() http.Handler {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	modern := mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
-	var body []byte
 	if r.Method == http.MethodPost {
 		if r.ContentLength > s.opts.MaxBodyBytes {
 			s.tooLarge(w)
 			return
 		}
-		var err error
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				s.tooLarge(w)
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		if r.ContentLength < 0 {
+			// A body of unknown length is read here, so that one over the
+			// limit gets the same answer as one whose length says so.
+			if !s.bufferBody(w, r) {
 				return
 			}
-			writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
-			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 
 	// Revisions before 2026-07-28 carry a session id; 2026-07-28 has no
@@ -80,7 +75,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if sid != "" {
 			owner, ok := s.sessions.owner(sid)
-			if !ok && !isInitialize(body) {
+			if !ok && r.Method == http.MethodPost && !s.bufferBody(w, r) {
+				return
+			}
+			if !ok && !isInitialize(r) {
 				// MCP 2025-03-26 basic/transports: a request with an unknown
 				// or ended session gets 404, and the client starts anew.
 				writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
@@ -101,9 +99,43 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.finish()
 }
 
-// isInitialize reports whether a POST body is an initialize request, which
-// starts a session whatever session id it carries.
-func isInitialize(body []byte) bool {
+// bufferBody reads the request body into memory (within the limit that
+// MaxBytesReader set) and puts it back for the transport, answering the
+// request itself when it cannot.
+func (s *Server) bufferBody(w http.ResponseWriter, r *http.Request) bool {
+	if _, ok := r.Body.(bufferedBody); ok {
+		return true
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.tooLarge(w)
+			return false
+		}
+		writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
+		return false
+	}
+	r.Body = bufferedBody{bytes.NewReader(body), body}
+	return true
+}
+
+// bufferedBody is a request body already read into memory.
+type bufferedBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (bufferedBody) Close() error { return nil }
+
+// isInitialize reports whether a POST request is an initialize request,
+// which starts a session whatever session id it carries.
+func isInitialize(r *http.Request) bool {
+	b, ok := r.Body.(bufferedBody)
+	if !ok {
+		return false
+	}
+	body := b.data
 	if !bytes.Contains(body, []byte(`"initialize"`)) {
 		return false
 	}

@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bufio"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +39,20 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	if status != http.StatusRequestEntityTooLarge || num(path(got, "error", "code")) != mcp.INVALID_REQUEST ||
 		!strings.Contains(path(got, "error", "message").(string), "larger than the limit of 4194304 bytes") {
 		t.Errorf("oversized body = %d %v", status, got)
+	}
+
+	// The same without a Content-Length (chunked) is cut off at the limit.
+	req, _ := http.NewRequest(http.MethodPost, e.url, io.MultiReader(strings.NewReader(big)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(hdrUser, e.alice.ID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunked, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(chunked), "larger than the limit") || req.ContentLength != 0 {
+		t.Errorf("oversized chunked body = %d %s", resp.StatusCode, chunked)
 	}
 
 	// Content over 100 KB fits the body limit but breaks the entry rule.
