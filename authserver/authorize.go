@@ -405,7 +405,7 @@ func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	// Slow down password guessing: per account and per source.
 	now := s.now()
-	for _, key := range []string{"signin:" + email, "signin-source:" + sourceOf(r)} {
+	for _, key := range []string{"signin:" + email, "signin-source:" + s.sourceOf(r)} {
 		limit := 10
 		if strings.HasPrefix(key, "signin-source:") {
 			limit = 50

@@ -383,7 +383,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	lim := s.cfg.Registration
 	// Count before reading the body, so that even malformed requests use up
 	// a source's allowance.
-	n, err := s.store.CountEvent(ctx, "register:"+sourceOf(r), lim.Window, now)
+	n, err := s.store.CountEvent(ctx, "register:"+s.sourceOf(r), lim.Window, now)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -445,7 +445,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		Contacts:        m.Contacts,
 		SoftwareID:      m.SoftwareID,
 		SoftwareVersion: m.SoftwareVersion,
-		RegisteredFrom:  sourceOf(r),
+		RegisteredFrom:  s.sourceOf(r),
 		CreatedAt:       now,
 	}
 	resp := registrationResponse{ClientID: c.ID, ClientIDIssuedAt: now.Unix(), registrationRequest: m}

@@ -1030,3 +1030,30 @@ func TestRule_PlainHTTPOnlyForLoopbackDevelopment(t *testing.T) {
 		}
 	}
 }
+
+func TestRule_DCRRateLimitedPerSourceBehindProxy(t *testing.T) {
+	e := newEnv(t, func(c *authserver.Config) {
+		c.Registration.PerSource = 2
+		c.SourceAddress = authserver.ForwardedFor
+	})
+	register := func(xff string) int {
+		req, _ := http.NewRequest(http.MethodPost, e.issuer+authserver.RegistrationPath,
+			strings.NewReader(`{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", xff)
+		return do(t, nil, req).status
+	}
+	// Only the address the proxy appended counts; what the client put
+	// before it does not.
+	for _, xff := range []string{"198.51.100.1", "203.0.113.9, 198.51.100.1"} {
+		if s := register(xff); s != http.StatusCreated {
+			t.Fatalf("%s: %d", xff, s)
+		}
+	}
+	if s := register("192.0.2.77, 198.51.100.1"); s != http.StatusTooManyRequests {
+		t.Fatalf("third registration of one source: %d", s)
+	}
+	if s := register("198.51.100.2"); s != http.StatusCreated {
+		t.Fatalf("another source: %d", s)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -84,6 +85,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// KeyRotation is how long one key signs (default 30 days).
 	KeyRotation time.Duration
+
+	// SourceAddress names the network source of a request for rate limits
+	// (default: the peer address; behind a reverse proxy, [ForwardedFor]).
+	SourceAddress func(*http.Request) string
 
 	// Registration limits Dynamic Client Registration.
 	Registration RegistrationLimits
@@ -353,13 +358,39 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	writeOAuthError(w, oerr(http.StatusInternalServerError, errServerError, "internal error"))
 }
 
-// sourceOf is the network source of a request for rate limits.
-func sourceOf(r *http.Request) string {
+// sourceOf is the network source of a request, for rate limits and the
+// record of who registered a client.
+func (s *Server) sourceOf(r *http.Request) string {
+	if s.cfg.SourceAddress != nil {
+		if a := s.cfg.SourceAddress(r); a != "" {
+			return a
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// ForwardedFor returns the address a reverse proxy appended to
+// X-Forwarded-For: the last one, the only one the proxy vouches for (the
+// others come from the client and may be forged). Use it as
+// Config.SourceAddress only behind a proxy that appends it.
+func ForwardedFor(r *http.Request) string {
+	v := r.Header.Values("X-Forwarded-For")
+	if len(v) == 0 {
+		return ""
+	}
+	last := v[len(v)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	last = strings.TrimSpace(last)
+	if _, err := netip.ParseAddr(last); err != nil {
+		return ""
+	}
+	return last
 }
 
 func isLoopbackHost(h string) bool {

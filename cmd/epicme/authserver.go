@@ -32,6 +32,7 @@ type authServerFlags struct {
 	disableRegistration bool
 	devPrivateMetadocs  bool
 	disableMetadataDocs bool
+	trustForwardedFor   bool
 }
 
 func (c *authServerFlags) register(fs *flagSet) {
@@ -41,6 +42,8 @@ func (c *authServerFlags) register(fs *flagSet) {
 	fs.bindEnv("disable-registration", "EPICME_DISABLE_REGISTRATION")
 	fs.BoolVar(&c.disableMetadataDocs, "disable-client-metadata-documents", false, "refuse clients identified by a Client ID Metadata Document (an https client_id)")
 	fs.bindEnv("disable-client-metadata-documents", "EPICME_DISABLE_CLIENT_METADATA_DOCUMENTS")
+	fs.BoolVar(&c.trustForwardedFor, "trust-forwarded-for", false, "rate-limit registrations and sign-ins by the address a reverse proxy appends to\nX-Forwarded-For (set it only behind such a proxy; otherwise clients could pick their own address)")
+	fs.bindEnv("trust-forwarded-for", "EPICME_TRUST_FORWARDED_FOR")
 	fs.BoolVar(&c.devPrivateMetadocs, "dev-allow-private-metadata-documents", false, "DEVELOPMENT ONLY: fetch Client ID Metadata Documents from loopback and private\naddresses (otherwise refused, so that nobody can make the server fetch from its own network)")
 	fs.bindEnv("dev-allow-private-metadata-documents", "EPICME_DEV_ALLOW_PRIVATE_METADATA_DOCUMENTS")
 }
@@ -54,17 +57,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 		return nil, err
 	}
 	resource := publicURL + httpserver.MCPPath
-	as, err := authserver.New(ctx, authserver.Config{
-		Issuer:            publicURL,
-		Resource:          resource,
-		Store:             store,
-		Users:             store,
-		KEK:               kek,
-		Logger:            logger,
-		AccessTokenTTL:    c.accessTokenTTL,
-		Registration:      authserver.RegistrationLimits{Disabled: c.disableRegistration},
-		MetadataDocuments: authserver.MetadataDocumentOptions{Disabled: c.disableMetadataDocs, AllowPrivateAddresses: c.devPrivateMetadocs},
-	})
+	as, err := authserver.New(ctx, c.config(publicURL, resource, kek, store, logger))
 	if err != nil {
 		return nil, usagef("%v (set --public-url to the https URL clients use)", err)
 	}
@@ -99,6 +92,25 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 		setup.Warning = "WARNING: --dev-allow-private-metadata-documents lets any client make this server fetch\nURLs on its own network. Never use it outside development."
 	}
 	return setup, nil
+}
+
+// config is the authorization server's configuration from the flags.
+func (c *authServerFlags) config(issuer, resource string, kek []byte, store *sqlite.DB, logger *slog.Logger) authserver.Config {
+	cfg := authserver.Config{
+		Issuer:            issuer,
+		Resource:          resource,
+		Store:             store,
+		Users:             store,
+		KEK:               kek,
+		Logger:            logger,
+		AccessTokenTTL:    c.accessTokenTTL,
+		Registration:      authserver.RegistrationLimits{Disabled: c.disableRegistration},
+		MetadataDocuments: authserver.MetadataDocumentOptions{Disabled: c.disableMetadataDocs, AllowPrivateAddresses: c.devPrivateMetadocs},
+	}
+	if c.trustForwardedFor {
+		cfg.SourceAddress = authserver.ForwardedFor
+	}
+	return cfg
 }
 
 // loadKEK returns the key-encryption key of the data directory, creating it
@@ -217,17 +229,7 @@ func authServerOnly(ctx context.Context, c *authServerFlags, publicURL, resource
 	if err != nil {
 		return nil, "", err
 	}
-	as, err := authserver.New(ctx, authserver.Config{
-		Issuer:            publicURL,
-		Resource:          resource,
-		Store:             store,
-		Users:             store,
-		KEK:               kek,
-		Logger:            logger,
-		AccessTokenTTL:    c.accessTokenTTL,
-		Registration:      authserver.RegistrationLimits{Disabled: c.disableRegistration},
-		MetadataDocuments: authserver.MetadataDocumentOptions{Disabled: c.disableMetadataDocs, AllowPrivateAddresses: c.devPrivateMetadocs},
-	})
+	as, err := authserver.New(ctx, c.config(publicURL, resource, kek, store, logger))
 	if err != nil {
 		return nil, "", usagef("%v", err)
 	}
