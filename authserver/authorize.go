@@ -227,7 +227,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := s.sessionUser(r)
-	if user == nil {
+	if user == nil || a.prompt == "login" {
 		if a.prompt == "none" {
 			s.redirectError(w, r, a, &authzError{"login_required", "the user is not signed in"})
 			return

@@ -972,13 +972,24 @@ func TestRule_ConnectedAppsPageNeedsSignIn(t *testing.T) {
 	}
 }
 
-func TestRule_PromptNoneWithoutSessionRedirectsLoginRequired(t *testing.T) {
+func TestRule_PromptNoneAndLogin(t *testing.T) {
 	e := newEnv(t)
 	c := e.publicClient()
 	_, ch := pkce()
-	q := location(t, e.browser().get(e.authzURL(c, ch, url.Values{"prompt": {"none"}})), c.redirect)
+	b := e.browser()
+	q := location(t, b.get(e.authzURL(c, ch, url.Values{"prompt": {"none"}})), c.redirect)
 	if q.Get("error") != "login_required" || q.Get("iss") != e.issuer {
-		t.Fatalf("prompt=none: %v", q)
+		t.Fatalf("prompt=none without a session: %v", q)
+	}
+	b.authorize(c, ch, nil) // signs in and consents
+	if q := location(t, b.get(e.authzURL(c, ch, url.Values{"prompt": {"none"}})), c.redirect); q.Get("code") == "" {
+		t.Fatalf("prompt=none with a session and consent: %v", q)
+	}
+	if r := b.get(e.authzURL(c, ch, url.Values{"prompt": {"login"}})); r.status != http.StatusOK || !strings.Contains(r.body, `name="password"`) {
+		t.Fatalf("prompt=login must ask for the password again: %d", r.status)
+	}
+	if r := b.get(e.authzURL(c, ch, url.Values{"prompt": {"consent"}})); !strings.Contains(r.body, `name="decision"`) {
+		t.Fatalf("prompt=consent must show the consent page: %d", r.status)
 	}
 }
 
