@@ -292,6 +292,8 @@ func TestRule_TokenRequestWithoutVerifierRefused(t *testing.T) {
 	v, ch := pkce()
 	code := e.browser().authorize(c, ch, nil)
 	wantOAuthError(t, e.exchange(c, code, "", url.Values{"code_verifier": nil}), http.StatusBadRequest, "invalid_request")
+	wantOAuthError(t, e.exchange(c, code, strings.Repeat("x", 42), nil), http.StatusBadRequest, "invalid_request")
+	wantOAuthError(t, e.exchange(c, code, strings.Repeat("x", 49)+" ", nil), http.StatusBadRequest, "invalid_request")
 	wantOAuthError(t, e.exchange(c, code, strings.Repeat("x", 50), nil), http.StatusBadRequest, "invalid_grant")
 	// A wrong verifier does not burn the code.
 	if r := e.exchange(c, code, v, nil); r.status != http.StatusOK {

@@ -108,8 +108,8 @@ func (s *Server) codeGrant(r *http.Request, client *Client) (*tokenResponse, *oa
 	if verifier == "" {
 		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "code_verifier is required (PKCE)")
 	}
-	if len(verifier) < 43 || len(verifier) > 128 {
-		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "code_verifier must be 43 to 128 characters")
+	if !validVerifier(verifier) {
+		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)")
 	}
 	now := s.now()
 	hash := HashToken(code)
@@ -322,4 +322,19 @@ func (s *Server) mintAccessToken(ctx context.Context, user *epicme.User, clientI
 		return "", nil, err
 	}
 	return tok, &AccessToken{JTI: claims.JTI, ExpiresAt: exp}, nil
+}
+
+// validVerifier applies RFC 7636 §4.1: 43 to 128 characters of
+// [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
+func validVerifier(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
 }
