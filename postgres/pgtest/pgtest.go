@@ -1,0 +1,77 @@
+// Package pgtest gives tests a fresh, empty PostgreSQL database of their own.
+//
+// Tests find the server in the environment variable EPICME_TEST_POSTGRES_URL
+// (.ci/run sets it); without it, or when the server does not answer, they
+// skip and say how to run them.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvURL names the environment variable holding the URL of a database on
+// the test server; the user must be allowed to create databases.
+const EnvURL = "EPICME_TEST_POSTGRES_URL"
+
+// SkipMessage says how to enable the tests that need PostgreSQL.
+const SkipMessage = "set " + EnvURL + "=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL tests (.ci/run does)"
+
+// NewDatabase creates an empty database named epicme_test_<random> on the
+// server of EPICME_TEST_POSTGRES_URL, drops it when the test ends, and
+// returns its URL. It skips the test when the variable is unset or the
+// server cannot be reached.
+func NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	admin := os.Getenv(EnvURL)
+	if admin == "" {
+		tb.Skip(SkipMessage)
+	}
+	u, err := url.Parse(admin)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		tb.Fatalf("%s must be a postgres:// URL", EnvURL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := connect(ctx, admin)
+	if err != nil {
+		tb.Skipf("%s: cannot reach the test server: %v", SkipMessage, err)
+	}
+	defer conn.Close(ctx)
+	name := "epicme_test_" + strings.ToLower(rand.Text()[:12])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("creating test database: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := connect(ctx, admin)
+		if err != nil {
+			tb.Errorf("dropping test database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		// FORCE ends sessions a failed test left open.
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Errorf("dropping test database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
+func connect(ctx context.Context, url string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConnectTimeout = 5 * time.Second
+	return pgx.ConnectConfig(ctx, cfg)
+}
