@@ -439,3 +439,31 @@ func TestShutdownFinishesRequestsAndEndsStreams(t *testing.T) {
 		t.Error("server still accepts connections after shutdown")
 	}
 }
+
+func TestOversizedHeadersAreRefused(t *testing.T) {
+	ts := start(t, httpserver.Config{MaxHeaderBytes: 4096})
+	resp, _ := get(t, ts.URL+"/healthz", "X-Big", strings.Repeat("a", 16<<10))
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("16 KiB of headers with a 4 KiB cap: %d; want 431", resp.StatusCode)
+	}
+	if resp, _ := get(t, ts.URL+"/healthz"); resp.StatusCode != 200 {
+		t.Errorf("normal request after: %d", resp.StatusCode)
+	}
+}
+
+func TestServerTimeoutsAreConfigured(t *testing.T) {
+	srv, err := httpserver.New(httpserver.Config{MCP: http.NotFoundHandler(), Auth: passThrough})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.HTTP
+	if h.ReadHeaderTimeout != httpserver.DefaultReadHeaderTimeout || h.ReadTimeout != httpserver.DefaultReadTimeout ||
+		h.IdleTimeout != httpserver.DefaultIdleTimeout || h.MaxHeaderBytes != httpserver.DefaultMaxHeaderBytes {
+		t.Errorf("defaults not applied: %+v", h)
+	}
+	// Write deadlines are per response, so that event streams can lift
+	// theirs; a server-wide one would cut every stream.
+	if h.WriteTimeout != 0 {
+		t.Errorf("server-wide WriteTimeout = %v; want 0", h.WriteTimeout)
+	}
+}
