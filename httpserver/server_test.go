@@ -467,3 +467,22 @@ func TestServerTimeoutsAreConfigured(t *testing.T) {
 		t.Errorf("server-wide WriteTimeout = %v; want 0", h.WriteTimeout)
 	}
 }
+
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	ts := start(t, httpserver.Config{ReadHeaderTimeout: 200 * time.Millisecond})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n") // and never the blank line
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	begin := time.Now()
+	b, _ := io.ReadAll(conn)
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Fatalf("connection with unfinished headers still open after %v", d)
+	}
+	if strings.Contains(string(b), "200 OK") {
+		t.Errorf("unfinished request was answered: %q", b)
+	}
+}
