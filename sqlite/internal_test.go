@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/epicme/epicme"
-	"pgregory.net/rapid"
 )
 
 func openTestDB(t *testing.T) *DB {
@@ -224,48 +223,6 @@ func TestCloseIsSafeTwiceAndWritesFailAfter(t *testing.T) {
 	wg.Wait()
 	if err := db.SetPasswordHash(context.Background(), "x", "y"); err == nil {
 		t.Fatal("write after Close succeeded")
-	}
-}
-
-// TestWordsMatchSearchTerms checks that entries are indexed with exactly the
-// words epicme.SearchTerms makes of a query, whatever the text: otherwise a
-// word could be found in a query but never in the index.
-func TestWordsMatchSearchTerms(t *testing.T) {
-	check := func(t interface{ Fatalf(string, ...any) }, s string) {
-		var got []string
-		eachWord(s, func(start, end int, w string) bool {
-			if strings.ToLower(s[start:end]) != w {
-				t.Fatalf("span %q of %q gave word %q", s[start:end], s, w)
-			}
-			got = append(got, w)
-			return len(got) < 16
-		})
-		want := epicme.SearchTerms(s)
-		if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
-			t.Fatalf("words of %q = %q, SearchTerms = %q", s, got, want)
-		}
-	}
-	for _, s := range []string{"", "Hello, World!", "ÉTÉ été Straße İstanbul", "東京タワー 2024年", "a_b-c.d'e", "ǅemal ǈ ǋ", "x\u0301y", "ⅠⅡ ⅰ", "mixedCASE123abc", "\xff\xfe bad utf8"} {
-		check(t, s)
-	}
-	rapid.Check(t, func(rt *rapid.T) {
-		check(rt, rapid.String().Draw(rt, "text"))
-	})
-}
-
-func TestSnippet(t *testing.T) {
-	words := func(n int, w string) string { return strings.TrimSpace(strings.Repeat(w+" ", n)) }
-	cases := []struct{ content, want string }{
-		{"Short text here.", "Short text here."},
-		{"the target is here", "the target is here"},
-		{words(20, "a") + " (target) " + words(40, "b"), "…" + words(8, "a") + " (target) " + words(21, "b") + "…"},
-		{"  spaced\n\n target\tline  ", "spaced target line"},
-		{words(50, "z"), words(30, "z") + "…"},
-	}
-	for _, c := range cases {
-		if got := snippet(c.content, []string{"target"}); got != c.want {
-			t.Errorf("snippet(%q) =\n %q, want\n %q", c.content, got, c.want)
-		}
 	}
 }
 

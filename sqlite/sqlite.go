@@ -93,8 +93,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	db.writeStmts = map[string]*sql.Stmt{}
 
-	// Readers are opened after the writer has put the file in WAL mode, so
-	// they never try to change the journal mode themselves.
+	// Readers open after the writer has migrated the file and put it in WAL
+	// mode, so their journal_mode pragma finds WAL set and writes nothing.
 	db.read, err = sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		db.write.Close()
