@@ -8,15 +8,17 @@ import (
 	"time"
 )
 
-// tsClient is a TypeScript MCP client script and the protocol it speaks.
+// tsClient is a TypeScript MCP client script, the protocol it speaks and
+// whether that protocol has sessions (2026-07-28 is stateless).
 type tsClient struct {
 	script   string
 	protocol string
+	session  bool
 }
 
 var tsClients = []tsClient{
-	{"ts-sdk-client.mjs", "2025-11-25"},
-	{"ts-client-v2.mjs", "2026-07-28"},
+	{"ts-sdk-client.mjs", "2025-11-25", true},
+	{"ts-client-v2.mjs", "2026-07-28", false},
 }
 
 // clientReport is the JSON line a client script prints.
@@ -24,6 +26,7 @@ type clientReport struct {
 	Error           string `json:"error"`
 	SDK             string `json:"sdk"`
 	ProtocolVersion string `json:"protocolVersion"`
+	SessionID       bool   `json:"sessionId"`
 	Server          struct {
 		Name string `json:"name"`
 	} `json:"server"`
@@ -95,6 +98,9 @@ func checkScenario(t *testing.T, st *stack, c tsClient, rep clientReport, login,
 	t.Helper()
 	if rep.ProtocolVersion != c.protocol {
 		t.Errorf("%s negotiated %q, want %s", c.script, rep.ProtocolVersion, c.protocol)
+	}
+	if rep.SessionID != c.session || rep.Server.Name != "epicme" {
+		t.Errorf("%s: session %v (want %v), server %q", c.script, rep.SessionID, c.session, rep.Server.Name)
 	}
 	for _, tool := range []string{"whoami", "create_entry", "get_entry"} {
 		if !slices.Contains(rep.Tools, tool) {
