@@ -65,6 +65,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if modern && r.Method == http.MethodPost {
+		if !s.bufferBody(w, r) {
+			return
+		}
+		if s.serveFast(w, r, r.Body.(bufferedBody).data) {
+			return
+		}
+	}
+
 	// Revisions before 2026-07-28 carry a session id; 2026-07-28 has no
 	// sessions and mcp-go ignores the header on its requests.
 	if !modern {

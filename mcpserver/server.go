@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/epicme/epicme"
@@ -78,6 +79,10 @@ type Options struct {
 	// than localhost. Turn it off behind a reverse proxy on loopback; the
 	// HTTP layer validates Origin.
 	DisableHostCheck bool
+	// DisableFastPath sends every request through mcp-go, including the
+	// read-only 2026-07-28 tool calls the adapter otherwise answers itself
+	// (see fastpath.go). For tests that compare the two.
+	DisableFastPath bool
 }
 
 // Server is the MCP adapter of one journal store.
@@ -95,6 +100,12 @@ type Server struct {
 	subs     *subscriptions
 	// background tracks tag suggestions that run after their tool result.
 	background chan struct{}
+	// fast holds the handlers of fastTools, as registered with mcp-go.
+	fast map[string]fastHandler
+	// fastServed counts the requests the fast path answered.
+	fastServed atomic.Int64
+	// implementation is the serverInfo put on 2026-07-28 results.
+	implementation mcp.Implementation
 }
 
 // New returns the MCP adapter of store. callers decides who each request
@@ -134,6 +145,12 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 		opts:       opts,
 		subs:       newSubscriptions(),
 		background: make(chan struct{}, 64),
+		fast:       map[string]fastHandler{},
+		implementation: mcp.Implementation{
+			Name:    "epicme",
+			Version: opts.Version,
+			Title:   "EpicMe Journal",
+		},
 	}
 	s.needle = errorNeedle(s.marker)
 
@@ -201,7 +218,7 @@ type toolFunc func(ctx context.Context, c *epicme.Caller, req mcp.CallToolReques
 func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 	name := tool.Name
 	need := toolScopes[name]
-	s.mcp.AddTool(tool, func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+	handler := func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				s.logger.ErrorContext(ctx, "tool panicked", slog.String("tool", name), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
@@ -223,7 +240,11 @@ func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 			return s.toolError(ctx, name, err), nil
 		}
 		return res, nil
-	})
+	}
+	if fastTools[name] {
+		s.fast[name] = handler
+	}
+	s.mcp.AddTool(tool, handler)
 }
 
 // filterTools keeps the tools the caller's scopes allow (tools/list).
