@@ -103,7 +103,7 @@ func TestFastPathMatchesLibrary(t *testing.T) {
 	}
 	do := func(h http.Handler, c struct {
 		name, tool, body, scopes string
-		wantFast               bool
+		wantFast                 bool
 	}) (int, string, any) {
 		req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(c.body))
 		req.Header.Set("Content-Type", "application/json")
