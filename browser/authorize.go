@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 )
 
