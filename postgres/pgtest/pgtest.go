@@ -8,6 +8,8 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -24,47 +26,69 @@ const EnvURL = "EPICME_TEST_POSTGRES_URL"
 // SkipMessage says how to enable the tests that need PostgreSQL.
 const SkipMessage = "set " + EnvURL + "=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL tests (.ci/run does)"
 
+// ErrNoServer is returned by CreateDatabase when EPICME_TEST_POSTGRES_URL is
+// unset or its server does not answer.
+var ErrNoServer = errors.New(SkipMessage)
+
 // NewDatabase creates an empty database named epicme_test_<random> on the
 // server of EPICME_TEST_POSTGRES_URL, drops it when the test ends, and
 // returns its URL. It skips the test when the variable is unset or the
 // server cannot be reached.
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
+	url, drop, err := CreateDatabase(context.Background())
+	if errors.Is(err, ErrNoServer) {
+		tb.Skip(err.Error())
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return url
+}
+
+// CreateDatabase is NewDatabase for fixtures that outlive one test (a
+// benchmark's, built once per process): the caller calls drop when done.
+func CreateDatabase(ctx context.Context) (dbURL string, drop func() error, err error) {
 	admin := os.Getenv(EnvURL)
 	if admin == "" {
-		tb.Skip(SkipMessage)
+		return "", nil, ErrNoServer
 	}
 	u, err := url.Parse(admin)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		tb.Fatalf("%s must be a postgres:// URL", EnvURL)
+		return "", nil, fmt.Errorf("%s must be a postgres:// URL", EnvURL)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := connect(ctx, admin)
 	if err != nil {
-		tb.Skipf("%s: cannot reach the test server: %v", SkipMessage, err)
+		return "", nil, fmt.Errorf("%w (cannot reach the test server: %v)", ErrNoServer, err)
 	}
 	defer conn.Close(ctx)
 	name := "epicme_test_" + strings.ToLower(rand.Text()[:12])
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("creating test database: %v", err)
+		return "", nil, fmt.Errorf("creating test database: %w", err)
 	}
-	tb.Cleanup(func() {
+	drop = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		conn, err := connect(ctx, admin)
 		if err != nil {
-			tb.Errorf("dropping test database %s: %v", name, err)
-			return
+			return fmt.Errorf("dropping test database %s: %w", name, err)
 		}
 		defer conn.Close(ctx)
 		// FORCE ends sessions a failed test left open.
 		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("dropping test database %s: %v", name, err)
+			return fmt.Errorf("dropping test database %s: %w", name, err)
 		}
-	})
+		return nil
+	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), drop, nil
 }
 
 func connect(ctx context.Context, url string) (*pgx.Conn, error) {
