@@ -59,6 +59,17 @@ type Store interface {
 	// or missing grant is not an error.
 	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
 
+	// ListGrants returns the grants the filter selects, newest first.
+	ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, error)
+	// RevokeUserGrants revokes every grant of a user, as RevokeGrant does
+	// each, and keeps the user's consents.
+	RevokeUserGrants(ctx context.Context, userID string, now time.Time) error
+	// DeleteAccount revokes every grant of a user, as RevokeUserGrants, and
+	// deletes the user with their journal, codes, grants and consents, in
+	// one transaction; ENOTFOUND if no such user. The revocation list keeps
+	// the user's unexpired access tokens.
+	DeleteAccount(ctx context.Context, userID string, now time.Time) error
+
 	// RevokeAccessToken puts one access token on the revocation list until
 	// its expiry.
 	RevokeAccessToken(ctx context.Context, jti string, expiresAt, now time.Time) error
@@ -181,6 +192,15 @@ type Grant struct {
 	CreatedAt  time.Time
 	LastUsedAt time.Time
 	RevokedAt  time.Time
+}
+
+// GrantFilter selects grants for [Store.ListGrants]. Zero fields select
+// everything.
+type GrantFilter struct {
+	UserID   string
+	ClientID string
+	// IncludeRevoked lists revoked grants too.
+	IncludeRevoked bool
 }
 
 // Revoked reports whether the grant was revoked.

@@ -28,6 +28,8 @@ func Run(t *testing.T, open Opener) {
 		"RefreshRules":                     testRefreshRules,
 		"DeleteClientRevokesItsTokens":     testDeleteClientRevokesItsTokens,
 		"Consents":                         testConsents,
+		"ListAndRevokeUserGrants":          testListAndRevokeUserGrants,
+		"DeleteAccount":                    testDeleteAccount,
 		"SigningKeys":                      testSigningKeys,
 		"CountEvent":                       testCountEvent,
 		"PurgeExpired":                     testPurgeExpired,
@@ -338,6 +340,68 @@ func testConsents(t *testing.T, open Opener) {
 	}
 	if r, _ := db.IsAccessTokenRevoked(ctx, "at-code"); !r {
 		t.Fatal("withdrawing consent should revoke the client's tokens")
+	}
+}
+
+func testListAndRevokeUserGrants(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, user := open(t)
+	redeem(t, db, user, "one")
+	redeem(t, db, user, "two")
+	list, err := db.ListGrants(ctx, authserver.GrantFilter{UserID: user})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("ListGrants = %v, %v", list, err)
+	}
+	if g := list[0]; g.ClientID != "app" || g.UserID != user || g.Scope != "entries:read" || !g.CreatedAt.Equal(t0) || !g.LastUsedAt.Equal(t0) || g.Revoked() {
+		t.Fatalf("grant %+v", g)
+	}
+	if list, _ := db.ListGrants(ctx, authserver.GrantFilter{ClientID: "other"}); len(list) != 0 {
+		t.Fatalf("grants of another client: %v", list)
+	}
+	if err := db.RevokeGrant(ctx, "g-one", t0); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := db.ListGrants(ctx, authserver.GrantFilter{UserID: user}); len(list) != 1 || list[0].ID != "g-two" {
+		t.Fatalf("revoked grants are left out: %v", list)
+	}
+	if list, _ := db.ListGrants(ctx, authserver.GrantFilter{UserID: user, IncludeRevoked: true}); len(list) != 2 {
+		t.Fatalf("IncludeRevoked lists them: %v", list)
+	}
+	if err := db.SaveConsent(ctx, &authserver.Consent{UserID: user, ClientID: "app", Scope: "entries:read", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RevokeUserGrants(ctx, user, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := db.IsAccessTokenRevoked(ctx, "at-two"); !r {
+		t.Fatal("RevokeUserGrants should revoke the access tokens")
+	}
+	if _, err := db.Consent(ctx, user, "app"); err != nil {
+		t.Fatalf("RevokeUserGrants keeps consents: %v", err)
+	}
+}
+
+func testDeleteAccount(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, user := open(t)
+	redeem(t, db, user, "code")
+	if err := db.SaveConsent(ctx, &authserver.Consent{UserID: user, ClientID: "app", Scope: "entries:read", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteAccount(ctx, user, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := db.IsAccessTokenRevoked(ctx, "at-code"); !r {
+		t.Fatal("the deleted user's access token should stay on the revocation list")
+	}
+	if list, _ := db.ListGrants(ctx, authserver.GrantFilter{UserID: user, IncludeRevoked: true}); len(list) != 0 {
+		t.Fatalf("grants of a deleted user: %v", list)
+	}
+	if list, _ := db.ListConsents(ctx, user); len(list) != 0 {
+		t.Fatalf("consents of a deleted user: %v", list)
+	}
+	if err := db.DeleteAccount(ctx, user, t0); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("deleting twice: %v", err)
 	}
 }
 

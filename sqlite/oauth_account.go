@@ -1,0 +1,80 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
+)
+
+const grantListColumns = `id, client_id, user_id, scope, resource, created_at, last_used_at, revoked_at`
+
+// ListGrants returns the grants the filter selects, newest first.
+func (db *DB) ListGrants(ctx context.Context, f authserver.GrantFilter) ([]*authserver.Grant, error) {
+	var where []string
+	var args []any
+	if f.UserID != "" {
+		where, args = append(where, "user_id = ?"), append(args, f.UserID)
+	}
+	if f.ClientID != "" {
+		where, args = append(where, "client_id = ?"), append(args, f.ClientID)
+	}
+	if !f.IncludeRevoked {
+		where = append(where, "revoked_at IS NULL")
+	}
+	q := `SELECT ` + grantListColumns + ` FROM oauth_grants`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := db.query(ctx, q+` ORDER BY created_at DESC, id`, args...)
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	defer rows.Close()
+	var out []*authserver.Grant
+	for rows.Next() {
+		var g authserver.Grant
+		var created, used int64
+		var revoked sql.NullInt64
+		if err := rows.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.Resource, &created, &used, &revoked); err != nil {
+			return nil, epicme.Internal(err)
+		}
+		g.CreatedAt, g.LastUsedAt, g.RevokedAt = fromNanos(created), fromNanos(used), fromNull(revoked)
+		out = append(out, &g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return out, nil
+}
+
+// RevokeUserGrants revokes every grant of a user and puts their unexpired
+// access tokens on the revocation list; it keeps the consents.
+func (db *DB) RevokeUserGrants(ctx context.Context, userID string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		return tx.revokeGrantsWhere(now, `user_id = ?`, userID)
+	})
+}
+
+// DeleteAccount revokes the user's grants (their access tokens go on the
+// revocation list, which outlives the user) and deletes the user, whose
+// journal, codes, grants and consents go with it by cascade, in one
+// transaction. ENOTFOUND if no such user.
+func (db *DB) DeleteAccount(ctx context.Context, userID string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if err := tx.revokeGrantsWhere(now, `user_id = ?`, userID); err != nil {
+			return err
+		}
+		res, err := tx.exec(`DELETE FROM users WHERE id = ?`, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errUserNotFound()
+		}
+		return nil
+	})
+}
