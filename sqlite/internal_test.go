@@ -55,6 +55,10 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 	db.mu.Unlock()
 
 	ctx := context.Background()
+	var automerge int
+	if err := db.read.QueryRowContext(ctx, `SELECT v FROM entries_fts_config WHERE k = 'automerge'`).Scan(&automerge); err != nil || automerge != 16 {
+		t.Errorf("FTS5 automerge = %d, %v; want 16", automerge, err)
+	}
 	n := db.read.Stats().MaxOpenConnections
 	conns := make([]*sql.Conn, n)
 	for i := range conns {
