@@ -173,6 +173,10 @@ func (db *DB) connectError(err error) error {
 	return fmt.Errorf("postgres: cannot reach %s: %w: check that PostgreSQL is running and the database URL", db.target, err)
 }
 
+// Target names the database as host:port/database, for messages and logs;
+// unlike the URL it never holds a password.
+func (db *DB) Target() string { return db.target }
+
 // Pool returns the connection pool, for statistics (pool.Stat()).
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/httpserver"
 	"github.com/epicme/epicme/password"
-	"github.com/epicme/epicme/sqlite"
 )
 
 // defaultDevUser is the account development mode acts as.
@@ -55,7 +54,7 @@ type authSetup struct {
 // issuer (--issuer), development mode (--dev-insecure-no-auth), or by default
 // the embedded authorization server. publicURL is the --public-url value (""
 // when not given); dir is the data directory.
-func buildAuth(ctx context.Context, c *authFlags, addr, publicURL, dir string, store *sqlite.DB, logger *slog.Logger, e env) (*authSetup, error) {
+func buildAuth(ctx context.Context, c *authFlags, addr, publicURL, dir string, store epicme.Store, logger *slog.Logger, e env) (*authSetup, error) {
 	switch {
 	case c.oauth.enabled() && c.devInsecureNoAuth:
 		return nil, usagef("--issuer and --dev-insecure-no-auth exclude each other: choose OAuth or development mode")
@@ -78,7 +77,11 @@ func buildAuth(ctx context.Context, c *authFlags, addr, publicURL, dir string, s
 		}
 		publicURL = "http://" + addr
 	}
-	return embeddedAuth(ctx, &c.embedded, publicURL, dir, store, logger)
+	db, err := embeddedAuthStore(store)
+	if err != nil {
+		return nil, err
+	}
+	return embeddedAuth(ctx, &c.embedded, publicURL, dir, db, logger)
 }
 
 // devAuth serves every request as one local account with every scope. It is

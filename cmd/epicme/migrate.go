@@ -10,9 +10,13 @@ Every command applies migrations when it opens the database; this one lets
 you do it ahead of a deployment and see the result.`
 
 func runMigrate(ctx context.Context, args []string, e env) error {
-	var data dataFlags
+	var (
+		data dataFlags
+		db   databaseFlag
+	)
 	fs := newFlagSet("migrate", migrateAbout, e)
 	data.register(fs)
+	db.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
@@ -20,7 +24,7 @@ func runMigrate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dir)
+	store, where, err := openJournal(ctx, db.url, dir)
 	if err != nil {
 		return err
 	}
@@ -29,6 +33,6 @@ func runMigrate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "schema version %d (%s)\n", v, store.Path())
+	fmt.Fprintf(e.stdout, "schema version %d (%s)\n", v, where)
 	return nil
 }

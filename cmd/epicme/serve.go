@@ -25,11 +25,13 @@ given, which is for development on this machine only.`
 func runServe(ctx context.Context, args []string, e env) error {
 	var (
 		data dataFlags
+		db   databaseFlag
 		web  httpFlags
 		auth authFlags
 	)
 	fs := newFlagSet("serve", serveAbout, e)
 	data.register(fs)
+	db.register(fs)
 	web.register(fs)
 	auth.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
@@ -54,7 +56,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dir)
+	store, _, err := openJournal(ctx, db.url, dir)
 	if err != nil {
 		return err
 	}

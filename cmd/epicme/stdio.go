@@ -19,10 +19,12 @@ Example client configuration:
 func runStdio(ctx context.Context, args []string, e env) error {
 	var (
 		data  dataFlags
+		db    databaseFlag
 		email string
 	)
 	fs := newFlagSet("stdio", stdioAbout, e)
 	data.register(fs)
+	db.register(fs)
 	fs.StringVar(&email, "user", "", "`email` of the local account to act as (required; see epicme user add)")
 	fs.bindEnv("user", "EPICME_USER")
 	if err := fs.parse(args, e, false); err != nil {
@@ -43,7 +45,7 @@ func runStdio(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dir)
+	store, _, err := openJournal(ctx, db.url, dir)
 	if err != nil {
 		return err
 	}

@@ -46,11 +46,13 @@ func runUser(ctx context.Context, args []string, e env) error {
 func runUserAdd(ctx context.Context, args []string, e env) error {
 	var (
 		data  dataFlags
+		db    databaseFlag
 		email string
 		pw    string
 	)
 	fs := newFlagSet("user add", userAddAbout, e)
 	data.register(fs)
+	db.register(fs)
 	fs.StringVar(&email, "email", "", "`email` of the new account (required)")
 	fs.StringVar(&pw, "password", "", "`password` of the new account; read from stdin when omitted")
 	if err := fs.parse(args, e, false); err != nil {
@@ -90,7 +92,7 @@ func runUserAdd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dir)
+	store, _, err := openJournal(ctx, db.url, dir)
 	if err != nil {
 		return err
 	}
@@ -104,9 +106,13 @@ func runUserAdd(ctx context.Context, args []string, e env) error {
 }
 
 func runUserList(ctx context.Context, args []string, e env) error {
-	var data dataFlags
+	var (
+		data dataFlags
+		db   databaseFlag
+	)
 	fs := newFlagSet("user list", "List every account, oldest first.", e)
 	data.register(fs)
+	db.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
@@ -114,7 +120,7 @@ func runUserList(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dir)
+	store, _, err := openJournal(ctx, db.url, dir)
 	if err != nil {
 		return err
 	}
