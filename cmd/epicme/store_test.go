@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/postgres"
+	"github.com/epicme/epicme/postgres/pgtest"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+)
+
+func TestDatabaseURLMustBePostgres(t *testing.T) {
+	for _, cmd := range [][]string{{"migrate"}, {"user", "list"}} {
+		c := newCLI(t)
+		c.vars["EPICME_DATABASE_URL"] = "mysql://epicme:s3cret@127.0.0.1/journal"
+		code, _, errOut := c.run("", cmd...)
+		if code != 2 || !strings.Contains(errOut, "--database-url must be a postgres:// URL") {
+			t.Errorf("%v: exit %d, stderr %q", cmd, code, errOut)
+		}
+		if strings.Contains(errOut, "s3cret") {
+			t.Errorf("%v: stderr shows the password: %q", cmd, errOut)
+		}
+	}
+}
+
+// TestPostgresKeepsTheJournal runs the commands that support PostgreSQL
+// against a fresh database: migrate, user add and list, stdio, and serve
+// in development mode. Nothing of the journal lands in the data directory.
+func TestPostgresKeepsTheJournal(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	c := newCLI(t)
+	c.vars["EPICME_DATABASE_URL"] = url
+
+	out := c.mustRun("migrate")
+	if want := "schema version " + itoa(postgres.LatestSchemaVersion()) + " (postgres 127.0.0.1:5432/epicme_test_"; !strings.HasPrefix(out, want) {
+		t.Errorf("migrate printed %q, want %q...", out, want)
+	}
+	c.mustRun("user", "add", "--email", "me@example.com", "--password", "long enough")
+	if out := c.mustRun("user", "list"); !strings.Contains(out, "me@example.com") {
+		t.Errorf("user list: %q", out)
+	}
+
+	// stdio, as a desktop client launches it.
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	stderr := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		e := c.env("", outW, stderr)
+		e.stdin = inR
+		done <- run(ctx, []string{"stdio", "--user", "me@example.com"}, e)
+		outW.Close()
+	}()
+	cl := client.NewClient(transport.NewIO(outR, inW, io.NopCloser(strings.NewReader(""))))
+	exerciseJournal(t, ctx, cl, "2025-11-25")
+	cl.Close()
+	inW.Close()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("stdio exit %d\n%s", code, stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stdio did not stop at end of input")
+	}
+
+	// serve in development mode: the journal and /readyz are on PostgreSQL.
+	s := startServe(t, c, "--dev-insecure-no-auth")
+	resp, err := http.Get(s.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /readyz = %d", resp.StatusCode)
+	}
+	hc, err := client.NewStreamableHttpClient(s.url+"/mcp", transport.WithHTTPTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exerciseJournal(t, ctx, hc, "2026-07-28")
+	hc.Close()
+	if code := s.stop(); code != 0 {
+		t.Errorf("serve exit %d\n%s", code, s.stderr)
+	}
+
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, email := range []string{"me@example.com", defaultDevUser} {
+		u, err := db.LocalUserByEmail(ctx, email)
+		if err != nil {
+			t.Fatalf("%s in PostgreSQL: %v", email, err)
+		}
+		page, err := db.ListEntries(ctx, u.ID, epicme.EntryFilter{})
+		if err != nil || len(page.Entries) != 1 {
+			t.Errorf("%s has %d entries in PostgreSQL (%v), want 1", email, len(page.Entries), err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c.dataDir(), databaseFile)); !os.IsNotExist(err) {
+		t.Errorf("a SQLite journal was created in the data directory (%v)", err)
+	}
+}
+
+// TestServeRefusesPostgresWithTheEmbeddedAuthorizationServer: its clients,
+// grants and keys live in SQLite, so serving the journal from PostgreSQL
+// with it would split one deployment over two databases.
+func TestServeRefusesPostgresWithTheEmbeddedAuthorizationServer(t *testing.T) {
+	c := newCLI(t)
+	c.vars["EPICME_DATABASE_URL"] = pgtest.NewDatabase(t)
+	code, _, errOut := c.run("", "serve", "--addr", "127.0.0.1:0", "--public-url", "http://127.0.0.1:9")
+	if code != 2 || !strings.Contains(errOut, "PostgreSQL is supported for the journal only with an external authorization server (--issuer)") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
