@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/postgres"
@@ -233,5 +234,58 @@ func TestOpenSaysWhatIsWrong(t *testing.T) {
 				t.Fatalf("error %q shows the password", msg)
 			}
 		})
+	}
+}
+
+func TestPoolSettingsComeFromTheURLAndOptions(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	show := func(db *postgres.DB, name string) string {
+		t.Helper()
+		var v string
+		if err := db.Pool().QueryRow(ctx, "SHOW "+name).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	db := mustOpen(t, url)
+	if got := db.Pool().Config().MaxConns; got < 4 {
+		t.Errorf("default MaxConns = %d, want at least 4", got)
+	}
+	if got := show(db, "statement_timeout"); got != "30s" {
+		t.Errorf("default statement_timeout = %s, want 30s", got)
+	}
+	if got := show(db, "TimeZone"); got != "UTC" {
+		t.Errorf("TimeZone = %s, want UTC", got)
+	}
+	db.Close()
+
+	db = mustOpen(t, url+"&pool_max_conns=3&statement_timeout=1500")
+	if got := db.Pool().Config().MaxConns; got != 3 {
+		t.Errorf("MaxConns from the URL = %d, want 3", got)
+	}
+	if got := show(db, "statement_timeout"); got != "1500ms" {
+		t.Errorf("statement_timeout from the URL = %s, want 1500ms", got)
+	}
+	db.Close()
+
+	db, err := postgres.OpenWithOptions(ctx, url+"&pool_max_conns=3", postgres.Options{
+		MaxConns: 7, MinConns: 1, StatementTimeout: 2 * time.Second, MaxConnIdleTime: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg := db.Pool().Config()
+	if cfg.MaxConns != 7 || cfg.MinConns != 1 || cfg.MaxConnIdleTime != time.Minute {
+		t.Errorf("pool config = max %d, min %d, idle %v; want the options", cfg.MaxConns, cfg.MinConns, cfg.MaxConnIdleTime)
+	}
+	if got := show(db, "statement_timeout"); got != "2s" {
+		t.Errorf("statement_timeout from the options = %s, want 2s", got)
+	}
+	// The server enforces it: a longer statement is cancelled.
+	if _, err := db.Pool().Exec(ctx, "SELECT pg_sleep(3)"); err == nil || !strings.Contains(err.Error(), "statement timeout") {
+		t.Errorf("a 3s statement under a 2s timeout: %v", err)
 	}
 }
