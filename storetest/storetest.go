@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) epicme.Store) {
 	t.Run("Search", func(t *testing.T) { testSearch(t, fresh) })
 	t.Run("Scoping", func(t *testing.T) { testScoping(t, fresh) })
 	t.Run("IsolationProperty", func(t *testing.T) { testIsolationProperty(t, fresh(t)) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, fresh) })
+	t.Run("UserLifecycle", func(t *testing.T) { testUserLifecycle(t, fresh) })
 }
 
 type opener = func(t *testing.T) epicme.Store

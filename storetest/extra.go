@@ -1,0 +1,180 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/epicme/epicme"
+)
+
+// userDeleter is implemented by stores that delete users (both do; it is not
+// part of epicme.Store because only operators delete accounts).
+type userDeleter interface {
+	DeleteUser(ctx context.Context, userID string) error
+}
+
+// userDisabler is implemented by stores that disable users.
+type userDisabler interface {
+	SetUserDisabled(ctx context.Context, userID string, disabled bool) error
+}
+
+// testConcurrency checks the rules that hold only if a store serialises one
+// user's writes: however many requests arrive at once (on one instance or on
+// several sharing a database), ids stay dense and unique per user, and
+// linking the same pair twice makes one link.
+func testConcurrency(t *testing.T, open opener) {
+	ctx := context.Background()
+
+	t.Run("IDsStayDenseUnderConcurrentCreates", func(t *testing.T) {
+		s := open(t)
+		a, b := newUser(t, s), newUser(t, s)
+		const n = 24
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*n)
+		for i := range n {
+			for _, u := range []*epicme.User{a, b} {
+				wg.Go(func() {
+					if _, err := s.CreateEntry(ctx, u.ID, epicme.NewEntry{Title: fmt.Sprint("e", i), Content: "c"}); err != nil {
+						errs <- err
+					}
+					if _, err := s.CreateTag(ctx, u.ID, epicme.NewTag{Name: fmt.Sprint("t", i)}); err != nil {
+						errs <- err
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		want := make([]int64, n)
+		for i := range want {
+			want[i] = int64(i + 1)
+		}
+		for _, u := range []*epicme.User{a, b} {
+			got := ids(listAll(t, s, u.ID, epicme.EntryFilter{Limit: epicme.MaxPageSize}), summaryID)
+			equal(t, "entry ids", sorted(got), want)
+			equal(t, "tag ids", sorted(ids(mustListTags(t, s, u.ID), tagRefID)), want)
+		}
+	})
+
+	t.Run("ConcurrentLinksOfOnePairMakeOneLink", func(t *testing.T) {
+		s := open(t)
+		u := newUser(t, s)
+		e := mustEntry(t, s, u.ID, epicme.NewEntry{Title: "t", Content: "c"})
+		tag := mustTag(t, s, u.ID, "x")
+		const n = 12
+		links := make([]*epicme.EntryTag, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { links[i], errs[i] = s.AddTagToEntry(ctx, u.ID, e.ID, tag.ID) })
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			equal(t, "link", links[i], links[0])
+		}
+		if links[0].ID != 1 {
+			t.Fatalf("link id = %d, want 1", links[0].ID)
+		}
+		got, err := s.GetEntry(ctx, u.ID, e.ID)
+		if err != nil || len(got.Tags) != 1 {
+			t.Fatalf("entry tags = %+v, %v; want one", got.Tags, err)
+		}
+		// The next new link is number 2: the repeats took no ids.
+		tag2 := mustTag(t, s, u.ID, "y")
+		et, err := s.AddTagToEntry(ctx, u.ID, e.ID, tag2.ID)
+		if err != nil || et.ID != 2 {
+			t.Fatalf("next link = %+v, %v; want id 2", et, err)
+		}
+	})
+}
+
+// testUserLifecycle checks what deleting and disabling a user does, for
+// stores that can.
+func testUserLifecycle(t *testing.T, open opener) {
+	ctx := context.Background()
+
+	t.Run("DeletingAUserDeletesTheJournal", func(t *testing.T) {
+		s := open(t)
+		del, ok := s.(userDeleter)
+		if !ok {
+			t.Skip("the store does not delete users")
+		}
+		a, b := newUser(t, s), newUser(t, s)
+		for _, u := range []*epicme.User{a, b} {
+			tag := mustTag(t, s, u.ID, "walks")
+			mustEntry(t, s, u.ID, epicme.NewEntry{Title: "River", Content: "heron by the water", TagIDs: []int64{tag.ID}})
+		}
+		bBefore := snapshot(t, s, b.ID)
+		if err := del.DeleteUser(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, del.DeleteUser(ctx, a.ID), epicme.ENOTFOUND)
+		_, err := s.UserByID(ctx, a.ID)
+		wantCode(t, err, epicme.ENOTFOUND)
+		_, err = s.GetEntry(ctx, a.ID, 1)
+		wantError(t, err, epicme.ENOTFOUND, entryNotFound(1))
+		_, err = s.GetTag(ctx, a.ID, 1)
+		wantError(t, err, epicme.ENOTFOUND, tagNotFound(1))
+		equal(t, "A's entries", len(listAll(t, s, a.ID, epicme.EntryFilter{})), 0)
+		equal(t, "A's tags", len(mustListTags(t, s, a.ID)), 0)
+		equal(t, "A's search", len(search(t, s, a.ID, "heron")), 0)
+		equal(t, "B's journal", snapshot(t, s, b.ID), bBefore)
+		equal(t, "B's search", len(search(t, s, b.ID, "heron")), 1)
+		// The email is free again, and the new account starts at id 1.
+		c, err := s.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: a.Email})
+		if err != nil {
+			t.Fatalf("reusing a deleted account's email: %v", err)
+		}
+		if c.ID == a.ID {
+			t.Fatal("a new account got the deleted account's id")
+		}
+		if e := mustEntry(t, s, c.ID, epicme.NewEntry{Title: "t", Content: "c"}); e.ID != 1 {
+			t.Fatalf("first entry of the new account has id %d", e.ID)
+		}
+		users, err := s.ListUsers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(users, func(u *epicme.User) int64 { return 0 }), []int64{0, 0}) {
+			t.Fatalf("%d users after deleting one of three", len(users))
+		}
+	})
+
+	t.Run("DisabledUsersAreMarked", func(t *testing.T) {
+		s := open(t)
+		dis, ok := s.(userDisabler)
+		if !ok {
+			t.Skip("the store does not disable users")
+		}
+		u := newUser(t, s)
+		if err := dis.SetUserDisabled(ctx, u.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		for _, get := range []func() (*epicme.User, error){
+			func() (*epicme.User, error) { return s.UserByID(ctx, u.ID) },
+			func() (*epicme.User, error) { return s.UserByIdentity(ctx, u.Issuer, u.Subject) },
+			func() (*epicme.User, error) { return s.LocalUserByEmail(ctx, u.Email) },
+		} {
+			got, err := get()
+			if err != nil || !got.Disabled || got.UpdatedAt.Before(u.UpdatedAt) {
+				t.Fatalf("disabled user reads as %+v, %v", got, err)
+			}
+		}
+		if err := dis.SetUserDisabled(ctx, u.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.UserByID(ctx, u.ID); err != nil || got.Disabled {
+			t.Fatalf("re-enabled user reads as %+v, %v", got, err)
+		}
+		wantCode(t, dis.SetUserDisabled(ctx, "nosuchuser", true), epicme.ENOTFOUND)
+	})
+}
