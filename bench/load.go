@@ -29,6 +29,19 @@ const (
 // Workloads lists every workload, in the order "all" runs them.
 var Workloads = []string{GetEntry, ListEntries, SearchEntries}
 
+// Workloads that are not tools/call of one tool, used to compare servers
+// (epicme bench peers) rather than run by "all".
+const (
+	// ToolsList sends tools/list requests.
+	ToolsList = "tools/list"
+	// Mixed is a journal's traffic: of every ten calls, seven get_entry,
+	// one list_entries, one search_entries and one create_entry (a write).
+	Mixed = "mixed"
+)
+
+// OtherWorkloads lists the workloads outside Workloads.
+var OtherWorkloads = []string{ToolsList, Mixed}
+
 // ProtocolVersion is the MCP revision the load generator speaks: the
 // stateless one, where every request stands alone (no initialize, no
 // session), so each call is one HTTP round trip.
@@ -61,6 +74,11 @@ type RunOptions struct {
 	Seed uint64
 	// Header is added to every request (an Authorization header, say).
 	Header http.Header
+	// Tokens, when set, are bearer tokens sent one per prepared request,
+	// in order. A run prepares max(4096, len(Tokens)) requests and walks
+	// them once before repeating any, so with more tokens than calls every
+	// call carries a token the server has not seen in this run.
+	Tokens []string
 }
 
 func (o *RunOptions) setDefaults() {
@@ -147,7 +165,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &worker{addr: host, pool: pool, next: c * requestPoolSize / o.Connections}
+			w := &worker{addr: host, pool: pool, next: c * len(pool) / o.Connections}
 			defer w.close()
 			local := make([]time.Duration, 0, 1<<16)
 			var localErrs int64
@@ -208,8 +226,8 @@ func prepare(o *RunOptions) (host string, pool [][]byte, err error) {
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return "", nil, fmt.Errorf("bench: URL %q must be an http:// URL (the load generator speaks plain HTTP/1.1)", o.URL)
 	}
-	if !slices.Contains(Workloads, o.Workload) {
-		return "", nil, fmt.Errorf("bench: unknown workload %q (want one of %s)", o.Workload, strings.Join(Workloads, ", "))
+	if !slices.Contains(Workloads, o.Workload) && !slices.Contains(OtherWorkloads, o.Workload) {
+		return "", nil, fmt.Errorf("bench: unknown workload %q (want one of %s)", o.Workload, strings.Join(append(Workloads, OtherWorkloads...), ", "))
 	}
 	host = u.Host
 	if u.Port() == "" {
@@ -251,26 +269,43 @@ func buildRequests(u *url.URL, o *RunOptions) ([][]byte, error) {
 	if err := o.Header.Write(&extra); err != nil {
 		return nil, err
 	}
-	pool := make([][]byte, requestPoolSize)
+	pool := make([][]byte, max(requestPoolSize, len(o.Tokens)))
 	for i := range pool {
+		tool := o.Workload
+		if tool == Mixed {
+			tool = mixedTools[i%len(mixedTools)]
+		}
 		var args map[string]any
-		switch o.Workload {
+		switch tool {
 		case GetEntry:
 			args = map[string]any{"id": 1 + g.r.IntN(o.EntriesPerUser)}
 		case ListEntries:
 			args = map[string]any{"limit": 50}
 		case SearchEntries:
 			args = map[string]any{"query": g.query(1 + i%2)}
+		case createEntry:
+			args = map[string]any{"title": g.title(), "content": g.content(700 + g.r.IntN(600))}
 		}
-		body, err := json.Marshal(callRequest(i+1, o.Workload, args))
+		req := callRequest(i+1, tool, args)
+		if tool == ToolsList {
+			req = listRequest(i + 1)
+		}
+		body, err := json.Marshal(req)
 		if err != nil {
 			return nil, err
 		}
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n", path, u.Host)
 		b.WriteString("Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n")
-		fmt.Fprintf(&b, "Mcp-Protocol-Version: %s\r\nMcp-Method: tools/call\r\nMcp-Name: %s\r\n", ProtocolVersion, o.Workload)
+		if tool == ToolsList {
+			fmt.Fprintf(&b, "Mcp-Protocol-Version: %s\r\nMcp-Method: tools/list\r\n", ProtocolVersion)
+		} else {
+			fmt.Fprintf(&b, "Mcp-Protocol-Version: %s\r\nMcp-Method: tools/call\r\nMcp-Name: %s\r\n", ProtocolVersion, tool)
+		}
 		fmt.Fprintf(&b, "%s: %d\r\n", UserHeader, g.r.IntN(o.Users))
+		if len(o.Tokens) > 0 {
+			fmt.Fprintf(&b, "Authorization: Bearer %s\r\n", o.Tokens[i%len(o.Tokens)])
+		}
 		b.Write(extra.Bytes())
 		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(body))
 		b.Write(body)
@@ -290,6 +325,29 @@ func callRequest(id int, tool string, args map[string]any) map[string]any {
 		"params": map[string]any{
 			"name":      tool,
 			"arguments": args,
+			"_meta": map[string]any{
+				"io.modelcontextprotocol/protocolVersion":    ProtocolVersion,
+				"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+				"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "epicme-bench", "version": "1"},
+			},
+		},
+	}
+}
+
+// createEntry is the write of the mixed workload.
+const createEntry = "create_entry"
+
+// mixedTools is the cycle of the mixed workload: 70% reads, 20% lists and
+// searches, 10% writes.
+var mixedTools = []string{GetEntry, GetEntry, GetEntry, ListEntries, GetEntry, GetEntry, SearchEntries, GetEntry, GetEntry, createEntry}
+
+// listRequest is a stateless (2026-07-28) tools/list.
+func listRequest(id int) map[string]any {
+	return map[string]any{
+		"jsonrpc": "2.0",
+		"id":      id,
+		"method":  "tools/list",
+		"params": map[string]any{
 			"_meta": map[string]any{
 				"io.modelcontextprotocol/protocolVersion":    ProtocolVersion,
 				"io.modelcontextprotocol/clientCapabilities": map[string]any{},

@@ -23,23 +23,27 @@ Subcommands:
       fill an empty data directory with N users' journals
   epicme bench run [--url URL | --data-dir DIR] [--workload W] [--connections N]
       send MCP tools/call requests and report calls/s and latency percentiles
+  epicme bench peers --data-dir DIR [--out DIR]
+      measure EpicMe against other MCP stacks doing the same work, side by side
 
-Run "epicme bench fixture --help" or "epicme bench run --help" for their flags.`
+Run "epicme bench <subcommand> --help" for its flags.`
 
 func runBench(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
-		return usagef("missing subcommand: fixture or run")
+		return usagef("missing subcommand: fixture, run or peers")
 	}
 	switch args[0] {
 	case "fixture":
 		return runBenchFixture(ctx, args[1:], e)
 	case "run":
 		return runBenchRun(ctx, args[1:], e)
+	case "peers":
+		return runBenchPeers(ctx, args[1:], e)
 	case "-h", "--help", "-help", "help":
-		fmt.Fprintf(e.stdout, "Usage: epicme bench <fixture|run> [flags]\n\n%s\n", benchAbout)
+		fmt.Fprintf(e.stdout, "Usage: epicme bench <fixture|run|peers> [flags]\n\n%s\n", benchAbout)
 		return nil
 	}
-	return usagef("unknown subcommand %q: want fixture or run", args[0])
+	return usagef("unknown subcommand %q: want fixture, run or peers", args[0])
 }
 
 const benchFixtureAbout = `Fill an empty data directory with benchmark journals: --users users, each with
