@@ -2,15 +2,14 @@ package authserver
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/epicme/epicme"
-	"github.com/epicme/epicme/password"
 )
 
 // authzRequest is a validated authorization request (RFC 6749 §4.1.1 with
@@ -273,11 +272,26 @@ func clientDisplayName(c *Client) string {
 }
 
 // showSignIn shows the sign-in form, for an authorization request a or,
-// when a is nil, for the connected-apps page.
+// when a is nil, for the account pages (next is where to go after).
 func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, a *authzRequest, status int, email, msg string) {
+	s.showSignInPage(w, r, a, status, email, msg, "", "")
+}
+
+func (s *Server) showSignInPage(w http.ResponseWriter, r *http.Request, a *authzRequest, status int, email, msg, notice, next string) {
 	name, raw := "", ""
 	if a != nil {
 		name, raw = clientDisplayName(a.client), a.raw
+		allowRedirectTo(w, a.redirectURI)
+	}
+	signUp := ""
+	if s.cfg.AllowSignUp {
+		signUp = SignUpPath
+		if raw != "" {
+			signUp += "?" + url.Values{"request": {raw}}.Encode()
+		}
+	}
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "60")
 	}
 	s.render(w, r, status, s.pages.signIn, map[string]any{
 		"Title":      "Sign in",
@@ -285,8 +299,11 @@ func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, a *authzRequ
 		"Action":     SignInPath,
 		"CSRF":       s.ensureCSRF(w, r),
 		"Request":    raw,
+		"Next":       next,
 		"Email":      email,
 		"Error":      msg,
+		"Notice":     notice,
+		"SignUpURL":  signUp,
 	})
 }
 
@@ -311,6 +328,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, a *authzReq
 			docHost = u.Host
 		}
 	}
+	allowRedirectTo(w, a.redirectURI)
 	s.render(w, r, http.StatusOK, s.pages.consent, map[string]any{
 		"Title":        "Allow access?",
 		"Email":        user.Email,
@@ -318,20 +336,44 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, a *authzReq
 		"Unverified":   a.client.Kind != ClientPreregistered,
 		"RedirectHost": redirectHost,
 		"DocumentHost": docHost,
+		"LoopbackOnly": loopbackOnly(a.client),
 		"Action":       ConsentPath,
 		"CSRF":         s.ensureCSRF(w, r),
 		"Request":      a.raw,
+		"ConsentToken": s.cookies.consentToken(user.ID, a.raw, s.now().Add(consentFormTTL)),
 		"Scopes":       items,
 	})
 }
 
-// sessionUser returns the signed-in local user, or nil.
+// consentFormTTL is how long a consent page may stay open before its
+// answer is refused.
+const consentFormTTL = 30 * time.Minute
+
+// loopbackOnly reports whether every redirect URI of the client is on the
+// user's own machine (RFC 8252 §7.3): such a client is a program the user
+// runs, and nothing vouches for its name.
+func loopbackOnly(c *Client) bool {
+	if len(c.RedirectURIs) == 0 {
+		return false
+	}
+	for _, ru := range c.RedirectURIs {
+		u, err := url.Parse(ru)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !isLoopbackHost(u.Hostname()) {
+			return false
+		}
+	}
+	return true
+}
+
+// sessionUser returns the signed-in local user, or nil. A session ends
+// when it expires, when the user is disabled or deleted, and when the
+// password it was opened with changes.
 func (s *Server) sessionUser(r *http.Request) *epicme.User {
 	ck, err := r.Cookie(s.cookies.name("epicme_session"))
 	if err != nil {
 		return nil
 	}
-	id := s.cookies.sessionUserID(ck.Value, s.now())
+	id, stamp := s.cookies.sessionUserID(ck.Value, s.now())
 	if id == "" {
 		return nil
 	}
@@ -339,7 +381,17 @@ func (s *Server) sessionUser(r *http.Request) *epicme.User {
 	if err != nil || u.Disabled || u.Issuer != epicme.LocalIssuer {
 		return nil
 	}
+	hash, err := s.users.PasswordHash(r.Context(), id)
+	if err != nil || hash == "" || !hmac.Equal(stamp, passwordStamp(hash)) {
+		return nil
+	}
 	return u
+}
+
+// startSession signs the user in on this browser.
+func (s *Server) startSession(w http.ResponseWriter, user *epicme.User, hash string) {
+	exp := s.now().Add(s.cfg.SessionTTL)
+	http.SetCookie(w, s.cookies.cookie("epicme_session", s.cookies.sessionValue(user.ID, passwordStamp(hash), exp), s.cfg.SessionTTL))
 }
 
 // parsePageForm reads a posted form of the pages and checks its CSRF token;
@@ -377,100 +429,6 @@ func (s *Server) carriedRequest(w http.ResponseWriter, r *http.Request) *authzRe
 	return s.authorizeStep(w, r, q)
 }
 
-var (
-	dummyOnce sync.Once
-	dummyHash string
-)
-
-// serveSignIn checks an email and password against the stored Argon2id
-// hash and starts a session.
-// Without an authorization request in the form, the user is signing in to
-// see their connected apps.
-func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
-	if !s.parsePageForm(w, r) {
-		return
-	}
-	var a *authzRequest
-	if r.PostForm.Get("request") != "" {
-		if a = s.carriedRequest(w, r); a == nil {
-			return
-		}
-	}
-	ctx := r.Context()
-	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
-	pw := r.PostForm.Get("password")
-	if email == "" || pw == "" || len(pw) > epicme.MaxPasswordLen {
-		s.showSignIn(w, r, a, http.StatusBadRequest, email, "Enter your email and password.")
-		return
-	}
-	// Slow down password guessing: per account and per source.
-	now := s.now()
-	for _, key := range []string{"signin:" + email, "signin-source:" + s.sourceOf(r)} {
-		limit := 10
-		if strings.HasPrefix(key, "signin-source:") {
-			limit = 50
-		}
-		n, err := s.store.CountEvent(ctx, key, 15*time.Minute, now)
-		if err != nil {
-			s.log.ErrorContext(ctx, "counting sign-in attempts", "err", err)
-			s.showError(w, r, http.StatusInternalServerError, "Internal error.")
-			return
-		}
-		if n > limit {
-			s.showSignIn(w, r, a, http.StatusTooManyRequests, email, "Too many sign-in attempts. Wait a while and try again.")
-			return
-		}
-	}
-	user, err := s.checkPassword(ctx, email, pw)
-	if err != nil {
-		s.log.ErrorContext(ctx, "checking password", "err", err)
-		s.showError(w, r, http.StatusInternalServerError, "Internal error.")
-		return
-	}
-	if user == nil {
-		s.showSignIn(w, r, a, http.StatusUnauthorized, email, "The email or password is wrong.")
-		return
-	}
-	s.store.ResetEvents(ctx, "signin:"+email)
-	http.SetCookie(w, s.cookies.cookie("epicme_session", s.cookies.sessionValue(user.ID, now.Add(s.cfg.SessionTTL)), s.cfg.SessionTTL))
-	if a == nil {
-		s.log.InfoContext(ctx, "user signed in", "user", user.ID)
-		http.Redirect(w, r, AppsPath, http.StatusSeeOther)
-		return
-	}
-	s.log.InfoContext(ctx, "user signed in", "user", user.ID, "client_id", a.client.ID)
-	s.consentOrCode(w, r, a, user)
-}
-
-// checkPassword returns the local user with this email and password, or
-// nil. An unknown email costs as much time as a wrong password.
-func (s *Server) checkPassword(ctx context.Context, email, pw string) (*epicme.User, error) {
-	user, err := s.users.LocalUserByEmail(ctx, email)
-	if epicme.ErrorCode(err) == epicme.ENOTFOUND || (err == nil && user.Disabled) {
-		dummyOnce.Do(func() { dummyHash, _ = password.Hash(randomToken(16)) })
-		s.checkPwd(pw, dummyHash)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	hash, err := s.users.PasswordHash(ctx, user.ID)
-	if err != nil {
-		return nil, err
-	}
-	if hash == "" {
-		return nil, nil
-	}
-	ok, err := s.checkPwd(pw, hash)
-	if err != nil && !errors.Is(err, password.ErrMalformed) {
-		return nil, err
-	}
-	if !ok {
-		return nil, nil
-	}
-	return user, nil
-}
-
 // serveConsent records the user's decision and, if they allowed some
 // scopes, issues a code for those.
 func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
@@ -481,6 +439,12 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 	user := s.sessionUser(r)
 	if user == nil {
 		s.showSignIn(w, r, a, http.StatusUnauthorized, "", "Your session has ended. Sign in again.")
+		return
+	}
+	// The form must be the one shown to this user for this very request:
+	// a consent page of one client cannot approve another's request.
+	if !s.cookies.checkConsentToken(r.PostForm.Get("consent"), user.ID, r.PostForm.Get("request"), s.now()) {
+		s.showError(w, r, http.StatusForbidden, "This answer does not match the request it was shown for, or the page was open too long. Go back to the application and start again.")
 		return
 	}
 	if r.PostForm.Get("decision") != "allow" {

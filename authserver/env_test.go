@@ -250,6 +250,8 @@ func (b *browser) post(path string, form url.Values) reply {
 var (
 	csrfField    = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
 	requestField = regexp.MustCompile(`name="request" value="([^"]*)"`)
+	consentField = regexp.MustCompile(`name="consent" value="([^"]*)"`)
+	nextField    = regexp.MustCompile(`name="next" value="([^"]*)"`)
 )
 
 // formFields reads the hidden fields of the sign-in or consent page.
@@ -259,7 +261,14 @@ func formFields(t testing.TB, page string) url.Values {
 	if c == nil || r == nil {
 		t.Fatalf("no form on the page:\n%s", page)
 	}
-	return url.Values{"csrf": {html.UnescapeString(c[1])}, "request": {html.UnescapeString(r[1])}}
+	f := url.Values{"csrf": {html.UnescapeString(c[1])}, "request": {html.UnescapeString(r[1])}}
+	if m := consentField.FindStringSubmatch(page); m != nil {
+		f.Set("consent", html.UnescapeString(m[1]))
+	}
+	if m := nextField.FindStringSubmatch(page); m != nil && m[1] != "" {
+		f.Set("next", html.UnescapeString(m[1]))
+	}
+	return f
 }
 
 // signIn submits the sign-in form shown by page.

@@ -9,17 +9,25 @@ import (
 	"encoding/binary"
 	"html/template"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html static/style.css
 var templateFS embed.FS
 
-// pages renders the sign-in, consent and error pages. The templates are
-// separate files so that the pages can be redesigned without touching the
-// protocol code.
+// StylePath is where the pages' one stylesheet is served.
+const StylePath = "/oauth/static/style.css"
+
+// pages renders the sign-in, sign-up, consent, connected-apps, account and
+// error pages. The templates are separate files so that the pages can be
+// redesigned without touching the protocol code.
 type pages struct {
-	signIn, consent, errorPage, apps *template.Template
+	signIn, signUp, consent, errorPage, message, apps, account *template.Template
+
+	style     []byte
+	styleETag string
 }
 
 func loadPages() (*pages, error) {
@@ -29,20 +37,70 @@ func loadPages() (*pages, error) {
 		return template.ParseFS(templateFS, "templates/"+name, "templates/layout.html")
 	}
 	var p pages
+	for _, t := range []struct {
+		dst  **template.Template
+		name string
+	}{
+		{&p.signIn, "signin.html"}, {&p.signUp, "signup.html"}, {&p.consent, "consent.html"},
+		{&p.errorPage, "error.html"}, {&p.message, "message.html"}, {&p.apps, "apps.html"},
+		{&p.account, "account.html"},
+	} {
+		var err error
+		if *t.dst, err = parse(t.name); err != nil {
+			return nil, err
+		}
+	}
 	var err error
-	if p.signIn, err = parse("signin.html"); err != nil {
+	if p.style, err = templateFS.ReadFile("static/style.css"); err != nil {
 		return nil, err
 	}
-	if p.consent, err = parse("consent.html"); err != nil {
-		return nil, err
-	}
-	if p.errorPage, err = parse("error.html"); err != nil {
-		return nil, err
-	}
-	if p.apps, err = parse("apps.html"); err != nil {
-		return nil, err
-	}
+	sum := sha256.Sum256(p.style)
+	p.styleETag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
 	return &p, nil
+}
+
+// contentSecurityPolicy is the policy of every page: nothing but our own
+// stylesheet loads, no script runs, forms post only to us (and, on the
+// pages of an authorization, to the client's redirect URI, since browsers
+// apply form-action to the redirect that follows a submitted form), and no
+// other site may frame the page.
+func contentSecurityPolicy(formTarget string) string {
+	fa := "'self'"
+	if formTarget != "" {
+		fa += " " + formTarget
+	}
+	return "default-src 'none'; style-src 'self'; img-src 'self'; form-action " + fa + "; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// cspSource is the CSP source expression (CSP3 §2.3.1) that allows a
+// redirect to uri: its origin, or its scheme for a private-use scheme
+// (RFC 8252 §7.1).
+func cspSource(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	for _, c := range scheme {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return ""
+		}
+	}
+	if scheme != "http" && scheme != "https" {
+		return scheme + ":"
+	}
+	if u.Host == "" || strings.ContainsAny(u.Host, " ;,'\"") {
+		return ""
+	}
+	return scheme + "://" + u.Host
+}
+
+// allowRedirectTo lets the forms of this page lead to the client's redirect
+// URI.
+func allowRedirectTo(w http.ResponseWriter, redirectURI string) {
+	if src := cspSource(redirectURI); src != "" {
+		w.Header().Set("Content-Security-Policy", contentSecurityPolicy(src))
+	}
 }
 
 // pageHeaders protects the pages from framing (clickjacking a consent
@@ -51,9 +109,7 @@ func pageHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Frame-Options", "DENY")
-		// No form-action: browsers apply it to the redirect that follows a
-		// submitted consent form, which goes to the client's redirect URI.
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", contentSecurityPolicy(""))
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -61,7 +117,32 @@ func pageHeaders(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, data any) {
+// serveStyle serves the stylesheet, cacheable and revalidated by ETag.
+func (s *Server) serveStyle(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/css; charset=utf-8")
+	h.Set("Cache-Control", "public, max-age=3600")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("ETag", s.pages.styleETag)
+	if r.Header.Get("If-None-Match") == s.pages.styleETag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Write(s.pages.style)
+}
+
+// render executes a page template with data, adding what the layout needs.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	for k, v := range map[string]any{
+		"Style": StylePath, "AccountPath": AccountPath, "AppsPath": AppsPath, "SignOutPath": SignOutPath,
+	} {
+		if _, ok := data[k]; !ok {
+			data[k] = v
+		}
+	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		s.log.ErrorContext(r.Context(), "rendering page", "err", err)
@@ -78,6 +159,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *t
 // redirecting would send the user to an address nobody vouched for.
 func (s *Server) showError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	s.render(w, r, status, s.pages.errorPage, map[string]any{"Title": "Cannot continue", "Error": msg})
+}
+
+// showMessage shows a short page that reports what happened.
+func (s *Server) showMessage(w http.ResponseWriter, r *http.Request, title, msg, link, linkText string) {
+	s.render(w, r, http.StatusOK, s.pages.message, map[string]any{"Title": title, "Message": msg, "Link": link, "LinkText": linkText})
 }
 
 // cookieCodec makes and checks the session and CSRF cookies. Over https
@@ -115,27 +201,47 @@ func (c cookieCodec) cookie(name, value string, maxAge time.Duration) *http.Cook
 	}
 }
 
-// session cookie: base64url(expiry(8) || userID) "." base64url(mac).
-func (c cookieCodec) sessionValue(userID string, exp time.Time) string {
+// expired returns a cookie that deletes the named one.
+func (c cookieCodec) expired(name string) *http.Cookie {
+	ck := c.cookie(name, "", 0)
+	ck.MaxAge = -1
+	return ck
+}
+
+// stampLen is the length of a session's password stamp.
+const stampLen = 8
+
+// passwordStamp ties sessions to the password they were opened with:
+// changing or resetting the password ends every other session.
+func passwordStamp(hash string) []byte {
+	sum := sha256.Sum256([]byte("session stamp\x00" + hash))
+	return sum[:stampLen]
+}
+
+// session cookie: base64url(expiry(8) || stamp(8) || userID) "." base64url(mac).
+func (c cookieCodec) sessionValue(userID string, stamp []byte, exp time.Time) string {
 	payload := binary.BigEndian.AppendUint64(nil, uint64(exp.Unix()))
+	payload = append(payload, stamp[:stampLen]...)
 	payload = append(payload, userID...)
 	return b64.EncodeToString(payload) + "." + b64.EncodeToString(c.mac("session", payload))
 }
 
-func (c cookieCodec) sessionUserID(v string, now time.Time) string {
-	i := bytes.IndexByte([]byte(v), '.')
+// sessionUserID returns the user id and password stamp of a valid,
+// unexpired session cookie, or "".
+func (c cookieCodec) sessionUserID(v string, now time.Time) (string, []byte) {
+	i := strings.IndexByte(v, '.')
 	if i < 0 {
-		return ""
+		return "", nil
 	}
 	payload, err1 := b64.DecodeString(v[:i])
 	sig, err2 := b64.DecodeString(v[i+1:])
-	if err1 != nil || err2 != nil || len(payload) < 9 || !hmac.Equal(sig, c.mac("session", payload)) {
-		return ""
+	if err1 != nil || err2 != nil || len(payload) < 8+stampLen+1 || !hmac.Equal(sig, c.mac("session", payload)) {
+		return "", nil
 	}
 	if int64(binary.BigEndian.Uint64(payload[:8])) < now.Unix() {
-		return ""
+		return "", nil
 	}
-	return string(payload[8:])
+	return string(payload[8+stampLen:]), payload[8 : 8+stampLen]
 }
 
 // csrfToken is the form field that goes with the CSRF cookie: a MAC of the
@@ -143,6 +249,30 @@ func (c cookieCodec) sessionUserID(v string, now time.Time) string {
 // neither read nor compute.
 func (c cookieCodec) csrfToken(cookieValue string) string {
 	return base64.RawURLEncoding.EncodeToString(c.mac("csrf", []byte(cookieValue)))
+}
+
+// consentToken binds a consent form to the user who saw it and the exact
+// authorization request it showed, until exp: a form shown for one client
+// cannot approve another client's request, or another user's.
+func (c cookieCodec) consentToken(userID, request string, exp time.Time) string {
+	e := binary.BigEndian.AppendUint64(nil, uint64(exp.Unix()))
+	return b64.EncodeToString(e) + "." + b64.EncodeToString(c.mac("consent", append(append(append(e, userID...), 0), request...)))
+}
+
+func (c cookieCodec) checkConsentToken(tok, userID, request string, now time.Time) bool {
+	i := strings.IndexByte(tok, '.')
+	if i < 0 {
+		return false
+	}
+	e, err1 := b64.DecodeString(tok[:i])
+	sig, err2 := b64.DecodeString(tok[i+1:])
+	if err1 != nil || err2 != nil || len(e) != 8 {
+		return false
+	}
+	if !hmac.Equal(sig, c.mac("consent", append(append(append(e, userID...), 0), request...))) {
+		return false
+	}
+	return int64(binary.BigEndian.Uint64(e)) >= now.Unix()
 }
 
 // ensureCSRF returns the form token for this browser, setting the cookie on

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -42,6 +43,16 @@ const (
 	RegistrationPath  = "/oauth/register"
 	IntrospectionPath = "/oauth/introspect"
 	RevocationPath    = "/oauth/revoke"
+)
+
+// Paths of the pages a person uses outside an authorization.
+const (
+	SignUpPath          = "/oauth/sign-up"
+	SignOutPath         = "/oauth/sign-out"
+	AccountPath         = "/oauth/account"
+	AccountPasswordPath = "/oauth/account/password"
+	AccountExportPath   = "/oauth/account/export"
+	AccountDeletePath   = "/oauth/account/delete"
 )
 
 // Config configures a Server. Zero durations take the defaults named.
@@ -65,7 +76,19 @@ type Config struct {
 	// VerifyPassword checks a password against a stored hash (default
 	// password.Verify).
 	VerifyPassword func(pw, hash string) (bool, error)
-	Logger         *slog.Logger
+	// PasswordParams are the Argon2id parameters of new password hashes
+	// (sign-up, change of password) and of the hash checked when an email
+	// is unknown (default password.DefaultParams).
+	PasswordParams password.Params
+	// MaxPasswordChecks caps the password hashes computed at once (default
+	// GOMAXPROCS); further sign-ins wait up to ten seconds, then get 503.
+	MaxPasswordChecks int
+	// AllowSignUp lets people create local accounts from the sign-in page.
+	AllowSignUp bool
+	// Journal, when set, lets users export their journal from the account
+	// page.
+	Journal Journal
+	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
@@ -124,17 +147,26 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	keys     *keyring
-	secrets  secretHasher
-	cookies  cookieCodec
-	revoked  *revocationList
-	verified *verifiedCache
-	clients  clientCache
-	docs     *metadataFetcher
-	pages    *pages
-	secure   bool
-	checkPwd func(pw, hash string) (bool, error)
-	dummy    string // a password hash to check when the email is unknown
+	keys      *keyring
+	secrets   secretHasher
+	cookies   cookieCodec
+	revoked   *revocationList
+	verified  *verifiedCache
+	clients   clientCache
+	docs      *metadataFetcher
+	pages     *pages
+	secure    bool
+	passwords *passwordGate
+	backoff   *backoff
+}
+
+// Journal is what the account page reads to export a user's journal; the
+// journal stores (sqlite, postgres) implement it.
+type Journal interface {
+	ListEntries(ctx context.Context, userID string, f epicme.EntryFilter) (*epicme.EntryPage, error)
+	GetEntry(ctx context.Context, userID string, id int64) (*epicme.Entry, error)
+	ListTags(ctx context.Context, userID string) ([]epicme.TagRef, error)
+	GetTag(ctx context.Context, userID string, id int64) (*epicme.Tag, error)
 }
 
 // New validates cfg, loads (or on first start creates) the signing keys
@@ -169,6 +201,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			ok, _, err := password.Verify(pw, hash)
 			return ok, err
 		}
+	}
+	if cfg.PasswordParams == (password.Params{}) {
+		cfg.PasswordParams = password.DefaultParams
+	}
+	if cfg.MaxPasswordChecks <= 0 {
+		cfg.MaxPasswordChecks = runtime.GOMAXPROCS(0)
 	}
 	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = epicme.AllScopes
@@ -215,7 +253,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		now:      cfg.Now,
 		secrets:  secretHasher{key: subkey(cfg.KEK, "client secrets")},
 		secure:   iss.Scheme == "https",
-		checkPwd: cfg.VerifyPassword,
+		passwords: &passwordGate{
+			slots:  make(chan struct{}, cfg.MaxPasswordChecks),
+			verify: cfg.VerifyPassword,
+			params: cfg.PasswordParams,
+		},
+		backoff: newBackoff(),
 	}
 	s.cookies = cookieCodec{key: subkey(cfg.KEK, "cookies"), secure: s.secure}
 	s.keys = &keyring{
@@ -268,6 +311,13 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(ConsentPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveConsent), http.MethodPost)))
 	mux.Handle(AppsPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveApps), http.MethodGet)))
 	mux.Handle(AppsRevokePath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveAppsRevoke), http.MethodPost)))
+	mux.Handle(SignUpPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveSignUp), http.MethodGet, http.MethodPost)))
+	mux.Handle(SignOutPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveSignOut), http.MethodPost)))
+	mux.Handle(AccountPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveAccount), http.MethodGet)))
+	mux.Handle(AccountPasswordPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveChangePassword), http.MethodPost)))
+	mux.Handle(AccountExportPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveExport), http.MethodPost)))
+	mux.Handle(AccountDeletePath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveDeleteAccount), http.MethodPost)))
+	mux.Handle(StylePath, onlyMethods(http.HandlerFunc(s.serveStyle), http.MethodGet, http.MethodHead))
 	mux.Handle(TokenPath, cors(onlyMethods(http.HandlerFunc(s.serveToken), http.MethodPost)))
 	mux.Handle(RegistrationPath, cors(onlyMethods(http.HandlerFunc(s.serveRegister), http.MethodPost)))
 	mux.Handle(IntrospectionPath, onlyMethods(http.HandlerFunc(s.serveIntrospect), http.MethodPost))

@@ -81,6 +81,7 @@ func buildAuth(ctx context.Context, c *authFlags, addr, publicURL, dir string, s
 	if err != nil {
 		return nil, err
 	}
+	c.embedded.boundToLoopback = isLoopbackListen(addr)
 	return embeddedAuth(ctx, &c.embedded, publicURL, dir, db, logger)
 }
 

@@ -33,6 +33,10 @@ type authServerFlags struct {
 	devPrivateMetadocs  bool
 	disableMetadataDocs bool
 	trustForwardedFor   bool
+	allowSignUp         optionalBool
+	// boundToLoopback is whether --addr is a loopback address: sign-up is
+	// then on unless --allow-signup=false.
+	boundToLoopback bool
 }
 
 func (c *authServerFlags) register(fs *flagSet) {
@@ -44,6 +48,8 @@ func (c *authServerFlags) register(fs *flagSet) {
 	fs.bindEnv("disable-client-metadata-documents", "EPICME_DISABLE_CLIENT_METADATA_DOCUMENTS")
 	fs.BoolVar(&c.trustForwardedFor, "trust-forwarded-for", false, "rate-limit registrations and sign-ins by the address a reverse proxy appends to\nX-Forwarded-For (set it only behind such a proxy; otherwise clients could pick their own address)")
 	fs.bindEnv("trust-forwarded-for", "EPICME_TRUST_FORWARDED_FOR")
+	fs.Var(&c.allowSignUp, "allow-signup", "let people create local accounts on the sign-in page (default: on when --addr is\na loopback address, off otherwise)")
+	fs.bindEnv("allow-signup", "EPICME_ALLOW_SIGNUP")
 	fs.BoolVar(&c.devPrivateMetadocs, "dev-allow-private-metadata-documents", false, "DEVELOPMENT ONLY: fetch Client ID Metadata Documents from loopback and private\naddresses (otherwise refused, so that nobody can make the server fetch from its own network)")
 	fs.bindEnv("dev-allow-private-metadata-documents", "EPICME_DEV_ALLOW_PRIVATE_METADATA_DOCUMENTS")
 }
@@ -106,6 +112,8 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store *sql
 		AccessTokenTTL:    c.accessTokenTTL,
 		Registration:      authserver.RegistrationLimits{Disabled: c.disableRegistration},
 		MetadataDocuments: authserver.MetadataDocumentOptions{Disabled: c.disableMetadataDocs, AllowPrivateAddresses: c.devPrivateMetadocs},
+		AllowSignUp:       c.allowSignUp.or(c.boundToLoopback),
+		Journal:           store,
 	}
 	if c.trustForwardedFor {
 		cfg.SourceAddress = authserver.ForwardedFor
@@ -180,6 +188,7 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 	if err := validateAddr(web.addr); err != nil {
 		return err
 	}
+	as.boundToLoopback = isLoopbackListen(web.addr)
 	if resource == "" {
 		return usagef("--resource is required: the URL of the MCP endpoint whose tokens this server issues")
 	}

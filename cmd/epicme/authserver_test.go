@@ -144,7 +144,7 @@ func obtainToken(t *testing.T, issuer, resource, email, pw string) string {
 	body, _ := page(browser.Get(ts.URL + authserver.AuthorizePath + "?" + q.Encode()))
 	fields := func(body string) url.Values {
 		f := url.Values{}
-		for _, m := range regexp.MustCompile(`name="(csrf|request)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		for _, m := range regexp.MustCompile(`name="(csrf|request|consent)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
 			f.Set(m[1], html.UnescapeString(m[2]))
 		}
 		return f

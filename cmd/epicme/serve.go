@@ -56,6 +56,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	fresh := db.url == "" && freshDatabase(dir)
 	store, _, err := openJournal(ctx, db.url, dir)
 	if err != nil {
 		return err
@@ -85,6 +86,14 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
+	}
+	if fresh && !auth.oauth.enabled() && !auth.devInsecureNoAuth && isLoopbackListen(web.addr) {
+		demo, err := seedDemo(ctx, store, publicURL)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("seeding the demo accounts: %w", err)
+		}
+		setup.Notice += "\n\n" + demo
 	}
 
 	srv, err := httpserver.New(httpserver.Config{

@@ -1,0 +1,273 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/password"
+)
+
+// Limits on password guessing. Every attempt counts in a fixed window
+// (stored, so they hold across restarts and processes); failures also start
+// an exponential backoff kept in memory. Both key on the email as typed,
+// whether or not an account has it, so that neither reveals which emails
+// exist.
+const (
+	signInWindow          = 15 * time.Minute
+	signInPerAccount      = 10 // attempts per email per window
+	signInPerSource       = 50 // attempts per network source per window
+	backoffFreeFailures   = 3  // failures before the backoff starts
+	sourceFreeFailures    = 20
+	maxBackoff            = 5 * time.Minute
+	maxBackoffKeys        = 10000
+	passwordCheckMaxQueue = 10 * time.Second
+)
+
+// errBusy means too many password checks are running.
+var errBusy = errors.New("authserver: too many password checks at once")
+
+// passwordGate caps the password hashes computed at once: each Argon2id
+// hash takes tens of MiB and a core for tens of milliseconds, so a burst of
+// sign-ins must queue rather than exhaust the machine.
+type passwordGate struct {
+	slots  chan struct{}
+	verify func(pw, hash string) (bool, error)
+	params password.Params
+
+	dummyOnce sync.Once
+	dummy     string
+}
+
+func (g *passwordGate) acquire(ctx context.Context) error {
+	t := time.NewTimer(passwordCheckMaxQueue)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return errBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *passwordGate) release() { <-g.slots }
+
+// check verifies pw against hash; with hash "", it verifies against a hash
+// of a random password made with the same parameters as new hashes, so
+// that an unknown email costs what a wrong password costs.
+func (g *passwordGate) check(ctx context.Context, pw, hash string) (bool, error) {
+	real := hash != ""
+	if !real {
+		g.dummyOnce.Do(func() { g.dummy, _ = password.HashWith(randomToken(16), g.params) })
+		hash = g.dummy
+	}
+	if err := g.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer g.release()
+	ok, err := g.verify(pw, hash)
+	return ok && real, err
+}
+
+// hash makes the hash of a new password.
+func (g *passwordGate) hash(ctx context.Context, pw string) (string, error) {
+	if err := g.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer g.release()
+	return password.HashWith(pw, g.params)
+}
+
+// backoff remembers recent sign-in failures per key and says how long the
+// next attempt must wait: nothing for the first few, then doubling from one
+// second up to maxBackoff.
+type backoff struct {
+	mu sync.Mutex
+	m  map[string]*failures
+}
+
+type failures struct {
+	n     int
+	until time.Time
+	last  time.Time
+}
+
+func newBackoff() *backoff { return &backoff{m: map[string]*failures{}} }
+
+// wait returns how long key must still wait at now (0: go ahead).
+func (b *backoff) wait(key string, now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.m[key]
+	if f == nil || !now.Before(f.until) {
+		return 0
+	}
+	return f.until.Sub(now)
+}
+
+// fail records a failure of key; free is how many failures come without a
+// wait.
+func (b *backoff) fail(key string, free int, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.m[key]
+	if f == nil || now.Sub(f.last) > signInWindow {
+		if len(b.m) >= maxBackoffKeys {
+			b.pruneLocked(now)
+		}
+		f = &failures{}
+		b.m[key] = f
+	}
+	f.n++
+	f.last = now
+	if over := f.n - free; over > 0 {
+		d := time.Second << min(over-1, 20)
+		f.until = now.Add(min(d, maxBackoff))
+	}
+}
+
+func (b *backoff) reset(key string) {
+	b.mu.Lock()
+	delete(b.m, key)
+	b.mu.Unlock()
+}
+
+func (b *backoff) pruneLocked(now time.Time) {
+	for k, f := range b.m {
+		if now.Sub(f.last) > signInWindow && !now.Before(f.until) {
+			delete(b.m, k)
+		}
+	}
+	if len(b.m) >= maxBackoffKeys {
+		// Under a flood of distinct keys forget everything rather than
+		// grow without bound; the stored counters still apply.
+		clear(b.m)
+	}
+}
+
+// tooMany is the answer to a sign-in that must wait.
+func tooMany(d time.Duration) string {
+	secs := int(d.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	if secs < 90 {
+		return fmt.Sprintf("Too many sign-in attempts. Wait %d seconds and try again.", secs)
+	}
+	return fmt.Sprintf("Too many sign-in attempts. Wait %d minutes and try again.", (secs+59)/60)
+}
+
+// serveSignIn checks an email and password against the stored Argon2id
+// hash and starts a session. Without an authorization request in the form,
+// the user is signing in to the account pages.
+func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
+	if !s.parsePageForm(w, r) {
+		return
+	}
+	var a *authzRequest
+	if r.PostForm.Get("request") != "" {
+		if a = s.carriedRequest(w, r); a == nil {
+			return
+		}
+	}
+	next := accountNext(r.PostForm.Get("next"))
+	ctx := r.Context()
+	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
+	pw := r.PostForm.Get("password")
+	refuse := func(status int, msg string) {
+		s.showSignInPage(w, r, a, status, email, msg, "", next)
+	}
+	if email == "" || pw == "" || len(pw) > epicme.MaxPasswordLen || len(email) > epicme.MaxEmailLen {
+		refuse(http.StatusBadRequest, "Enter your email and password.")
+		return
+	}
+	now := s.now()
+	accountKey, sourceKey := "signin:"+email, "signin-source:"+s.sourceOf(r)
+	if d := max(s.backoff.wait(accountKey, now), s.backoff.wait(sourceKey, now)); d > 0 {
+		refuse(http.StatusTooManyRequests, tooMany(d))
+		return
+	}
+	for _, lim := range []struct {
+		key   string
+		limit int
+	}{{accountKey, signInPerAccount}, {sourceKey, signInPerSource}} {
+		n, err := s.store.CountEvent(ctx, lim.key, signInWindow, now)
+		if err != nil {
+			s.log.ErrorContext(ctx, "counting sign-in attempts", "err", err)
+			s.showError(w, r, http.StatusInternalServerError, "Internal error.")
+			return
+		}
+		if n > lim.limit {
+			refuse(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a quarter of an hour and try again.")
+			return
+		}
+	}
+	user, hash, err := s.checkPassword(ctx, email, pw)
+	if errors.Is(err, errBusy) {
+		w.Header().Set("Retry-After", "5")
+		refuse(http.StatusServiceUnavailable, "The server is busy. Try again in a few seconds.")
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "checking password", "err", err)
+		s.showError(w, r, http.StatusInternalServerError, "Internal error.")
+		return
+	}
+	if user == nil {
+		s.backoff.fail(accountKey, backoffFreeFailures, now)
+		s.backoff.fail(sourceKey, sourceFreeFailures, now)
+		refuse(http.StatusUnauthorized, "The email or password is wrong.")
+		return
+	}
+	s.backoff.reset(accountKey)
+	s.store.ResetEvents(ctx, accountKey)
+	s.startSession(w, user, hash)
+	if a == nil {
+		s.log.InfoContext(ctx, "user signed in", "user", user.ID)
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	s.log.InfoContext(ctx, "user signed in", "user", user.ID, "client_id", a.client.ID)
+	s.consentOrCode(w, r, a, user)
+}
+
+// accountNext is where a sign-in without an authorization request goes:
+// one of the account pages, never an address from the form.
+func accountNext(v string) string {
+	if v == AppsPath {
+		return AppsPath
+	}
+	return AccountPath
+}
+
+// checkPassword returns the enabled local user with this email and
+// password, with their password hash, or a nil user. An unknown email, a
+// disabled account and an account without a password cost one hash check,
+// as a wrong password does, and get the same answer.
+func (s *Server) checkPassword(ctx context.Context, email, pw string) (*epicme.User, string, error) {
+	user, err := s.users.LocalUserByEmail(ctx, email)
+	if err != nil && epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		return nil, "", err
+	}
+	hash := ""
+	if err == nil && !user.Disabled {
+		if hash, err = s.users.PasswordHash(ctx, user.ID); err != nil {
+			return nil, "", err
+		}
+	}
+	ok, err := s.passwords.check(ctx, pw, hash)
+	if err != nil && !errors.Is(err, password.ErrMalformed) {
+		return nil, "", err
+	}
+	if !ok {
+		return nil, "", nil
+	}
+	return user, hash, nil
+}

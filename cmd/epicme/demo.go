@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/password"
+)
+
+// optionalBool is a boolean flag that knows whether it was given, for
+// defaults that depend on other flags.
+type optionalBool struct {
+	set, value bool
+}
+
+func (b *optionalBool) String() string {
+	if b == nil || !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.value)
+}
+
+func (b *optionalBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false, got %q", s)
+	}
+	b.set, b.value = true, v
+	return nil
+}
+
+// IsBoolFlag lets the flag appear without a value.
+func (b *optionalBool) IsBoolFlag() bool { return true }
+
+// or returns the flag's value, or def when it was not given.
+func (b *optionalBool) or(def bool) bool {
+	if b.set {
+		return b.value
+	}
+	return def
+}
+
+// demoAccounts are seeded into a fresh development database, so that the
+// first `epicme serve` on a laptop can be tried at once. Two accounts show
+// that journals are separate.
+var demoAccounts = []string{"demo@epicme.local", "friend@epicme.local"}
+
+// freshDatabase reports whether the data directory has no database yet.
+func freshDatabase(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, databaseFile))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// seedDemo creates the demo accounts with random passwords and a few
+// entries, and returns the lines that tell the person at the terminal how
+// to sign in. Call it only for a fresh database served on loopback with the
+// embedded authorization server: nowhere else may a known account appear.
+func seedDemo(ctx context.Context, store epicme.Store, publicURL string) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Fresh development database: demo accounts created (their passwords are shown only now).\n")
+	for i, email := range demoAccounts {
+		pw := rand.Text()[:16]
+		hash, err := password.Hash(pw)
+		if err != nil {
+			return "", err
+		}
+		u, err := store.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: email, PasswordHash: hash})
+		if err != nil {
+			return "", err
+		}
+		if err := seedDemoJournal(ctx, store, u, i); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "  sign in as %s / %s\n", email, pw)
+	}
+	fmt.Fprintf(&b, "Account page: %s%s", publicURL, authserver.AccountPath)
+	return b.String(), nil
+}
+
+func seedDemoJournal(ctx context.Context, store epicme.Store, u *epicme.User, which int) error {
+	ptr := func(s string) *string { return &s }
+	type demoEntry struct {
+		title, content, mood string
+	}
+	entries := [][]demoEntry{
+		{
+			{"First day with EpicMe", "Set up my journal and connected it to my assistant.", "curious"},
+			{"Morning run", "Five kilometres along the river before work. Cold, bright, worth it.", "energised"},
+		},
+		{
+			{"A friend's first entry", "Only I can read this one, even on the same server.", "calm"},
+		},
+	}[which]
+	tag, err := store.CreateTag(ctx, u.ID, epicme.NewTag{Name: "demo", Description: ptr("Seeded with the demo account")})
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if _, err := store.CreateEntry(ctx, u.ID, epicme.NewEntry{Title: e.title, Content: e.content, Mood: ptr(e.mood), IsPrivate: true, TagIDs: []int64{tag.ID}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
