@@ -108,18 +108,19 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry) (*epicme.Entry, er
 	if err != nil {
 		return nil, err
 	}
+	// The tags, checked and in the order GetEntry gives them (by name).
 	tagIDs := uniqueIDs(in.TagIDs)
+	var tags []epicme.TagRef
 	if len(tagIDs) > 0 {
-		var found []int64
-		rows, err := tx.Query(tx.ctx, `SELECT id FROM tags WHERE user_id = $1 AND id = ANY($2)`, userID, tagIDs)
+		rows, err := tx.Query(tx.ctx, `SELECT id, name FROM tags WHERE user_id = $1 AND id = ANY($2) ORDER BY name_key, id`, userID, tagIDs)
 		if err != nil {
 			return nil, err
 		}
-		if found, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+		if tags, err = pgx.CollectRows(rows, pgx.RowToStructByPos[epicme.TagRef]); err != nil {
 			return nil, err
 		}
 		for _, tid := range tagIDs {
-			if !slices.Contains(found, tid) {
+			if !slices.ContainsFunc(tags, func(t epicme.TagRef) bool { return t.ID == tid }) {
 				return nil, errTagNotFound(tid)
 			}
 		}
@@ -128,7 +129,7 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry) (*epicme.Entry, er
 		ID: id, UserID: userID, Title: in.Title, Content: in.Content,
 		Mood: in.Mood, Location: in.Location, Weather: in.Weather,
 		IsPrivate: in.IsPrivate, IsFavorite: in.IsFavorite,
-		CreatedAt: tx.now, UpdatedAt: tx.now,
+		CreatedAt: tx.now, UpdatedAt: tx.now, Tags: tags,
 	}
 	lexemes, n := searchLexemes(tx.rid, e.Title, e.Content)
 	if _, err := tx.exec(insertEntrySQL, userID, id, e.CreatedAt, e.IsPrivate, e.IsFavorite,
@@ -138,12 +139,20 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry) (*epicme.Entry, er
 	if len(tagIDs) == 0 {
 		return e, nil
 	}
-	for _, tid := range tagIDs {
-		if _, err := tx.link(userID, id, tid); err != nil {
-			return nil, err
-		}
+	// A new entry has no links yet: number them all with one counter
+	// update, in the order the tags were given, as separate links would be.
+	var first int64
+	if err := tx.queryRow(`UPDATE users SET next_entry_tag_id = next_entry_tag_id + $2 WHERE id = $1
+		RETURNING next_entry_tag_id - $2`, userID, len(tagIDs)).Scan(&first); err != nil {
+		return nil, err
 	}
-	return tx.getEntry(userID, id)
+	_, err = tx.exec(`INSERT INTO entry_tags (user_id, id, entry_id, tag_id, created_at, updated_at)
+		SELECT $1, $2 + t.n - 1, $3, t.tag_id, $4, $4 FROM unnest($5::bigint[]) WITH ORDINALITY AS t(tag_id, n)`,
+		userID, first, id, tx.now, tagIDs)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // uniqueIDs returns ids without repeats, in first-seen order.

@@ -30,8 +30,11 @@ func mustOpen(tb testing.TB, url string) *postgres.DB {
 	return db
 }
 
+// TestStoreContract runs the storage contract, each subtest on an empty
+// schema of one database made for the suite.
 func TestStoreContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) epicme.Store { return MustOpenDB(t) })
+	dbURL := pgtest.NewDatabase(t)
+	storetest.Run(t, func(t *testing.T) epicme.Store { return mustOpen(t, pgtest.NewSchema(t, dbURL)) })
 }
 
 func TestReopenKeepsDataAndSchema(t *testing.T) {
