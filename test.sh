@@ -6,6 +6,8 @@
 #   PostgreSQL   set EPICME_TEST_POSTGRES_URL (.ci/run starts a local server)
 #   Node.js      the interop tests; this script runs "npm ci --prefix interop"
 #                when npm is installed and interop/node_modules is missing
+#   Node.js      the TypeScript peer of "epicme bench peers" runs only after
+#                "npm ci --prefix bench/peers/ts" (.ci/run does it)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,5 +30,9 @@ go build -o "$tmp/epicme" ./cmd/epicme
 "$tmp/epicme" bench fixture --data-dir "$tmp/data" --users 20 --entries 30 --log-level warn
 # Exits 1 if any call fails.
 "$tmp/epicme" bench run --data-dir "$tmp/data" --entries 30 --connections 2 --warmup 200ms --duration 1s
+
+step "epicme bench peers: smoke run (every contestant must answer; ts-sdk only with bench/peers/ts/node_modules)"
+"$tmp/epicme" bench peers --data-dir "$tmp/data" --users 20 --entries 30 --rounds 1 --connections 2 \
+	--warmup 100ms --duration 500ms --miss-duration 300ms --out "$tmp/peers" --log-level warn
 
 step "all tests passed"

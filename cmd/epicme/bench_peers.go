@@ -381,9 +381,9 @@ func (h *peersHarness) makeTokens(ctx context.Context) error {
 		return err
 	}
 	if !h.o.noExtras {
-		// Enough for the fastest verifier we expect at 2 cores; a run that
-		// outlasts them reports its repeats.
-		n := max(2000, int(20000*h.o.missDuration.Seconds()))
+		// Enough for 6,000 verifications a second (each checks an ES256
+		// signature); a run that outlasts its tokens reports the repeats.
+		n := max(2000, int(6000*h.o.missDuration.Seconds()))
 		h.say("minting %d more for the first-request-per-token runs", n*len(h.missConns())*h.o.rounds)
 		if h.missTokens, err = mint(n * len(h.missConns()) * h.o.rounds); err != nil {
 			return err
