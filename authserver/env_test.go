@@ -44,6 +44,10 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// testParams are cheap Argon2id parameters: the tests check the flow, not
+// the cost.
+var testParams = password.Params{Memory: 1024, Time: 1, Threads: 1}
+
 const (
 	testEmail    = "alice@example.com"
 	testPassword = "correct horse battery"
@@ -76,7 +80,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	// Cheap Argon2id parameters: the tests check the flow, not the cost.
-	hash, err := password.HashWith(testPassword, password.Params{Memory: 1024, Time: 1, Threads: 1})
+	hash, err := password.HashWith(testPassword, testParams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +102,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		KEK:      e.kek,
 		Now:      e.clock.Now,
 		Logger:   testLogger(),
+		Journal:  db,
+		// The same cheap parameters as the test user's hash.
+		PasswordParams: testParams,
 	}
 	for _, o := range opts {
 		o(&e.cfg)
