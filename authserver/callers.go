@@ -2,6 +2,8 @@ package authserver
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
@@ -15,7 +17,14 @@ import (
 // It serves both the all-in-one mode (with [Server.Verifier]) and a split
 // deployment whose MCP process verifies this server's JWTs from its JWKS or
 // by introspection against the same database.
+//
+// A user row read for one request serves the same user's requests for up to
+// userCacheTTL: reading it on every call cost as much CPU as reading the
+// journal entry the call was for. An account disabled by another process
+// (epicme user disable) is therefore refused within that bound, the same one
+// within which revocations made by another process reach this one.
 func Callers(users epicme.UserService, issuer string) epicme.CallerResolver {
+	cache := &userCache{m: map[string]cachedUser{}}
 	return epicme.CallerResolverFunc(func(ctx context.Context) (*epicme.Caller, error) {
 		ti := auth.TokenInfoFromContext(ctx)
 		if ti == nil || ti.Subject == "" {
@@ -24,16 +33,60 @@ func Callers(users epicme.UserService, issuer string) epicme.CallerResolver {
 		if ti.Issuer != issuer {
 			return nil, epicme.Errorf(epicme.EFORBIDDEN, "the access token is from another issuer")
 		}
-		u, err := users.UserByID(ctx, ti.Subject)
-		if epicme.ErrorCode(err) == epicme.ENOTFOUND {
-			return nil, epicme.Errorf(epicme.EFORBIDDEN, "the token's account no longer exists")
-		}
-		if err != nil {
-			return nil, err
+		now := time.Now()
+		u := cache.get(ti.Subject, now)
+		if u == nil {
+			var err error
+			u, err = users.UserByID(ctx, ti.Subject)
+			if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+				return nil, epicme.Errorf(epicme.EFORBIDDEN, "the token's account no longer exists")
+			}
+			if err != nil {
+				return nil, err
+			}
+			cache.put(u, now)
 		}
 		if u.Disabled {
 			return nil, epicme.Errorf(epicme.EFORBIDDEN, "this account is disabled")
 		}
 		return &epicme.Caller{User: u, Scopes: epicme.Scopes(ti.Scopes), ClientID: ti.ClientID, Expiry: ti.Expiry}, nil
 	})
+}
+
+// userCacheTTL is how long Callers reuses a user row; see Callers.
+const userCacheTTL = syncEvery
+
+// userCacheMax bounds the cache; when full it is emptied, since it only
+// saves reads and refills at the next use.
+const userCacheMax = 100_000
+
+// userCache holds user rows by id for userCacheTTL. The users it returns
+// are shared between requests and must not be modified.
+type userCache struct {
+	mu sync.RWMutex
+	m  map[string]cachedUser
+}
+
+type cachedUser struct {
+	u  *epicme.User
+	at time.Time
+}
+
+func (c *userCache) get(id string, now time.Time) *epicme.User {
+	c.mu.RLock()
+	e, ok := c.m[id]
+	c.mu.RUnlock()
+	if !ok || now.Sub(e.at) >= userCacheTTL || now.Before(e.at) {
+		return nil
+	}
+	return e.u
+}
+
+func (c *userCache) put(u *epicme.User, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= userCacheMax {
+		clear(c.m)
+	}
+	c.m[u.ID] = cachedUser{u: u, at: now}
 }
