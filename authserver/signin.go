@@ -22,7 +22,7 @@ const (
 	signInWindow          = 15 * time.Minute
 	signInPerAccount      = 10 // attempts per email per window
 	signInPerSource       = 50 // attempts per network source per window
-	backoffFreeFailures   = 3  // failures before the backoff starts
+	backoffFreeFailures   = 3  // failures after which attempts must wait
 	sourceFreeFailures    = 20
 	maxBackoff            = 5 * time.Minute
 	maxBackoffKeys        = 10000
@@ -112,8 +112,8 @@ func (b *backoff) wait(key string, now time.Time) time.Duration {
 	return f.until.Sub(now)
 }
 
-// fail records a failure of key; free is how many failures come without a
-// wait.
+// fail records a failure of key; after free failures, each one makes the
+// next attempt wait, twice as long as the last.
 func (b *backoff) fail(key string, free int, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -127,8 +127,8 @@ func (b *backoff) fail(key string, free int, now time.Time) {
 	}
 	f.n++
 	f.last = now
-	if over := f.n - free; over > 0 {
-		d := time.Second << min(over-1, 20)
+	if over := f.n - free; over >= 0 {
+		d := time.Second << min(over, 20)
 		f.until = now.Add(min(d, maxBackoff))
 	}
 }

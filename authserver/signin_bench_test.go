@@ -1,0 +1,44 @@
+package authserver_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/password"
+)
+
+// BenchmarkSignInUnknownEmailVersusWrongPassword measures a refused sign-in
+// with the production Argon2id parameters, for an email that has no account
+// and for a wrong password: the two should cost about the same, so that the
+// time of the answer does not tell which emails exist. Compare the two
+// ns/op figures.
+func BenchmarkSignInUnknownEmailVersusWrongPassword(b *testing.B) {
+	e := newEnv(b, func(c *authserver.Config) { c.PasswordParams = password.DefaultParams })
+	hash, err := password.Hash(testPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.db.CreateUser(context.Background(), epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "real@example.com", PasswordHash: hash}); err != nil {
+		b.Fatal(err)
+	}
+	c := e.publicClient()
+	_, ch := pkce()
+	br := e.browser()
+	page := br.get(e.authzURL(c, ch, nil)).body
+	for _, bc := range []struct{ name, email string }{{"wrong-password", "real@example.com"}, {"unknown-email", "nobody@example.com"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				// Past the backoff and the attempt window, so every
+				// attempt reaches the password check.
+				e.clock.Advance(time.Hour)
+				if r := br.signIn(page, bc.email, "not the password"); r.status != http.StatusUnauthorized {
+					b.Fatalf("status %d", r.status)
+				}
+			}
+		})
+	}
+}
