@@ -25,6 +25,8 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"runtime"
 	"strings"
@@ -182,10 +184,43 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Ping reports whether the database answers a query.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.pool.Ping(ctx); err != nil {
+	_, err := read(ctx, db, func() (struct{}, error) { return struct{}{}, db.pool.Ping(ctx) })
+	if err != nil {
 		return epicme.Internal(err)
 	}
 	return nil
+}
+
+// connectionLost reports whether err means that the connection a statement
+// ran on is gone (the server restarted, failed over or ended the session)
+// rather than that the statement failed. After a restart every pooled
+// connection is dead, though the pool only finds out one use at a time.
+func connectionLost(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 57P: the server is shutting down or ended the session;
+		// class 08: connection exceptions.
+		return strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08")
+	}
+	var ne net.Error
+	return pgconn.SafeToRetry(err) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// read runs a read and, when the connection was lost under it, closes every
+// pooled connection (they are likely dead too) and runs it once more on a
+// new one. A read has no effect that running it twice could repeat; if the
+// server is really down, the second try fails as well and the caller gets
+// the error.
+func read[T any](ctx context.Context, db *DB, fn func() (T, error)) (T, error) {
+	v, err := fn()
+	if err != nil && connectionLost(err) && ctx.Err() == nil {
+		db.pool.Reset()
+		return fn()
+	}
+	return v, err
 }
 
 // Close releases the connections; it waits for queries in flight.
@@ -197,27 +232,41 @@ func (db *DB) Close() error {
 // update runs fn in a READ COMMITTED transaction and commits when fn
 // returns nil. Errors from fn are returned as they are (application errors
 // keep their code); database errors become EINTERNAL.
+//
+// When the connection is lost before COMMIT is sent, the server has rolled
+// the transaction back, so it is run once more on a fresh connection (see
+// read). A connection lost during COMMIT leaves the outcome unknown: that
+// error goes to the caller, never a second attempt that could write twice.
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	committing, err := db.tryUpdate(ctx, fn)
+	if err != nil && !committing && connectionLost(err) && ctx.Err() == nil {
+		db.pool.Reset()
+		_, err = db.tryUpdate(ctx, fn)
+	}
+	return err
+}
+
+func (db *DB) tryUpdate(ctx context.Context, fn func(tx *Tx) error) (committing bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return epicme.Internal(err)
+		return false, epicme.Internal(err)
 	}
 	ptx, err := db.pool.Begin(ctx)
 	if err != nil {
-		return epicme.Internal(err)
+		return false, epicme.Internal(err)
 	}
 	tx := &Tx{Tx: ptx, ctx: ctx, now: db.now()}
 	if err := fn(tx); err != nil {
 		// Roll back even when ctx is done, or the connection would go back
 		// to the pool inside the transaction.
-		if rerr := ptx.Rollback(context.WithoutCancel(ctx)); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
+		if rerr := ptx.Rollback(context.WithoutCancel(ctx)); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) && !connectionLost(rerr) {
 			err = errors.Join(err, rerr)
 		}
-		return epicme.Internal(err)
+		return false, epicme.Internal(err)
 	}
 	if err := ptx.Commit(ctx); err != nil {
-		return epicme.Internal(err)
+		return true, epicme.Internal(err)
 	}
-	return nil
+	return true, nil
 }
 
 // updateJournal is update for a write to one user's journal: it first locks

@@ -292,3 +292,62 @@ func TestPoolSettingsComeFromTheURLAndOptions(t *testing.T) {
 		t.Errorf("a 3s statement under a 2s timeout: %v", err)
 	}
 }
+
+// TestRecoversWhenTheServerDropsItsConnections ends every session of the
+// store's database from the server side, as a restart or a failover does.
+// Reads, and writes that had not reached COMMIT, are run again on a fresh
+// connection, so callers do not see the pool's dead connections at all.
+func TestRecoversWhenTheServerDropsItsConnections(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	db := mustOpen(t, url)
+	u, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "a@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := mustOpen(t, url)
+	endSessions := func() {
+		t.Helper()
+		// Busy the pool first, so that several connections are open.
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() { db.Pool().Exec(ctx, "SELECT pg_sleep(0.05)") })
+		}
+		wg.Wait()
+		var n int
+		if err := admin.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'epicme'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n < 2 {
+			t.Fatalf("ended %d sessions, want several", n)
+		}
+	}
+	steps := []struct {
+		name string
+		call func() error
+	}{
+		{"CreateEntry", func() error {
+			_, err := db.CreateEntry(ctx, u.ID, epicme.NewEntry{Title: "kept", Content: "across reconnects"})
+			return err
+		}},
+		{"GetEntry", func() error { _, err := db.GetEntry(ctx, u.ID, 1); return err }},
+		{"ListEntries", func() error { _, err := db.ListEntries(ctx, u.ID, epicme.EntryFilter{}); return err }},
+		{"SearchEntries", func() error {
+			_, err := db.SearchEntries(ctx, u.ID, epicme.SearchQuery{Text: "reconnects"})
+			return err
+		}},
+		{"UserByID", func() error { _, err := db.UserByID(ctx, u.ID); return err }},
+		{"Ping", func() error { return db.Ping(ctx) }},
+	}
+	for _, step := range steps {
+		endSessions()
+		if err := step.call(); err != nil {
+			t.Fatalf("%s after the server ended the pool's sessions: %v", step.name, err)
+		}
+	}
+	page, err := db.ListEntries(ctx, u.ID, epicme.EntryFilter{})
+	if err != nil || len(page.Entries) != 1 {
+		t.Fatalf("entries = %+v, %v; want the one entry, written once", page, err)
+	}
+}

@@ -65,19 +65,25 @@ func (db *DB) CreateUser(ctx context.Context, in epicme.NewUser) (*epicme.User, 
 
 // UserByID returns a user; ENOTFOUND if none.
 func (db *DB) UserByID(ctx context.Context, id string) (*epicme.User, error) {
-	return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	return read(ctx, db, func() (*epicme.User, error) {
+		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	})
 }
 
 // UserByIdentity returns the user with this (issuer, subject); ENOTFOUND if none.
 func (db *DB) UserByIdentity(ctx context.Context, issuer, subject string) (*epicme.User, error) {
-	return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = $1 AND subject = $2`, issuer, subject))
+	return read(ctx, db, func() (*epicme.User, error) {
+		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = $1 AND subject = $2`, issuer, subject))
+	})
 }
 
 // LocalUserByEmail returns the local account with this email, compared
 // case-insensitively (emails are stored in lower case); ENOTFOUND if none.
 func (db *DB) LocalUserByEmail(ctx context.Context, email string) (*epicme.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = 'local' AND email = $1`, email))
+	return read(ctx, db, func() (*epicme.User, error) {
+		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = 'local' AND email = $1`, email))
+	})
 }
 
 // EnsureUser returns the user with this (issuer, subject), creating it on
@@ -116,6 +122,10 @@ func (db *DB) EnsureUser(ctx context.Context, issuer, subject, email string) (*e
 
 // ListUsers returns every user, oldest first.
 func (db *DB) ListUsers(ctx context.Context) ([]*epicme.User, error) {
+	return read(ctx, db, func() ([]*epicme.User, error) { return db.listUsers(ctx) })
+}
+
+func (db *DB) listUsers(ctx context.Context) ([]*epicme.User, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, rid`)
 	if err != nil {
 		return nil, epicme.Internal(err)
@@ -138,6 +148,10 @@ func (db *DB) ListUsers(ctx context.Context) ([]*epicme.User, error) {
 // PasswordHash returns the stored password hash of a user ("" when it has
 // none); ENOTFOUND if no such user.
 func (db *DB) PasswordHash(ctx context.Context, userID string) (string, error) {
+	return read(ctx, db, func() (string, error) { return db.passwordHash(ctx, userID) })
+}
+
+func (db *DB) passwordHash(ctx context.Context, userID string) (string, error) {
 	var h string
 	err := db.pool.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&h)
 	if errors.Is(err, pgx.ErrNoRows) {
