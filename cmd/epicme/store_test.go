@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/epicme/epicme/postgres/pgtest"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 func TestDatabaseURLMustBePostgres(t *testing.T) {
@@ -123,5 +125,60 @@ func TestServeRefusesPostgresWithTheEmbeddedAuthorizationServer(t *testing.T) {
 	code, _, errOut := c.run("", "serve", "--addr", "127.0.0.1:0", "--public-url", "http://127.0.0.1:9")
 	if code != 2 || !strings.Contains(errOut, "PostgreSQL is supported for the journal only with an external authorization server (--issuer)") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestServeWithAnExternalIssuerKeepsUsersOnPostgres serves with --issuer and
+// --database-url: the tokens of the external authorization server map to
+// users created in PostgreSQL, each with a journal there.
+func TestServeWithAnExternalIssuerKeepsUsersOnPostgres(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	is := newJWTIssuer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newCLI(t)
+	c.vars["EPICME_DATABASE_URL"] = url
+	s := startServe(t, c, "--addr", addr, "--public-url", "http://"+addr, "--issuer", is.URL)
+	resource := s.url + "/mcp"
+
+	ctx := context.Background()
+	for _, subject := range []string{"ada", "bob"} {
+		cl, err := client.NewStreamableHttpClient(resource, transport.WithHTTPHeaders(map[string]string{
+			"Authorization": "Bearer " + is.token(resource, subject, "entries:read entries:write"),
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := callTool(cl, "create_entry", map[string]any{"title": "by " + subject, "content": "kept in PostgreSQL"}); err != nil || res.IsError {
+			t.Fatalf("%s: create_entry: %v %+v", subject, err, res)
+		}
+		cl.Close()
+	}
+	s.stop()
+
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, subject := range []string{"ada", "bob"} {
+		u, err := db.UserByIdentity(ctx, is.URL, subject)
+		if err != nil {
+			t.Fatalf("user (%s, %s) in PostgreSQL: %v", is.URL, subject, err)
+		}
+		e, err := db.GetEntry(ctx, u.ID, 1)
+		if err != nil || e.Title != "by "+subject {
+			t.Fatalf("%s's entry 1 = %+v, %v", subject, e, err)
+		}
 	}
 }
