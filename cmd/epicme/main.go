@@ -6,6 +6,7 @@
 //	epicme serve     serve MCP over HTTP (serve.go)
 //	epicme stdio     serve MCP on stdin/stdout as one local user (stdio.go)
 //	epicme user      add and list local accounts (user.go)
+//	epicme grant     list and revoke grants of the embedded authorization server (grant.go)
 //	epicme client    manage OAuth clients of the embedded authorization server (client.go)
 //	epicme authserver  serve only the authorization server (authserver.go)
 //	epicme migrate   apply database migrations (migrate.go)
@@ -70,7 +71,8 @@ func commands() []command {
 	return []command{
 		{"serve", "serve MCP over HTTP", runServe},
 		{"stdio", "serve MCP on stdin/stdout as one local user", runStdio},
-		{"user", "add and list local accounts (user add, user list)", runUser},
+		{"user", "manage local accounts (user add, list, reset-password, disable)", runUser},
+		{"grant", "see and revoke what users allowed applications (grant list, revoke)", runGrant},
 		{"client", "manage OAuth clients of the embedded authorization server (client add, list, remove)", runClient},
 		{"authserver", "serve only the OAuth authorization server (split deployment)", runAuthServer},
 		{"migrate", "apply database migrations and print the schema version", runMigrate},

@@ -18,7 +18,9 @@ external authorization server).
 
 Subcommands:
   epicme user add --email EMAIL [--password PASSWORD]
-  epicme user list`
+  epicme user list
+  epicme user reset-password --email EMAIL [--password PASSWORD | --generate]
+  epicme user disable --email EMAIL [--enable]`
 
 const userAddAbout = `Create a local account. Without --password, the password is read as one line
 from stdin (so it stays out of the process list and shell history):
@@ -29,18 +31,22 @@ The password is stored as an Argon2id hash, never in clear.`
 
 func runUser(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
-		return usagef("missing subcommand: add or list")
+		return usagef("missing subcommand: add, list, reset-password or disable")
 	}
 	switch args[0] {
 	case "add":
 		return runUserAdd(ctx, args[1:], e)
 	case "list":
 		return runUserList(ctx, args[1:], e)
+	case "reset-password":
+		return runUserResetPassword(ctx, args[1:], e)
+	case "disable":
+		return runUserDisable(ctx, args[1:], e)
 	case "-h", "--help", "-help", "help":
-		fmt.Fprintf(e.stdout, "Usage: epicme user <add|list> [flags]\n\n%s\n", userAbout)
+		fmt.Fprintf(e.stdout, "Usage: epicme user <add|list|reset-password|disable> [flags]\n\n%s\n", userAbout)
 		return nil
 	}
-	return usagef("unknown subcommand %q: want add or list", args[0])
+	return usagef("unknown subcommand %q: want add, list, reset-password or disable", args[0])
 }
 
 func runUserAdd(ctx context.Context, args []string, e env) error {
