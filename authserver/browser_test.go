@@ -11,11 +11,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
 	chromium "github.com/epicme/epicme/browser"
 	"github.com/epicme/epicme/password"
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // These tests drive the pages in a real headless Chromium through the
@@ -253,5 +257,47 @@ func TestBrowser_SignUpThenConsent(t *testing.T) {
 	p.Screenshot("error")
 	if text := pageText(t, p); !strings.Contains(text, "not registered") {
 		t.Fatalf("error page:\n%s", text)
+	}
+}
+
+func TestBrowser_GoSDKClientSignsInThroughThePages(t *testing.T) {
+	b := chromium.Require(t)
+	e := newEnv(t)
+	e.mountMCP(t)
+	p := newPage(t, b)
+	fetch := func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
+		u, err := p.Authorize(chromium.Authorization{URL: args.URL, Email: testEmail, Password: testPassword, Name: "go-sdk"})
+		if err != nil {
+			return nil, err
+		}
+		q := u.Query()
+		if q.Get("error") != "" {
+			return nil, errors.New(q.Get("error") + ": " + q.Get("error_description"))
+		}
+		return &sdkauth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+	}
+	handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
+		DynamicClientRegistrationConfig: &sdkauth.DynamicClientRegistrationConfig{
+			Metadata: &oauthex.ClientRegistrationMetadata{
+				ClientName:              "Go SDK in a browser",
+				RedirectURIs:            []string{"http://127.0.0.1:8977/callback"},
+				GrantTypes:              []string{"authorization_code", "refresh_token"},
+				TokenEndpointAuthMethod: "none",
+			},
+		},
+		AuthorizationCodeFetcher: fetch,
+	})
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "browser-e2e", Version: "1"}, nil)
+	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.resource, OAuthHandler: handler}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer session.Close()
+	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+	if err != nil || res.IsError || !strings.Contains(toolText(res), testEmail) {
+		t.Fatalf("whoami: %v %+v", err, res)
 	}
 }
