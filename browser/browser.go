@@ -256,13 +256,15 @@ var errNoRedirect = errors.New("browser: the flow did not reach the redirect URI
 // password, or the authorization server showed an error page. Message is the
 // text of the page's alert.
 type PageError struct {
-	// Page is what the page was: "sign-in", "consent" or "error".
+	// Page is what the page was: "sign-in", "consent", "error" or
+	// "unexpected".
 	Page    string
 	Message string
-	// Status is the HTTP status of the page (0 when unknown).
+	// URL is the page's address, when it was an unexpected one.
 	URL string
 }
 
+// Error implements the error interface.
 func (e *PageError) Error() string {
 	return fmt.Sprintf("browser: the %s page refused: %s", e.Page, e.Message)
 }

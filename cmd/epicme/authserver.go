@@ -63,7 +63,11 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 		return nil, err
 	}
 	resource := publicURL + httpserver.MCPPath
-	as, err := authserver.New(ctx, c.config(publicURL, resource, kek, store, logger))
+	cfg := c.config(publicURL, resource, kek, store, logger)
+	// The journal lives in this process's database: the account page can
+	// export it. (A split authorization server holds no journal.)
+	cfg.Journal = store
+	as, err := authserver.New(ctx, cfg)
 	if err != nil {
 		return nil, usagef("%v (set --public-url to the https URL clients use)", err)
 	}
@@ -113,7 +117,6 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store *sql
 		Registration:      authserver.RegistrationLimits{Disabled: c.disableRegistration},
 		MetadataDocuments: authserver.MetadataDocumentOptions{Disabled: c.disableMetadataDocs, AllowPrivateAddresses: c.devPrivateMetadocs},
 		AllowSignUp:       c.allowSignUp.or(c.boundToLoopback),
-		Journal:           store,
 	}
 	if c.trustForwardedFor {
 		cfg.SourceAddress = authserver.ForwardedFor
