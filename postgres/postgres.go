@@ -17,6 +17,16 @@
 // instance runs them, while other users' writes do not wait. Since each
 // transaction locks one user row before anything else, they cannot deadlock,
 // and a row read at the start of a write cannot change before it ends.
+//
+// When the server ends the pool's sessions (a restart, a failover), the pool
+// is emptied and the call that noticed runs once more on a new connection:
+// reads always, writes only if the connection was lost before COMMIT, so a
+// write is never applied twice.
+//
+// cmd/epicme selects this store with --database-url postgres://... (or
+// EPICME_DATABASE_URL); pool settings go in the URL (pool_max_conns=8,
+// pool_max_conn_idle_time=5m, connect_timeout=5, statement_timeout=30000)
+// or in Options.
 package postgres
 
 import (
