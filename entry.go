@@ -2,6 +2,7 @@ package epicme
 
 import (
 	"context"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -125,6 +126,9 @@ func validateTitle(t string) error {
 	if !utf8.ValidString(t) {
 		return Invalid("title", "title must be valid UTF-8")
 	}
+	if hasNUL(t) {
+		return Invalid("title", "title must not contain NUL characters")
+	}
 	n := utf8.RuneCountInString(t)
 	if n < 1 {
 		return Invalid("title", "title is required (1-%d characters)", MaxTitleLen)
@@ -138,6 +142,9 @@ func validateTitle(t string) error {
 func validateContent(c string) error {
 	if !utf8.ValidString(c) {
 		return Invalid("content", "content must be valid UTF-8")
+	}
+	if hasNUL(c) {
+		return Invalid("content", "content must not contain NUL characters")
 	}
 	if c == "" {
 		return Invalid("content", "content is required")
@@ -165,6 +172,9 @@ func validateMeta(mood, location, weather *string) error {
 func validateMetaField(name, v string) error {
 	if !utf8.ValidString(v) {
 		return Invalid(name, "%s must be valid UTF-8", name)
+	}
+	if hasNUL(v) {
+		return Invalid(name, "%s must not contain NUL characters", name)
 	}
 	if n := utf8.RuneCountInString(v); n > MaxMetaLen {
 		return Invalid(name, "%s must be at most %d characters (got %d)", name, MaxMetaLen, n)
@@ -203,6 +213,11 @@ func (f *EntryFilter) Validate() error {
 	}
 	return nil
 }
+
+// hasNUL reports whether s holds a NUL character. Text is refused with one
+// whatever the store: PostgreSQL cannot keep it in a text column, and no
+// journal needs it.
+func hasNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
 
 func validatePageSize(limit *int) error {
 	if *limit == 0 {

@@ -69,6 +69,9 @@ func validateTagName(n string) error {
 	if !utf8.ValidString(n) {
 		return Invalid("name", "name must be valid UTF-8")
 	}
+	if hasNUL(n) {
+		return Invalid("name", "name must not contain NUL characters")
+	}
 	c := utf8.RuneCountInString(n)
 	if c < 1 {
 		return Invalid("name", "name is required (1-%d characters)", MaxTagNameLen)
@@ -85,6 +88,9 @@ func validateTagDescription(d *string) error {
 	}
 	if !utf8.ValidString(*d) {
 		return Invalid("description", "description must be valid UTF-8")
+	}
+	if hasNUL(*d) {
+		return Invalid("description", "description must not contain NUL characters")
 	}
 	if c := utf8.RuneCountInString(*d); c > MaxTagDescLen {
 		return Invalid("description", "description must be at most %d characters (got %d)", MaxTagDescLen, c)

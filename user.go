@@ -52,6 +52,12 @@ func (u *NewUser) Validate() error {
 	if u.Issuer == "" {
 		return Invalid("issuer", "issuer is required")
 	}
+	if hasNUL(u.Issuer) {
+		return Invalid("issuer", "issuer must not contain NUL characters")
+	}
+	if hasNUL(u.Subject) {
+		return Invalid("subject", "subject must not contain NUL characters")
+	}
 	if len(u.Subject) > MaxSubjectLen {
 		return Invalid("subject", "subject must be at most %d characters", MaxSubjectLen)
 	}
@@ -67,7 +73,7 @@ func (u *NewUser) Validate() error {
 			return Invalid("email", "email must be at most %d characters", MaxEmailLen)
 		}
 		at := strings.LastIndexByte(u.Email, '@')
-		if at <= 0 || at == len(u.Email)-1 || strings.ContainsAny(u.Email, " \t\r\n") {
+		if at <= 0 || at == len(u.Email)-1 || strings.ContainsAny(u.Email, " \t\r\n\x00") {
 			return Invalid("email", "email must look like name@example.com")
 		}
 	}
