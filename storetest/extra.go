@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -180,5 +181,75 @@ func testUserLifecycle(t *testing.T, open opener) {
 			t.Fatalf("re-enabled user reads as %+v, %v", got, err)
 		}
 		wantCode(t, dis.SetUserDisabled(ctx, "nosuchuser", true), epicme.ENOTFOUND)
+	})
+}
+
+// testText checks that every store keeps text exactly, and refuses the one
+// character a PostgreSQL text column cannot hold (NUL) as invalid input on
+// every store, rather than failing inside one of them.
+func testText(t *testing.T, open opener) {
+	ctx := context.Background()
+
+	t.Run("UnusualTextRoundTrips", func(t *testing.T) {
+		s := open(t)
+		u := newUser(t, s)
+		odd := "emoji 🦉 RTL עברית combining e\u0301 controls \x01\x1f\t\r\n tab\ttrailing  \u2028 \uFEFF BOM 'quotes' \"double\" back\\slash %_ like"
+		long := strings.Repeat("ж", epicme.MaxContentBytes/2) // exactly at the limit, 2 bytes a rune
+		tagName := strings.Repeat("ü", epicme.MaxTagNameLen)
+		tag := mustTag(t, s, u.ID, tagName)
+		for _, in := range []epicme.NewEntry{
+			{Title: odd, Content: odd, Mood: ptr("🦉 \u00e9té"), Location: ptr(""), Weather: ptr(" ")},
+			{Title: strings.Repeat("t", epicme.MaxTitleLen), Content: long, TagIDs: []int64{tag.ID}},
+		} {
+			e := mustEntry(t, s, u.ID, in)
+			got, err := s.GetEntry(ctx, u.ID, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			equal(t, "entry read back", got, e)
+			if got.Title != in.Title || got.Content != in.Content || deref(got.Mood) != deref(in.Mood) || deref(got.Location) != deref(in.Location) {
+				t.Fatalf("text changed on the way through the store")
+			}
+		}
+		got, err := s.GetTag(ctx, u.ID, tag.ID)
+		if err != nil || got.Name != tagName {
+			t.Fatalf("tag = %+v, %v", got, err)
+		}
+	})
+
+	t.Run("NULCharactersAreInvalid", func(t *testing.T) {
+		s := open(t)
+		u := newUser(t, s)
+		for _, c := range []struct {
+			field string
+			in    epicme.NewEntry
+		}{
+			{"title", epicme.NewEntry{Title: "a\x00b", Content: "c"}},
+			{"content", epicme.NewEntry{Title: "t", Content: "c\x00"}},
+			{"mood", epicme.NewEntry{Title: "t", Content: "c", Mood: ptr("\x00")}},
+		} {
+			_, err := s.CreateEntry(ctx, u.ID, c.in)
+			wantInvalid(t, err, c.field)
+		}
+		e := mustEntry(t, s, u.ID, epicme.NewEntry{Title: "t", Content: "c"})
+		_, err := s.UpdateEntry(ctx, u.ID, e.ID, epicme.EntryUpdate{Content: ptr("x\x00y")})
+		wantInvalid(t, err, "content")
+		_, err = s.CreateTag(ctx, u.ID, epicme.NewTag{Name: "x\x00"})
+		wantInvalid(t, err, "name")
+		_, err = s.CreateTag(ctx, u.ID, epicme.NewTag{Name: "x", Description: ptr("\x00")})
+		wantInvalid(t, err, "description")
+		_, err = s.CreateUser(ctx, epicme.NewUser{Issuer: "https://idp.example", Subject: "s\x00"})
+		wantInvalid(t, err, "subject")
+		_, err = s.EnsureUser(ctx, "https://idp.example", "s\x00", "")
+		wantInvalid(t, err, "subject")
+		_, err = s.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "a\x00@example.com"})
+		wantInvalid(t, err, "email")
+		got, err := s.GetEntry(ctx, u.ID, e.ID)
+		if err != nil || got.Content != "c" {
+			t.Fatalf("entry after a refused update = %+v, %v", got, err)
+		}
+		if tags := mustListTags(t, s, u.ID); len(tags) != 0 {
+			t.Fatalf("refused tags were stored: %v", tags)
+		}
 	})
 }
