@@ -18,8 +18,31 @@ const testResource = "http://127.0.0.1:9/mcp"
 
 var allScopes = []string{"user:read", "entries:read", "entries:write", "tags:read", "tags:write"}
 
-func TestIssuerMetadataAdvertisesWhatMCPClientsNeed(t *testing.T) {
-	is := startIssuer(t, issuerOptions{Resource: testResource})
+// TestIssuerJWT checks one issuer minting RS256 JWT access tokens; the
+// other signing algorithms get an issuer each in TestIssuerJWTAlgorithms.
+func TestIssuerJWT(t *testing.T) {
+	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt", Alg: "RS256"})
+	t.Run("metadata advertises what MCP clients need", func(t *testing.T) { checkIssuerMetadata(t, is) })
+	t.Run("access tokens follow RFC 9068", func(t *testing.T) { checkJWTAccessTokens(t, is, "RS256") })
+	t.Run("tokens are bound to the requested resource", func(t *testing.T) { checkResourceBinding(t, is) })
+	t.Run("consent may grant fewer scopes", func(t *testing.T) { checkConsentNarrows(t, is) })
+	t.Run("login refuses a wrong password", func(t *testing.T) { checkWrongPassword(t, is) })
+	t.Run("stale client gets expired JWTs", func(t *testing.T) { checkStaleClient(t, is) })
+}
+
+// TestIssuerJWTAlgorithms checks JWT access tokens signed with ES256 and
+// EdDSA.
+func TestIssuerJWTAlgorithms(t *testing.T) {
+	for _, alg := range []string{"ES256", "EdDSA"} {
+		t.Run(alg, func(t *testing.T) {
+			checkJWTAccessTokens(t, startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt", Alg: alg}), alg)
+		})
+	}
+}
+
+// checkIssuerMetadata: both discovery documents (RFC 8414, OpenID Connect)
+// name the issuer, its endpoints and S256 as the only PKCE method.
+func checkIssuerMetadata(t *testing.T, is *issuer) {
 	for _, path := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
 		req, _ := http.NewRequest(http.MethodGet, is.Issuer+path, nil)
 		var meta map[string]any
@@ -40,45 +63,43 @@ func TestIssuerMetadataAdvertisesWhatMCPClientsNeed(t *testing.T) {
 	}
 }
 
-func TestIssuerJWTAccessTokens(t *testing.T) {
-	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
-		t.Run(alg, func(t *testing.T) {
-			is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt", Alg: alg})
-			keys := fetchJWKS(t, is.JWKSURI)
-			for _, k := range keys {
-				if k.D != "" {
-					t.Fatalf("JWKS publishes the private part of key %s", k.Kid)
-				}
-			}
+// checkJWTAccessTokens: a token verifies with a JWKS key and carries the
+// RFC 9068 header and claims; the JWKS holds no private key.
+func checkJWTAccessTokens(t *testing.T, is *issuer, alg string) {
+	keys := fetchJWKS(t, is.JWKSURI)
+	for _, k := range keys {
+		if k.D != "" {
+			t.Fatalf("JWKS publishes the private part of key %s", k.Kid)
+		}
+	}
 
-			tok := is.mint(t, tokenRequest{User: "alice", Scopes: allScopes})
-			j := decodeJWT(t, tok.AccessToken)
-			if err := verifyJWT(j, keys); err != nil {
-				t.Fatal(err)
-			}
-			// RFC 9068 §2.1: typ at+jwt; §2.2: iss, exp, aud, sub, client_id, iat, jti.
-			if j.Header["typ"] != "at+jwt" || j.Header["alg"] != alg {
-				t.Errorf("header %v, want typ at+jwt and alg %s", j.Header, alg)
-			}
-			want := map[string]any{"iss": is.Issuer, "aud": testResource, "sub": "user-alice", "client_id": "interop-app", "scope": strings.Join(allScopes, " ")}
-			for k, v := range want {
-				if j.Claims[k] != v {
-					t.Errorf("claim %s = %v, want %v", k, j.Claims[k], v)
-				}
-			}
-			exp, _ := j.Claims["exp"].(float64)
-			if exp < float64(time.Now().Unix()) {
-				t.Errorf("exp %v is already past", exp)
-			}
-			if tok.RefreshToken == "" {
-				t.Error("no refresh token")
-			}
-		})
+	tok := is.mint(t, tokenRequest{User: "alice", Scopes: allScopes})
+	j := decodeJWT(t, tok.AccessToken)
+	if err := verifyJWT(j, keys); err != nil {
+		t.Fatal(err)
+	}
+	// RFC 9068 §2.1: typ at+jwt; §2.2: iss, exp, aud, sub, client_id, iat, jti.
+	if j.Header["typ"] != "at+jwt" || j.Header["alg"] != alg {
+		t.Errorf("header %v, want typ at+jwt and alg %s", j.Header, alg)
+	}
+	want := map[string]any{"iss": is.Issuer, "aud": testResource, "sub": "user-alice", "client_id": "interop-app", "scope": strings.Join(allScopes, " ")}
+	for k, v := range want {
+		if j.Claims[k] != v {
+			t.Errorf("claim %s = %v, want %v", k, j.Claims[k], v)
+		}
+	}
+	exp, _ := j.Claims["exp"].(float64)
+	if exp < float64(time.Now().Unix()) {
+		t.Errorf("exp %v is already past", exp)
+	}
+	if tok.RefreshToken == "" {
+		t.Error("no refresh token")
 	}
 }
 
-func TestIssuerTokensAreBoundToTheRequestedResource(t *testing.T) {
-	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt"})
+// checkResourceBinding: the token's aud is the resource asked for
+// (RFC 8707 §2); an unknown resource is invalid_target.
+func checkResourceBinding(t *testing.T, is *issuer) {
 	tok := is.mint(t, tokenRequest{User: "bob", Scopes: allScopes, Resource: is.OtherResource})
 	if aud := decodeJWT(t, tok.AccessToken).Claims["aud"]; aud != is.OtherResource {
 		t.Fatalf("aud %v, want %s", aud, is.OtherResource)
@@ -89,24 +110,24 @@ func TestIssuerTokensAreBoundToTheRequestedResource(t *testing.T) {
 	}
 }
 
-func TestIssuerConsentMayGrantFewerScopes(t *testing.T) {
-	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt"})
+// checkConsentNarrows: scopes the user unticks are not in the token.
+func checkConsentNarrows(t *testing.T, is *issuer) {
 	tok := is.mint(t, tokenRequest{User: "carol", Scopes: allScopes, Grant: []string{"user:read"}})
 	if got := decodeJWT(t, tok.AccessToken).Claims["scope"]; got != "user:read" {
 		t.Fatalf("scope %v, want only user:read", got)
 	}
 }
 
-func TestIssuerLoginRefusesAWrongPassword(t *testing.T) {
-	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt"})
+// checkWrongPassword: the login page refuses a wrong password.
+func checkWrongPassword(t *testing.T, is *issuer) {
 	_, err := is.authorize(tokenRequest{User: "alice", Password: "not-her-password", Scopes: allScopes})
 	if err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("wrong password: %v, want a refusal", err)
 	}
 }
 
-func TestIssuerStaleClientGetsExpiredJWTs(t *testing.T) {
-	is := startIssuer(t, issuerOptions{Resource: testResource, Format: "jwt"})
+// checkStaleClient: interop-stale's JWTs are already expired.
+func checkStaleClient(t *testing.T, is *issuer) {
 	tok := is.mint(t, tokenRequest{User: "alice", ClientID: "interop-stale", Scopes: allScopes})
 	exp, _ := decodeJWT(t, tok.AccessToken).Claims["exp"].(float64)
 	if exp > float64(time.Now().Add(-5*time.Minute).Unix()) {
