@@ -13,6 +13,13 @@ const userColumns = `id, issuer, subject, email, disabled, created_at, updated_a
 
 func errUserNotFound() error { return epicme.Errorf(epicme.ENOTFOUND, "User not found") }
 
+// hasNUL reports whether a lookup key holds a NUL character. PostgreSQL
+// refuses such a parameter with an error, where SQLite would just find
+// nothing; no stored row can hold one (epicme validation refuses it), so the
+// answer is "not found" without asking, as on SQLite. Sign-in forms pass
+// typed emails here.
+func hasNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+
 func scanUser(row pgx.Row) (*epicme.User, error) {
 	var u epicme.User
 	if err := row.Scan(&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.Disabled, &u.CreatedAt, &u.UpdatedAt); err != nil {
@@ -65,6 +72,9 @@ func (db *DB) CreateUser(ctx context.Context, in epicme.NewUser) (*epicme.User, 
 
 // UserByID returns a user; ENOTFOUND if none.
 func (db *DB) UserByID(ctx context.Context, id string) (*epicme.User, error) {
+	if hasNUL(id) {
+		return nil, errUserNotFound()
+	}
 	return read(ctx, db, func() (*epicme.User, error) {
 		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	})
@@ -72,6 +82,9 @@ func (db *DB) UserByID(ctx context.Context, id string) (*epicme.User, error) {
 
 // UserByIdentity returns the user with this (issuer, subject); ENOTFOUND if none.
 func (db *DB) UserByIdentity(ctx context.Context, issuer, subject string) (*epicme.User, error) {
+	if hasNUL(issuer + subject) {
+		return nil, errUserNotFound()
+	}
 	return read(ctx, db, func() (*epicme.User, error) {
 		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = $1 AND subject = $2`, issuer, subject))
 	})
@@ -81,6 +94,9 @@ func (db *DB) UserByIdentity(ctx context.Context, issuer, subject string) (*epic
 // case-insensitively (emails are stored in lower case); ENOTFOUND if none.
 func (db *DB) LocalUserByEmail(ctx context.Context, email string) (*epicme.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
+	if hasNUL(email) {
+		return nil, errUserNotFound()
+	}
 	return read(ctx, db, func() (*epicme.User, error) {
 		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = 'local' AND email = $1`, email))
 	})

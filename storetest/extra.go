@@ -252,4 +252,20 @@ func testText(t *testing.T, open opener) {
 			t.Fatalf("refused tags were stored: %v", tags)
 		}
 	})
+
+	t.Run("LookupsWithNULFindNothing", func(t *testing.T) { testLookupsWithNUL(t, open) })
+}
+
+// testLookupsWithNUL checks that looking a user up by a key holding NUL (a
+// sign-in form passes what was typed) answers "not found" on every store.
+func testLookupsWithNUL(t *testing.T, open opener) {
+	ctx := context.Background()
+	s := open(t)
+	u := newUser(t, s)
+	_, err := s.UserByID(ctx, u.ID+"\x00")
+	wantCode(t, err, epicme.ENOTFOUND)
+	_, err = s.UserByIdentity(ctx, epicme.LocalIssuer, "\x00"+u.Subject)
+	wantCode(t, err, epicme.ENOTFOUND)
+	_, err = s.LocalUserByEmail(ctx, u.Email+"\x00")
+	wantCode(t, err, epicme.ENOTFOUND)
 }
