@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/epicme/epicme"
 )
@@ -267,5 +268,78 @@ func testLookupsWithNUL(t *testing.T, open opener) {
 	_, err = s.UserByIdentity(ctx, epicme.LocalIssuer, "\x00"+u.Subject)
 	wantCode(t, err, epicme.ENOTFOUND)
 	_, err = s.LocalUserByEmail(ctx, u.Email+"\x00")
+	wantCode(t, err, epicme.ENOTFOUND)
+}
+
+// bulkLoader is implemented by stores that load a journal in one
+// transaction (fixtures, imports).
+type bulkLoader interface {
+	BulkInsert(ctx context.Context, userID string, entries []epicme.NewEntry, tags []epicme.NewTag) error
+}
+
+// testBulkInsert checks that a bulk load numbers, dates, links and indexes
+// entries as one call per row would, and writes nothing when any row fails.
+func testBulkInsert(t *testing.T, open opener) {
+	ctx := context.Background()
+	s := open(t)
+	bl, ok := s.(bulkLoader)
+	if !ok {
+		t.Skip("the store has no bulk load")
+	}
+	u := newUser(t, s)
+	old := mustTag(t, s, u.ID, "old")
+	tags := []epicme.NewTag{{Name: "two"}, {Name: "three", Description: ptr("3")}, {Name: "four"}}
+	var entries []epicme.NewEntry
+	for i := range 30 {
+		entries = append(entries, epicme.NewEntry{
+			Title: fmt.Sprint("bulk ", i), Content: fmt.Sprint("loaded word", i%3),
+			IsFavorite: i%2 == 0, TagIDs: []int64{int64(2 + i%3), old.ID, int64(2 + i%3)},
+		})
+	}
+	if err := bl.BulkInsert(ctx, u.ID, entries, tags); err != nil {
+		t.Fatal(err)
+	}
+	list := listAll(t, s, u.ID, epicme.EntryFilter{})
+	if len(list) != 30 || list[0].ID != 30 || list[29].ID != 1 {
+		t.Fatalf("listed %d entries, newest %d, oldest %d; want 30, newest last in the slice", len(list), list[0].ID, list[29].ID)
+	}
+	for i := 1; i < len(list); i++ {
+		if d := list[i-1].CreatedAt.Sub(list[i].CreatedAt); d != time.Minute {
+			t.Fatalf("entries %d and %d are %v apart, want a minute", list[i-1].ID, list[i].ID, d)
+		}
+	}
+	e, err := s.GetEntry(ctx, u.ID, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entry 5 is entries[4]: tag 2 + 4%3 = 3 ("three") and "old", by name.
+	equal(t, "entry 5 tags", e.Tags, []epicme.TagRef{{ID: old.ID, Name: "old"}, {ID: 3, Name: "three"}})
+	if e.Title != "bulk 4" || !e.IsFavorite || e.Content != "loaded word1" {
+		t.Fatalf("entry 5 = %s", dump(e))
+	}
+	equal(t, "tags", ids(mustListTags(t, s, u.ID), tagRefID), []int64{4, old.ID, 3, 2})
+	equal(t, "search word1", len(search(t, s, u.ID, "word1")), 10)
+	equal(t, "search loaded", len(search(t, s, u.ID, "loaded")), 30)
+	// Counters continue after the load.
+	if e := mustEntry(t, s, u.ID, epicme.NewEntry{Title: "after", Content: "c"}); e.ID != 31 {
+		t.Fatalf("next entry id = %d, want 31", e.ID)
+	}
+	if tag := mustTag(t, s, u.ID, "five"); tag.ID != 5 {
+		t.Fatalf("next tag id = %d, want 5", tag.ID)
+	}
+	if et, err := s.AddTagToEntry(ctx, u.ID, 31, 5); err != nil || et.ID != 61 {
+		t.Fatalf("next link = %+v, %v; want id 61 after 60 loaded links", et, err)
+	}
+
+	// Failures write nothing.
+	before := snapshot(t, s, u.ID)
+	err = bl.BulkInsert(ctx, u.ID, []epicme.NewEntry{{Title: "a", Content: "b"}, {Title: "a", Content: "b", TagIDs: []int64{77}}}, []epicme.NewTag{{Name: "six"}})
+	wantError(t, err, epicme.ENOTFOUND, tagNotFound(77))
+	err = bl.BulkInsert(ctx, u.ID, []epicme.NewEntry{{Title: "a", Content: "b"}}, []epicme.NewTag{{Name: "seven"}, {Name: "OLD"}})
+	wantCode(t, err, epicme.ECONFLICT)
+	err = bl.BulkInsert(ctx, u.ID, []epicme.NewEntry{{Title: "a", Content: "b"}, {Title: "", Content: "b"}}, nil)
+	wantInvalid(t, err, "title")
+	equal(t, "journal after failed loads", snapshot(t, s, u.ID), before)
+	err = bl.BulkInsert(ctx, "nosuchuser", []epicme.NewEntry{{Title: "a", Content: "b"}}, nil)
 	wantCode(t, err, epicme.ENOTFOUND)
 }

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) epicme.Store) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, fresh) })
 	t.Run("UserLifecycle", func(t *testing.T) { testUserLifecycle(t, fresh) })
 	t.Run("Text", func(t *testing.T) { testText(t, fresh) })
+	t.Run("BulkInsert", func(t *testing.T) { testBulkInsert(t, fresh) })
 }
 
 type opener = func(t *testing.T) epicme.Store
