@@ -53,13 +53,6 @@ type fastRequest struct {
 	} `json:"params"`
 }
 
-// fastResponse is the JSON-RPC envelope of a fast-path answer.
-type fastResponse struct {
-	JSONRPC string              `json:"jsonrpc"`
-	ID      json.RawMessage     `json:"id"`
-	Result  *mcp.CallToolResult `json:"result"`
-}
-
 // serveFast answers r from body when it qualifies and reports whether it did.
 // It writes nothing when it returns false.
 func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) bool {
@@ -121,14 +114,21 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	if meta := res.EnsureResultMeta(); meta != nil && meta.ServerInfo() == nil {
 		meta.SetServerInfo(s.implementation)
 	}
-	var out bytes.Buffer
-	out.Grow(1024)
-	enc := json.NewEncoder(&out)
-	if err := enc.Encode(fastResponse{JSONRPC: mcp.JSONRPC_VERSION, ID: req.ID, Result: res}); err != nil {
+	// The envelope is written by hand: encoding/json would scan the whole
+	// result again to validate what MarshalJSON returned.
+	result, err := res.MarshalJSON()
+	if err != nil {
 		s.logger.ErrorContext(r.Context(), "encoding a tool result", "tool", p.Name, "error", err)
 		writeRPCError(w, http.StatusInternalServerError, mcp.INTERNAL_ERROR, "internal error")
 		return true
 	}
+	var out bytes.Buffer
+	out.Grow(len(result) + len(req.ID) + 40)
+	out.WriteString(`{"jsonrpc":"2.0","id":`)
+	out.Write(req.ID)
+	out.WriteString(`,"result":`)
+	out.Write(result)
+	out.WriteString("}\n")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
 	w.WriteHeader(http.StatusOK)
