@@ -164,6 +164,9 @@ func runBenchPeers(ctx context.Context, args []string, e env) error {
 	if err := h.check(ctx); err != nil {
 		return err
 	}
+	if err := h.prime(ctx); err != nil {
+		return err
+	}
 	if err := h.measure(ctx); err != nil {
 		return err
 	}
@@ -628,6 +631,35 @@ func (h *peersHarness) check(ctx context.Context) error {
 	return nil
 }
 
+// prime sends one call with each of EpicMe's tokens before measuring, as
+// clients would have before (a token is used many times): the verifier's
+// first sight of a token checks its signature and is measured on its own,
+// by the first-request runs.
+func (h *peersHarness) prime(ctx context.Context) error {
+	c := h.find("epicme")
+	if c == nil {
+		return nil
+	}
+	h.say("one call with each of EpicMe's %d tokens", len(c.tokens))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(c.tokens); i += 8 {
+				if _, err := mcpPost(ctx, c.URL, c.tokens[i], "tools/list", "", `{}`); err != nil {
+					errs <- fmt.Errorf("epicme: token %d: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
 // mcpPost sends one stateless (2026-07-28) request and returns the body of
 // a 200 answer.
 func mcpPost(ctx context.Context, url, token, method, name, params string) ([]byte, error) {
@@ -739,19 +771,26 @@ func (h *peersHarness) measure(ctx context.Context) error {
 				}
 				r := get(c.Name, bench.Mixed, n)
 				r.Rounds = append(r.Rounds, res)
-				if slices.Contains(h.missConns(), n) && len(h.missTokens) > 0 {
-					per := len(h.missTokens) / (len(h.missConns()) * h.o.rounds)
-					toks := h.missTokens[missNext*per : (missNext+1)*per]
-					missNext++
-					res, err := h.run(ctx, c, "first-request", n, toks, h.o.missDuration, -1)
-					if err != nil {
-						return err
-					}
-					r := get(c.Name, "first-request", n)
-					r.Rounds = append(r.Rounds, res)
-					if res.Calls > int64(len(toks)) {
-						r.Repeats += res.Calls - int64(len(toks))
-					}
+			}
+		}
+	}
+	// The first-request runs come last: their tokens crowd the verifier's
+	// cache, which would turn the other runs' calls into misses too.
+	if c := h.find("epicme"); c != nil && len(h.missTokens) > 0 {
+		h.say("first request per token")
+		per := len(h.missTokens) / (len(h.missConns()) * h.o.rounds)
+		for range h.o.rounds {
+			for _, n := range h.missConns() {
+				toks := h.missTokens[missNext*per : (missNext+1)*per]
+				missNext++
+				res, err := h.run(ctx, c, "first-request", n, toks, h.o.missDuration, -1)
+				if err != nil {
+					return err
+				}
+				r := get(c.Name, "first-request", n)
+				r.Rounds = append(r.Rounds, res)
+				if res.Calls > int64(len(toks)) {
+					r.Repeats += res.Calls - int64(len(toks))
 				}
 			}
 		}
@@ -965,6 +1004,7 @@ func (h *peersHarness) result(c, workload string, n int) *peersResult {
 func (h *peersHarness) table() string {
 	var b strings.Builder
 	base := h.contestants[0].Name
+	fmt.Fprintf(&b, "\nIn brackets: %s's calls/s divided by this server's (above 1: %s is faster).\n", base, base)
 	for _, wl := range []string{bench.GetEntry, bench.ToolsList, bench.Mixed, "first-request"} {
 		var rows []*contestant
 		for _, c := range h.contestants {
@@ -994,7 +1034,7 @@ func (h *peersHarness) table() string {
 				}
 				cell := fmt.Sprintf("%.0f", r.CallsPerSec)
 				if br := h.result(base, wl, n); br != nil && c.Name != base && br.CallsPerSec > 0 && wl != "first-request" && wl != bench.Mixed {
-					cell += fmt.Sprintf(" (%s %.2fx)", base, br.CallsPerSec/r.CallsPerSec)
+					cell += fmt.Sprintf(" (%.2f)", br.CallsPerSec/r.CallsPerSec)
 				}
 				if r.Errors > 0 {
 					cell += fmt.Sprintf(" [%d errors]", r.Errors)
