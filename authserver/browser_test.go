@@ -258,6 +258,24 @@ func TestBrowser_SignUpThenConsent(t *testing.T) {
 	if text := pageText(t, p); !strings.Contains(text, "not registered") {
 		t.Fatalf("error page:\n%s", text)
 	}
+	// Carol changes her password, then signs out.
+	must(t, p.Navigate(e.issuer+authserver.AccountPath))
+	must(t, p.Fill("#current", "carol's long password"))
+	must(t, p.Fill("#new", "carol's newer password"))
+	must(t, p.Fill("#confirm", "carol's newer password"))
+	must(t, p.Click(`form[action="`+authserver.AccountPasswordPath+`"] button[type=submit]`))
+	p.Screenshot("password-changed")
+	if text := pageText(t, p); !strings.Contains(text, "Your password is changed") {
+		t.Fatalf("after changing the password:\n%s", text)
+	}
+	must(t, p.Click(`form[action="`+authserver.SignOutPath+`"] button[type=submit]`))
+	p.Screenshot("signed-out")
+	if text := pageText(t, p); !strings.Contains(text, "You are signed out") {
+		t.Fatalf("after signing out:\n%s", text)
+	}
+	if ok, _ := p.Has("input[name=password]"); !ok {
+		t.Fatal("signing out should show the sign-in form")
+	}
 }
 
 func TestBrowser_GoSDKClientSignsInThroughThePages(t *testing.T) {
