@@ -51,7 +51,7 @@ func scanEntry(row pgx.Row, userID string, id int64) (*epicme.Entry, error) {
 // GetEntry returns the user's entry with its tags ordered by name; ENOTFOUND
 // if the user has no entry with this id.
 func (db *DB) GetEntry(ctx context.Context, userID string, id int64) (*epicme.Entry, error) {
-	return read(ctx, db, func() (*epicme.Entry, error) {
+	return idempotent(ctx, db, func() (*epicme.Entry, error) {
 		return scanEntry(db.pool.QueryRow(ctx, getEntrySQL, userID, id), userID, id)
 	})
 }
@@ -295,7 +295,7 @@ func (db *DB) ListEntries(ctx context.Context, userID string, f epicme.EntryFilt
 	if err != nil {
 		return nil, err
 	}
-	return read(ctx, db, func() (*epicme.EntryPage, error) { return db.listEntries(ctx, f, q, args) })
+	return idempotent(ctx, db, func() (*epicme.EntryPage, error) { return db.listEntries(ctx, f, q, args) })
 }
 
 func (db *DB) listEntries(ctx context.Context, f epicme.EntryFilter, q string, args []any) (*epicme.EntryPage, error) {

@@ -194,7 +194,7 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Ping reports whether the database answers a query.
 func (db *DB) Ping(ctx context.Context) error {
-	_, err := read(ctx, db, func() (struct{}, error) { return struct{}{}, db.pool.Ping(ctx) })
+	_, err := idempotent(ctx, db, func() (struct{}, error) { return struct{}{}, db.pool.Ping(ctx) })
 	if err != nil {
 		return epicme.Internal(err)
 	}
@@ -219,12 +219,12 @@ func connectionLost(err error) bool {
 	return pgconn.SafeToRetry(err) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// read runs a read and, when the connection was lost under it, closes every
-// pooled connection (they are likely dead too) and runs it once more on a
-// new one. A read has no effect that running it twice could repeat; if the
-// server is really down, the second try fails as well and the caller gets
-// the error.
-func read[T any](ctx context.Context, db *DB, fn func() (T, error)) (T, error) {
+// idempotent runs fn, a read or a write that may run twice with the same
+// outcome, and when the connection was lost under it closes every pooled
+// connection (they are likely dead too) and runs it once more on a new one.
+// If the server is really down, the second try fails as well and the caller
+// gets the error.
+func idempotent[T any](ctx context.Context, db *DB, fn func() (T, error)) (T, error) {
 	v, err := fn()
 	if err != nil && connectionLost(err) && ctx.Err() == nil {
 		db.pool.Reset()
@@ -245,7 +245,7 @@ func (db *DB) Close() error {
 //
 // When the connection is lost before COMMIT is sent, the server has rolled
 // the transaction back, so it is run once more on a fresh connection (see
-// read). A connection lost during COMMIT leaves the outcome unknown: that
+// idempotent). A connection lost during COMMIT leaves the outcome unknown: that
 // error goes to the caller, never a second attempt that could write twice.
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	committing, err := db.tryUpdate(ctx, fn)

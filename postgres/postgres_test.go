@@ -295,8 +295,9 @@ func TestPoolSettingsComeFromTheURLAndOptions(t *testing.T) {
 
 // TestRecoversWhenTheServerDropsItsConnections ends every session of the
 // store's database from the server side, as a restart or a failover does.
-// Reads, and writes that had not reached COMMIT, are run again on a fresh
-// connection, so callers do not see the pool's dead connections at all.
+// Reads, idempotent writes, and transactions that had not reached COMMIT
+// are run again on a fresh connection, so callers do not see the pool's dead
+// connections at all.
 func TestRecoversWhenTheServerDropsItsConnections(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -339,6 +340,11 @@ func TestRecoversWhenTheServerDropsItsConnections(t *testing.T) {
 		}},
 		{"UserByID", func() error { _, err := db.UserByID(ctx, u.ID); return err }},
 		{"Ping", func() error { return db.Ping(ctx) }},
+		{"EnsureUser", func() error {
+			_, err := db.EnsureUser(ctx, "https://idp.example", "new-subject", "")
+			return err
+		}},
+		{"SetPasswordHash", func() error { return db.SetPasswordHash(ctx, u.ID, "hash") }},
 	}
 	for _, step := range steps {
 		endSessions()

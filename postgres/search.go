@@ -45,7 +45,7 @@ func (db *DB) SearchEntries(ctx context.Context, userID string, q epicme.SearchQ
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	return read(ctx, db, func() (*epicme.SearchPage, error) { return db.search(ctx, userID, q) })
+	return idempotent(ctx, db, func() (*epicme.SearchPage, error) { return db.search(ctx, userID, q) })
 }
 
 func (db *DB) search(ctx context.Context, userID string, q epicme.SearchQuery) (*epicme.SearchPage, error) {

@@ -71,14 +71,14 @@ func (db *DB) CreateTag(ctx context.Context, userID string, in epicme.NewTag) (*
 
 // GetTag returns the user's tag; ENOTFOUND if the user has none with this id.
 func (db *DB) GetTag(ctx context.Context, userID string, id int64) (*epicme.Tag, error) {
-	return read(ctx, db, func() (*epicme.Tag, error) {
+	return idempotent(ctx, db, func() (*epicme.Tag, error) {
 		return scanTag(db.pool.QueryRow(ctx, getTagSQL, userID, id), userID, id)
 	})
 }
 
 // ListTags returns all the user's tags, ordered by name.
 func (db *DB) ListTags(ctx context.Context, userID string) ([]epicme.TagRef, error) {
-	return read(ctx, db, func() ([]epicme.TagRef, error) { return db.listTags(ctx, userID) })
+	return idempotent(ctx, db, func() ([]epicme.TagRef, error) { return db.listTags(ctx, userID) })
 }
 
 func (db *DB) listTags(ctx context.Context, userID string) ([]epicme.TagRef, error) {

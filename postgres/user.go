@@ -75,7 +75,7 @@ func (db *DB) UserByID(ctx context.Context, id string) (*epicme.User, error) {
 	if hasNUL(id) {
 		return nil, errUserNotFound()
 	}
-	return read(ctx, db, func() (*epicme.User, error) {
+	return idempotent(ctx, db, func() (*epicme.User, error) {
 		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	})
 }
@@ -85,7 +85,7 @@ func (db *DB) UserByIdentity(ctx context.Context, issuer, subject string) (*epic
 	if hasNUL(issuer + subject) {
 		return nil, errUserNotFound()
 	}
-	return read(ctx, db, func() (*epicme.User, error) {
+	return idempotent(ctx, db, func() (*epicme.User, error) {
 		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = $1 AND subject = $2`, issuer, subject))
 	})
 }
@@ -97,7 +97,7 @@ func (db *DB) LocalUserByEmail(ctx context.Context, email string) (*epicme.User,
 	if hasNUL(email) {
 		return nil, errUserNotFound()
 	}
-	return read(ctx, db, func() (*epicme.User, error) {
+	return idempotent(ctx, db, func() (*epicme.User, error) {
 		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = 'local' AND email = $1`, email))
 	})
 }
@@ -123,22 +123,26 @@ func (db *DB) EnsureUser(ctx context.Context, issuer, subject, email string) (*e
 	if u, err := db.UserByIdentity(ctx, in.Issuer, in.Subject); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		return u, err
 	}
-	u := db.newUserRow(in)
-	tag, err := db.pool.Exec(ctx, `INSERT INTO users (id, issuer, subject, email, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT ON CONSTRAINT users_identity DO NOTHING`,
-		u.ID, u.Issuer, u.Subject, u.Email, u.CreatedAt, u.UpdatedAt)
-	if err != nil {
-		return nil, epicme.Internal(createUserError(err, u))
-	}
-	if tag.RowsAffected() == 1 {
-		return u, nil
-	}
-	return db.UserByIdentity(ctx, in.Issuer, in.Subject)
+	// Running this twice (after a lost connection) finds the first run's
+	// user, so it is idempotent.
+	return idempotent(ctx, db, func() (*epicme.User, error) {
+		u := db.newUserRow(in)
+		tag, err := db.pool.Exec(ctx, `INSERT INTO users (id, issuer, subject, email, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT ON CONSTRAINT users_identity DO NOTHING`,
+			u.ID, u.Issuer, u.Subject, u.Email, u.CreatedAt, u.UpdatedAt)
+		if err != nil {
+			return nil, epicme.Internal(createUserError(err, u))
+		}
+		if tag.RowsAffected() == 1 {
+			return u, nil
+		}
+		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = $1 AND subject = $2`, in.Issuer, in.Subject))
+	})
 }
 
 // ListUsers returns every user, oldest first.
 func (db *DB) ListUsers(ctx context.Context) ([]*epicme.User, error) {
-	return read(ctx, db, func() ([]*epicme.User, error) { return db.listUsers(ctx) })
+	return idempotent(ctx, db, func() ([]*epicme.User, error) { return db.listUsers(ctx) })
 }
 
 func (db *DB) listUsers(ctx context.Context) ([]*epicme.User, error) {
@@ -164,7 +168,7 @@ func (db *DB) listUsers(ctx context.Context) ([]*epicme.User, error) {
 // PasswordHash returns the stored password hash of a user ("" when it has
 // none); ENOTFOUND if no such user.
 func (db *DB) PasswordHash(ctx context.Context, userID string) (string, error) {
-	return read(ctx, db, func() (string, error) { return db.passwordHash(ctx, userID) })
+	return idempotent(ctx, db, func() (string, error) { return db.passwordHash(ctx, userID) })
 }
 
 func (db *DB) passwordHash(ctx context.Context, userID string) (string, error) {
@@ -190,15 +194,20 @@ func (db *DB) SetUserDisabled(ctx context.Context, userID string, disabled bool)
 	return db.updateUser(ctx, `UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1`, userID, disabled)
 }
 
+// updateUser sets one column of a user; setting it twice is harmless, so a
+// lost connection is retried.
 func (db *DB) updateUser(ctx context.Context, sql, userID string, value any) error {
-	tag, err := db.pool.Exec(ctx, sql, userID, value, db.now())
-	if err != nil {
-		return epicme.Internal(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return errUserNotFound()
-	}
-	return nil
+	_, err := idempotent(ctx, db, func() (struct{}, error) {
+		tag, err := db.pool.Exec(ctx, sql, userID, value, db.now())
+		if err != nil {
+			return struct{}{}, epicme.Internal(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return struct{}{}, errUserNotFound()
+		}
+		return struct{}{}, nil
+	})
+	return err
 }
 
 // DeleteUser deletes a user and, by cascade, the whole journal; ENOTFOUND if
