@@ -20,8 +20,8 @@
 //
 // When the server ends the pool's sessions (a restart, a failover), the pool
 // is emptied and the call that noticed runs once more on a new connection:
-// reads always, writes only if the connection was lost before COMMIT, so a
-// write is never applied twice.
+// reads and idempotent writes always, other writes only if the connection
+// was lost before COMMIT, so a write is never applied twice.
 //
 // cmd/epicme selects this store with --database-url postgres://... (or
 // EPICME_DATABASE_URL); pool settings go in the URL (pool_max_conns=8,
