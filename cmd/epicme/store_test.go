@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -179,6 +181,80 @@ func TestServeWithAnExternalIssuerKeepsUsersOnPostgres(t *testing.T) {
 		e, err := db.GetEntry(ctx, u.ID, 1)
 		if err != nil || e.Title != "by "+subject {
 			t.Fatalf("%s's entry 1 = %+v, %v", subject, e, err)
+		}
+	}
+}
+
+// TestInstancesShareTheJournalOnPostgres runs three serve instances on one
+// PostgreSQL database and one data directory (its secret is shared), with
+// an external issuer, and moves one user's calls from instance to
+// instance: each sees what the others wrote.
+func TestInstancesShareTheJournalOnPostgres(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	is := newJWTIssuer(t)
+	c := newCLI(t)
+	c.vars["EPICME_DATABASE_URL"] = url
+	var instances []*serving
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		instances = append(instances, startServe(t, c, "--addr", addr, "--public-url", "http://"+addr, "--issuer", is.URL))
+	}
+	ctx := context.Background()
+	clients := make([]*client.Client, len(instances))
+	for i, s := range instances {
+		resource := s.url + "/mcp"
+		cl, err := client.NewStreamableHttpClient(resource, transport.WithHTTPHeaders(map[string]string{
+			"Authorization": "Bearer " + is.token(resource, "ada", "entries:read entries:write tags:read tags:write"),
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		if err := cl.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		init := mcp.InitializeRequest{}
+		init.Params.ProtocolVersion = "2026-07-28"
+		init.Params.ClientInfo = mcp.Implementation{Name: "rotating-client", Version: "1"}
+		if _, err := cl.Initialize(ctx, init); err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = cl
+	}
+	call := func(i int, tool string, args map[string]any) string {
+		t.Helper()
+		res, err := callTool(clients[i%len(clients)], tool, args)
+		if err != nil || res.IsError {
+			t.Fatalf("instance %d %s: %v %+v", i%len(clients), tool, err, res)
+		}
+		b, _ := json.Marshal(res)
+		return string(b)
+	}
+	for i := range 6 {
+		call(i, "create_entry", map[string]any{"title": fmt.Sprint("rotating ", i), "content": "heron by the river"})
+	}
+	for i := range 6 {
+		// Entry i+1 was written by instance i%3; read it on the next one.
+		if out := call(i+1, "get_entry", map[string]any{"id": i + 1}); !strings.Contains(out, fmt.Sprint("rotating ", i)) {
+			t.Fatalf("entry %d read on instance %d: %s", i+1, (i+1)%3, out)
+		}
+	}
+	for i := range 3 {
+		out := call(i, "search_entries", map[string]any{"query": "heron"})
+		for n := range 6 {
+			if !strings.Contains(out, fmt.Sprint("rotating ", n)) {
+				t.Fatalf("search on instance %d misses entry %d: %s", i, n+1, out)
+			}
+		}
+	}
+	for _, s := range instances {
+		if code := s.stop(); code != 0 {
+			t.Errorf("serve exit %d\n%s", code, s.stderr)
 		}
 	}
 }
