@@ -36,9 +36,13 @@ func folder() string {
 	return filepath.Dir(file)
 }
 
-// tool returns the path of an installed npm binary, or skips the test.
+// tool returns the path of an installed npm binary, or skips the test;
+// it also skips when Chromium, which signs in for the tool, is missing.
 func tool(t *testing.T, name string) string {
 	t.Helper()
+	if _, err := browser.ExecPath(); err != nil {
+		t.Skip(browser.InstallHint)
+	}
 	bin := filepath.Join(folder(), "node_modules", ".bin", name)
 	if _, err := os.Stat(bin); err != nil {
 		t.Skip("interop-pages/node_modules is missing; run `npm ci --prefix interop-pages` to enable these tests")
