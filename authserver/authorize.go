@@ -290,7 +290,7 @@ func (s *Server) showSignInPage(w http.ResponseWriter, r *http.Request, a *authz
 			signUp += "?" + url.Values{"request": {raw}}.Encode()
 		}
 	}
-	if status == http.StatusTooManyRequests {
+	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "60")
 	}
 	s.render(w, r, status, s.pages.signIn, map[string]any{
@@ -382,7 +382,7 @@ func (s *Server) sessionUser(r *http.Request) *epicme.User {
 		return nil
 	}
 	hash, err := s.users.PasswordHash(r.Context(), id)
-	if err != nil || hash == "" || !hmac.Equal(stamp, passwordStamp(hash)) {
+	if err != nil || hash == "" || !hmac.Equal(stamp, s.cookies.passwordStamp(hash)) {
 		return nil
 	}
 	return u
@@ -391,7 +391,7 @@ func (s *Server) sessionUser(r *http.Request) *epicme.User {
 // startSession signs the user in on this browser.
 func (s *Server) startSession(w http.ResponseWriter, user *epicme.User, hash string) {
 	exp := s.now().Add(s.cfg.SessionTTL)
-	http.SetCookie(w, s.cookies.cookie("epicme_session", s.cookies.sessionValue(user.ID, passwordStamp(hash), exp), s.cfg.SessionTTL))
+	http.SetCookie(w, s.cookies.cookie("epicme_session", s.cookies.sessionValue(user.ID, s.cookies.passwordStamp(hash), exp), s.cfg.SessionTTL))
 }
 
 // parsePageForm reads a posted form of the pages and checks its CSRF token;

@@ -212,10 +212,10 @@ func (c cookieCodec) expired(name string) *http.Cookie {
 const stampLen = 8
 
 // passwordStamp ties sessions to the password they were opened with:
-// changing or resetting the password ends every other session.
-func passwordStamp(hash string) []byte {
-	sum := sha256.Sum256([]byte("session stamp\x00" + hash))
-	return sum[:stampLen]
+// changing or resetting the password ends every other session. It is
+// keyed, so the cookie tells its holder nothing about the stored hash.
+func (c cookieCodec) passwordStamp(hash string) []byte {
+	return c.mac("session stamp", []byte(hash))[:stampLen]
 }
 
 // session cookie: base64url(expiry(8) || stamp(8) || userID) "." base64url(mac).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -191,6 +192,7 @@ func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	accountKey, sourceKey := "signin:"+email, "signin-source:"+s.sourceOf(r)
 	if d := max(s.backoff.wait(accountKey, now), s.backoff.wait(sourceKey, now)); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 		refuse(http.StatusTooManyRequests, tooMany(d))
 		return
 	}
