@@ -25,6 +25,9 @@ Subcommands:
       send MCP tools/call requests and report calls/s and latency percentiles
   epicme bench peers --data-dir DIR [--out DIR]
       measure EpicMe against other MCP stacks doing the same work, side by side
+  epicme bench serve-fixture --data-dir DIR
+      serve a fixture on loopback without authentication, each call acting as
+      the fixture user its X-Epicme-Bench-User header names (for bench peers)
 
 Run "epicme bench <subcommand> --help" for its flags.`
 
@@ -39,6 +42,8 @@ func runBench(ctx context.Context, args []string, e env) error {
 		return runBenchRun(ctx, args[1:], e)
 	case "peers":
 		return runBenchPeers(ctx, args[1:], e)
+	case "serve-fixture":
+		return runBenchServeFixture(ctx, args[1:], e)
 	case "-h", "--help", "-help", "help":
 		fmt.Fprintf(e.stdout, "Usage: epicme bench <fixture|run|peers> [flags]\n\n%s\n", benchAbout)
 		return nil

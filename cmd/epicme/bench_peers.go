@@ -41,7 +41,8 @@ token looked up by its SHA-256. The contestants:
   epicme         epicme serve as deployed by default: the embedded authorization
                  server's in-process verifier, with a real access token (an
                  RFC 9068 JWT) minted for each fixture user
-  epicme-noauth  epicme serve --dev-insecure-no-auth (every call is user 0)
+  epicme-noauth  the same server without authentication (epicme bench
+                 serve-fixture): a header names the fixture user of each call
   bare           a plain net/http handler writing JSON-RPC by hand (the ceiling)
   mcp-go         github.com/mark3labs/mcp-go, with a bearer check in front
   go-sdk         github.com/modelcontextprotocol/go-sdk, auth.RequireBearerToken
@@ -210,6 +211,33 @@ type contestant struct {
 	tokens []string
 	stderr *tailBuffer
 	done   chan struct{}
+}
+
+const benchServeFixtureAbout = `Serve a fixture's data directory on a loopback port without authentication:
+each call acts, with every scope, as the fixture user whose index is in its
+X-Epicme-Bench-User header (user 0 without one). Prints "listening URL" once
+it accepts connections; stops on SIGINT or SIGTERM. It is the auth-off
+contestant of "epicme bench peers", spread over the same users as the others.`
+
+func runBenchServeFixture(ctx context.Context, args []string, e env) error {
+	var (
+		data  dataFlags
+		users int
+	)
+	fs := newFlagSet("bench serve-fixture", benchServeFixtureAbout, e)
+	data.register(fs)
+	fs.IntVar(&users, "users", 0, "serve this many fixture users (default: all)")
+	if err := fs.parse(args, e, false); err != nil {
+		return err
+	}
+	stop, url, _, err := startBenchServer(ctx, &data, users, e)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(e.stdout, "listening %s\n", url)
+	<-ctx.Done()
+	return nil
 }
 
 // peersResult is one workload at one concurrency on one contestant.
@@ -431,14 +459,9 @@ func (h *peersHarness) startAll(ctx context.Context) error {
 			toks = h.epicTokens
 			url = "http://" + h.epicAddr + httpserver.MCPPath
 		case "epicme-noauth":
-			addr, err := freeLoopbackAddr()
-			if err != nil {
-				return err
-			}
-			args = []string{epic, "serve", "--data-dir", h.dataDir, "--addr", addr, "--dev-insecure-no-auth", "--dev-user", bench.DevUserEmail, "--log-level", "warn"}
-			note = "epicme serve --dev-insecure-no-auth (one user)"
+			args = []string{epic, "bench", "serve-fixture", "--data-dir", h.dataDir, "--users", strconv.Itoa(h.o.users), "--log-level", "warn"}
+			note = "EpicMe without authentication (epicme bench serve-fixture): the X-Epicme-Bench-User header names the user"
 			toks = nil
-			url = "http://" + addr + httpserver.MCPPath
 		case "bare":
 			args = []string{filepath.Join(h.bins, "bare"), "-db", db, "-tokens", tokens}
 			note = "net/http, JSON-RPC by hand (ceiling)"
@@ -841,6 +864,9 @@ func (h *peersHarness) run(ctx context.Context, c *contestant, workload string, 
 		Warmup:         warmup,
 		EntriesPerUser: h.o.entries,
 		Tokens:         tokens,
+	}
+	if c.Name == "epicme-noauth" {
+		o.Users = h.o.users
 	}
 	if workload == "first-request" {
 		o.Workload = bench.GetEntry
