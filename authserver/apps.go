@@ -32,6 +32,8 @@ func (s *Server) serveApps(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// Show the uses seen up to now, not up to the last periodic flush.
+	s.flushUsage(ctx)
 	consents, err := s.store.ListConsents(ctx, user.ID)
 	if err != nil {
 		s.busyOrInternal(w, r, err)

@@ -348,3 +348,21 @@ func TestRule_AccountDeletionNeedsEmailAndPassword(t *testing.T) {
 		t.Fatalf("the account must still exist: %v", err)
 	}
 }
+
+func TestRule_ConnectedAppsShowWhenAGrantWasLastUsed(t *testing.T) {
+	e := newEnv(t)
+	c := e.publicClient()
+	tok := e.tokens(c)["access_token"].(string)
+	b, _ := e.signedIn()
+	e.clock.Advance(10 * time.Minute)
+	if r := b.get(e.issuer + authserver.AppsPath); !strings.Contains(r.body, "10 minutes ago") {
+		t.Fatalf("before the token is used, the last use is its issue:\n%s", r.body)
+	}
+	if err := e.verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	r := b.get(e.issuer + authserver.AppsPath)
+	if !strings.Contains(r.body, "just now") || !strings.Contains(r.body, "10 minutes ago") {
+		t.Fatalf("after a use, last used is now and first used stays:\n%s", r.body)
+	}
+}

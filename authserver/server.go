@@ -158,6 +158,7 @@ type Server struct {
 	secure    bool
 	passwords *passwordGate
 	backoff   *backoff
+	usage     *usageRecorder
 }
 
 // Journal is what the account page reads to export a user's journal; the
@@ -259,6 +260,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			params: cfg.PasswordParams,
 		},
 		backoff: newBackoff(),
+		usage:   newUsageRecorder(),
 	}
 	s.cookies = cookieCodec{key: subkey(cfg.KEK, "cookies"), secure: s.secure}
 	s.keys = &keyring{
@@ -473,21 +475,35 @@ func normalizeResource(s string) string {
 
 // Maintain deletes expired codes, tokens, revocations and rate-limit
 // windows, and dynamically registered clients that never completed a flow,
-// every interval (default 10 minutes) until ctx is done. Run it in its own
-// goroutine beside the server.
+// every interval (default 10 minutes), and stores when grants were last
+// used every minute, until ctx is done. Run it in its own goroutine beside
+// the server.
 func (s *Server) Maintain(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = 10 * time.Minute
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	uses := time.NewTicker(usageEvery)
+	defer uses.Stop()
+	s.purge(ctx)
 	for {
-		s.purge(ctx)
 		select {
 		case <-ctx.Done():
 			return
+		case <-uses.C:
+			s.flushUsage(ctx)
 		case <-t.C:
+			s.purge(ctx)
 		}
+	}
+}
+
+// flushUsage stores the last uses of access tokens seen since the last
+// flush.
+func (s *Server) flushUsage(ctx context.Context) {
+	if err := s.usage.flush(ctx, s.store, s.now()); err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "recording when grants were last used", "err", err)
 	}
 }
 

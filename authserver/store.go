@@ -59,6 +59,10 @@ type Store interface {
 	// or missing grant is not an error.
 	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
 
+	// MarkAccessTokensUsed records when access tokens (by jti) were last
+	// used: each one's grant gets that time as its last use, unless it has
+	// a later one.
+	MarkAccessTokensUsed(ctx context.Context, uses map[string]time.Time) error
 	// ListGrants returns the grants the filter selects, newest first.
 	ListGrants(ctx context.Context, f GrantFilter) ([]*Grant, error)
 	// RevokeUserGrants revokes every grant of a user, as RevokeGrant does

@@ -123,6 +123,7 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessTo
 		return nil, &auth.TokenError{Reason: "the access token has been revoked"}
 	}
 	s.verified.put(key, c, now)
+	s.usage.use(c.JTI, now)
 	return c, nil
 }
 

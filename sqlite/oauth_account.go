@@ -78,3 +78,21 @@ func (db *DB) DeleteAccount(ctx context.Context, userID string, now time.Time) e
 		return nil
 	})
 }
+
+// MarkAccessTokensUsed moves the last use of each token's grant forward to
+// the time given, in one transaction.
+func (db *DB) MarkAccessTokensUsed(ctx context.Context, uses map[string]time.Time) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	return db.update(ctx, func(tx *Tx) error {
+		for jti, at := range uses {
+			n := toNanos(at)
+			if _, err := tx.exec(`UPDATE oauth_grants SET last_used_at = ?
+				WHERE last_used_at < ? AND id = (SELECT grant_id FROM oauth_access_tokens WHERE jti = ?)`, n, n, jti); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 		"Consents":                         testConsents,
 		"ListAndRevokeUserGrants":          testListAndRevokeUserGrants,
 		"DeleteAccount":                    testDeleteAccount,
+		"MarkAccessTokensUsed":             testMarkAccessTokensUsed,
 		"SigningKeys":                      testSigningKeys,
 		"CountEvent":                       testCountEvent,
 		"PurgeExpired":                     testPurgeExpired,
@@ -378,6 +379,24 @@ func testListAndRevokeUserGrants(t *testing.T, open Opener) {
 	}
 	if _, err := db.Consent(ctx, user, "app"); err != nil {
 		t.Fatalf("RevokeUserGrants keeps consents: %v", err)
+	}
+}
+
+func testMarkAccessTokensUsed(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, user := open(t)
+	redeem(t, db, user, "code")
+	later := t0.Add(10 * time.Minute)
+	if err := db.MarkAccessTokensUsed(ctx, map[string]time.Time{"at-code": later, "at-unknown": later}); err != nil {
+		t.Fatal(err)
+	}
+	// An older use does not move the last use back.
+	if err := db.MarkAccessTokensUsed(ctx, map[string]time.Time{"at-code": t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := db.ListGrants(ctx, authserver.GrantFilter{UserID: user})
+	if err != nil || len(list) != 1 || !list[0].LastUsedAt.Equal(later) || !list[0].CreatedAt.Equal(t0) {
+		t.Fatalf("ListGrants = %+v, %v", list, err)
 	}
 }
 
