@@ -104,10 +104,13 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry) (*epicme.Entry, er
 	if tx.rid == 0 {
 		return nil, errUserNotFound()
 	}
-	var id int64
+	var id, count, used int64
 	err := tx.queryRow(`UPDATE users SET next_entry_id = next_entry_id + 1 WHERE id = $1
-		RETURNING next_entry_id - 1`, userID).Scan(&id)
+		RETURNING next_entry_id - 1, entry_count, entry_bytes`, userID).Scan(&id, &count, &used)
 	if err != nil {
+		return nil, err
+	}
+	if err := tx.quota.CheckNewEntry(count, used, epicme.EntryBytes(in.Title, in.Content)); err != nil {
 		return nil, err
 	}
 	// The tags, checked and in the order GetEntry gives them (by name).
@@ -184,6 +187,7 @@ func (db *DB) UpdateEntry(ctx context.Context, userID string, id int64, u epicme
 		if e, err = tx.getEntry(userID, id); err != nil {
 			return err
 		}
+		before := epicme.EntryBytes(e.Title, e.Content)
 		reindex := false
 		if u.Title != nil {
 			reindex = reindex || e.Title != *u.Title
@@ -209,6 +213,17 @@ func (db *DB) UpdateEntry(ctx context.Context, userID string, id int64, u epicme
 			e.IsFavorite = *u.IsFavorite
 		}
 		e.UpdatedAt = tx.now
+		if grow := epicme.EntryBytes(e.Title, e.Content) - before; grow > 0 {
+			// FOR UPDATE: two growing updates of one user check one after
+			// the other, so together they cannot pass the limit.
+			var used int64
+			if err := tx.queryRow(`SELECT entry_bytes FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&used); err != nil {
+				return err
+			}
+			if err := tx.quota.CheckBytes(used, grow); err != nil {
+				return err
+			}
+		}
 		if !reindex {
 			_, err = tx.exec(`UPDATE entries SET mood = $3, location = $4, weather = $5,
 				is_private = $6, is_favorite = $7, updated_at = $8 WHERE user_id = $1 AND id = $2`,

@@ -85,6 +85,7 @@ type DB struct {
 	pool   *pgxpool.Pool
 	target string // host:port/database, for messages (never the password)
 	nowFn  func() time.Time
+	quota  epicme.Quota // see SetQuota
 }
 
 var _ epicme.Store = (*DB)(nil)
@@ -264,7 +265,7 @@ func (db *DB) tryUpdate(ctx context.Context, fn func(tx *Tx) error) (committing 
 	if err != nil {
 		return false, epicme.Internal(err)
 	}
-	tx := &Tx{Tx: ptx, ctx: ctx, now: db.now()}
+	tx := &Tx{Tx: ptx, ctx: ctx, now: db.now(), quota: db.quota.OrDefault()}
 	if err := fn(tx); err != nil {
 		// Roll back even when ctx is done, or the connection would go back
 		// to the pool inside the transaction.
@@ -299,6 +300,8 @@ type Tx struct {
 	ctx context.Context
 	now time.Time
 	rid int64 // the user's rid, under updateJournal
+
+	quota epicme.Quota // the store's, defaults filled in
 }
 
 func (tx *Tx) queryRow(sql string, args ...any) pgx.Row { return tx.QueryRow(tx.ctx, sql, args...) }

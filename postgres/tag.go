@@ -49,10 +49,13 @@ func (db *DB) CreateTag(ctx context.Context, userID string, in epicme.NewTag) (*
 		if tx.rid == 0 {
 			return errUserNotFound()
 		}
-		var id int64
+		var id, count int64
 		err := tx.queryRow(`UPDATE users SET next_tag_id = next_tag_id + 1 WHERE id = $1
-			RETURNING next_tag_id - 1`, userID).Scan(&id)
+			RETURNING next_tag_id - 1, tag_count`, userID).Scan(&id, &count)
 		if err != nil {
+			return err
+		}
+		if err := tx.quota.CheckNewTag(count); err != nil {
 			return err
 		}
 		t = &epicme.Tag{ID: id, UserID: userID, Name: in.Name, Description: in.Description, CreatedAt: tx.now, UpdatedAt: tx.now}

@@ -100,13 +100,16 @@ func (tx *Tx) index(rows ...ftsRow) error {
 // createEntry inserts a validated entry created at the given time, and
 // returns its full-text row for the caller to write with index.
 func (tx *Tx) createEntry(userID string, in *epicme.NewEntry, created time.Time) (*epicme.Entry, ftsRow, error) {
-	var id, rid int64
+	var id, rid, count, used int64
 	err := tx.queryRow(`UPDATE users SET next_entry_id = next_entry_id + 1 WHERE id = ?
-		RETURNING next_entry_id - 1, rid`, userID).Scan(&id, &rid)
+		RETURNING next_entry_id - 1, rid, entry_count, entry_bytes`, userID).Scan(&id, &rid, &count, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ftsRow{}, errUserNotFound()
 	}
 	if err != nil {
+		return nil, ftsRow{}, err
+	}
+	if err := tx.db.quota.OrDefault().CheckNewEntry(count, used, epicme.EntryBytes(in.Title, in.Content)); err != nil {
 		return nil, ftsRow{}, err
 	}
 	tagIDs := uniqueIDs(in.TagIDs)
@@ -193,6 +196,7 @@ func (db *DB) UpdateEntry(ctx context.Context, userID string, id int64, u epicme
 		if e, err = tx.getEntry(userID, id); err != nil {
 			return err
 		}
+		before := epicme.EntryBytes(e.Title, e.Content)
 		reindex := false
 		if u.Title != nil {
 			reindex = reindex || e.Title != *u.Title
@@ -218,6 +222,15 @@ func (db *DB) UpdateEntry(ctx context.Context, userID string, id int64, u epicme
 			e.IsFavorite = *u.IsFavorite
 		}
 		e.UpdatedAt = tx.now
+		if grow := epicme.EntryBytes(e.Title, e.Content) - before; grow > 0 {
+			var used int64
+			if err := tx.queryRow(`SELECT entry_bytes FROM users WHERE id = ?`, userID).Scan(&used); err != nil {
+				return err
+			}
+			if err := tx.db.quota.OrDefault().CheckBytes(used, grow); err != nil {
+				return err
+			}
+		}
 		terms, n := indexTerms(e.Title, e.Content)
 		if _, err := tx.exec(`UPDATE entries SET title = ?, content = ?, mood = ?, location = ?, weather = ?,
 			is_private = ?, is_favorite = ?, search_len = ?, updated_at = ? WHERE user_id = ? AND id = ?`,

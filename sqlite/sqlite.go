@@ -43,6 +43,7 @@ type DB struct {
 	read  *sql.DB  // query_only connections, one per concurrent reader
 	stmts sync.Map // stmtKey -> *sql.Stmt, prepared on the reader pool
 	nowFn func() time.Time
+	quota epicme.Quota // see SetQuota
 
 	// The writer: one connection, held for the life of the DB. Write
 	// transactions take mu, so they queue here rather than in SQLite.

@@ -53,13 +53,16 @@ func (db *DB) CreateTag(ctx context.Context, userID string, in epicme.NewTag) (*
 }
 
 func (tx *Tx) createTag(userID string, in epicme.NewTag) (*epicme.Tag, error) {
-	var id int64
+	var id, count int64
 	err := tx.queryRow(`UPDATE users SET next_tag_id = next_tag_id + 1 WHERE id = ?
-		RETURNING next_tag_id - 1`, userID).Scan(&id)
+		RETURNING next_tag_id - 1, tag_count`, userID).Scan(&id, &count)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errUserNotFound()
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := tx.db.quota.OrDefault().CheckNewTag(count); err != nil {
 		return nil, err
 	}
 	t := &epicme.Tag{ID: id, UserID: userID, Name: in.Name, Description: in.Description, CreatedAt: tx.now, UpdatedAt: tx.now}

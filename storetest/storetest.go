@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) epicme.Store) {
 	t.Run("UserLifecycle", func(t *testing.T) { testUserLifecycle(t, fresh) })
 	t.Run("Text", func(t *testing.T) { testText(t, fresh) })
 	t.Run("BulkInsert", func(t *testing.T) { testBulkInsert(t, fresh) })
+	t.Run("Quota", func(t *testing.T) { testQuota(t, fresh) })
 }
 
 type opener = func(t *testing.T) epicme.Store
