@@ -366,3 +366,21 @@ func TestRule_ConnectedAppsShowWhenAGrantWasLastUsed(t *testing.T) {
 		t.Fatalf("after a use, last used is now and first used stays:\n%s", r.body)
 	}
 }
+
+func TestRule_NotYouSignsOutAndAsksAgainForTheSameRequest(t *testing.T) {
+	e := newEnv(t)
+	c := e.publicClient()
+	_, ch := pkce()
+	b := e.browser()
+	consent := b.signIn(b.get(e.authzURL(c, ch, nil)).body, testEmail, testPassword).body
+	f := formFields(t, consent)
+	f.Del("consent")
+	r := b.post(authserver.SignOutPath, f)
+	if r.status != http.StatusOK || !strings.Contains(r.body, "You are signed out") || !strings.Contains(r.body, "Test App") || !strings.Contains(r.body, `name="password"`) {
+		t.Fatalf("Not you? Sign out: %d\n%s", r.status, r.body)
+	}
+	// The same request goes on after signing in again.
+	if r := b.signIn(r.body, testEmail, testPassword); !strings.Contains(r.body, `name="decision"`) {
+		t.Fatalf("signing in again should show the consent: %d", r.status)
+	}
+}
