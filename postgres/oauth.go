@@ -1,0 +1,788 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
+	"github.com/jackc/pgx/v5"
+)
+
+// The authorization server's storage (authserver.Store), with the sqlite
+// package's rules, checked by the same contract (authservertest). The tables
+// are created by migrations/0100_oauth.sql.
+//
+// Concurrency rests on row locks taken in one order, grant before refresh
+// token: a redemption wins by a conditional UPDATE of the code (a second one
+// waits, re-reads the row under READ COMMITTED, and finds it used); a
+// rotation locks the grant and then the token, so concurrent rotations of one
+// family, and a revocation of it, run one after another.
+
+var _ authserver.Store = (*DB)(nil)
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullNanos(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	n := t.UnixNano()
+	return &n
+}
+
+func fromNull(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return fromNanos(*n)
+}
+
+func list(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+const clientColumns = `id, kind, name, secret_hash, redirect_uris, auth_method, grant_types, scope,
+	client_uri, logo_uri, contacts, software_id, software_version, resource_server, resource,
+	registered_from, created_at, used_at`
+
+func scanClient(row pgx.Row) (*authserver.Client, error) {
+	var c authserver.Client
+	var created int64
+	var used *int64
+	err := row.Scan(&c.ID, &c.Kind, &c.Name, &c.SecretHash, &c.RedirectURIs, &c.AuthMethod, &c.GrantTypes, &c.Scope,
+		&c.ClientURI, &c.LogoURI, &c.Contacts, &c.SoftwareID, &c.SoftwareVersion, &c.ResourceServer, &c.Resource,
+		&c.RegisteredFrom, &created, &used)
+	if err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UsedAt = fromNanos(created), fromNull(used)
+	return &c, nil
+}
+
+// CreateClient stores a new client.
+func (db *DB) CreateClient(ctx context.Context, c *authserver.Client) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_clients (`+clientColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			c.ID, c.Kind, c.Name, c.SecretHash, list(c.RedirectURIs), c.AuthMethod, list(c.GrantTypes), c.Scope,
+			c.ClientURI, c.LogoURI, list(c.Contacts), c.SoftwareID, c.SoftwareVersion, c.ResourceServer, c.Resource,
+			c.RegisteredFrom, nanos(c.CreatedAt), nullNanos(c.UsedAt))
+		if isUnique(err, "oauth_clients_pkey") {
+			return epicme.Errorf(epicme.ECONFLICT, "a client with id %q exists", c.ID)
+		}
+		return err
+	})
+}
+
+// ClientByID returns a stored client.
+func (db *DB) ClientByID(ctx context.Context, id string) (*authserver.Client, error) {
+	if hasNUL(id) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "client %q not found", id)
+	}
+	c, err := idempotent(ctx, db, func() (*authserver.Client, error) {
+		return scanClient(db.pool.QueryRow(ctx, `SELECT `+clientColumns+` FROM oauth_clients WHERE id = $1`, id))
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "client %q not found", id)
+	}
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return c, nil
+}
+
+// collect runs a query and scans every row with scan, once more on a fresh
+// connection if the first was lost.
+func collect[T any](ctx context.Context, db *DB, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	out, err := idempotent(ctx, db, func() ([]T, error) {
+		rows, err := db.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	})
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return out, nil
+}
+
+// ListClients returns every stored client, oldest first.
+func (db *DB) ListClients(ctx context.Context) ([]*authserver.Client, error) {
+	return collect(ctx, db, scanClient, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_at, id`)
+}
+
+// RevocationChannel is the PostgreSQL notification channel on which every
+// revocation of access tokens is announced, from inside the revoking
+// transaction, so that instances hear of it only once it is committed (see
+// ListenRevocations).
+const RevocationChannel = "epicme_revocations"
+
+// maxNoticeBytes keeps a revocation notice under PostgreSQL's payload limit
+// of 8000 bytes; a longer list is announced as a reload.
+const maxNoticeBytes = 7900
+
+// reloadNotice asks every listener to reload the whole revocation list.
+const reloadNotice = "*"
+
+// notifyRevoked announces, within tx, the access tokens it revoked: one
+// "jti expiry-in-unix-nanoseconds" line each, or reloadNotice when they do
+// not fit one notification.
+func (tx *Tx) notifyRevoked(revoked []authserver.RevokedToken) error {
+	if len(revoked) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, r := range revoked {
+		b.WriteString(r.JTI)
+		b.WriteByte(' ')
+		b.WriteString(strconv.FormatInt(nanos(r.ExpiresAt), 10))
+		b.WriteByte('\n')
+		if b.Len() > maxNoticeBytes {
+			b.Reset()
+			b.WriteString(reloadNotice)
+			break
+		}
+	}
+	_, err := tx.exec(`SELECT pg_notify($1, $2)`, RevocationChannel, b.String())
+	return err
+}
+
+// parseRevocationNotice reads a notice of notifyRevoked; reload is true for
+// a reload notice or one that cannot be read.
+func parseRevocationNotice(payload string, now time.Time) (revoked []authserver.RevokedToken, reload bool) {
+	if payload == reloadNotice {
+		return nil, true
+	}
+	for line := range strings.Lines(payload) {
+		jti, exp, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		n, err := strconv.ParseInt(exp, 10, 64)
+		if !ok || err != nil || jti == "" {
+			return nil, true
+		}
+		revoked = append(revoked, authserver.RevokedToken{JTI: jti, ExpiresAt: fromNanos(n), RevokedAt: now})
+	}
+	return revoked, false
+}
+
+func scanRevoked(rows pgx.Rows, now time.Time) ([]authserver.RevokedToken, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (authserver.RevokedToken, error) {
+		var jti string
+		var exp int64
+		err := r.Scan(&jti, &exp)
+		return authserver.RevokedToken{JTI: jti, ExpiresAt: fromNanos(exp), RevokedAt: now}, err
+	})
+}
+
+// revokeGrantsWhere revokes the grants selected by cond (a WHERE clause on
+// oauth_grants whose parameters start at $2), deletes their refresh tokens,
+// lists their unexpired access tokens as revoked and announces those. The
+// grants are locked first, as a rotation locks them.
+func (tx *Tx) revokeGrantsWhere(now time.Time, cond string, args ...any) error {
+	rows, err := tx.Query(tx.ctx, `WITH g AS (
+			SELECT id FROM oauth_grants WHERE `+cond+` FOR NO KEY UPDATE
+		), revoke AS (
+			UPDATE oauth_grants SET revoked_at = $1 WHERE revoked_at IS NULL AND id IN (SELECT id FROM g)
+		), forget AS (
+			DELETE FROM oauth_refresh_tokens WHERE grant_id IN (SELECT id FROM g)
+		)
+		INSERT INTO oauth_revoked_tokens (jti, expires_at, revoked_at)
+		SELECT jti, expires_at, $1 FROM oauth_access_tokens
+		WHERE expires_at > $1 AND grant_id IN (SELECT id FROM g)
+		ON CONFLICT (jti) DO NOTHING
+		RETURNING jti, expires_at`, append([]any{nanos(now)}, args...)...)
+	if err != nil {
+		return err
+	}
+	revoked, err := scanRevoked(rows, now)
+	if err != nil {
+		return err
+	}
+	return tx.notifyRevoked(revoked)
+}
+
+// DeleteClient removes a client and everything issued to it.
+func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		tag, err := tx.exec(`DELETE FROM oauth_clients WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return epicme.Errorf(epicme.ENOTFOUND, "client %q not found", id)
+		}
+		if err := tx.revokeGrantsWhere(now, `client_id = $2`, id); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM oauth_grants WHERE client_id = $1`,
+			`DELETE FROM oauth_codes WHERE client_id = $1`,
+			`DELETE FROM oauth_consents WHERE client_id = $1`,
+		} {
+			if _, err := tx.exec(q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// MarkClientUsed records the first time a client completed a flow.
+func (db *DB) MarkClientUsed(ctx context.Context, id string, now time.Time) error {
+	_, err := idempotent(ctx, db, func() (struct{}, error) {
+		_, err := db.pool.Exec(ctx, `UPDATE oauth_clients SET used_at = $1 WHERE id = $2 AND used_at IS NULL`, nanos(now), id)
+		return struct{}{}, err
+	})
+	if err != nil {
+		return epicme.Internal(err)
+	}
+	return nil
+}
+
+// CountDynamicClients counts clients registered by RFC 7591.
+func (db *DB) CountDynamicClients(ctx context.Context) (int, error) {
+	n, err := idempotent(ctx, db, func() (int, error) {
+		var n int
+		err := db.pool.QueryRow(ctx, `SELECT count(*) FROM oauth_clients WHERE kind = 'dynamic'`).Scan(&n)
+		return n, err
+	})
+	if err != nil {
+		return 0, epicme.Internal(err)
+	}
+	return n, nil
+}
+
+// DeleteUnusedDynamicClients removes dynamic clients created before the
+// given time that never completed a flow.
+func (db *DB) DeleteUnusedDynamicClients(ctx context.Context, createdBefore time.Time) (int, error) {
+	var n int64
+	err := db.update(ctx, func(tx *Tx) error {
+		const cond = `kind = 'dynamic' AND used_at IS NULL AND created_at < $1`
+		if _, err := tx.exec(`DELETE FROM oauth_codes WHERE client_id IN (SELECT id FROM oauth_clients WHERE `+cond+`)`, nanos(createdBefore)); err != nil {
+			return err
+		}
+		if _, err := tx.exec(`DELETE FROM oauth_consents WHERE client_id IN (SELECT id FROM oauth_clients WHERE `+cond+`)`, nanos(createdBefore)); err != nil {
+			return err
+		}
+		tag, err := tx.exec(`DELETE FROM oauth_clients WHERE `+cond, nanos(createdBefore))
+		n = tag.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// CreateCode stores an authorization code.
+func (db *DB) CreateCode(ctx context.Context, c *authserver.AuthCode) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_codes (hash, client_id, user_id, redirect_uri, redirect_given,
+			code_challenge, resource, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.RedirectGiven,
+			c.CodeChallenge, c.Resource, c.Scope, nanos(c.CreatedAt), nanos(c.ExpiresAt))
+		return err
+	})
+}
+
+// CodeByHash returns a code, used or not.
+func (db *DB) CodeByHash(ctx context.Context, hash string) (*authserver.AuthCode, error) {
+	if hasNUL(hash) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "code not found")
+	}
+	c, err := idempotent(ctx, db, func() (*authserver.AuthCode, error) {
+		var c authserver.AuthCode
+		var created, expires int64
+		var used *int64
+		var grant *string
+		err := db.pool.QueryRow(ctx, `SELECT hash, client_id, user_id, redirect_uri, redirect_given, code_challenge,
+			resource, scope, created_at, expires_at, used_at, grant_id FROM oauth_codes WHERE hash = $1`, hash).
+			Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.RedirectGiven, &c.CodeChallenge,
+				&c.Resource, &c.Scope, &created, &expires, &used, &grant)
+		if err != nil {
+			return nil, err
+		}
+		c.CreatedAt, c.ExpiresAt, c.UsedAt = fromNanos(created), fromNanos(expires), fromNull(used)
+		if grant != nil {
+			c.GrantID = *grant
+		}
+		return &c, nil
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "code not found")
+	}
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return c, nil
+}
+
+func (tx *Tx) insertGrant(g *authserver.Grant) error {
+	_, err := tx.exec(`INSERT INTO oauth_grants (id, client_id, user_id, scope, resource, created_at, last_used_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, g.ID, g.ClientID, g.UserID, g.Scope, g.Resource, nanos(g.CreatedAt), nanos(g.LastUsedAt))
+	return err
+}
+
+func (tx *Tx) insertRefresh(rt *authserver.RefreshToken) error {
+	_, err := tx.exec(`INSERT INTO oauth_refresh_tokens (hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+		rt.Hash, rt.GrantID, nanos(rt.CreatedAt), nanos(rt.ExpiresAt))
+	return err
+}
+
+func (tx *Tx) insertAccess(at *authserver.AccessToken) error {
+	_, err := tx.exec(`INSERT INTO oauth_access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)`,
+		at.JTI, at.GrantID, nanos(at.ExpiresAt))
+	return err
+}
+
+// RedeemCode marks a code used and stores what it produced, atomically. The
+// conditional UPDATE makes exactly one redemption win: a concurrent one
+// waits for the winner's row lock, re-reads the row and no longer matches.
+func (db *DB) RedeemCode(ctx context.Context, codeHash string, now time.Time, g *authserver.Grant, rt *authserver.RefreshToken, at *authserver.AccessToken) error {
+	var outcome error
+	err := db.update(ctx, func(tx *Tx) error {
+		outcome = nil
+		tag, err := tx.exec(`UPDATE oauth_codes SET used_at = $1, grant_id = $2
+			WHERE hash = $3 AND used_at IS NULL AND expires_at > $1`, nanos(now), g.ID, codeHash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var used *int64
+			var grant *string
+			err := tx.queryRow(`SELECT used_at, grant_id FROM oauth_codes WHERE hash = $1`, codeHash).Scan(&used, &grant)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				outcome = authserver.ErrInvalidGrant
+			case err != nil:
+				return err
+			case used != nil:
+				e := &authserver.CodeReusedError{}
+				if grant != nil {
+					e.GrantID = *grant
+				}
+				outcome = e
+			default:
+				outcome = authserver.ErrInvalidGrant
+			}
+			return nil
+		}
+		if err := tx.insertGrant(g); err != nil {
+			return err
+		}
+		if rt != nil {
+			rt.GrantID = g.ID
+			if err := tx.insertRefresh(rt); err != nil {
+				return err
+			}
+		}
+		at.GrantID = g.ID
+		return tx.insertAccess(at)
+	})
+	if err != nil {
+		return err
+	}
+	return outcome
+}
+
+const grantColumns = `g.id, g.client_id, g.user_id, g.scope, g.resource, g.created_at, g.last_used_at, g.revoked_at`
+
+func scanGrant(row pgx.Row) (*authserver.Grant, error) {
+	var g authserver.Grant
+	var created, used int64
+	var revoked *int64
+	if err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.Resource, &created, &used, &revoked); err != nil {
+		return nil, err
+	}
+	g.CreatedAt, g.LastUsedAt, g.RevokedAt = fromNanos(created), fromNanos(used), fromNull(revoked)
+	return &g, nil
+}
+
+func scanRefresh(row pgx.Row) (*authserver.RefreshToken, error) {
+	var rt authserver.RefreshToken
+	var created, expires int64
+	var rotated *int64
+	if err := row.Scan(&rt.Hash, &rt.GrantID, &created, &expires, &rotated); err != nil {
+		return nil, err
+	}
+	rt.CreatedAt, rt.ExpiresAt, rt.RotatedAt = fromNanos(created), fromNanos(expires), fromNull(rotated)
+	return &rt, nil
+}
+
+const refreshColumns = `hash, grant_id, created_at, expires_at, rotated_at`
+
+// RefreshTokenByHash returns a refresh token with its grant.
+func (db *DB) RefreshTokenByHash(ctx context.Context, hash string) (*authserver.RefreshToken, *authserver.Grant, error) {
+	if hasNUL(hash) {
+		return nil, nil, epicme.Errorf(epicme.ENOTFOUND, "refresh token not found")
+	}
+	type pair struct {
+		rt *authserver.RefreshToken
+		g  *authserver.Grant
+	}
+	p, err := idempotent(ctx, db, func() (pair, error) {
+		rt, err := scanRefresh(db.pool.QueryRow(ctx, `SELECT `+refreshColumns+` FROM oauth_refresh_tokens WHERE hash = $1`, hash))
+		if err != nil {
+			return pair{}, err
+		}
+		g, err := scanGrant(db.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM oauth_grants g WHERE g.id = $1`, rt.GrantID))
+		return pair{rt, g}, err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, epicme.Errorf(epicme.ENOTFOUND, "refresh token not found")
+	}
+	if err != nil {
+		return nil, nil, epicme.Internal(err)
+	}
+	return p.rt, p.g, nil
+}
+
+// RotateRefreshToken implements authserver.Store; see authserver.Rotation
+// for the rules. It locks the token's grant and then the token, so of
+// concurrent rotations each sees what the previous one wrote.
+func (db *DB) RotateRefreshToken(ctx context.Context, r *authserver.Rotation) (*authserver.Grant, error) {
+	var outcome error
+	var grant *authserver.Grant
+	err := db.update(ctx, func(tx *Tx) error {
+		outcome, grant = nil, nil
+		var grantID string
+		err := tx.queryRow(`SELECT grant_id FROM oauth_refresh_tokens WHERE hash = $1`, r.OldHash).Scan(&grantID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			outcome = authserver.ErrInvalidGrant
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		g, err := scanGrant(tx.queryRow(`SELECT `+grantColumns+` FROM oauth_grants g WHERE g.id = $1 FOR NO KEY UPDATE`, grantID))
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// Locked the grant; now the token, which a revocation may have
+		// deleted meanwhile.
+		rt, err := scanRefresh(tx.queryRow(`SELECT `+refreshColumns+` FROM oauth_refresh_tokens WHERE hash = $1 FOR UPDATE`, r.OldHash))
+		if errors.Is(err, pgx.ErrNoRows) || g == nil {
+			outcome = authserver.ErrInvalidGrant
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if g.Revoked() || g.ClientID != r.ClientID || !r.Now.Before(rt.ExpiresAt) {
+			outcome = authserver.ErrInvalidGrant
+			return nil
+		}
+		if !rt.RotatedAt.IsZero() {
+			if r.Grace <= 0 || r.Now.Sub(rt.RotatedAt) > r.Grace {
+				if err := tx.revokeGrantsWhere(r.Now, `id = $2`, g.ID); err != nil {
+					return err
+				}
+				outcome = authserver.ErrRefreshReused
+				return nil
+			}
+		} else if _, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE hash = $2`, nanos(r.Now), r.OldHash); err != nil {
+			return err
+		}
+		r.Next.GrantID = g.ID
+		if err := tx.insertRefresh(r.Next); err != nil {
+			return err
+		}
+		r.Access.GrantID = g.ID
+		if err := tx.insertAccess(r.Access); err != nil {
+			return err
+		}
+		if _, err := tx.exec(`UPDATE oauth_grants SET last_used_at = $1 WHERE id = $2`, nanos(r.Now), g.ID); err != nil {
+			return err
+		}
+		g.LastUsedAt = r.Now
+		grant = g
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return grant, outcome
+}
+
+// RevokeGrant revokes a grant and its tokens.
+func (db *DB) RevokeGrant(ctx context.Context, grantID string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		return tx.revokeGrantsWhere(now, `id = $2`, grantID)
+	})
+}
+
+// RevokeAccessToken puts one access token on the revocation list and
+// announces it.
+func (db *DB) RevokeAccessToken(ctx context.Context, jti string, expiresAt, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		rows, err := tx.Query(tx.ctx, `INSERT INTO oauth_revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
+			ON CONFLICT (jti) DO NOTHING RETURNING jti, expires_at`, jti, nanos(expiresAt), nanos(now))
+		if err != nil {
+			return err
+		}
+		revoked, err := scanRevoked(rows, now)
+		if err != nil {
+			return err
+		}
+		return tx.notifyRevoked(revoked)
+	})
+}
+
+// RevokedAccessTokens lists unexpired revocations made at or after since.
+func (db *DB) RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]authserver.RevokedToken, error) {
+	return collect(ctx, db, func(r pgx.Row) (authserver.RevokedToken, error) {
+		var t authserver.RevokedToken
+		var exp, rev int64
+		err := r.Scan(&t.JTI, &exp, &rev)
+		t.ExpiresAt, t.RevokedAt = fromNanos(exp), fromNanos(rev)
+		return t, err
+	}, `SELECT jti, expires_at, revoked_at FROM oauth_revoked_tokens
+		WHERE revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at`, nanos(since), nanos(now))
+}
+
+// IsAccessTokenRevoked reports whether one access token is revoked.
+func (db *DB) IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	ok, err := idempotent(ctx, db, func() (bool, error) {
+		var ok bool
+		err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oauth_revoked_tokens WHERE jti = $1)`, jti).Scan(&ok)
+		return ok, err
+	})
+	if err != nil {
+		return false, epicme.Internal(err)
+	}
+	return ok, nil
+}
+
+func scanConsent(row pgx.Row) (*authserver.Consent, error) {
+	var c authserver.Consent
+	var created, updated int64
+	if err := row.Scan(&c.UserID, &c.ClientID, &c.Scope, &created, &updated); err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return &c, nil
+}
+
+// Consent returns what a user granted a client.
+func (db *DB) Consent(ctx context.Context, userID, clientID string) (*authserver.Consent, error) {
+	if hasNUL(userID) || hasNUL(clientID) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "no consent")
+	}
+	c, err := idempotent(ctx, db, func() (*authserver.Consent, error) {
+		return scanConsent(db.pool.QueryRow(ctx, `SELECT user_id, client_id, scope, created_at, updated_at
+			FROM oauth_consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "no consent")
+	}
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return c, nil
+}
+
+// SaveConsent creates or replaces a consent.
+func (db *DB) SaveConsent(ctx context.Context, c *authserver.Consent) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
+			c.UserID, c.ClientID, c.Scope, nanos(c.CreatedAt), nanos(c.UpdatedAt))
+		return err
+	})
+}
+
+// ListConsents returns the consents a user gave, newest first.
+func (db *DB) ListConsents(ctx context.Context, userID string) ([]*authserver.Consent, error) {
+	return collect(ctx, db, scanConsent, `SELECT user_id, client_id, scope, created_at, updated_at
+		FROM oauth_consents WHERE user_id = $1 ORDER BY updated_at DESC`, userID)
+}
+
+// DeleteConsent withdraws a consent and revokes the user's grants to the
+// client.
+func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(`DELETE FROM oauth_consents WHERE user_id = $1 AND client_id = $2`, userID, clientID); err != nil {
+			return err
+		}
+		return tx.revokeGrantsWhere(now, `user_id = $2 AND client_id = $3`, userID, clientID)
+	})
+}
+
+// SigningKeys returns every stored signing key, oldest first.
+func (db *DB) SigningKeys(ctx context.Context) ([]*authserver.SigningKey, error) {
+	return collect(ctx, db, func(r pgx.Row) (*authserver.SigningKey, error) {
+		var k authserver.SigningKey
+		var jwk string
+		var created, active int64
+		var retired *int64
+		if err := r.Scan(&k.KID, &k.Alg, &k.PrivateSealed, &jwk, &created, &active, &retired); err != nil {
+			return nil, err
+		}
+		k.PublicJWK = []byte(jwk)
+		k.CreatedAt, k.ActiveAt, k.RetiredAt = fromNanos(created), fromNanos(active), fromNull(retired)
+		return &k, nil
+	}, `SELECT kid, alg, private_sealed, public_jwk, created_at, active_at, retired_at
+		FROM oauth_signing_keys ORDER BY active_at, created_at`)
+}
+
+// CreateSigningKey stores a new signing key.
+func (db *DB) CreateSigningKey(ctx context.Context, k *authserver.SigningKey) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_signing_keys (kid, alg, private_sealed, public_jwk, created_at, active_at, retired_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.KID, k.Alg, k.PrivateSealed, string(k.PublicJWK),
+			nanos(k.CreatedAt), nanos(k.ActiveAt), nullNanos(k.RetiredAt))
+		if isUnique(err, "oauth_signing_keys_pkey") {
+			return epicme.Errorf(epicme.ECONFLICT, "a signing key with kid %q exists", k.KID)
+		}
+		return err
+	})
+}
+
+// RetireSigningKey records when a key stopped signing.
+func (db *DB) RetireSigningKey(ctx context.Context, kid string, at time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`UPDATE oauth_signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL`, nanos(at), kid)
+		return err
+	})
+}
+
+// DeleteSigningKey removes a key.
+func (db *DB) DeleteSigningKey(ctx context.Context, kid string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`DELETE FROM oauth_signing_keys WHERE kid = $1`, kid)
+		return err
+	})
+}
+
+// CountEvent counts one event under key in the fixed window holding now; the
+// upsert makes concurrent counts from any instance add up.
+func (db *DB) CountEvent(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	start := now.Truncate(window)
+	var n int
+	err := db.update(ctx, func(tx *Tx) error {
+		return tx.queryRow(`INSERT INTO oauth_rate_counts AS r (key, window_start, count, expires_at) VALUES ($1, $2, 1, $3)
+			ON CONFLICT (key) DO UPDATE SET
+				count = CASE WHEN r.window_start = excluded.window_start THEN r.count + 1 ELSE 1 END,
+				window_start = excluded.window_start,
+				expires_at = excluded.expires_at
+			RETURNING count`, key, nanos(start), nanos(start.Add(window))).Scan(&n)
+	})
+	return n, err
+}
+
+// ResetEvents forgets the events counted under key.
+func (db *DB) ResetEvents(ctx context.Context, key string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`DELETE FROM oauth_rate_counts WHERE key = $1`, key)
+		return err
+	})
+}
+
+// PurgeExpired deletes what has expired. Revoked grants are kept while any
+// of their codes could still be replayed, and then go too.
+func (db *DB) PurgeExpired(ctx context.Context, now time.Time) error {
+	n := nanos(now)
+	return db.update(ctx, func(tx *Tx) error {
+		for _, q := range []string{
+			`DELETE FROM oauth_codes WHERE expires_at <= $1`,
+			`DELETE FROM oauth_refresh_tokens WHERE expires_at <= $1`,
+			`DELETE FROM oauth_access_tokens WHERE expires_at <= $1`,
+			`DELETE FROM oauth_revoked_tokens WHERE expires_at <= $1`,
+			`DELETE FROM oauth_rate_counts WHERE expires_at <= $1`,
+			`DELETE FROM oauth_grants WHERE revoked_at IS NOT NULL AND revoked_at <= $1
+				AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens a WHERE a.grant_id = oauth_grants.id)
+				AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)`,
+			`DELETE FROM oauth_grants WHERE revoked_at IS NULL
+				AND NOT EXISTS (SELECT 1 FROM oauth_refresh_tokens r WHERE r.grant_id = oauth_grants.id)
+				AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens a WHERE a.grant_id = oauth_grants.id)
+				AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)
+				AND last_used_at <= $1`,
+		} {
+			if _, err := tx.exec(q, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+const grantListColumns = `id, client_id, user_id, scope, resource, created_at, last_used_at, revoked_at`
+
+// ListGrants returns the grants the filter selects, newest first.
+func (db *DB) ListGrants(ctx context.Context, f authserver.GrantFilter) ([]*authserver.Grant, error) {
+	var where []string
+	var args []any
+	if f.UserID != "" {
+		args = append(args, f.UserID)
+		where = append(where, "user_id = $"+strconv.Itoa(len(args)))
+	}
+	if f.ClientID != "" {
+		args = append(args, f.ClientID)
+		where = append(where, "client_id = $"+strconv.Itoa(len(args)))
+	}
+	if !f.IncludeRevoked {
+		where = append(where, "revoked_at IS NULL")
+	}
+	q := `SELECT ` + grantListColumns + ` FROM oauth_grants`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	return collect(ctx, db, scanGrant, q+` ORDER BY created_at DESC, id`, args...)
+}
+
+// RevokeUserGrants revokes every grant of a user and puts their unexpired
+// access tokens on the revocation list; it keeps the consents.
+func (db *DB) RevokeUserGrants(ctx context.Context, userID string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		return tx.revokeGrantsWhere(now, `user_id = $2`, userID)
+	})
+}
+
+// DeleteAccount revokes the user's grants (their access tokens go on the
+// revocation list, which outlives the user) and deletes the user, whose
+// journal, codes, grants and consents go with it by cascade, in one
+// transaction. ENOTFOUND if no such user.
+func (db *DB) DeleteAccount(ctx context.Context, userID string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if err := tx.revokeGrantsWhere(now, `user_id = $2`, userID); err != nil {
+			return err
+		}
+		tag, err := tx.exec(`DELETE FROM users WHERE id = $1`, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errUserNotFound()
+		}
+		return nil
+	})
+}
+
+// MarkAccessTokensUsed moves the last use of each token's grant forward to
+// the time given, in one statement.
+func (db *DB) MarkAccessTokensUsed(ctx context.Context, uses map[string]time.Time) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	jtis := make([]string, 0, len(uses))
+	ats := make([]int64, 0, len(uses))
+	for jti, at := range uses {
+		jtis, ats = append(jtis, jti), append(ats, nanos(at))
+	}
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`UPDATE oauth_grants g SET last_used_at = u.at
+			FROM (SELECT a.grant_id, max(x.at) AS at
+				FROM unnest($1::text[], $2::bigint[]) AS x(jti, at)
+				JOIN oauth_access_tokens a ON a.jti = x.jti
+				GROUP BY a.grant_id) u
+			WHERE g.id = u.grant_id AND g.last_used_at < u.at`, jtis, ats)
+		return err
+	})
+}
