@@ -242,18 +242,28 @@ func runBenchServeFixture(ctx context.Context, args []string, e env) error {
 
 // peersResult is one workload at one concurrency on one contestant.
 type peersResult struct {
-	Contestant  string          `json:"contestant"`
-	Workload    string          `json:"workload"`
-	Connections int             `json:"connections"`
-	Rounds      []*bench.Result `json:"rounds"`
+	Contestant  string        `json:"contestant"`
+	Workload    string        `json:"workload"`
+	Connections int           `json:"connections"`
+	Rounds      []*peersRound `json:"rounds"`
 	// The medians of the rounds.
 	CallsPerSec float64       `json:"callsPerSec"`
 	P50         time.Duration `json:"p50"`
 	P99         time.Duration `json:"p99"`
 	Errors      int64         `json:"errors"`
+	// CPUPerCall is the server process's CPU time (user and system) per
+	// measured call: unlike calls/s, it hardly depends on how much of the
+	// machine other processes took during the run.
+	CPUPerCall time.Duration `json:"cpuPerCall"`
 	// Repeats counts calls of a first-request-per-token run that carried a
 	// token already used (when the run outlasted its tokens).
 	Repeats int64 `json:"repeats,omitempty"`
+}
+
+// peersRound is one run.
+type peersRound struct {
+	*bench.Result
+	CPUPerCall time.Duration `json:"cpuPerCall"`
 }
 
 func (h *peersHarness) wanted(name string) bool {
@@ -820,14 +830,15 @@ func (h *peersHarness) measure(ctx context.Context) error {
 	}
 	for _, r := range h.results {
 		var cps []float64
-		var p50, p99 []time.Duration
+		var p50, p99, cpu []time.Duration
 		for _, x := range r.Rounds {
 			cps = append(cps, x.CallsPerSec)
+			cpu = append(cpu, x.CPUPerCall)
 			p50 = append(p50, x.P50)
 			p99 = append(p99, x.P99)
 			r.Errors += x.Errors
 		}
-		r.CallsPerSec, r.P50, r.P99 = median(cps), median(p50), median(p99)
+		r.CallsPerSec, r.P50, r.P99, r.CPUPerCall = median(cps), median(p50), median(p99), median(cpu)
 	}
 	return nil
 }
@@ -855,7 +866,7 @@ func (h *peersHarness) find(name string) *contestant {
 
 // run is one load run; under the largest concurrency it samples the
 // server's resident memory.
-func (h *peersHarness) run(ctx context.Context, c *contestant, workload string, conns int, tokens []string, d, warmup time.Duration) (*bench.Result, error) {
+func (h *peersHarness) run(ctx context.Context, c *contestant, workload string, conns int, tokens []string, d, warmup time.Duration) (*peersRound, error) {
 	o := bench.RunOptions{
 		URL:            c.URL,
 		Workload:       workload,
@@ -900,11 +911,28 @@ func (h *peersHarness) run(ctx context.Context, c *contestant, workload string, 
 			}
 		}()
 	}
+	// The server's CPU time is read when the warm-up ends and after the
+	// run, so it covers the measured calls.
+	cpu0 := make(chan time.Duration, 1)
+	go func() {
+		if o.Warmup > 0 {
+			select {
+			case <-time.After(o.Warmup):
+			case <-ctx.Done():
+			}
+		}
+		cpu0 <- processCPU(c.cmd.Process.Pid)
+	}()
 	res, err := bench.Run(ctx, o)
+	cpu1 := processCPU(c.cmd.Process.Pid)
 	close(stop)
 	wg.Wait()
 	if err != nil {
 		return nil, err
+	}
+	round := &peersRound{Result: res}
+	if used := cpu1 - <-cpu0; res.Calls > 0 && used > 0 {
+		round.CPUPerCall = used / time.Duration(res.Calls)
 	}
 	res.Workload = workload
 	c.LoadRSS = max(c.LoadRSS, peak.Load())
@@ -914,13 +942,35 @@ func (h *peersHarness) run(ctx context.Context, c *contestant, workload string, 
 		return nil, fmt.Errorf("%s exited during the %s run: %s", c.Name, workload, c.stderr)
 	default:
 	}
-	line := fmt.Sprintf("  %-14s %-13s conns=%-3d %8.0f calls/s  p50=%7.2fms p99=%7.2fms", c.Name, workload, conns,
-		res.CallsPerSec, ms(res.P50), ms(res.P99))
+	line := fmt.Sprintf("  %-14s %-13s conns=%-3d %8.0f calls/s  p50=%7.2fms p99=%7.2fms  cpu/call=%4.0fµs", c.Name, workload, conns,
+		res.CallsPerSec, ms(res.P50), ms(res.P99), float64(round.CPUPerCall)/float64(time.Microsecond))
 	if res.Errors > 0 {
 		line += fmt.Sprintf("  errors=%d (%s)", res.Errors, res.FirstError)
 	}
 	h.say("%s", line)
-	return res, nil
+	return round, nil
+}
+
+// processCPU returns the user and system CPU time a process has used, from
+// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s), or 0.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis, where field 3 (state) comes first.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -1069,6 +1119,31 @@ func (h *peersHarness) table() string {
 					cell += fmt.Sprintf(" [%d repeated tokens]", r.Repeats)
 				}
 				fmt.Fprintf(&b, " %s | %.2f ms | %.2f ms |", cell, ms(r.P50), ms(r.P99))
+			}
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\nserver CPU time per call (µs; user and system, from /proc; the load generator's is not counted)\n\n| server | workload |")
+	for _, n := range h.o.conns {
+		fmt.Fprintf(&b, " %d conn |", n)
+	}
+	b.WriteString("\n|---|---|")
+	for range h.o.conns {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, wl := range []string{bench.GetEntry, bench.ToolsList, bench.Mixed, "first-request"} {
+		for _, c := range h.contestants {
+			if !slices.ContainsFunc(h.o.conns, func(n int) bool { return h.result(c.Name, wl, n) != nil }) {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s |", c.Name, wl)
+			for _, n := range h.o.conns {
+				if r := h.result(c.Name, wl, n); r != nil {
+					fmt.Fprintf(&b, " %.0f |", float64(r.CPUPerCall)/float64(time.Microsecond))
+				} else {
+					b.WriteString(" |")
+				}
 			}
 			b.WriteString("\n")
 		}
