@@ -46,6 +46,12 @@ type Config struct {
 	// explicit decision about authentication.
 	Auth func(http.Handler) http.Handler
 
+	// Guard, when set, wraps every route inside the common middleware
+	// (after request ids, the access log and the body cap, before
+	// routing): for rate limits of routes other packages mount, such as
+	// the token endpoint.
+	Guard func(http.Handler) http.Handler
+
 	// Ready reports whether the server can serve requests (the database
 	// answers). Nil means always ready.
 	Ready func(ctx context.Context) error
@@ -130,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 
 	s.HTTP = &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           s.middleware(s.Mux),
+		Handler:           s.middleware(guard(cfg.Guard, s.Mux)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
@@ -138,6 +144,13 @@ func New(cfg Config) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+func guard(g func(http.Handler) http.Handler, h http.Handler) http.Handler {
+	if g == nil {
+		return h
+	}
+	return g(h)
 }
 
 // Handle adds a route to the mux (for example the OAuth metadata documents of

@@ -28,12 +28,14 @@ func runServe(ctx context.Context, args []string, e env) error {
 		db   databaseFlag
 		web  httpFlags
 		auth authFlags
+		lim  limitFlags
 	)
 	fs := newFlagSet("serve", serveAbout, e)
 	data.register(fs)
 	db.register(fs)
 	web.register(fs)
 	auth.register(fs)
+	lim.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
@@ -62,6 +64,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer store.Close()
+	lim.applyQuota(store)
 
 	setup, err := buildAuth(ctx, &auth, web.addr, publicURL, dir, store, logger, e)
 	if err != nil {
@@ -96,9 +99,11 @@ func runServe(ctx context.Context, args []string, e env) error {
 		setup.Notice += "\n\n" + demo
 	}
 
+	source := sourceAddress(auth.embedded.trustForwardedFor)
 	srv, err := httpserver.New(httpserver.Config{
 		MCP:    mcp.HTTPHandler(),
-		Auth:   setup.Middleware,
+		Auth:   lim.mcp(setup.Middleware, source),
+		Guard:  lim.endpoints(source),
 		Ready:  store.Ping,
 		Logger: logger,
 	})

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/ratelimit"
+)
+
+// limitFlags are the abuse limits of epicme serve: request rates on /mcp
+// and the token endpoint, and how much each user may keep. Registration
+// and sign-in have their own limits inside the authorization server (per
+// source, and a backoff per account).
+type limitFlags struct {
+	mcpSource, mcpClient, mcpUser rateFlag
+	tokenSource, tokenClient      rateFlag
+	quota                         epicme.Quota
+}
+
+// Defaults: generous for a person and their tools, a wall for a script.
+// A burst is a fifth of the minute's allowance.
+var (
+	defaultMCPSourceRate   = ratelimit.Limit{PerMinute: 1200, Burst: 240}
+	defaultMCPClientRate   = ratelimit.Limit{PerMinute: 600, Burst: 120}
+	defaultMCPUserRate     = ratelimit.Limit{PerMinute: 600, Burst: 120}
+	defaultTokenSourceRate = ratelimit.Limit{PerMinute: 60, Burst: 20}
+	defaultTokenClientRate = ratelimit.Limit{PerMinute: 30, Burst: 10}
+)
+
+func (c *limitFlags) register(fs *flagSet) {
+	c.mcpSource = rateFlag(defaultMCPSourceRate)
+	c.mcpClient = rateFlag(defaultMCPClientRate)
+	c.mcpUser = rateFlag(defaultMCPUserRate)
+	c.tokenSource = rateFlag(defaultTokenSourceRate)
+	c.tokenClient = rateFlag(defaultTokenClientRate)
+	rate := func(v *rateFlag, name, env, what string) {
+		fs.Var(v, name, what+" (`N/min[,burst]`; 0 for no limit); past it: 429 with Retry-After")
+		fs.bindEnv(name, env)
+	}
+	rate(&c.mcpSource, "rate-mcp-source", "EPICME_RATE_MCP_SOURCE", "requests to /mcp a minute from one network address, counted before authentication")
+	rate(&c.mcpClient, "rate-mcp-client", "EPICME_RATE_MCP_CLIENT", "requests to /mcp a minute by one OAuth client, across its users")
+	rate(&c.mcpUser, "rate-mcp-user", "EPICME_RATE_MCP_USER", "requests to /mcp a minute for one user, across their clients")
+	rate(&c.tokenSource, "rate-token-source", "EPICME_RATE_TOKEN_SOURCE", "token endpoint requests a minute from one network address")
+	rate(&c.tokenClient, "rate-token-client", "EPICME_RATE_TOKEN_CLIENT", "token endpoint requests a minute by one client authenticating with HTTP Basic")
+	fs.Int64Var(&c.quota.Entries, "max-entries-per-user", epicme.DefaultMaxEntriesPerUser, "entries one user may keep; past it create_entry is refused")
+	fs.bindEnv("max-entries-per-user", "EPICME_MAX_ENTRIES_PER_USER")
+	fs.Int64Var(&c.quota.Tags, "max-tags-per-user", epicme.DefaultMaxTagsPerUser, "tags one user may keep; past it create_tag is refused")
+	fs.bindEnv("max-tags-per-user", "EPICME_MAX_TAGS_PER_USER")
+	fs.Int64Var(&c.quota.Bytes, "max-bytes-per-user", epicme.DefaultMaxBytesPerUser, "`bytes` of entry titles and contents one user may keep")
+	fs.bindEnv("max-bytes-per-user", "EPICME_MAX_BYTES_PER_USER")
+}
+
+// applyQuota hands the quota to the store.
+func (c *limitFlags) applyQuota(store any) {
+	if qs, ok := store.(epicme.QuotaSetter); ok {
+		qs.SetQuota(c.quota)
+	}
+}
+
+// mcp wraps the authentication middleware of /mcp: the per-address limit
+// runs first, so that unauthenticated floods never reach token
+// verification; the per-client and per-user limits run after it, keyed by
+// what the verified token says.
+func (c *limitFlags) mcp(authn func(http.Handler) http.Handler, source func(*http.Request) string) func(http.Handler) http.Handler {
+	bySource := ratelimit.New(ratelimit.Limit(c.mcpSource), nil)
+	byClient := ratelimit.New(ratelimit.Limit(c.mcpClient), nil)
+	byUser := ratelimit.New(ratelimit.Limit(c.mcpUser), nil)
+	return func(next http.Handler) http.Handler {
+		callers := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ti := auth.TokenInfoFromContext(r.Context()); ti != nil {
+				if ok, wait := byClient.Allow(ti.Issuer + " " + ti.ClientID); !ok {
+					ratelimit.WriteJSONRPC(w, "this client", byClient.Limit(), wait)
+					return
+				}
+				if ok, wait := byUser.Allow(ti.Issuer + " " + ti.Subject); !ok {
+					ratelimit.WriteJSONRPC(w, "this user", byUser.Limit(), wait)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+		inner := authn(callers)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ok, wait := bySource.Allow(source(r)); !ok {
+				ratelimit.WriteJSONRPC(w, "this address", bySource.Limit(), wait)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+}
+
+// endpoints limits the token endpoint (RFC 6749 §3.2) by address and by
+// the client of an HTTP Basic header, before the body is read. Other
+// routes pass through.
+func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Handler) http.Handler {
+	bySource := ratelimit.New(ratelimit.Limit(c.tokenSource), nil)
+	byClient := ratelimit.New(ratelimit.Limit(c.tokenClient), nil)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == authserver.TokenPath && r.Method == http.MethodPost {
+				if ok, wait := bySource.Allow(source(r)); !ok {
+					ratelimit.WriteOAuth(w, "this address", bySource.Limit(), wait)
+					return
+				}
+				if id, _, ok := r.BasicAuth(); ok && id != "" {
+					if ok, wait := byClient.Allow(id); !ok {
+						ratelimit.WriteOAuth(w, "this client", byClient.Limit(), wait)
+						return
+					}
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// sourceAddress names a request's network source for the limits: the peer
+// address, or behind a trusted reverse proxy the address it appended to
+// X-Forwarded-For.
+func sourceAddress(trustForwardedFor bool) func(*http.Request) string {
+	return func(r *http.Request) string {
+		if trustForwardedFor {
+			if a := authserver.ForwardedFor(r); a != "" {
+				return a
+			}
+		}
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
+	}
+}
+
+// rateFlag is a ratelimit.Limit written N/min[,burst]; a burst left out is
+// a fifth of N (at least 1).
+type rateFlag ratelimit.Limit
+
+func (f *rateFlag) String() string {
+	if f.PerMinute == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d/min,%d", f.PerMinute, f.Burst)
+}
+
+func (f *rateFlag) Set(s string) error {
+	rate, burst, hasBurst := strings.Cut(strings.TrimSpace(s), ",")
+	rate = strings.TrimSuffix(strings.TrimSuffix(rate, "/min"), "/m")
+	n, err := strconv.Atoi(rate)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want N/min[,burst] with N a whole number >= 0")
+	}
+	b := max(1, n/5)
+	if hasBurst {
+		if b, err = strconv.Atoi(burst); err != nil || b < 1 {
+			return fmt.Errorf("the burst after the comma must be a whole number >= 1")
+		}
+	}
+	*f = rateFlag{PerMinute: n, Burst: b}
+	return nil
+}

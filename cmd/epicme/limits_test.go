@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/mcpserver"
+	"github.com/epicme/epicme/ratelimit"
+	"github.com/epicme/epicme/sqlite"
+)
+
+// limitedJournal is newJournal with the abuse limits of serve.
+func limitedJournal(t *testing.T, is *jwtIssuer, lim *limitFlags) string {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	lim.applyQuota(store)
+	var handler http.Handler
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(ts.Close)
+	logger := slog.New(slog.DiscardHandler)
+	setup, err := externalAuth(ctx, &oauthFlags{issuer: is.URL, tokenVerifier: "jwt"}, ts.URL, store, logger, env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	source := sourceAddress(false)
+	srv, err := httpserver.New(httpserver.Config{
+		MCP: m.HTTPHandler(), Auth: lim.mcp(setup.Middleware, source), Guard: lim.endpoints(source),
+		Ready: store.Ping, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stand-in for the token endpoint the embedded server would mount:
+	// the guard must answer before it.
+	srv.Handle("POST "+authserver.TokenPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
+	}))
+	setup.Mount(srv)
+	handler = srv.HTTP.Handler
+	return ts.URL
+}
+
+func testLimits() *limitFlags {
+	big := rateFlag{PerMinute: 100_000, Burst: 100_000}
+	return &limitFlags{mcpSource: big, mcpClient: big, mcpUser: big, tokenSource: big, tokenClient: big}
+}
+
+func postMCP(t *testing.T, url, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+httpserver.MCPPath, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// want429 checks a refusal: 429, Retry-After of at least a second, and a
+// body of the given shape naming the allowance.
+func want429(t *testing.T, resp *http.Response, jsonrpc bool, what string) {
+	t.Helper()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429", resp.StatusCode)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After = %q", ra)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	var body struct {
+		Error json.RawMessage `json:"error"`
+		Desc  string          `json:"error_description"`
+	}
+	if err := json.Unmarshal(b, &body); err != nil {
+		t.Fatalf("body %q: %v", b, err)
+	}
+	if jsonrpc {
+		var e struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		}
+		if err := json.Unmarshal(body.Error, &e); err != nil || e.Code != ratelimit.JSONRPCLimited || !strings.Contains(e.Message, what) {
+			t.Fatalf("JSON-RPC error %s, want code %d naming %q", body.Error, ratelimit.JSONRPCLimited, what)
+		}
+	} else if string(body.Error) != `"temporarily_unavailable"` || !strings.Contains(body.Desc, what) {
+		t.Fatalf("OAuth error %s", b)
+	}
+}
+
+func TestLimits_MCPPerUserAndPerClient(t *testing.T) {
+	is := newJWTIssuer(t)
+	lim := testLimits()
+	lim.mcpUser = rateFlag{PerMinute: 3, Burst: 3}
+	url := limitedJournal(t, is, lim)
+	resource := url + httpserver.MCPPath
+	alice, bob := is.token(resource, "alice", "entries:read"), is.token(resource, "bob", "entries:read")
+	for i := 0; i < 3; i++ {
+		if resp := postMCP(t, url, alice); resp.StatusCode == http.StatusTooManyRequests {
+			t.Fatalf("request %d refused within the burst", i+1)
+		}
+	}
+	want429(t, postMCP(t, url, alice), true, "this user")
+	// Bob's allowance is his own.
+	if resp := postMCP(t, url, bob); resp.StatusCode == http.StatusTooManyRequests {
+		t.Fatal("another user was refused for alice's requests")
+	}
+
+	lim = testLimits()
+	lim.mcpClient = rateFlag{PerMinute: 2, Burst: 2}
+	url = limitedJournal(t, is, lim)
+	resource = url + httpserver.MCPPath
+	// Both tokens are test-client's: the client's allowance spans users.
+	postMCP(t, url, is.token(resource, "alice", "entries:read"))
+	postMCP(t, url, is.token(resource, "bob", "entries:read"))
+	want429(t, postMCP(t, url, is.token(resource, "carol", "entries:read")), true, "this client")
+}
+
+func TestLimits_MCPPerSourceBeforeAuthentication(t *testing.T) {
+	is := newJWTIssuer(t)
+	lim := testLimits()
+	lim.mcpSource = rateFlag{PerMinute: 2, Burst: 2}
+	url := limitedJournal(t, is, lim)
+	for i := 0; i < 2; i++ {
+		if resp := postMCP(t, url, "garbage"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("request %d: status %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	// Past the allowance even a valid token is refused, before its
+	// signature is checked.
+	want429(t, postMCP(t, url, is.token(url+httpserver.MCPPath, "alice", "entries:read")), true, "this address")
+}
+
+func TestLimits_TokenEndpoint(t *testing.T) {
+	is := newJWTIssuer(t)
+	lim := testLimits()
+	lim.tokenSource = rateFlag{PerMinute: 3, Burst: 3}
+	lim.tokenClient = rateFlag{PerMinute: 1, Burst: 1}
+	url := limitedJournal(t, is, lim)
+	post := func(basic string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, url+authserver.TokenPath, strings.NewReader("grant_type=authorization_code&code=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if basic != "" {
+			req.SetBasicAuth(basic, "secret")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	if resp := post("c1"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("first request: %d", resp.StatusCode)
+	}
+	want429(t, post("c1"), false, "this client")
+	if resp := post("c2"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("another client: %d", resp.StatusCode)
+	}
+	want429(t, post(""), false, "this address")
+}
+
+func TestLimits_QuotaReachesTheTools(t *testing.T) {
+	is := newJWTIssuer(t)
+	lim := testLimits()
+	lim.quota = epicme.Quota{Tags: 1}
+	j := &journal{URL: limitedJournal(t, is, lim)}
+	c := j.client(t, is.token(j.URL+httpserver.MCPPath, "alice", strings.Join(epicme.AllScopes, " ")))
+	if res, err := callTool(c, "create_tag", map[string]any{"name": "one"}); err != nil || res.IsError {
+		t.Fatalf("first tag: %v %+v", err, res)
+	}
+	res, err := callTool(c, "create_tag", map[string]any{"name": "two"})
+	if err != nil || !res.IsError {
+		t.Fatalf("second tag: %v %+v, want a tool error", err, res)
+	}
+	if b, _ := json.Marshal(res.Content); !strings.Contains(string(b), "at most 1 tags") {
+		t.Fatalf("the error does not name the limit: %s", b)
+	}
+}
+
+func TestRateFlag(t *testing.T) {
+	for in, want := range map[string]rateFlag{
+		"60": {60, 12}, "60/min": {60, 12}, "60/min,5": {60, 5}, "0": {0, 1}, "3": {3, 1},
+	} {
+		var f rateFlag
+		if err := f.Set(in); err != nil || f != want {
+			t.Errorf("Set(%q) = %+v, %v; want %+v", in, f, err, want)
+		}
+	}
+	for _, bad := range []string{"-1", "x", "60,0", "60,x"} {
+		var f rateFlag
+		if err := f.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+}
