@@ -1,0 +1,47 @@
+package auth_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/epicme/epicme/auth"
+)
+
+// A client holding a token a user granted to one resource server (say, a
+// calendar) replays it at this one, which trusts the same issuer: the
+// audience is not this resource, so it is refused as invalid_token with
+// 401 and the handler never runs. TestRule_Audience_OtherResource_401
+// tries more audience shapes.
+func TestAttack_TokenReplayAcrossResources(t *testing.T) {
+	for _, kind := range []string{"jwt", "introspection"} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t, fixtureConfig{verifier: kind})
+			// A second resource server of the same issuer, on its own
+			// address: the calendar.
+			other := httptest.NewServer(http.NotFoundHandler())
+			t.Cleanup(other.Close)
+			calendar := other.URL + "/mcp"
+			var tok string
+			if kind == "jwt" {
+				tok = f.jwt("aud", calendar)
+			} else {
+				tok = f.is.opaque(map[string]any{"sub": "u", "aud": calendar, "scope": "entries:read", "exp": f.clock.Now().Unix() + 3600})
+			}
+			r := f.post(t, tok, call("list_entries"))
+			if r.StatusCode != http.StatusUnauthorized || r.challenge(t).Error != auth.ErrorInvalidToken {
+				t.Fatalf("a token for %s replayed here: %d %s", calendar, r.StatusCode, r.Body)
+			}
+			// And the other way: this resource's valid token is refused by
+			// a verifier configured for the calendar.
+			mine := f.jwt()
+			v, err := auth.NewJWTVerifier(auth.JWTOptions{Issuer: f.is.URL, Resource: calendar, Now: f.clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Verify(t.Context(), mine); err == nil {
+				t.Fatalf("the calendar accepted a token for %s", f.MCP)
+			}
+		})
+	}
+}
