@@ -321,21 +321,32 @@ func (f *metadataFetcher) fetch(ctx context.Context, id string) (*Client, time.D
 	if len(body) > maxMetadataDocument {
 		return nil, 0, docErrorf("the document is larger than %d bytes", maxMetadataDocument)
 	}
+	c, err := parseMetadataDocument(id, body)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c, f.cacheTTL(resp.Header.Get("Cache-Control")), nil
+}
+
+// parseMetadataDocument checks a fetched Client ID Metadata Document
+// (draft-ietf-oauth-client-id-metadata-document §4) against the URL it
+// came from and returns the client it describes.
+func parseMetadataDocument(id string, body []byte) (*Client, error) {
 	var doc metadataDocument
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, 0, docErrorf("the document is not JSON client metadata")
+		return nil, docErrorf("the document is not JSON client metadata")
 	}
 	if doc.ClientID != id {
-		return nil, 0, docErrorf("the document's client_id does not equal its URL")
+		return nil, docErrorf("the document's client_id does not equal its URL")
 	}
 	// The draft (§4.1) forbids shared secrets: anyone can read the document.
 	if doc.ClientSecret != "" || doc.ClientSecretExpiresAt != nil {
-		return nil, 0, docErrorf("the document must not contain a client secret")
+		return nil, docErrorf("the document must not contain a client secret")
 	}
 	switch doc.TokenEndpointAuthMethod {
 	case "", AuthNone:
 	default:
-		return nil, 0, docErrorf("token_endpoint_auth_method must be none")
+		return nil, docErrorf("token_endpoint_auth_method must be none")
 	}
 	m := registrationRequest{
 		RedirectURIs:            doc.RedirectURIs,
@@ -347,7 +358,7 @@ func (f *metadataFetcher) fetch(ctx context.Context, id string) (*Client, time.D
 		LogoURI:                 doc.LogoURI,
 	}
 	if e := m.validate(nil); e != nil {
-		return nil, 0, docErrorf("%s", e.Description)
+		return nil, docErrorf("%s", e.Description)
 	}
 	c := &Client{
 		ID:           id,
@@ -360,7 +371,7 @@ func (f *metadataFetcher) fetch(ctx context.Context, id string) (*Client, time.D
 		LogoURI:      m.LogoURI,
 		Scope:        doc.Scope,
 	}
-	return c, f.cacheTTL(resp.Header.Get("Cache-Control")), nil
+	return c, nil
 }
 
 // cacheTTL reads max-age from Cache-Control (RFC 9111 §5.2.2.1); no-store
