@@ -1,9 +1,11 @@
 package auth_test
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/epicme/epicme/auth"
 )
@@ -43,5 +45,41 @@ func TestAttack_TokenReplayAcrossResources(t *testing.T) {
 				t.Fatalf("the calendar accepted a token for %s", f.MCP)
 			}
 		})
+	}
+}
+
+// An issuer that accepts connections and never answers (introspection,
+// and JWKS) cannot hold requests: each call gives up at the verifier's
+// timeout with ErrUnavailable, which the middleware turns into 503 with
+// Retry-After (TestRule_Unavailable_503WithRetryAfterNever401), not 401.
+func TestAttack_SlowIssuer(t *testing.T) {
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
+	f := newFixture(t, fixtureConfig{})
+	tok := f.jwt()
+
+	iv, err := auth.NewIntrospectionVerifier(auth.IntrospectionOptions{
+		Endpoint: hang.URL + "/introspect", ClientID: "rs", ClientSecret: "s", Resource: f.MCP, Issuer: hang.URL,
+		Timeout: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iv.Verify(t.Context(), "opaque-token"); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("introspection against a silent issuer: %v, want ErrUnavailable", err)
+	}
+	jv, err := auth.NewJWTVerifier(auth.JWTOptions{Issuer: f.is.URL, JWKSURL: hang.URL + "/jwks", Resource: f.MCP, Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jv.Verify(t.Context(), tok); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("JWKS from a silent issuer: %v, want ErrUnavailable", err)
 	}
 }
