@@ -103,6 +103,8 @@ type keyring struct {
 	byKID     map[string]*signingKey
 	jwks      []byte
 	nextCheck atomic.Int64 // unix nanos of the next maintenance
+	// nextReload bounds reloads for unknown kids (see reloadFor).
+	nextReload atomic.Int64
 }
 
 func (k *keyring) load(ctx context.Context) error {
@@ -155,6 +157,10 @@ func (k *keyring) maintain(ctx context.Context, now time.Time) error {
 	defer k.mu.Unlock()
 	if now.UnixNano() < k.nextCheck.Load() {
 		return nil
+	}
+	// Other instances sharing the store may have created or retired keys.
+	if err := k.load(ctx); err != nil {
+		return err
 	}
 	changed := false
 	// The first key of a fresh install signs at once: nobody can have
@@ -355,7 +361,9 @@ func (k *keyring) parseJWT(token string) (*AccessTokenClaims, error) {
 	}
 	sk := k.lookup(h.Kid)
 	if sk == nil {
-		return nil, errBadJWT
+		if sk = k.reloadFor(h.Kid); sk == nil {
+			return nil, errBadJWT
+		}
 	}
 	sig, err := b64.DecodeString(token[dot2+1:])
 	if err != nil || len(sig) != 64 {

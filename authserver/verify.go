@@ -24,6 +24,8 @@ type revocationList struct {
 	since    time.Time            // revocations before this are loaded
 	nextSync atomic.Int64         // unix nanos
 	syncing  atomic.Bool
+	// stale: revocations may have been missed (see RevocationFeed).
+	stale atomic.Bool
 }
 
 const syncEvery = time.Second
@@ -69,6 +71,9 @@ func (l *revocationList) add(jti string, exp time.Time) {
 // revoked reports whether jti is revoked. When the list is due for a sync,
 // one caller syncs while the others use what is loaded.
 func (l *revocationList) revoked(ctx context.Context, jti string) (bool, error) {
+	if l.stale.Load() {
+		return l.checkStale(ctx, jti)
+	}
 	if l.now().UnixNano() >= l.nextSync.Load() && l.syncing.CompareAndSwap(false, true) {
 		err := l.sync(ctx)
 		l.syncing.Store(false)

@@ -17,7 +17,6 @@ import (
 	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
-	"github.com/epicme/epicme/sqlite"
 )
 
 // kekFile holds the key-encryption key of the embedded authorization
@@ -57,7 +56,7 @@ func (c *authServerFlags) register(fs *flagSet) {
 // embeddedAuth runs the authorization server inside this process: its
 // issuer is the public URL, its tokens are for <public URL>/mcp, and /mcp
 // checks them in process, so revocation takes effect at once.
-func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string, store *sqlite.DB, logger *slog.Logger) (*authSetup, error) {
+func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string, store authStore, logger *slog.Logger) (*authSetup, error) {
 	kek, err := loadKEK(dir)
 	if err != nil {
 		return nil, err
@@ -72,6 +71,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 		return nil, usagef("%v (set --public-url to the https URL clients use)", err)
 	}
 	go as.Maintain(ctx, 0)
+	listenRevocations(ctx, store, as, logger)
 	rs, err := auth.NewResourceServer(as.Verifier(), auth.Options{
 		ResourceURL:           resource,
 		AuthorizationServers:  []string{as.Issuer()},
@@ -105,7 +105,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 }
 
 // config is the authorization server's configuration from the flags.
-func (c *authServerFlags) config(issuer, resource string, kek []byte, store *sqlite.DB, logger *slog.Logger) authserver.Config {
+func (c *authServerFlags) config(issuer, resource string, kek []byte, store authStore, logger *slog.Logger) authserver.Config {
 	cfg := authserver.Config{
 		Issuer:            issuer,
 		Resource:          resource,
@@ -175,12 +175,14 @@ account that signed in here.`
 func runAuthServer(ctx context.Context, args []string, e env) error {
 	var (
 		data     dataFlags
+		db       databaseFlag
 		web      httpFlags
 		as       authServerFlags
 		resource string
 	)
 	fs := newFlagSet("authserver", authServerAbout, e)
 	data.register(fs)
+	db.register(fs)
 	web.register(fs)
 	as.register(fs)
 	fs.StringVar(&resource, "resource", "", "public `URL` of the MCP endpoint the tokens are for, e.g. https://journal.example.com/mcp (required)")
@@ -214,7 +216,7 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dir)
+	store, err := openAuthStore(ctx, db.url, dir)
 	if err != nil {
 		return err
 	}
@@ -236,7 +238,7 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 
 // authServerOnly builds the HTTP server of `epicme authserver`: the
 // authorization server's endpoints and the health probes, and no /mcp.
-func authServerOnly(ctx context.Context, c *authServerFlags, publicURL, resource, dir string, store *sqlite.DB, logger *slog.Logger) (*httpserver.Server, string, error) {
+func authServerOnly(ctx context.Context, c *authServerFlags, publicURL, resource, dir string, store authStore, logger *slog.Logger) (*httpserver.Server, string, error) {
 	kek, err := loadKEK(dir)
 	if err != nil {
 		return nil, "", err
@@ -246,6 +248,7 @@ func authServerOnly(ctx context.Context, c *authServerFlags, publicURL, resource
 		return nil, "", usagef("%v", err)
 	}
 	go as.Maintain(ctx, 0)
+	listenRevocations(ctx, store, as, logger)
 	srv, err := httpserver.New(httpserver.Config{
 		// This process serves no MCP endpoint: /mcp is not found here.
 		MCP:    http.NotFoundHandler(),

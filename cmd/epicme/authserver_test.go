@@ -116,6 +116,17 @@ func TestEmbeddedAuthorizationServer(t *testing.T) {
 // consent to every scope, and the code exchange for a token for resource.
 func obtainToken(t *testing.T, issuer, resource, email, pw string) string {
 	t.Helper()
+	return obtainTokens(t, issuer, resource, email, pw).access
+}
+
+// tokens are what a code exchange gave a public client.
+type tokens struct {
+	access, refresh, clientID string
+}
+
+// obtainTokens is obtainToken returning the refresh token and client id too.
+func obtainTokens(t *testing.T, issuer, resource, email, pw string) tokens {
+	t.Helper()
 	ts := struct{ URL string }{issuer}
 	// Register, authorize, sign in, consent.
 	reg, _ := http.Post(ts.URL+authserver.RegistrationPath, "application/json",
@@ -174,8 +185,8 @@ func obtainToken(t *testing.T, issuer, resource, email, pw string) string {
 	if access == "" {
 		t.Fatalf("token response %v", tok)
 	}
-
-	return access
+	refresh, _ := tok["refresh_token"].(string)
+	return tokens{access: access, refresh: refresh, clientID: clientID}
 }
 
 // TestSplitDeployment runs `epicme authserver` and `epicme serve --issuer`

@@ -66,6 +66,8 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	)
 	fs := newFlagSet("client add", clientAddAbout, e)
 	data.register(fs)
+	var db databaseFlag
+	db.register(fs)
 	web.register(fs)
 	fs.StringVar(&name, "name", "", "`name` shown to users on the consent page (required)")
 	fs.Var(&redirects, "redirect-uri", "redirect `URI` (repeat for several; required unless --resource-server)")
@@ -101,7 +103,7 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dir)
+	store, err := openAuthStore(ctx, db.url, dir)
 	if err != nil {
 		return err
 	}
@@ -124,6 +126,8 @@ func runClientList(ctx context.Context, args []string, e env) error {
 	var data dataFlags
 	fs := newFlagSet("client list", "List the stored OAuth clients (registered by hand or by RFC 7591), oldest first.", e)
 	data.register(fs)
+	var db databaseFlag
+	db.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
@@ -131,7 +135,7 @@ func runClientList(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dir)
+	store, err := openAuthStore(ctx, db.url, dir)
 	if err != nil {
 		return err
 	}
@@ -170,6 +174,8 @@ func runClientRemove(ctx context.Context, args []string, e env) error {
 	var data dataFlags
 	fs := newFlagSet("client remove", "Remove a client: its tokens stop working at once (within a second on a running server),\nand its consents and grants are deleted. Usage: epicme client remove CLIENT_ID", e)
 	data.register(fs)
+	var db databaseFlag
+	db.register(fs)
 	if err := fs.parse(args, e, true); err != nil {
 		return err
 	}
@@ -181,7 +187,7 @@ func runClientRemove(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, dir)
+	store, err := openAuthStore(ctx, db.url, dir)
 	if err != nil {
 		return err
 	}

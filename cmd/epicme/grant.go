@@ -49,13 +49,15 @@ func runGrantList(ctx context.Context, args []string, e env) error {
 	)
 	fs := newFlagSet("grant list", "List grants, newest first; revoked ones only with --all.", e)
 	data.register(fs)
+	var db databaseFlag
+	db.register(fs)
 	who.register(fs)
 	fs.StringVar(&client, "client", "", "only grants to this `client_id`")
 	fs.BoolVar(&all, "all", false, "include revoked grants")
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
-	store, err := openAdminStore(ctx, data, e)
+	store, err := openAdminStore(ctx, data, db, e)
 	if err != nil {
 		return err
 	}
@@ -111,6 +113,8 @@ func runGrantRevoke(ctx context.Context, args []string, e env) error {
 	)
 	fs := newFlagSet("grant revoke", grantRevokeAbout, e)
 	data.register(fs)
+	var db databaseFlag
+	db.register(fs)
 	who.register(fs)
 	fs.StringVar(&client, "client", "", "with --email: only the grants to this `client_id`")
 	if err := fs.parse(args, e, true); err != nil {
@@ -126,7 +130,7 @@ func runGrantRevoke(ctx context.Context, args []string, e env) error {
 	case client != "" && !byAccount:
 		return usagef("--client goes with --email")
 	}
-	store, err := openAdminStore(ctx, data, e)
+	store, err := openAdminStore(ctx, data, db, e)
 	if err != nil {
 		return err
 	}

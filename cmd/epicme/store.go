@@ -2,23 +2,26 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/url"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/postgres"
 	"github.com/epicme/epicme/sqlite"
 )
 
-// databaseFlag is --database-url, for the commands that can keep the journal
-// and users on PostgreSQL: serve, stdio, user and migrate. The embedded
-// authorization server (serve without --issuer, client, authserver) keeps
-// its data in SQLite, so it does not take the flag.
+// databaseFlag is --database-url, for every command that reads or writes
+// the database: serve, stdio, user, migrate, client, grant and authserver.
+// With it the journal, the users and the embedded authorization server's
+// clients, grants, keys and limits all live in PostgreSQL.
 type databaseFlag struct {
 	url string
 }
 
 func (c *databaseFlag) register(fs *flagSet) {
-	fs.StringVar(&c.url, "database-url", "", "`URL` of a PostgreSQL database for the journal and users, e.g.\npostgres://epicme@db.internal:5432/epicme?sslmode=verify-full (pool settings such as\npool_max_conns=8 may be added); default: SQLite in the data directory")
+	fs.StringVar(&c.url, "database-url", "", "`URL` of a PostgreSQL database for the journal, users and OAuth data, e.g.\npostgres://epicme@db.internal:5432/epicme?sslmode=verify-full (pool settings such as\npool_max_conns=8 may be added); default: SQLite in the data directory")
 	fs.bindEnv("database-url", "EPICME_DATABASE_URL")
 }
 
@@ -50,13 +53,71 @@ func openJournal(ctx context.Context, databaseURL, dir string) (store journalSto
 	return db, "postgres " + db.Target(), nil
 }
 
-// embeddedAuthStore returns the SQLite database that the embedded
-// authorization server keeps its clients, grants and keys in, which is the
-// journal's own database; on PostgreSQL it refuses rather than run half of
-// the server on a second database.
-func embeddedAuthStore(store epicme.Store) (*sqlite.DB, error) {
-	if db, ok := store.(*sqlite.DB); ok {
+// authStore is the database of the embedded authorization server, which is
+// the journal's own: SQLite or PostgreSQL.
+type authStore interface {
+	journalStore
+	authserver.Store
+	SetUserDisabled(ctx context.Context, userID string, disabled bool) error
+}
+
+var (
+	_ authStore = (*sqlite.DB)(nil)
+	_ authStore = (*postgres.DB)(nil)
+)
+
+// embeddedAuthStore returns the journal's database as the authorization
+// server's store.
+func embeddedAuthStore(store epicme.Store) (authStore, error) {
+	if db, ok := store.(authStore); ok {
 		return db, nil
 	}
-	return nil, usagef("PostgreSQL is supported for the journal only with an external authorization server (--issuer) for now: the embedded authorization server keeps its data in SQLite (leave out --database-url and EPICME_DATABASE_URL to use it)")
+	return nil, fmt.Errorf("the database %T cannot keep the authorization server's data", store)
+}
+
+// openAuthStore opens the database of a command that works on the
+// authorization server's data (client, grant, user admin, authserver).
+func openAuthStore(ctx context.Context, databaseURL, dir string) (authStore, error) {
+	store, _, err := openJournal(ctx, databaseURL, dir)
+	if err != nil {
+		return nil, err
+	}
+	return embeddedAuthStore(store)
+}
+
+// listenRevocations keeps the revocation list of as current with the
+// revocations other instances sharing a PostgreSQL database make (LISTEN/
+// NOTIFY), until ctx is done. On SQLite it does nothing: the list syncs
+// with the file at most a second apart.
+func listenRevocations(ctx context.Context, store authStore, as *authserver.Server, logger *slog.Logger) {
+	pg, ok := store.(*postgres.DB)
+	if !ok {
+		return
+	}
+	feed := as.RevocationFeed()
+	go func() {
+		err := pg.ListenRevocations(ctx, loggedFeed{feed, logger})
+		if ctx.Err() == nil {
+			logger.Error("listening for revocations stopped", "err", err)
+		}
+	}()
+}
+
+// loggedFeed logs the gaps in the revocation feed.
+type loggedFeed struct {
+	*authserver.RevocationFeed
+	log *slog.Logger
+}
+
+func (f loggedFeed) Lost(err error) {
+	f.log.Warn("lost the revocation feed: tokens are checked against the database one by one until it is back", "err", err)
+	f.RevocationFeed.Lost(err)
+}
+
+func (f loggedFeed) Ready(ctx context.Context) error {
+	err := f.RevocationFeed.Ready(ctx)
+	if err == nil {
+		f.log.Info("revocation feed ready")
+	}
+	return err
 }

@@ -118,18 +118,6 @@ func TestPostgresKeepsTheJournal(t *testing.T) {
 	}
 }
 
-// TestServeRefusesPostgresWithTheEmbeddedAuthorizationServer: its clients,
-// grants and keys live in SQLite, so serving the journal from PostgreSQL
-// with it would split one deployment over two databases.
-func TestServeRefusesPostgresWithTheEmbeddedAuthorizationServer(t *testing.T) {
-	c := newCLI(t)
-	c.vars["EPICME_DATABASE_URL"] = pgtest.NewDatabase(t)
-	code, _, errOut := c.run("", "serve", "--addr", "127.0.0.1:0", "--public-url", "http://127.0.0.1:9")
-	if code != 2 || !strings.Contains(errOut, "PostgreSQL is supported for the journal only with an external authorization server (--issuer)") {
-		t.Errorf("exit %d, stderr %q", code, errOut)
-	}
-}
-
 // TestServeWithAnExternalIssuerKeepsUsersOnPostgres serves with --issuer and
 // --database-url: the tokens of the external authorization server map to
 // users created in PostgreSQL, each with a journal there.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/password"
-	"github.com/epicme/epicme/sqlite"
 )
 
 const userResetPasswordAbout = `Set a new password for a local account. Every browser signed in to it is
@@ -39,7 +38,7 @@ func (c *accountFlags) register(fs *flagSet) {
 }
 
 // find returns the account the flags name.
-func (c *accountFlags) find(ctx context.Context, store *sqlite.DB) (*epicme.User, error) {
+func (c *accountFlags) find(ctx context.Context, store epicme.UserService) (*epicme.User, error) {
 	switch {
 	case c.email != "" && c.id != "":
 		return nil, usagef("give --email or --id, not both")
@@ -60,6 +59,8 @@ func runUserResetPassword(ctx context.Context, args []string, e env) error {
 	)
 	fs := newFlagSet("user reset-password", userResetPasswordAbout, e)
 	data.register(fs)
+	var db databaseFlag
+	db.register(fs)
 	who.register(fs)
 	fs.StringVar(&pw, "password", "", "the new `password`; read from stdin when omitted")
 	fs.BoolVar(&generate, "generate", false, "make a random password and print it once")
@@ -86,7 +87,7 @@ func runUserResetPassword(ctx context.Context, args []string, e env) error {
 	if err := epicme.ValidatePassword(pw); err != nil {
 		return err
 	}
-	store, err := openAdminStore(ctx, data, e)
+	store, err := openAdminStore(ctx, data, db, e)
 	if err != nil {
 		return err
 	}
@@ -120,12 +121,14 @@ func runUserDisable(ctx context.Context, args []string, e env) error {
 	)
 	fs := newFlagSet("user disable", userDisableAbout, e)
 	data.register(fs)
+	var db databaseFlag
+	db.register(fs)
 	who.register(fs)
 	fs.BoolVar(&enable, "enable", false, "enable the account again instead")
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
-	store, err := openAdminStore(ctx, data, e)
+	store, err := openAdminStore(ctx, data, db, e)
 	if err != nil {
 		return err
 	}
@@ -161,12 +164,13 @@ const revocationReach = `A running "epicme serve" refuses the tokens within a se
 resource server that verifies tokens by JWT on its own may accept an access
 token already issued until it expires (--access-token-ttl, 15 minutes by default).`
 
-// openAdminStore opens the SQLite database of the data directory, where
-// accounts and the authorization server's grants live.
-func openAdminStore(ctx context.Context, data dataFlags, e env) (*sqlite.DB, error) {
+// openAdminStore opens the database where accounts and the authorization
+// server's grants live: PostgreSQL with --database-url, else SQLite in the
+// data directory.
+func openAdminStore(ctx context.Context, data dataFlags, db databaseFlag, e env) (authStore, error) {
 	dir, err := resolveDataDir(data.dataDir, e)
 	if err != nil {
 		return nil, err
 	}
-	return openStore(ctx, dir)
+	return openAuthStore(ctx, db.url, dir)
 }

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/password"
+	"github.com/epicme/epicme/postgres"
+	"github.com/epicme/epicme/postgres/pgtest"
+)
+
+// roundRobin is a reverse proxy that sends each request to the next
+// instance, as a load balancer without sticky sessions does, keeping the
+// Host the client used.
+func roundRobin(t *testing.T, backends []string) *httptest.Server {
+	t.Helper()
+	var next atomic.Uint64
+	var targets []*url.URL
+	for _, b := range backends {
+		u, err := url.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, u)
+	}
+	p := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(targets[next.Add(1)%uint64(len(targets))])
+		r.Out.Host = r.In.Host
+		r.SetXForwarded()
+	}}
+	ts := httptest.NewServer(p)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// freeAddr returns a loopback address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// refusedEverywhere waits until token is refused with 401 by every instance
+// and returns how long that took.
+func refusedEverywhere(t *testing.T, instances []string, token string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for _, base := range instances {
+		for {
+			req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized {
+				break
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("%s still answers %d to a revoked token after 10s", base, resp.StatusCode)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return time.Since(start)
+}
+
+// accepted reports whether an instance lets token through to /mcp (whatever
+// the MCP layer then makes of a bare tools/list).
+func accepted(t *testing.T, base, token string) bool {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusServiceUnavailable {
+		t.Logf("%s answered %d", base, resp.StatusCode)
+		return false
+	}
+	return true
+}
+
+// TestEmbeddedAuthorizationServerOnSeveralInstances runs three serve
+// instances with the embedded authorization server on one PostgreSQL
+// database, one data directory (shared keys.kek and secret.key) and one
+// public URL, behind a round-robin proxy. A client signs in, consents and
+// exchanges its code with each step on another instance; its token works on
+// all three; and each kind of revocation made on one instance (RFC 7009, a
+// grant revoked by the operator, a refresh token replayed) is refused by
+// every instance, the time taken logged.
+func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hash, _ := password.HashWith("a good password", password.Params{Memory: 1024, Time: 1, Threads: 1})
+	if _, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "me@example.com", PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+
+	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	var backends []string
+	for _, a := range addrs {
+		backends = append(backends, "http://"+a)
+	}
+	lb := roundRobin(t, backends)
+	c := newCLI(t)
+	c.vars["EPICME_DATABASE_URL"] = dbURL
+	for _, a := range addrs {
+		startServe(t, c, "--addr", a, "--public-url", lb.URL)
+	}
+	resource := lb.URL + "/mcp"
+
+	// RFC 7009 revocation of an access token, sent to instance 0.
+	tok := obtainTokens(t, lb.URL, resource, "me@example.com", "a good password")
+	for _, b := range backends {
+		if !accepted(t, b, tok.access) {
+			t.Fatalf("%s refuses a fresh token", b)
+		}
+	}
+	resp, err := http.PostForm(backends[0]+authserver.RevocationPath, url.Values{"token": {tok.access}, "client_id": {tok.clientID}})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("revocation: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	t.Logf("RFC 7009 revocation on one instance refused by all three after %v", refusedEverywhere(t, backends[1:], tok.access))
+
+	// The operator revokes the grant with epicme grant revoke.
+	tok = obtainTokens(t, lb.URL, resource, "me@example.com", "a good password")
+	for _, b := range backends {
+		if !accepted(t, b, tok.access) {
+			t.Fatalf("%s refuses a fresh token", b)
+		}
+	}
+	c.mustRun("grant", "revoke", "--email", "me@example.com")
+	t.Logf("grant revoked by the operator, refused by all three after %v", refusedEverywhere(t, backends, tok.access))
+
+	// A refresh token used twice revokes its grant (OAuth 2.1 §4.3.1).
+	tok = obtainTokens(t, lb.URL, resource, "me@example.com", "a good password")
+	refresh := func(base string) int {
+		resp, err := http.PostForm(base+authserver.TokenPath, url.Values{"grant_type": {"refresh_token"},
+			"refresh_token": {tok.refresh}, "client_id": {tok.clientID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := refresh(backends[0]); code != http.StatusOK {
+		t.Fatalf("first refresh: %d", code)
+	}
+	time.Sleep(2100 * time.Millisecond) // beyond the grace period for concurrent refreshes (2s)
+	if code := refresh(backends[1]); code != http.StatusBadRequest {
+		t.Fatalf("replayed refresh token: %d, want 400", code)
+	}
+	t.Logf("refresh token replayed on one instance, its first access token refused by all three after %v", refusedEverywhere(t, backends, tok.access))
+}
