@@ -76,6 +76,7 @@ func commands() []command {
 		{"client", "manage OAuth clients of the embedded authorization server (client add, list, remove)", runClient},
 		{"authserver", "serve only the OAuth authorization server (split deployment)", runAuthServer},
 		{"migrate", "apply database migrations and print the schema version", runMigrate},
+		{"backup", "copy the SQLite database to a file while serving (online, consistent)", runBackup},
 		{"bench", "build a load-test fixture or measure throughput (bench fixture, bench run)", runBench},
 		{"version", "print the version", runVersion},
 	}
