@@ -114,6 +114,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if setup.Mount != nil {
 		setup.Mount(srv)
 	}
+	srv.EnableMetrics(newMetrics(mcp, store))
 
 	if setup.Warning != "" {
 		fmt.Fprintf(e.stderr, "\n%s\n%s\n%s\n\n", strings.Repeat("!", 72), setup.Warning, strings.Repeat("!", 72))

@@ -1,0 +1,111 @@
+package httpserver_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epicme/epicme/httpserver"
+)
+
+// TestMetricsCountRoutesAuthAndTools serves a few requests through a server
+// with metrics and reads /metrics back: requests by route pattern and
+// status, the auth outcome of /mcp from its WWW-Authenticate challenge, tool
+// durations from the 2026-07-28 headers (known tools only), pool gauges, and
+// an event stream still flushed through the counting writer.
+func TestMetricsCountRoutesAuthAndTools(t *testing.T) {
+	mcp := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("Authorization") {
+		case "":
+			w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="x"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		case "Bearer bad":
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		case "Bearer narrow":
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="entries:write"`)
+			w.WriteHeader(http.StatusForbidden)
+		case "Bearer stream":
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, "data: one\n\n")
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				t.Errorf("flush through the metrics writer: %v", err)
+			}
+		default:
+			io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+		}
+	})
+	srv, err := httpserver.New(httpserver.Config{MCP: mcp, Auth: passThrough})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := httpserver.NewMetrics([]string{"get_entry"})
+	m.PoolStats = func() httpserver.PoolStats {
+		return httpserver.PoolStats{MaxOpen: 8, Open: 3, InUse: 1, Idle: 2, WaitCount: 4, WaitDuration: 1500 * time.Millisecond}
+	}
+	srv.EnableMetrics(m)
+	ts := httptest.NewServer(srv.HTTP.Handler)
+	defer ts.Close()
+
+	send := func(auth, tool string) {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/mcp", strings.NewReader(`{}`))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if tool != "" {
+			req.Header.Set("Mcp-Method", "tools/call")
+			req.Header.Set("Mcp-Name", tool)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	send("", "")
+	send("Bearer bad", "")
+	send("Bearer narrow", "")
+	send("Bearer stream", "")
+	send("Bearer good", "get_entry")
+	send("Bearer good", "get_entry")
+	send("Bearer good", "made_up_tool")
+	get(t, ts.URL+"/healthz")
+	get(t, ts.URL+"/no/such/page")
+
+	resp, body := get(t, ts.URL+"/metrics")
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	for _, want := range []string{
+		`epicme_http_requests_total{route="/mcp",code="200"} 4`,
+		`epicme_http_requests_total{route="/mcp",code="401"} 2`,
+		`epicme_http_requests_total{route="/mcp",code="403"} 1`,
+		`epicme_http_requests_total{route="GET /healthz",code="200"} 1`,
+		`epicme_http_requests_total{route="unmatched",code="404"} 1`,
+		`epicme_auth_decisions_total{result="missing_token"} 1`,
+		`epicme_auth_decisions_total{result="invalid_token"} 1`,
+		`epicme_auth_decisions_total{result="insufficient_scope"} 1`,
+		`epicme_auth_decisions_total{result="ok"} 4`,
+		`epicme_tool_duration_seconds_count{tool="get_entry"} 2`,
+		`epicme_tool_duration_seconds_bucket{tool="get_entry",le="+Inf"} 2`,
+		`epicme_http_request_duration_seconds_count{route="/mcp"} 7`,
+		"# TYPE epicme_http_request_duration_seconds histogram",
+		"epicme_db_connections_open 3",
+		"epicme_db_wait_seconds_total 1.5",
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	if resp, _ := get(t, ts.URL+"/metrics", "X-Forwarded-For", "203.0.113.9"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics through a proxy: %d, want 404", resp.StatusCode)
+	}
+	if strings.Contains(body, "made_up_tool") {
+		t.Error("a tool name the server does not have became a label")
+	}
+}
