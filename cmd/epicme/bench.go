@@ -28,6 +28,10 @@ Subcommands:
   epicme bench serve-fixture --data-dir DIR
       serve a fixture on loopback without authentication, each call acting as
       the fixture user its X-Epicme-Bench-User header names (for bench peers)
+  epicme bench soak [--duration D] [--access-token-ttl D] [--revoke-every N]
+      real OAuth clients against a fresh server for D: tokens expire and are
+      refreshed, clients register, grants are revoked; fails on any unexpected
+      error, heap growth or leaked goroutine
 
 Run "epicme bench <subcommand> --help" for its flags.`
 
@@ -44,6 +48,8 @@ func runBench(ctx context.Context, args []string, e env) error {
 		return runBenchPeers(ctx, args[1:], e)
 	case "serve-fixture":
 		return runBenchServeFixture(ctx, args[1:], e)
+	case "soak":
+		return runBenchSoak(ctx, args[1:], e)
 	case "-h", "--help", "-help", "help":
 		fmt.Fprintf(e.stdout, "Usage: epicme bench <fixture|run|peers> [flags]\n\n%s\n", benchAbout)
 		return nil
