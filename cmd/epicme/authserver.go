@@ -179,12 +179,14 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 		web      httpFlags
 		as       authServerFlags
 		resource string
+		lim      limitFlags
 	)
 	fs := newFlagSet("authserver", authServerAbout, e)
 	data.register(fs)
 	db.register(fs)
 	web.register(fs)
 	as.register(fs)
+	lim.registerToken(fs)
 	fs.StringVar(&resource, "resource", "", "public `URL` of the MCP endpoint the tokens are for, e.g. https://journal.example.com/mcp (required)")
 	fs.bindEnv("resource", "EPICME_RESOURCE")
 	if err := fs.parse(args, e, false); err != nil {
@@ -225,6 +227,9 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	// The token endpoint's rate limits, around the whole server (a refusal
+	// is answered before the request id and access log).
+	srv.HTTP.Handler = lim.endpoints(sourceAddress(as.trustForwardedFor))(srv.HTTP.Handler)
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", web.addr)
 	if err != nil {

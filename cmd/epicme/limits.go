@@ -37,8 +37,6 @@ func (c *limitFlags) register(fs *flagSet) {
 	c.mcpSource = rateFlag(defaultMCPSourceRate)
 	c.mcpClient = rateFlag(defaultMCPClientRate)
 	c.mcpUser = rateFlag(defaultMCPUserRate)
-	c.tokenSource = rateFlag(defaultTokenSourceRate)
-	c.tokenClient = rateFlag(defaultTokenClientRate)
 	rate := func(v *rateFlag, name, env, what string) {
 		fs.Var(v, name, what+" (`N/min[,burst]`; 0 for no limit); past it: 429 with Retry-After")
 		fs.bindEnv(name, env)
@@ -46,14 +44,24 @@ func (c *limitFlags) register(fs *flagSet) {
 	rate(&c.mcpSource, "rate-mcp-source", "EPICME_RATE_MCP_SOURCE", "requests to /mcp a minute from one network address, counted before authentication")
 	rate(&c.mcpClient, "rate-mcp-client", "EPICME_RATE_MCP_CLIENT", "requests to /mcp a minute by one OAuth client, across its users")
 	rate(&c.mcpUser, "rate-mcp-user", "EPICME_RATE_MCP_USER", "requests to /mcp a minute for one user, across their clients")
-	rate(&c.tokenSource, "rate-token-source", "EPICME_RATE_TOKEN_SOURCE", "token endpoint requests a minute from one network address")
-	rate(&c.tokenClient, "rate-token-client", "EPICME_RATE_TOKEN_CLIENT", "token endpoint requests a minute by one client authenticating with HTTP Basic")
+	c.registerToken(fs)
 	fs.Int64Var(&c.quota.Entries, "max-entries-per-user", epicme.DefaultMaxEntriesPerUser, "entries one user may keep; past it create_entry is refused")
 	fs.bindEnv("max-entries-per-user", "EPICME_MAX_ENTRIES_PER_USER")
 	fs.Int64Var(&c.quota.Tags, "max-tags-per-user", epicme.DefaultMaxTagsPerUser, "tags one user may keep; past it create_tag is refused")
 	fs.bindEnv("max-tags-per-user", "EPICME_MAX_TAGS_PER_USER")
 	fs.Int64Var(&c.quota.Bytes, "max-bytes-per-user", epicme.DefaultMaxBytesPerUser, "`bytes` of entry titles and contents one user may keep")
 	fs.bindEnv("max-bytes-per-user", "EPICME_MAX_BYTES_PER_USER")
+}
+
+// registerToken registers the token endpoint's limits alone, for epicme
+// authserver, which serves no /mcp and keeps no journal.
+func (c *limitFlags) registerToken(fs *flagSet) {
+	c.tokenSource = rateFlag(defaultTokenSourceRate)
+	c.tokenClient = rateFlag(defaultTokenClientRate)
+	fs.Var(&c.tokenSource, "rate-token-source", "token endpoint requests a minute from one network address (`N/min[,burst]`; 0 for no limit)")
+	fs.bindEnv("rate-token-source", "EPICME_RATE_TOKEN_SOURCE")
+	fs.Var(&c.tokenClient, "rate-token-client", "token endpoint requests a minute by one client authenticating with HTTP Basic (`N/min[,burst]`; 0 for no limit)")
+	fs.bindEnv("rate-token-client", "EPICME_RATE_TOKEN_CLIENT")
 }
 
 // applyQuota hands the quota to the store.

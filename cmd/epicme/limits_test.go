@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
@@ -217,4 +220,44 @@ func TestRateFlag(t *testing.T) {
 			t.Errorf("Set(%q) accepted", bad)
 		}
 	}
+}
+
+// epicme authserver (the split deployment) limits its token endpoint too.
+func TestLimits_TokenEndpointOfTheSplitAuthorizationServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newCLI(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"authserver", "--addr", addr, "--public-url", "http://" + addr, "--resource", "http://127.0.0.1:1/mcp",
+			"--rate-token-source", "2/min,2"}, c.env("", stdout, stderr))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(stdout.String(), "authorization server") {
+		if time.Now().After(deadline) {
+			t.Fatalf("authserver did not start\nstdout: %s\nstderr: %s", stdout, stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	post := func() *http.Response {
+		resp, err := http.PostForm("http://"+addr+authserver.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {"c"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	for i := 0; i < 2; i++ {
+		if resp := post(); resp.StatusCode == http.StatusTooManyRequests {
+			t.Fatalf("request %d refused within the burst", i+1)
+		}
+	}
+	want429(t, post(), false, "this address")
 }
