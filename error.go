@@ -14,13 +14,18 @@ const (
 	ECONFLICT  = "conflict"  // the input clashes with stored data (a duplicate name)
 	EFORBIDDEN = "forbidden" // the caller may not do this
 	EINTERNAL  = "internal"  // anything else; details go to the log, never the client
+	// EUNAVAILABLE: a dependency (the database) cannot be reached for now;
+	// the same request may succeed shortly. HTTP answers 503 with
+	// Retry-After.
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is an application error with a code from the vocabulary above and a
 // message fit to show a user. Internal errors never carry their cause in
 // Message: the cause is wrapped in Err and logged by whoever reports it.
 type Error struct {
-	// Code is one of ENOTFOUND, EINVALID, ECONFLICT, EFORBIDDEN, EINTERNAL.
+	// Code is one of ENOTFOUND, EINVALID, ECONFLICT, EFORBIDDEN, EINTERNAL,
+	// EUNAVAILABLE.
 	Code string
 	// Field names the input an EINVALID error is about ("title", "tags[2]").
 	Field string
@@ -50,6 +55,14 @@ func Errorf(code string, format string, args ...any) *Error {
 // the field and the rule it broke.
 func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable wraps the error of a database (or other dependency) that
+// cannot be reached for now. Clients see only that it is unavailable and
+// may retry; the cause is kept for the log. Use it only when the request
+// certainly had no effect, so that a retry cannot apply it twice.
+func Unavailable(err error) *Error {
+	return &Error{Code: EUNAVAILABLE, Message: "the journal is unavailable for a moment; try again shortly", Err: err}
 }
 
 // Internal wraps an unexpected error. Its message to clients is always

@@ -33,6 +33,7 @@ import (
 const (
 	codeResourceNotFound = mcp.RESOURCE_NOT_FOUND // -32002
 	codeForbidden        = -32003
+	codeUnavailable      = -32004             // ours too: the database is down for now; retry
 	codeInvalidParams    = mcp.INVALID_PARAMS // -32602
 	codeInternal         = mcp.INTERNAL_ERROR // -32603
 	codeInvalidRequest   = mcp.INVALID_REQUEST
@@ -53,6 +54,8 @@ func HTTPStatus(code string) int {
 		return http.StatusNotFound
 	case epicme.ECONFLICT:
 		return http.StatusConflict
+	case epicme.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -61,10 +64,24 @@ func HTTPStatus(code string) int {
 // toolError turns an error into a tool result with isError set. Internal
 // errors are logged in full and shown as "internal error".
 func (s *Server) toolError(ctx context.Context, tool string, err error) *mcp.CallToolResult {
-	if epicme.ErrorCode(err) == epicme.EINTERNAL {
+	switch epicme.ErrorCode(err) {
+	case epicme.EINTERNAL:
 		s.logger.ErrorContext(ctx, "tool failed", slog.String("tool", tool), slog.Any("err", err))
+	case epicme.EUNAVAILABLE:
+		s.logger.WarnContext(ctx, "tool failed: database unavailable", slog.String("tool", tool), slog.Any("err", err))
 	}
 	return mcp.NewToolResultError(epicme.ErrorMessage(err))
+}
+
+// toolFailure answers a tool call that failed: with a tool result whose
+// isError is set, or, when the database is unavailable, with a JSON-RPC
+// error (codeUnavailable; HTTP 503 with Retry-After on 2026-07-28), since no
+// other arguments could fix it and the client should retry the same call.
+func (s *Server) toolFailure(ctx context.Context, tool string, err error) (*mcp.CallToolResult, error) {
+	if epicme.ErrorCode(err) == epicme.EUNAVAILABLE {
+		return nil, s.rpcErr(ctx, "tool "+tool, err)
+	}
+	return s.toolError(ctx, tool, err), nil
 }
 
 // rpcError is a JSON-RPC error chosen by a resource or prompt handler.
@@ -114,6 +131,9 @@ func (s *Server) mapRPC(ctx context.Context, what string, err error, resource bo
 		code = codeInvalidParams
 	case epicme.EFORBIDDEN:
 		code = codeForbidden
+	case epicme.EUNAVAILABLE:
+		code = codeUnavailable
+		s.logger.WarnContext(ctx, "request failed: database unavailable", slog.String("what", what), slog.Any("err", err))
 	default:
 		s.logger.ErrorContext(ctx, "request failed", slog.String("what", what), slog.Any("err", err))
 	}
@@ -165,6 +185,8 @@ func statusForCode(code int) int {
 		return http.StatusBadRequest
 	case codeForbidden:
 		return http.StatusForbidden
+	case codeUnavailable:
+		return http.StatusServiceUnavailable
 	case mcp.METHOD_NOT_FOUND:
 		return http.StatusNotFound
 	default:

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -49,6 +50,14 @@ func (s *Server) HTTPHandler() http.Handler {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// A database outage is answered as one, 503 with Retry-After, before a
+	// handler could turn it into a tool result or a JSON-RPC error under 200.
+	if _, err := s.caller(r.Context()); epicme.ErrorCode(err) == epicme.EUNAVAILABLE {
+		s.logger.WarnContext(r.Context(), "request refused: database unavailable", slog.Any("err", err))
+		w.Header().Set("Retry-After", retryAfter)
+		writeRPCError(w, http.StatusServiceUnavailable, codeUnavailable, epicme.ErrorMessage(err))
+		return
+	}
 	modern := mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
 	if r.Method == http.MethodPost {
 		if r.ContentLength > s.opts.MaxBodyBytes {
@@ -171,6 +180,10 @@ func writeRPCError(w http.ResponseWriter, status, code int, message string) {
 	})
 }
 
+// retryAfter is the Retry-After (RFC 9110 §10.2.3), in seconds, of a 503
+// for a database outage: long enough not to hammer a recovering server.
+const retryAfter = "2"
+
 // rpcWriter restores the codes of rpcErrors in mcp-go's responses, JSON or
 // SSE, and on protocol 2026-07-28 gives a JSON error response the HTTP
 // status of its restored code. The status is held back until the first
@@ -200,6 +213,9 @@ func (w *rpcWriter) Write(p []byte) (int, error) {
 		if code != 0 && w.modern && status == http.StatusOK &&
 			strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 			status = statusForCode(code)
+		}
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", retryAfter)
 		}
 		w.ResponseWriter.WriteHeader(status)
 		w.wrote = true

@@ -214,7 +214,8 @@ func (s *Server) caller(ctx context.Context) (*epicme.Caller, error) {
 type toolFunc func(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error)
 
 // addTool registers a tool behind the caller and scope checks. Errors become
-// tool results with isError set; a panic becomes "internal error".
+// tool results with isError set (a database outage a JSON-RPC error, see
+// toolFailure); a panic becomes "internal error".
 func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 	name := tool.Name
 	need := toolScopes[name]
@@ -227,7 +228,7 @@ func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 		}()
 		c, err := s.caller(ctx)
 		if err != nil {
-			return s.toolError(ctx, name, err), nil
+			return s.toolFailure(ctx, name, err)
 		}
 		if need == nil {
 			return s.toolError(ctx, name, epicme.Errorf(epicme.EFORBIDDEN, "tool %s is not available", name)), nil
@@ -237,7 +238,7 @@ func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 		}
 		res, err = h(ctx, c, req)
 		if err != nil {
-			return s.toolError(ctx, name, err), nil
+			return s.toolFailure(ctx, name, err)
 		}
 		return res, nil
 	}

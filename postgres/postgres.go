@@ -224,12 +224,14 @@ func connectionLost(err error) bool {
 // outcome, and when the connection was lost under it closes every pooled
 // connection (they are likely dead too) and runs it once more on a new one.
 // If the server is really down, the second try fails as well and the caller
-// gets the error.
+// gets an EUNAVAILABLE error (HTTP 503, try again).
 func idempotent[T any](ctx context.Context, db *DB, fn func() (T, error)) (T, error) {
 	v, err := fn()
 	if err != nil && connectionLost(err) && ctx.Err() == nil {
 		db.pool.Reset()
-		return fn()
+		if v, err = fn(); err != nil && connectionLost(err) && ctx.Err() == nil {
+			return v, epicme.Unavailable(err)
+		}
 	}
 	return v, err
 }
@@ -248,11 +250,16 @@ func (db *DB) Close() error {
 // the transaction back, so it is run once more on a fresh connection (see
 // idempotent). A connection lost during COMMIT leaves the outcome unknown: that
 // error goes to the caller, never a second attempt that could write twice.
+// When the second attempt too fails before COMMIT, nothing was written and
+// the caller gets an EUNAVAILABLE error (HTTP 503, try again); an unknown
+// outcome stays EINTERNAL, since a retry could write twice.
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	committing, err := db.tryUpdate(ctx, fn)
 	if err != nil && !committing && connectionLost(err) && ctx.Err() == nil {
 		db.pool.Reset()
-		_, err = db.tryUpdate(ctx, fn)
+		if committing, err = db.tryUpdate(ctx, fn); err != nil && !committing && connectionLost(err) && ctx.Err() == nil {
+			return epicme.Unavailable(err)
+		}
 	}
 	return err
 }

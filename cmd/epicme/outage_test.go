@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/epicme/epicme/postgres/pgtest"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// cuttableLink forwards TCP connections from a loopback port to the
+// PostgreSQL server, and can be cut (the port refuses connections and open
+// ones are closed, as when the server goes away) and restored on the same
+// port.
+type cuttableLink struct {
+	t      *testing.T
+	addr   string
+	target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+}
+
+func newCuttableLink(t *testing.T, target string) *cuttableLink {
+	l := &cuttableLink{t: t, target: target}
+	l.listen("127.0.0.1:0")
+	t.Cleanup(l.cut)
+	return l
+}
+
+func (l *cuttableLink) listen(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.mu.Lock()
+	l.ln, l.addr = ln, ln.Addr().String()
+	l.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", l.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			l.mu.Lock()
+			l.conns = append(l.conns, c, s)
+			l.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+func (l *cuttableLink) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		l.ln.Close()
+		l.ln = nil
+	}
+	for _, c := range l.conns {
+		c.Close()
+	}
+	l.conns = nil
+}
+
+func (l *cuttableLink) restore() { l.listen(l.addr) }
+
+// TestDatabaseOutageAnswers503AndRecovers serves from PostgreSQL through a
+// link the test cuts: while the database cannot be reached, a 2026-07-28
+// tool call gets 503 with Retry-After and a JSON-RPC error saying to try
+// again (never "internal error"), a write of an older client fails, and
+// /readyz answers 503; once the link is back, the same client's calls
+// succeed again without restarting anything.
+func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
+	u, err := url.Parse(pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := newCuttableLink(t, u.Host)
+	u.Host = link.addr
+	q := u.Query()
+	q.Set("connect_timeout", "1")
+	u.RawQuery = q.Encode()
+
+	is := newJWTIssuer(t)
+	addr := freeAddr(t)
+	c := newCLI(t)
+	c.vars["EPICME_DATABASE_URL"] = u.String()
+	s := startServe(t, c, "--addr", addr, "--public-url", "http://"+addr, "--issuer", is.URL)
+	resource := s.url + "/mcp"
+	token := is.token(resource, "ada", "entries:read entries:write")
+
+	ctx := context.Background()
+	cl, err := client.NewStreamableHttpClient(resource, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Initialize(ctx, mcp.InitializeRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	create := func(title string) (*mcp.CallToolResult, error) {
+		return callTool(cl, "create_entry", map[string]any{"title": title, "content": "through an outage"})
+	}
+	if res, err := create("before"); err != nil || res.IsError {
+		t.Fatalf("before the outage: %v %+v", err, res)
+	}
+
+	link.cut()
+	// A 2026-07-28 call of a tool that reads the database.
+	post := func() (*http.Response, string) {
+		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{
+			"name": "list_entries", "arguments": map[string]any{},
+			"_meta": map[string]any{
+				mcp.MetaKeyProtocolVersion:    "2026-07-28",
+				mcp.MetaKeyClientCapabilities: map[string]any{},
+				mcp.MetaKeyClientInfo:         map[string]any{"name": "raw", "version": "1"},
+			},
+		}})
+		req, _ := http.NewRequest(http.MethodPost, resource, strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set(mcp.HeaderProtocolVersion, "2026-07-28")
+		req.Header.Set(mcp.HeaderMethod, "tools/call")
+		req.Header.Set(mcp.HeaderName, "list_entries")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, body := post()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			var msg struct {
+				Error struct {
+					Code    int    `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			json.Unmarshal([]byte(body), &msg)
+			if resp.Header.Get("Retry-After") == "" || msg.Error.Code != -32004 || strings.Contains(body, "internal error") {
+				t.Fatalf("503 without Retry-After or with the wrong error: %v %s", resp.Header, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with the database unreachable /mcp still answers %d: %s", resp.StatusCode, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := fetch(t, s.url+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz = %d during the outage", code)
+	}
+	if res, err := create("during"); err == nil && !res.IsError {
+		t.Fatal("a write succeeded with the database unreachable")
+	}
+
+	link.restore()
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		res, err := create("after")
+		if err == nil && !res.IsError {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery within 15s of the database coming back: %v %+v", err, res)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := fetch(t, s.url+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz = %d after the outage", code)
+	}
+}
