@@ -38,6 +38,14 @@ func WriteOAuth(w http.ResponseWriter, what string, l Limit, retry time.Duration
 	write(w, "application/json", body, retry)
 }
 
+// WritePage answers 429 with Retry-After and a short plain-text page, for
+// routes a browser shows (the authorization endpoint).
+func WritePage(w http.ResponseWriter, what string, l Limit, retry time.Duration) {
+	body := fmt.Sprintf("Too many requests: %s may load this page %d times a minute. Try again in %d seconds.\n", what, l.PerMinute, Seconds(retry))
+	w.Header().Set("Cache-Control", "no-store")
+	write(w, "text/plain; charset=utf-8", []byte(body), retry)
+}
+
 func write(w http.ResponseWriter, ct string, body []byte, retry time.Duration) {
 	h := w.Header()
 	h.Set("Content-Type", ct)

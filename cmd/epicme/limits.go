@@ -20,6 +20,7 @@ import (
 type limitFlags struct {
 	mcpSource, mcpClient, mcpUser rateFlag
 	tokenSource, tokenClient      rateFlag
+	authorizeSource               rateFlag
 	quota                         epicme.Quota
 }
 
@@ -31,6 +32,10 @@ var (
 	defaultMCPUserRate     = ratelimit.Limit{PerMinute: 600, Burst: 120}
 	defaultTokenSourceRate = ratelimit.Limit{PerMinute: 60, Burst: 20}
 	defaultTokenClientRate = ratelimit.Limit{PerMinute: 30, Burst: 10}
+	// A person loads the authorization page a few times per sign-in; a
+	// script loading it over and over would make the server fetch
+	// metadata documents from wherever its client_id points.
+	defaultAuthorizeSourceRate = ratelimit.Limit{PerMinute: 120, Burst: 30}
 )
 
 func (c *limitFlags) register(fs *flagSet) {
@@ -62,6 +67,9 @@ func (c *limitFlags) registerToken(fs *flagSet) {
 	fs.bindEnv("rate-token-source", "EPICME_RATE_TOKEN_SOURCE")
 	fs.Var(&c.tokenClient, "rate-token-client", "token endpoint requests a minute by one client authenticating with HTTP Basic (`N/min[,burst]`; 0 for no limit)")
 	fs.bindEnv("rate-token-client", "EPICME_RATE_TOKEN_CLIENT")
+	c.authorizeSource = rateFlag(defaultAuthorizeSourceRate)
+	fs.Var(&c.authorizeSource, "rate-authorize-source", "authorization page loads a minute from one network address, each of which may fetch\na client's metadata document (`N/min[,burst]`; 0 for no limit)")
+	fs.bindEnv("rate-authorize-source", "EPICME_RATE_AUTHORIZE_SOURCE")
 }
 
 // applyQuota hands the quota to the store.
@@ -105,13 +113,20 @@ func (c *limitFlags) mcp(authn func(http.Handler) http.Handler, source func(*htt
 }
 
 // endpoints limits the token endpoint (RFC 6749 §3.2) by address and by
-// the client of an HTTP Basic header, before the body is read. Other
-// routes pass through.
+// the client of an HTTP Basic header, before the body is read, and the
+// authorization page by address. Other routes pass through.
 func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Handler) http.Handler {
 	bySource := ratelimit.New(ratelimit.Limit(c.tokenSource), nil)
 	byClient := ratelimit.New(ratelimit.Limit(c.tokenClient), nil)
+	pages := ratelimit.New(ratelimit.Limit(c.authorizeSource), nil)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == authserver.AuthorizePath && r.Method == http.MethodGet {
+				if ok, wait := pages.Allow(source(r)); !ok {
+					ratelimit.WritePage(w, "this address", pages.Limit(), wait)
+					return
+				}
+			}
 			if r.URL.Path == authserver.TokenPath && r.Method == http.MethodPost {
 				if ok, wait := bySource.Allow(source(r)); !ok {
 					ratelimit.WriteOAuth(w, "this address", bySource.Limit(), wait)

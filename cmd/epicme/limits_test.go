@@ -65,7 +65,7 @@ func limitedJournal(t *testing.T, is *jwtIssuer, lim *limitFlags) string {
 
 func testLimits() *limitFlags {
 	big := rateFlag{PerMinute: 100_000, Burst: 100_000}
-	return &limitFlags{mcpSource: big, mcpClient: big, mcpUser: big, tokenSource: big, tokenClient: big}
+	return &limitFlags{mcpSource: big, mcpClient: big, mcpUser: big, tokenSource: big, tokenClient: big, authorizeSource: big}
 }
 
 func postMCP(t *testing.T, url, token string) *http.Response {
@@ -260,4 +260,29 @@ func TestLimits_TokenEndpointOfTheSplitAuthorizationServer(t *testing.T) {
 		}
 	}
 	want429(t, post(), false, "this address")
+}
+
+// Loading the authorization page over and over (each load may fetch a
+// metadata document) is limited per address, with a page a browser shows.
+func TestLimits_AuthorizePage(t *testing.T) {
+	is := newJWTIssuer(t)
+	lim := testLimits()
+	lim.authorizeSource = rateFlag{PerMinute: 2, Burst: 2}
+	url := limitedJournal(t, is, lim)
+	get := func() *http.Response {
+		resp, err := http.Get(url + authserver.AuthorizePath + "?client_id=https%3A%2F%2Fany.example%2Fc.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	get()
+	get()
+	resp := get()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") || !strings.Contains(string(b), "this address") {
+		t.Fatalf("third load: %d %v %q", resp.StatusCode, resp.Header, b)
+	}
 }
