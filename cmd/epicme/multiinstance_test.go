@@ -109,7 +109,8 @@ func accepted(t *testing.T, base, token string) bool {
 // exchanges its code with each step on another instance; its token works on
 // all three; and each kind of revocation made on one instance (RFC 7009, a
 // grant revoked by the operator, a refresh token replayed) is refused by
-// every instance, the time taken logged.
+// every instance, the time taken logged. Then the database ends every
+// session, as a restart would, and all three recover by themselves.
 func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	ctx := context.Background()
@@ -179,4 +180,29 @@ func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
 		t.Fatalf("replayed refresh token: %d, want 400", code)
 	}
 	t.Logf("refresh token replayed on one instance, its first access token refused by all three after %v", refusedEverywhere(t, backends, tok.access))
+
+	// The database ends every session, as a restart does: each instance
+	// reconnects by itself, its revocation listener included.
+	var ended int
+	if err := db.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&ended); err != nil || ended < 3 {
+		t.Fatalf("ended %d sessions (%v), want at least one listener per instance", ended, err)
+	}
+	db.Pool().Reset()
+	tok = obtainTokens(t, lb.URL, resource, "me@example.com", "a good password")
+	for _, b := range backends {
+		deadline := time.Now().Add(15 * time.Second)
+		for !accepted(t, b, tok.access) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not recover after the database ended its sessions", b)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	resp, err = http.PostForm(backends[2]+authserver.RevocationPath, url.Values{"token": {tok.access}, "client_id": {tok.clientID}})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("revocation after the restart: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	t.Logf("after the database ended every session, a revocation was refused by all three after %v", refusedEverywhere(t, backends, tok.access))
 }
