@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,9 @@ type limitFlags struct {
 	tokenSource, tokenClient      rateFlag
 	authorizeSource               rateFlag
 	quota                         epicme.Quota
+	// exemptLoopback lets requests from a loopback source through every
+	// rate limit; register sets it (see limitedSource).
+	exemptLoopback bool
 }
 
 // Defaults: generous for a person and their tools, a wall for a script.
@@ -39,6 +43,7 @@ var (
 )
 
 func (c *limitFlags) register(fs *flagSet) {
+	c.exemptLoopback = true
 	c.mcpSource = rateFlag(defaultMCPSourceRate)
 	c.mcpClient = rateFlag(defaultMCPClientRate)
 	c.mcpUser = rateFlag(defaultMCPUserRate)
@@ -61,6 +66,7 @@ func (c *limitFlags) register(fs *flagSet) {
 // registerToken registers the token endpoint's limits alone, for epicme
 // authserver, which serves no /mcp and keeps no journal.
 func (c *limitFlags) registerToken(fs *flagSet) {
+	c.exemptLoopback = true
 	c.tokenSource = rateFlag(defaultTokenSourceRate)
 	c.tokenClient = rateFlag(defaultTokenClientRate)
 	fs.Var(&c.tokenSource, "rate-token-source", "token endpoint requests a minute from one network address (`N/min[,burst]`; 0 for no limit)")
@@ -89,7 +95,7 @@ func (c *limitFlags) mcp(authn func(http.Handler) http.Handler, source func(*htt
 	byUser := ratelimit.New(ratelimit.Limit(c.mcpUser), nil)
 	return func(next http.Handler) http.Handler {
 		callers := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if ti := auth.TokenInfoFromContext(r.Context()); ti != nil {
+			if ti := auth.TokenInfoFromContext(r.Context()); ti != nil && c.limited(source(r)) {
 				if ok, wait := byClient.Allow(ti.Issuer + " " + ti.ClientID); !ok {
 					ratelimit.WriteJSONRPC(w, "this client", byClient.Limit(), wait)
 					return
@@ -103,9 +109,11 @@ func (c *limitFlags) mcp(authn func(http.Handler) http.Handler, source func(*htt
 		})
 		inner := authn(callers)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if ok, wait := bySource.Allow(source(r)); !ok {
-				ratelimit.WriteJSONRPC(w, "this address", bySource.Limit(), wait)
-				return
+			if src := source(r); c.limited(src) {
+				if ok, wait := bySource.Allow(src); !ok {
+					ratelimit.WriteJSONRPC(w, "this address", bySource.Limit(), wait)
+					return
+				}
 			}
 			inner.ServeHTTP(w, r)
 		})
@@ -121,14 +129,19 @@ func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Hand
 	pages := ratelimit.New(ratelimit.Limit(c.authorizeSource), nil)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			src := source(r)
+			if !c.limited(src) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			if r.URL.Path == authserver.AuthorizePath && r.Method == http.MethodGet {
-				if ok, wait := pages.Allow(source(r)); !ok {
+				if ok, wait := pages.Allow(src); !ok {
 					ratelimit.WritePage(w, "this address", pages.Limit(), wait)
 					return
 				}
 			}
 			if r.URL.Path == authserver.TokenPath && r.Method == http.MethodPost {
-				if ok, wait := bySource.Allow(source(r)); !ok {
+				if ok, wait := bySource.Allow(src); !ok {
 					ratelimit.WriteOAuth(w, "this address", bySource.Limit(), wait)
 					return
 				}
@@ -142,6 +155,31 @@ func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Hand
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// limited reports whether requests from src are rate-limited. A loopback
+// source is this machine: the operator's own tools, tests and benchmarks,
+// or a reverse proxy on the same host. Counting the proxy's address would
+// put every client behind it in one allowance, so such requests are let
+// through; behind a proxy, --trust-forwarded-for makes the limits key on
+// the client's own address (see loopbackProxyWarning).
+func (c *limitFlags) limited(src string) bool {
+	if !c.exemptLoopback {
+		return true
+	}
+	a, err := netip.ParseAddr(src)
+	return err != nil || !a.Unmap().IsLoopback()
+}
+
+// loopbackProxyWarning is the warning for a server that listens on
+// loopback, is reached at an https URL (so through a proxy), and does not
+// trust X-Forwarded-For: every request then comes from loopback and no
+// rate limit applies.
+func loopbackProxyWarning(addr, publicURL string, trustForwardedFor bool) string {
+	if trustForwardedFor || !isLoopbackListen(addr) || !strings.HasPrefix(publicURL, "https://") {
+		return ""
+	}
+	return "WARNING: this server listens on loopback behind " + publicURL + " without --trust-forwarded-for:\nevery request seems to come from this machine, so the rate limits do not apply.\nSet --trust-forwarded-for if the proxy appends the client's address to X-Forwarded-For."
 }
 
 // sourceAddress names a request's network source for the limits: the peer

@@ -236,7 +236,7 @@ func TestLimits_TokenEndpointOfTheSplitAuthorizationServer(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"authserver", "--addr", addr, "--public-url", "http://" + addr, "--resource", "http://127.0.0.1:1/mcp",
-			"--rate-token-source", "2/min,2"}, c.env("", stdout, stderr))
+			"--rate-token-source", "2/min,2", "--trust-forwarded-for"}, c.env("", stdout, stderr))
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	deadline := time.Now().Add(15 * time.Second)
@@ -247,7 +247,12 @@ func TestLimits_TokenEndpointOfTheSplitAuthorizationServer(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	post := func() *http.Response {
-		resp, err := http.PostForm("http://"+addr+authserver.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {"c"}})
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+authserver.TokenPath,
+			strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {"c"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		// As a proxy would: the client's address, which the flag trusts.
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,5 +289,44 @@ func TestLimits_AuthorizePage(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") || !strings.Contains(string(b), "this address") {
 		t.Fatalf("third load: %d %v %q", resp.StatusCode, resp.Header, b)
+	}
+}
+
+// The limits that serve builds from its flags let loopback sources through
+// (this machine: tools, tests, a local proxy not trusted with
+// X-Forwarded-For) and limit every other source; behind a trusted proxy the
+// forwarded address counts.
+func TestLimits_LoopbackSourcesAreExempt(t *testing.T) {
+	is := newJWTIssuer(t)
+	lim := testLimits()
+	lim.exemptLoopback = true
+	lim.mcpSource = rateFlag{PerMinute: 1, Burst: 1}
+	lim.tokenSource = rateFlag{PerMinute: 1, Burst: 1}
+	base := limitedJournal(t, is, lim)
+	for i := 0; i < 5; i++ {
+		if resp := postMCP(t, base, "x"); resp.StatusCode == http.StatusTooManyRequests {
+			t.Fatalf("loopback request %d was rate-limited", i+1)
+		}
+	}
+	for _, src := range []string{"127.0.0.1", "::1", "::ffff:127.0.0.1"} {
+		if lim.limited(src) {
+			t.Errorf("%s is limited", src)
+		}
+	}
+	for _, src := range []string{"203.0.113.9", "10.0.0.1", "", "not-an-address"} {
+		if !lim.limited(src) {
+			t.Errorf("%q is exempt", src)
+		}
+	}
+	if w := loopbackProxyWarning("127.0.0.1:8080", "https://journal.example", false); !strings.Contains(w, "--trust-forwarded-for") {
+		t.Errorf("no warning for a loopback server behind an https proxy: %q", w)
+	}
+	for _, tc := range []struct {
+		addr, url string
+		trust     bool
+	}{{"127.0.0.1:8080", "https://journal.example", true}, {"0.0.0.0:8080", "https://journal.example", false}, {"127.0.0.1:8080", "http://127.0.0.1:8080", false}} {
+		if w := loopbackProxyWarning(tc.addr, tc.url, tc.trust); w != "" {
+			t.Errorf("%+v: unexpected warning %q", tc, w)
+		}
 	}
 }

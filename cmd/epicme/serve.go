@@ -116,6 +116,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 	srv.EnableMetrics(newMetrics(mcp, store))
 
+	if w := loopbackProxyWarning(web.addr, publicURL, auth.embedded.trustForwardedFor); w != "" {
+		setup.Warning = strings.TrimSpace(setup.Warning + "\n\n" + w)
+	}
 	if setup.Warning != "" {
 		fmt.Fprintf(e.stderr, "\n%s\n%s\n%s\n\n", strings.Repeat("!", 72), setup.Warning, strings.Repeat("!", 72))
 	}
