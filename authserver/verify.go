@@ -140,6 +140,8 @@ type verifiedCache struct {
 	mu  sync.RWMutex
 	m   map[[32]byte]*AccessTokenClaims
 	max int
+	// hits and misses count lookups, for metrics.
+	hits, misses atomic.Uint64
 }
 
 func newVerifiedCache(max int) *verifiedCache {
@@ -148,8 +150,14 @@ func newVerifiedCache(max int) *verifiedCache {
 
 func (v *verifiedCache) get(k [32]byte) *AccessTokenClaims {
 	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.m[k]
+	c := v.m[k]
+	v.mu.RUnlock()
+	if c != nil {
+		v.hits.Add(1)
+	} else {
+		v.misses.Add(1)
+	}
+	return c
 }
 
 func (v *verifiedCache) put(k [32]byte, c *AccessTokenClaims, now time.Time) {

@@ -21,6 +21,7 @@ import (
 //	epicme_auth_decisions_total{result}           /mcp authentication outcomes
 //	epicme_tool_duration_seconds{tool}            histogram of tools/call durations
 //	epicme_db_*                                   the database pool, when PoolStats is set
+//	(others)                                      the samples of Extra
 //
 // Labels only take values from fixed sets (the mux's patterns, status codes,
 // the server's tool names), so no client can grow the series without bound.
@@ -36,6 +37,8 @@ import (
 type Metrics struct {
 	// PoolStats, when set, reports the database connection pool.
 	PoolStats func() PoolStats
+	// Extra, when set, adds samples of other parts (the verifier's cache).
+	Extra func() []Sample
 
 	tools map[string]bool
 
@@ -53,6 +56,14 @@ type PoolStats struct {
 	// connection, and their total wait.
 	WaitCount    int64
 	WaitDuration time.Duration
+}
+
+// Sample is one value of a metric without labels.
+type Sample struct {
+	Name, Help string
+	// Type is "counter" or "gauge".
+	Type  string
+	Value float64
 }
 
 // NewMetrics returns empty metrics; tools are the names of the tools whose
@@ -201,6 +212,11 @@ func (m *Metrics) write(w io.Writer) {
 			{"epicme_db_wait_seconds_total", "Time spent waiting for connections.", "counter", strconv.FormatFloat(p.WaitDuration.Seconds(), 'g', -1, 64)},
 		} {
 			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", g.name, g.help, g.name, g.typ, g.name, g.v)
+		}
+	}
+	if m.Extra != nil {
+		for _, s := range m.Extra() {
+			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", s.Name, s.Help, s.Name, s.Type, s.Name, strconv.FormatFloat(s.Value, 'g', -1, 64))
 		}
 	}
 }

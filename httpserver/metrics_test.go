@@ -47,6 +47,9 @@ func TestMetricsCountRoutesAuthAndTools(t *testing.T) {
 	m.PoolStats = func() httpserver.PoolStats {
 		return httpserver.PoolStats{MaxOpen: 8, Open: 3, InUse: 1, Idle: 2, WaitCount: 4, WaitDuration: 1500 * time.Millisecond}
 	}
+	m.Extra = func() []httpserver.Sample {
+		return []httpserver.Sample{{Name: "epicme_verifier_cache_hits_total", Help: "Hits.", Type: "counter", Value: 7}}
+	}
 	srv.EnableMetrics(m)
 	ts := httptest.NewServer(srv.HTTP.Handler)
 	defer ts.Close()
@@ -97,6 +100,8 @@ func TestMetricsCountRoutesAuthAndTools(t *testing.T) {
 		"# TYPE epicme_http_request_duration_seconds histogram",
 		"epicme_db_connections_open 3",
 		"epicme_db_wait_seconds_total 1.5",
+		"# TYPE epicme_verifier_cache_hits_total counter",
+		"epicme_verifier_cache_hits_total 7",
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("metrics lack %q:\n%s", want, body)

@@ -48,6 +48,8 @@ type authSetup struct {
 	Warning string
 	// LoopbackOnly refuses a listener that is not on a loopback address.
 	LoopbackOnly bool
+	// Stats, when set, adds the verifier's samples to /metrics.
+	Stats func() []httpserver.Sample
 }
 
 // buildAuth decides how /mcp authenticates, from the flags: an external

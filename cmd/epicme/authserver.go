@@ -97,6 +97,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 			}
 		},
 		Notice: notice,
+		Stats:  verifierSamples(as),
 	}
 	if c.devPrivateMetadocs {
 		setup.Warning = "WARNING: --dev-allow-private-metadata-documents lets any client make this server fetch\nURLs on its own network. Never use it outside development."

@@ -205,4 +205,19 @@ func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
 	}
 	resp.Body.Close()
 	t.Logf("after the database ended every session, a revocation was refused by all three after %v", refusedEverywhere(t, backends, tok.access))
+
+	// Each instance's metrics show its verifier, with the feed live again.
+	for _, b := range backends {
+		start := time.Now()
+		code, body := fetch(t, b+"/metrics")
+		for strings.Contains(body, "\nepicme_revocation_feed_stale 1\n") && time.Since(start) < 15*time.Second {
+			time.Sleep(50 * time.Millisecond)
+			code, body = fetch(t, b+"/metrics")
+		}
+		t.Logf("%s: feed live %v after the check began", b, time.Since(start))
+		if code != http.StatusOK || !strings.Contains(body, "\nepicme_revocation_feed_stale 0\n") ||
+			!strings.Contains(body, "\nepicme_verifier_cache_misses_total ") || !strings.Contains(body, `epicme_auth_decisions_total{result="invalid_token"}`) {
+			t.Fatalf("%s/metrics = %d:\n%s", b, code, body)
+		}
+	}
 }

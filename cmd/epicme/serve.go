@@ -114,7 +114,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if setup.Mount != nil {
 		setup.Mount(srv)
 	}
-	srv.EnableMetrics(newMetrics(mcp, store))
+	metrics := newMetrics(mcp, store)
+	metrics.Extra = setup.Stats
+	srv.EnableMetrics(metrics)
 
 	if w := loopbackProxyWarning(web.addr, publicURL, auth.embedded.trustForwardedFor); w != "" {
 		setup.Warning = strings.TrimSpace(setup.Warning + "\n\n" + w)
