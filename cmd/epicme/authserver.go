@@ -85,9 +85,10 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 	if err != nil {
 		return nil, err
 	}
+	guard := guardStreams(as.Verifier(), streamRecheck, logger)
 	notice := fmt.Sprintf("OAuth: the embedded authorization server %s issues the tokens of %s.\nUsers sign in with local accounts (epicme user add).", as.Issuer(), resource)
 	setup := &authSetup{
-		Middleware: rs.Protect,
+		Middleware: func(h http.Handler) http.Handler { return rs.Protect(guard(h)) },
 		Callers:    authserver.Callers(store, as.Issuer()),
 		Mount: func(s *httpserver.Server) {
 			as.Register(s.Mux)

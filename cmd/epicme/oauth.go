@@ -167,8 +167,9 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
+	guard := guardStreams(verifier, streamRecheck, logger)
 	return &authSetup{
-		Middleware: rs.Protect,
+		Middleware: func(h http.Handler) http.Handler { return rs.Protect(guard(h)) },
 		Callers:    newTokenCallers(store, 10000, 5*time.Minute),
 		Mount: func(s *httpserver.Server) {
 			md := rs.MetadataHandler()
