@@ -144,3 +144,57 @@ func TestRevocationsReachAnotherInstance(t *testing.T) {
 	cancel()
 	feed.resume <- struct{}{}
 }
+
+// BenchmarkRevocationReachesAnotherInstance measures, per operation, a
+// revocation committed through one authorization server until a second one
+// (its own pool and listener, on the same database) refuses the token: the
+// time a revoked token can still be used elsewhere, the write included.
+func BenchmarkRevocationReachesAnotherInstance(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url := pgtest.NewDatabase(b)
+	dbA, dbB := mustOpen(b, url), mustOpen(b, url)
+	kek := make([]byte, authserver.KEKSize)
+	rand.Read(kek)
+	newServer := func(db *postgres.DB) *authserver.Server {
+		s, err := authserver.New(ctx, authserver.Config{Issuer: "https://journal.example.com",
+			Resource: "https://journal.example.com/mcp", Store: db, Users: db, KEK: kek, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	a, srvB := newServer(dbA), newServer(dbB)
+	feed := &gatedFeed{RevocationFeed: srvB.RevocationFeed(), lost: make(chan struct{}, 1), resume: make(chan struct{}), ready: make(chan struct{}, 1)}
+	go dbB.ListenRevocations(ctx, feed)
+	select {
+	case <-feed.ready:
+	case <-time.After(10 * time.Second):
+		b.Fatal("no Ready")
+	}
+	user, err := dbA.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "a@example.com"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		tok, err := a.IssueAccessToken(ctx, user, "bench", []string{"entries:read"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := srvB.VerifyAccessToken(ctx, tok)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := dbA.RevokeAccessToken(ctx, c.JTI, time.Unix(c.Expiry, 0), time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := srvB.VerifyAccessToken(ctx, tok); errors.Is(err, auth.ErrInvalidToken) {
+				break
+			}
+		}
+	}
+}
