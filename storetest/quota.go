@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/epicme/epicme"
@@ -137,6 +138,38 @@ func testQuota(t *testing.T, open opener) {
 		}
 		if _, err := s.CreateEntry(ctx, u.ID, epicme.NewEntry{Title: "t", Content: strings.Repeat("z", 50)}); err != nil {
 			t.Fatalf("after a delete: %v", err)
+		}
+	})
+
+	// Writes racing for the last places cannot pass the limit together:
+	// each checks the count under its own transaction's lock on the user.
+	t.Run("ConcurrentWrites", func(t *testing.T) {
+		s := withQuota(t, epicme.Quota{Entries: 5, Bytes: 1000})
+		u := newUser(t, s)
+		const n = 16
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.CreateEntry(ctx, u.ID, epicme.NewEntry{Title: "t", Content: strings.Repeat("c", 100)})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		ok := 0
+		for err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case epicme.ErrorCode(err) != epicme.ECONFLICT:
+				t.Fatalf("a racing write failed otherwise: %v", err)
+			}
+		}
+		if got := count(t, s, u); ok != 5 || got != 5 {
+			t.Fatalf("%d writes succeeded and %d entries are stored, want 5 and 5", ok, got)
 		}
 	})
 
