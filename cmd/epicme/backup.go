@@ -29,9 +29,16 @@ func runBackup(ctx context.Context, args []string, e env) error {
 	if out == "" {
 		return usagef("give --out FILE: where to write the copy")
 	}
+	if e.getenv("EPICME_DATABASE_URL") != "" {
+		return usagef("EPICME_DATABASE_URL is set: this deployment keeps its data in PostgreSQL; back it up with pg_dump")
+	}
 	dir, err := resolveDataDir(data.dataDir, e)
 	if err != nil {
 		return err
+	}
+	// Opening a missing database would create an empty one and copy that.
+	if freshDatabase(dir) {
+		return fmt.Errorf("no database in %s (%s): give the --data-dir EpicMe serves from", dir, databaseFile)
 	}
 	store, err := openStore(ctx, dir)
 	if err != nil {

@@ -46,4 +46,12 @@ func TestBackupCopiesTheDatabase(t *testing.T) {
 	if code, _, _ := c.run("", "backup"); code != 2 {
 		t.Fatalf("backup without --out: exit %d, want 2", code)
 	}
+	empty := newCLI(t)
+	if code, _, errOut := empty.run("", "backup", "--out", filepath.Join(t.TempDir(), "x.db")); code != 1 || !strings.Contains(errOut, "no database in") {
+		t.Fatalf("backup of a data directory without a database: exit %d, %s", code, errOut)
+	}
+	c.vars["EPICME_DATABASE_URL"] = "postgres://127.0.0.1/x"
+	if code, _, errOut := c.run("", "backup", "--out", filepath.Join(t.TempDir(), "y.db")); code != 2 || !strings.Contains(errOut, "pg_dump") {
+		t.Fatalf("backup with EPICME_DATABASE_URL: exit %d, %s", code, errOut)
+	}
 }
