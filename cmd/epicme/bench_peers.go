@@ -464,8 +464,11 @@ func (h *peersHarness) startAll(ctx context.Context) error {
 		)
 		switch name {
 		case "epicme":
-			args = []string{epic, "serve", "--data-dir", h.dataDir, "--addr", h.epicAddr, "--public-url", "http://" + h.epicAddr, "--log-level", "warn"}
-			note = "epicme serve, embedded authorization server's verifier, JWT access tokens"
+			args = []string{epic, "serve", "--data-dir", h.dataDir, "--addr", h.epicAddr, "--public-url", "http://" + h.epicAddr, "--log-level", "warn",
+				// One address and one client send every call: the limits
+				// would refuse nearly all of them, and no peer has any.
+				"--rate-mcp-client", "0", "--rate-mcp-source", "0", "--rate-mcp-user", "0"}
+			note = "epicme serve, embedded authorization server's verifier, JWT access tokens, rate limits off"
 			toks = h.epicTokens
 			url = "http://" + h.epicAddr + httpserver.MCPPath
 		case "epicme-noauth":
