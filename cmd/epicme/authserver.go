@@ -45,7 +45,7 @@ func (c *authServerFlags) register(fs *flagSet) {
 	fs.bindEnv("disable-registration", "EPICME_DISABLE_REGISTRATION")
 	fs.BoolVar(&c.disableMetadataDocs, "disable-client-metadata-documents", false, "refuse clients identified by a Client ID Metadata Document (an https client_id)")
 	fs.bindEnv("disable-client-metadata-documents", "EPICME_DISABLE_CLIENT_METADATA_DOCUMENTS")
-	fs.BoolVar(&c.trustForwardedFor, "trust-forwarded-for", false, "rate-limit registrations and sign-ins by the address a reverse proxy appends to\nX-Forwarded-For (set it only behind such a proxy; otherwise clients could pick their own address)")
+	fs.BoolVar(&c.trustForwardedFor, "trust-forwarded-for", false, "rate-limit (/mcp, token endpoint, registrations, sign-ins) by the address a reverse\nproxy appends to X-Forwarded-For (set it only behind such a proxy; otherwise clients\ncould pick their own address)")
 	fs.bindEnv("trust-forwarded-for", "EPICME_TRUST_FORWARDED_FOR")
 	fs.Var(&c.allowSignUp, "allow-signup", "let people create local accounts on the sign-in page (default: on when --addr is\na loopback address, off otherwise)")
 	fs.bindEnv("allow-signup", "EPICME_ALLOW_SIGNUP")
