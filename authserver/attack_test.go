@@ -5,6 +5,7 @@ package authserver_test
 // itself and check it fails, and say which rule test covers more.
 
 import (
+	"html"
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
@@ -308,5 +309,32 @@ func TestAttack_UserEnumeration_Timing(t *testing.T) {
 		if n := v.calls.Load() - before; n != 1 {
 			t.Errorf("sign-in as %.20s… checked %d hashes, want 1", email, n)
 		}
+	}
+}
+
+// Sign-up must say when an email is taken (there is no mail to send
+// instead), so it can be used to test emails; every attempt counts against
+// the address's allowance of 10 sign-ups an hour, so probing stops after
+// ten, and the refusal no longer says whether the email exists. Sign-up is
+// off by default except on loopback (TestRule_SignUpOffUnlessAllowed).
+func TestAttack_UserEnumeration_SignUp(t *testing.T) {
+	e := newEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
+	b := e.browser()
+	m := csrfField.FindStringSubmatch(b.get(e.issuer + authserver.SignUpPath).body)
+	if m == nil {
+		t.Fatal("no sign-up form")
+	}
+	pw := "a long enough password"
+	probe := func() reply {
+		return b.post(authserver.SignUpPath, url.Values{"csrf": {html.UnescapeString(m[1])}, "email": {testEmail}, "password": {pw}, "confirm": {pw}})
+	}
+	for i := 0; i < 10; i++ {
+		if r := probe(); r.status != http.StatusConflict {
+			t.Fatalf("probe %d: %d", i+1, r.status)
+		}
+	}
+	r := probe()
+	if r.status != http.StatusTooManyRequests || strings.Contains(r.body, "already exists") {
+		t.Fatalf("the eleventh probe: %d, says whether the email exists: %v", r.status, strings.Contains(r.body, "already exists"))
 	}
 }
