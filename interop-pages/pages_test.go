@@ -99,8 +99,9 @@ type server struct {
 }
 
 // serve builds and starts "epicme serve" on a fresh data directory bound
-// to loopback; it prints the demo accounts' passwords.
-func serve(t *testing.T) *server {
+// to loopback, with extra flags if any; it prints the demo accounts'
+// passwords.
+func serve(t *testing.T, flags ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{bin: filepath.Join(dir, "epicme"), dataDir: filepath.Join(dir, "data")}
@@ -110,7 +111,8 @@ func serve(t *testing.T) *server {
 	}
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, s.bin, "serve", "--addr", addr, "--data-dir", s.dataDir, "--log-level", "warn")
+	args := append([]string{"serve", "--addr", addr, "--data-dir", s.dataDir, "--log-level", "warn"}, flags...)
+	cmd := exec.CommandContext(ctx, s.bin, args...)
 	var stdout, stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -152,10 +154,12 @@ func waitListening(t *testing.T, u string) {
 
 var authURL = regexp.MustCompile(`https?://\S+/oauth/authorize\?\S+`)
 
-// runDriven runs cmd and, when it prints an authorization URL on stdout or
-// stderr, completes the authorization in Chromium as a asks (a.URL is
-// filled in). It returns the command's outputs and its error.
-func runDriven(t *testing.T, cmd *exec.Cmd, a browser.Authorization) (stdout, stderr string, err error) {
+// runDriven runs cmd and, each time it prints an authorization URL on
+// stdout or stderr, completes the next authorization of as in Chromium
+// (its URL filled in), in the same browser, so that the sign-in of the
+// first is remembered by the later ones. It returns the command's outputs
+// and its error.
+func runDriven(t *testing.T, cmd *exec.Cmd, as ...browser.Authorization) (stdout, stderr string, err error) {
 	t.Helper()
 	b := browser.Require(t)
 	page, perr := b.NewPage()
@@ -169,7 +173,7 @@ func runDriven(t *testing.T, cmd *exec.Cmd, a browser.Authorization) (stdout, st
 		t.Fatal(err)
 	}
 	var out, errOut lockedBuffer
-	found := make(chan string, 1)
+	found := make(chan string, 16)
 	var wg sync.WaitGroup
 	watch := func(r io.Reader, keep *lockedBuffer) {
 		defer wg.Done()
@@ -189,16 +193,20 @@ func runDriven(t *testing.T, cmd *exec.Cmd, a browser.Authorization) (stdout, st
 	go watch(errPipe, &errOut)
 	exited := make(chan struct{})
 	go func() { wg.Wait(); close(exited) }()
-	select {
-	case u := <-found:
-		a.URL, a.Deliver = u, true
-		waitListening(t, u)
-		if _, err := page.Authorize(a); err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("signing in at %s: %v\nstdout: %s\nstderr: %s", u, err, out.String(), errOut.String())
+drive:
+	for _, a := range as {
+		select {
+		case u := <-found:
+			a.URL, a.Deliver = u, true
+			waitListening(t, u)
+			if _, err := page.Authorize(a); err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("signing in at %s: %v\nstdout: %s\nstderr: %s", u, err, out.String(), errOut.String())
+			}
+		case <-exited:
+			break drive
 		}
-	case <-exited:
 	}
 	<-exited
 	err = cmd.Wait()

@@ -12,6 +12,109 @@ import (
 	"github.com/epicme/epicme/browser"
 )
 
+// tsEvent is one line of ts-sdk-client.mjs's output: "<what> <JSON>".
+type tsEvent struct {
+	what string
+	json string
+}
+
+// tsRun is what the TypeScript client reported.
+type tsRun struct {
+	events []tsEvent
+	stdout string
+}
+
+// grants lists the grant types the client asked the token endpoint for,
+// in order.
+func (r tsRun) grants() []string {
+	var gs []string
+	for _, e := range r.events {
+		if e.what == "token" {
+			var v struct {
+				Grant string `json:"grant_type"`
+			}
+			json.Unmarshal([]byte(e.json), &v)
+			gs = append(gs, v.Grant)
+		}
+	}
+	return gs
+}
+
+// calls returns the structured results of the tool calls named name, in
+// order, decoded into new values of T.
+func calls[T any](t *testing.T, r tsRun, name string) []T {
+	t.Helper()
+	var out []T
+	for _, e := range r.events {
+		if e.what != "call" {
+			continue
+		}
+		var v struct {
+			Name   string
+			Result json.RawMessage
+		}
+		if err := json.Unmarshal([]byte(e.json), &v); err != nil {
+			t.Fatalf("a call line is not JSON: %v\n%s", err, r.stdout)
+		}
+		if v.Name != name {
+			continue
+		}
+		var res T
+		if err := json.Unmarshal(v.Result, &res); err != nil {
+			t.Fatalf("%s's result: %v\n%s", name, err, r.stdout)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// event returns the JSON of the first line about what, or fails.
+func (r tsRun) event(t *testing.T, what string) string {
+	t.Helper()
+	for _, e := range r.events {
+		if e.what == what {
+			return e.json
+		}
+	}
+	t.Fatalf("the client reported no %q\n%s", what, r.stdout)
+	return ""
+}
+
+type whoami struct {
+	User   struct{ Email string }
+	Scopes []string
+}
+
+// runTSClient runs ts-sdk-client.mjs in mode against s, the driver
+// completing each authorization of as in turn.
+func runTSClient(t *testing.T, s *server, env []string, args []string, as ...browser.Authorization) tsRun {
+	t.Helper()
+	node := tool(t, "node")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(folder(), "ts-sdk-client.mjs"), s.url + "/mcp"}, args...)...)
+	cmd.Env = append(nodeEnv(t), env...)
+	cmd.Dir = folder()
+	stdout, stderr, err := runDriven(t, cmd, as...)
+	if err != nil {
+		t.Fatalf("the TypeScript client failed: %v\nstdout: %s\nstderr: %s", err, stdout, stderr)
+	}
+	r := tsRun{stdout: stdout}
+	for _, line := range strings.Split(stdout, "\n") {
+		what, j, ok := strings.Cut(line, " ")
+		if ok && strings.HasPrefix(j, "{") {
+			r.events = append(r.events, tsEvent{what, j})
+		}
+	}
+	return r
+}
+
+// narrowed is a sign-in that leaves only user:read and entries:read
+// ticked on the consent page.
+func narrowed(s *server) browser.Authorization {
+	return browser.Authorization{Email: "demo@epicme.local", Password: s.demoPassword, Scopes: []string{"user:read", "entries:read"}, Name: "ts-sdk"}
+}
+
 // TestTypeScriptSDKClientCompletesTheFlowThroughThePages runs the
 // TypeScript MCP SDK 1.x client (ts-sdk-client.mjs): it discovers the
 // embedded authorization server from the 401, registers, prints the
@@ -19,28 +122,84 @@ import (
 // user:read and entries:read; the client gets the code on its loopback
 // callback and whoami answers with exactly those scopes.
 func TestTypeScriptSDKClientCompletesTheFlowThroughThePages(t *testing.T) {
-	node := tool(t, "node")
 	s := serve(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(folder(), "ts-sdk-client.mjs"), s.url+"/mcp")
-	cmd.Env = nodeEnv(t)
-	cmd.Dir = folder()
-	stdout, stderr, err := runDriven(t, cmd, browser.Authorization{
-		Email: "demo@epicme.local", Password: s.demoPassword, Scopes: []string{"user:read", "entries:read"}, Name: "ts-sdk",
-	})
-	if err != nil {
-		t.Fatalf("the TypeScript client failed: %v\nstdout: %s\nstderr: %s", err, stdout, stderr)
+	r := runTSClient(t, s, nil, []string{"plain"}, narrowed(s))
+	who := calls[whoami](t, r, "whoami")
+	if len(who) != 1 || who[0].User.Email != "demo@epicme.local" || strings.Join(who[0].Scopes, " ") != "user:read entries:read" {
+		t.Fatalf("whoami through the TypeScript SDK: %+v\n%s", who, r.stdout)
 	}
-	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	var who struct {
-		User   struct{ Email string }
-		Scopes []string
+	if g := strings.Join(r.grants(), " "); g != "authorization_code" {
+		t.Fatalf("token requests: %q, want one authorization_code grant", g)
 	}
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &who); err != nil {
-		t.Fatalf("the client's last line is not whoami's result: %v\n%s", err, stdout)
+}
+
+// TestTypeScriptSDKClientStepsUpOnInsufficientScope narrows the consent to
+// user:read and entries:read, then has the client call create_entry. The
+// server answers 403 insufficient_scope with the scope to ask for. SDK
+// 1.32's transport answers that by running its auth() with the challenged
+// scope, but auth() refreshes whenever it holds a refresh token, and a
+// refresh cannot widen the scope (RFC 6749 §6), so the retry earns the same
+// 403 and the transport gives up. The client then does what that leaves to
+// the application: it drops its tokens and calls auth() with the
+// challenged scope, which sends the user to the authorization server
+// again; the driver (still signed in) allows everything asked, and
+// create_entry succeeds on the same connection with the wider token.
+func TestTypeScriptSDKClientStepsUpOnInsufficientScope(t *testing.T) {
+	s := serve(t)
+	full := browser.Authorization{Email: "demo@epicme.local", Password: s.demoPassword, Name: "ts-sdk-step-up"}
+	r := runTSClient(t, s, nil, []string{"step-up"}, narrowed(s), full)
+
+	var failure struct{ Code int }
+	json.Unmarshal([]byte(r.event(t, "error")), &failure)
+	if failure.Code != 403 {
+		t.Fatalf("create_entry before the step-up: %+v, want the SDK to give up with 403\n%s", failure, r.stdout)
 	}
-	if who.User.Email != "demo@epicme.local" || strings.Join(who.Scopes, " ") != "user:read entries:read" {
-		t.Fatalf("whoami through the TypeScript SDK: %+v", who)
+	var challenge struct{ Scope string }
+	json.Unmarshal([]byte(r.event(t, "challenge")), &challenge)
+	if !strings.Contains(" "+challenge.Scope+" ", " entries:write ") || !strings.Contains(" "+challenge.Scope+" ", " entries:read ") {
+		t.Fatalf("the 403 challenge's scope is %q; it must name entries:write and keep what was granted", challenge.Scope)
+	}
+	// The code, the SDK's refresh at the 403 (same scope), the code of the
+	// step-up.
+	if g := strings.Join(r.grants(), " "); g != "authorization_code refresh_token authorization_code" {
+		t.Fatalf("token requests: %q", g)
+	}
+	created := calls[struct {
+		Entry struct {
+			ID    any
+			Title string
+		}
+	}](t, r, "create_entry")
+	if len(created) != 1 || created[0].Entry.Title != "Stepped up" {
+		t.Fatalf("create_entry after the step-up: %+v\n%s", created, r.stdout)
+	}
+	who := calls[whoami](t, r, "whoami")
+	if len(who) != 2 || strings.Join(who[0].Scopes, " ") != "user:read entries:read" {
+		t.Fatalf("whoami before the step-up: %+v", who)
+	}
+	if !strings.Contains(" "+strings.Join(who[1].Scopes, " ")+" ", " entries:write ") {
+		t.Fatalf("whoami after the step-up has no entries:write: %+v", who[1])
+	}
+}
+
+// TestTypeScriptSDKClientRefreshesAfterExpiry serves with access tokens
+// that live 3 seconds. The client calls whoami, waits past the token's
+// expires_in and calls again: the expired token earns a 401 invalid_token,
+// the SDK redeems its refresh token (RFC 6749 §6) without the user, and
+// resends; whoami answers the same user and scopes.
+func TestTypeScriptSDKClientRefreshesAfterExpiry(t *testing.T) {
+	s := serve(t, "--access-token-ttl", "3s")
+	r := runTSClient(t, s, nil, []string{"expiry"}, narrowed(s))
+	if g := strings.Join(r.grants(), " "); g != "authorization_code refresh_token" {
+		t.Fatalf("token requests: %q, want the code and then one refresh\n%s", g, r.stdout)
+	}
+	who := calls[whoami](t, r, "whoami")
+	if len(who) != 2 {
+		t.Fatalf("whoami calls: %+v\n%s", who, r.stdout)
+	}
+	for i, w := range who {
+		if w.User.Email != "demo@epicme.local" || strings.Join(w.Scopes, " ") != "user:read entries:read" {
+			t.Fatalf("whoami %d: %+v", i, w)
+		}
 	}
 }
