@@ -16,7 +16,8 @@
 // Every line of output is "<what> <JSON>": "token" for each request to the
 // token endpoint (its grant_type only, never a token), "call" for a tool's
 // structured result, "error" for an error the client saw and went past,
-// "client" for the client_id in use.
+// "client" for the client_id in use, "register" for each request to a
+// registration endpoint.
 
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -38,6 +39,7 @@ globalThis.fetch = async (input, init) => {
   if (url.pathname.endsWith('/token') && init?.body) {
     say('token', { grant_type: new URLSearchParams(String(init.body)).get('grant_type') });
   }
+  if (url.pathname.endsWith('/register')) say('register', { url: url.href });
   const res = await realFetch(input, init);
   if (url.href === mcpUrl.href && res.status === 403) lastForbidden = res;
   return res;

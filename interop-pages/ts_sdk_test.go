@@ -3,9 +3,14 @@ package pages
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,7 +90,8 @@ type whoami struct {
 	Scopes []string
 }
 
-// runTSClient runs ts-sdk-client.mjs in mode against s, the driver
+// runTSClient runs ts-sdk-client.mjs against s with args (mode, then an
+// optional client metadata URL) and extra environment, the driver
 // completing each authorization of as in turn.
 func runTSClient(t *testing.T, s *server, env []string, args []string, as ...browser.Authorization) tsRun {
 	t.Helper()
@@ -201,5 +207,65 @@ func TestTypeScriptSDKClientRefreshesAfterExpiry(t *testing.T) {
 		if w.User.Email != "demo@epicme.local" || strings.Join(w.Scopes, " ") != "user:read entries:read" {
 			t.Fatalf("whoami %d: %+v", i, w)
 		}
+	}
+}
+
+// TestTypeScriptSDKClientUsesAClientIDMetadataDocument gives the client a
+// clientMetadataUrl: an https URL on a local TLS test server serving its
+// Client ID Metadata Document (draft-ietf-oauth-client-id-metadata-document
+// §3), with a loopback redirect URI whose port the server leaves free
+// (RFC 8252 §7.3). Since EpicMe's metadata says
+// client_id_metadata_document_supported, SDK 1.32 uses the URL as its
+// client_id and registers nothing; EpicMe fetches the document (allowed
+// from loopback only by the development flag, trusting the test server's
+// certificate through SSL_CERT_FILE) and the flow completes.
+func TestTypeScriptSDKClientUsesAClientIDMetadataDocument(t *testing.T) {
+	var fetched atomic.Int32
+	var docURL string
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/clients/ts-sdk.json" {
+			http.NotFound(w, r)
+			return
+		}
+		fetched.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"client_id":                  docURL,
+			"client_name":                "TypeScript SDK client (metadata document)",
+			"redirect_uris":              []string{"http://127.0.0.1/callback"},
+			"grant_types":                []string{"authorization_code", "refresh_token"},
+			"response_types":             []string{"code"},
+			"token_endpoint_auth_method": "none",
+		})
+	}))
+	defer ts.Close()
+	docURL = ts.URL + "/clients/ts-sdk.json"
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// epicme serve inherits it: Go reads SSL_CERT_FILE for the system roots.
+	t.Setenv("SSL_CERT_FILE", ca)
+	s := serve(t, "--dev-allow-private-metadata-documents")
+	r := runTSClient(t, s, []string{"NODE_EXTRA_CA_CERTS=" + ca}, []string{"plain", docURL}, narrowed(s))
+
+	var client struct {
+		ClientID string `json:"client_id"`
+	}
+	json.Unmarshal([]byte(r.event(t, "client")), &client)
+	if client.ClientID != docURL {
+		t.Fatalf("client_id %q, want the metadata document's URL %q\n%s", client.ClientID, docURL, r.stdout)
+	}
+	for _, e := range r.events {
+		if e.what == "register" {
+			t.Fatalf("the client registered although it has a metadata document: %s", e.json)
+		}
+	}
+	if fetched.Load() == 0 {
+		t.Fatal("EpicMe never fetched the metadata document")
+	}
+	who := calls[whoami](t, r, "whoami")
+	if len(who) != 1 || who[0].User.Email != "demo@epicme.local" || strings.Join(who[0].Scopes, " ") != "user:read entries:read" {
+		t.Fatalf("whoami: %+v\n%s", who, r.stdout)
 	}
 }
