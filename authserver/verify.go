@@ -30,6 +30,10 @@ type revocationList struct {
 
 const syncEvery = time.Second
 
+// syncOverlap is how far before the watermark each sync reads again: longer
+// than any revocation takes from taking its timestamp to committing.
+const syncOverlap = time.Minute
+
 func newRevocationList(store Store, now func() time.Time) *revocationList {
 	return &revocationList{store: store, now: now, jtis: map[string]time.Time{}}
 }
@@ -41,7 +45,11 @@ func (l *revocationList) sync(ctx context.Context) error {
 	l.mu.RLock()
 	since := l.since
 	l.mu.RUnlock()
-	rows, err := l.store.RevokedAccessTokens(ctx, since, now)
+	// Revocations are stamped with the time their request began, not the
+	// time they committed, so one stamped before the watermark can commit
+	// after a sync moved it: each sync looks back syncOverlap further.
+	// Loading a revocation twice is harmless.
+	rows, err := l.store.RevokedAccessTokens(ctx, since.Add(-syncOverlap), now)
 	if err != nil {
 		return err
 	}
