@@ -73,8 +73,9 @@ var errExpired = errors.New("access token refused")
 // done. Each client registers, signs in and consents through the pages,
 // then calls a mixed workload (writes, reads, lists, searches) with its
 // access token; when the token expires it refreshes, and every RevokeEvery
-// calls it revokes its grant, checks that the old access token is refused,
-// and starts again as a newly registered client. Each client sends its own
+// calls, once its tokens have been refreshed at least once, it revokes its
+// grant, checks that the old access token is refused, and starts again as a
+// newly registered client. Each client sends its own
 // X-Forwarded-For address, so a server that trusts it (as behind a proxy)
 // sees many sources, as it would in production.
 func Soak(ctx context.Context, opts SoakOptions) (*SoakReport, error) {
@@ -128,6 +129,9 @@ type soakClient struct {
 	access, refresh string
 	calls           int
 	id              int
+	// refreshed: the current grant's tokens have been refreshed at least
+	// once, so its revocation also covers a rotated refresh token.
+	refreshed bool
 }
 
 var soakSources atomic.Int64
@@ -153,17 +157,21 @@ func (c *soakClient) run(ctx context.Context) {
 			if err := c.refreshTokens(ctx); err != nil {
 				c.fail("refreshing: %v", err)
 				c.access = ""
+			} else {
+				c.refreshed = true
 			}
 			continue
 		default:
 			c.fail("call: %v", err)
 			continue
 		}
-		if c.calls%c.opts.RevokeEvery == 0 {
+		// A grant is revoked only after its tokens were refreshed once, so
+		// every run exercises both, however fast the calls go.
+		if c.calls%c.opts.RevokeEvery == 0 && c.refreshed {
 			if err := c.revoke(ctx); err != nil {
 				c.fail("revoking: %v", err)
 			}
-			c.access, c.refresh, c.clientID = "", "", ""
+			c.access, c.refresh, c.clientID, c.refreshed = "", "", "", false
 		}
 	}
 }

@@ -26,8 +26,8 @@ database in a temporary directory, and drive it with real OAuth clients for
 --duration: each registers (RFC 7591), signs in and consents on the pages,
 calls a mixed workload (writes, reads, lists, searches) with its access token,
 refreshes when the short-lived token expires, and every --revoke-every calls
-revokes its grant, checks the token is refused at once, and starts over as a
-new client.
+(once its tokens have been refreshed) revokes its grant, checks the token is
+refused at once, and starts over as a new client.
 
 At the end it fails unless there were no unexpected errors, the heap (after
 garbage collection) did not grow past 1.5 times its size after the warm-up
@@ -43,7 +43,7 @@ func runBenchSoak(ctx context.Context, args []string, e env) error {
 	fs.DurationVar(&duration, "duration", time.Minute, "how long to run")
 	fs.IntVar(&clients, "clients", 4, "clients running at once")
 	fs.DurationVar(&ttl, "access-token-ttl", 5*time.Second, "lifetime of access tokens (short, so that they expire and are refreshed)")
-	fs.IntVar(&every, "revoke-every", 200, "calls a client makes before revoking its grant and registering anew")
+	fs.IntVar(&every, "revoke-every", 200, "calls a client makes before revoking its grant and registering anew (a grant is revoked only after one refresh)")
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
