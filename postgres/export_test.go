@@ -5,7 +5,7 @@ func MigrationNames() []string {
 	ms, _ := loadMigrations(migrationFS)
 	names := make([]string, len(ms))
 	for i, m := range ms {
-		names[i] = m.name
+		names[i] = m.Name
 	}
 	return names
 }

@@ -5,12 +5,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/internal/migration"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -35,38 +32,12 @@ type migrationSource = fs.FS
 // https://www.postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS
 const migrationLock int64 = 0x657069636d65
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // loadMigrations reads and orders the migrations in fsys (under migrations/).
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
+func loadMigrations(fsys fs.FS) ([]migration.Migration, error) {
+	ms, err := migration.Load(fsys)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("postgres: migration file %s: name must be NNNN_description.sql", base)
-		}
-		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("postgres: migrations %s and %s share version %d", other, base, v)
-		}
-		seen[v] = base
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	return ms, nil
 }
 
@@ -109,20 +80,20 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 		applied[v] = true
 		latest = max(latest, v)
 	}
-	if n := len(ms); n > 0 && latest > ms[n-1].version {
-		return fmt.Errorf("postgres: database %s has schema version %d, newer than this program knows (%d): run a newer epicme", db.target, latest, ms[n-1].version)
+	if n := len(ms); n > 0 && latest > ms[n-1].Version {
+		return fmt.Errorf("postgres: database %s has schema version %d, newer than this program knows (%d): run a newer epicme", db.target, latest, ms[n-1].Version)
 	}
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
 		// Without arguments pgx sends the file as one simple query, so a
 		// migration may hold many statements.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("postgres: migration %s failed, database %s left unchanged: %w", m.name, db.target, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("postgres: migration %s failed, database %s left unchanged: %w", m.Name, db.target, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			return fmt.Errorf("postgres: migration %s failed, database %s left unchanged: %w", m.name, db.target, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			return fmt.Errorf("postgres: migration %s failed, database %s left unchanged: %w", m.Name, db.target, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -146,5 +117,5 @@ func LatestSchemaVersion() int {
 	if err != nil || len(ms) == 0 {
 		return 0
 	}
-	return ms[len(ms)-1].version
+	return ms[len(ms)-1].Version
 }

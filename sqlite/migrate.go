@@ -5,12 +5,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/internal/migration"
 )
 
 // migrationFS holds the schema as numbered SQL files. A file named
@@ -21,38 +18,12 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // loadMigrations reads and orders the migrations in fsys (under migrations/).
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
+func loadMigrations(fsys fs.FS) ([]migration.Migration, error) {
+	ms, err := migration.Load(fsys)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, n := range names {
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("sqlite: migration file %s: name must be NNNN_description.sql", base)
-		}
-		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("sqlite: migrations %s and %s share version %d", other, base, v)
-		}
-		seen[v] = base
-		b, err := fs.ReadFile(fsys, n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	return ms, nil
 }
 
@@ -106,19 +77,19 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 	if err := rows.Close(); err != nil {
 		return openError(db.path, err)
 	}
-	if n := len(ms); n > 0 && latest > ms[n-1].version {
-		return fmt.Errorf("sqlite: database %s has schema version %d, newer than this program knows (%d): run a newer epicme", db.path, latest, ms[n-1].version)
+	if n := len(ms); n > 0 && latest > ms[n-1].Version {
+		return fmt.Errorf("sqlite: database %s has schema version %d, newer than this program knows (%d): run a newer epicme", db.path, latest, ms[n-1].Version)
 	}
 
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("sqlite: migration %s failed, database %s left unchanged: %w", m.name, db.path, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("sqlite: migration %s failed, database %s left unchanged: %w", m.Name, db.path, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, m.version, m.name); err != nil {
-			return fmt.Errorf("sqlite: migration %s failed, database %s left unchanged: %w", m.name, db.path, err)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, m.Version, m.Name); err != nil {
+			return fmt.Errorf("sqlite: migration %s failed, database %s left unchanged: %w", m.Name, db.path, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `COMMIT`); err != nil {
@@ -143,5 +114,5 @@ func LatestSchemaVersion() int {
 	if err != nil || len(ms) == 0 {
 		return 0
 	}
-	return ms[len(ms)-1].version
+	return ms[len(ms)-1].Version
 }
