@@ -177,3 +177,16 @@ func (a args) optTime(name string) (time.Time, error) {
 	}
 	return time.Time{}, epicme.Invalid(name, "%s must be an RFC 3339 date (2026-07-28) or date-time (2026-07-28T09:00:00Z)", name)
 }
+
+// page reads the paging arguments of a list: limit (0 when left out: the
+// store's default) and cursor ("" for the first page).
+func (a args) page() (limit int, cursor string, err error) {
+	if limit, err = a.optInt("limit", 1, epicme.MaxPageSize); err != nil {
+		return 0, "", err
+	}
+	cur, err := a.optStr("cursor")
+	if err != nil || cur == nil {
+		return limit, "", err
+	}
+	return limit, *cur, nil
+}

@@ -268,13 +268,8 @@ func (s *Server) listEntries(ctx context.Context, c *epicme.Caller, req mcp.Call
 	} else if b != nil {
 		f.FavoritesOnly = *b
 	}
-	if f.Limit, err = a.optInt("limit", 1, epicme.MaxPageSize); err != nil {
+	if f.Limit, f.Cursor, err = a.page(); err != nil {
 		return nil, err
-	}
-	if cur, err := a.optStr("cursor"); err != nil {
-		return nil, err
-	} else if cur != nil {
-		f.Cursor = *cur
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -302,13 +297,8 @@ func (s *Server) searchEntries(ctx context.Context, c *epicme.Caller, req mcp.Ca
 	if q.Text, err = a.str("query"); err != nil {
 		return nil, err
 	}
-	if q.Limit, err = a.optInt("limit", 1, epicme.MaxPageSize); err != nil {
+	if q.Limit, q.Cursor, err = a.page(); err != nil {
 		return nil, err
-	}
-	if cur, err := a.optStr("cursor"); err != nil {
-		return nil, err
-	} else if cur != nil {
-		q.Cursor = *cur
 	}
 	if err := q.Validate(); err != nil {
 		return nil, err
