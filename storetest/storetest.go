@@ -9,7 +9,8 @@
 // and PostgreSQL stores are held to the same rules: per-user scoping of every
 // method (another user's row answers exactly like a missing one), per-user id
 // numbering, uniqueness, cascades, keyset paging, filters, full-text search,
-// idempotent linking, validation, and no partial writes.
+// idempotent linking, validation, and no partial writes; and MCP sessions
+// (epicme.SessionStore).
 package storetest
 
 import (
@@ -45,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) epicme.Store) {
 	t.Run("Text", func(t *testing.T) { testText(t, fresh) })
 	t.Run("BulkInsert", func(t *testing.T) { testBulkInsert(t, fresh) })
 	t.Run("Quota", func(t *testing.T) { testQuota(t, fresh) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, fresh) })
 }
 
 type opener = func(t *testing.T) epicme.Store
