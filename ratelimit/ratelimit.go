@@ -4,8 +4,12 @@
 // RFC 9110 §10.2.3) and a body the caller's protocol understands (JSON-RPC
 // for MCP, an OAuth error object for the authorization server).
 //
-// Buckets live in memory, per process: behind a load balancer each instance
-// grants its own allowance, so the limits are per instance.
+// Buckets live in memory, so that a request never waits for anything but a
+// mutex. A Limiter made by New is per process: behind a load balancer each
+// instance grants its own allowance. A Limiter made by a Group shares its
+// buckets with the other instances through a Shared backend (package
+// postgres keeps them in the database all instances use): see Group for how
+// and how far the limit can be overshot.
 package ratelimit
 
 import (
@@ -38,6 +42,7 @@ type Limiter struct {
 	burst   float64
 	maxKeys int
 	now     func() time.Time
+	name    string // in a Group: the name its buckets are shared under
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -46,6 +51,9 @@ type Limiter struct {
 type bucket struct {
 	tokens float64
 	last   time.Time
+	// used counts the tokens taken since the last sync with the shared
+	// backend (only a Group's limiters sync).
+	used int64
 }
 
 // New returns a limiter of l. A burst below one is one. now is the clock
@@ -89,6 +97,7 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	}
 	if b.tokens >= 1 {
 		b.tokens--
+		b.used++
 		return true, 0
 	}
 	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
