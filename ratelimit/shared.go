@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,6 +78,21 @@ type Group struct {
 
 	syncMu  sync.Mutex // one sync at a time; guards failing
 	failing bool
+
+	syncs, failures atomic.Uint64
+	down            atomic.Bool
+}
+
+// GroupStats counts a group's syncs, for metrics.
+type GroupStats struct {
+	Syncs    uint64 // syncs that succeeded (with or without anything to share)
+	Failures uint64 // syncs the backend failed
+	Down     bool   // the last sync failed: limits are per instance
+}
+
+// Stats returns the group's counts.
+func (g *Group) Stats() GroupStats {
+	return GroupStats{Syncs: g.syncs.Load(), Failures: g.failures.Load(), Down: g.down.Load()}
 }
 
 // NewGroup returns a group sharing its limiters' buckets through s. logger
@@ -150,11 +166,14 @@ func (g *Group) Sync(ctx context.Context) error {
 		l.mu.Unlock()
 	}
 	if len(batch) == 0 && !g.failing {
+		g.syncs.Add(1)
 		return nil // nothing to share (during an outage, an empty sync probes the backend)
 	}
 	if err := g.shared.SyncRateLimits(ctx, batch); err != nil {
 		// What was granted meanwhile stays counted in the local buckets
 		// only: see the Group's doc.
+		g.failures.Add(1)
+		g.down.Store(true)
 		if !g.failing {
 			g.failing = true
 			g.logger.Warn("rate limits: cannot share with the other instances, limiting per instance until the database answers", "err", err)
@@ -163,6 +182,7 @@ func (g *Group) Sync(ctx context.Context) error {
 	}
 	if g.failing {
 		g.failing = false
+		g.down.Store(false)
 		g.logger.Info("rate limits: shared with the other instances again")
 	}
 	for i, r := range refs {
@@ -176,6 +196,7 @@ func (g *Group) Sync(ctx context.Context) error {
 		}
 		l.mu.Unlock()
 	}
+	g.syncs.Add(1)
 	return nil
 }
 

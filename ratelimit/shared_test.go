@@ -184,6 +184,9 @@ func TestOutageFallsBackToLocalLimits(t *testing.T) {
 	if n := strings.Count(logs.String(), "cannot share"); n != 2 {
 		t.Fatalf("the outage was logged %d times by two groups, want once each:\n%s", n, logs.String())
 	}
+	if st := ga.Stats(); st.Failures != 3 || !st.Down || st.Syncs != 0 {
+		t.Fatalf("stats during the outage: %+v", st)
+	}
 
 	m.down = false
 	c.t = c.t.Add(10 * time.Second) // each local bucket refills to the burst
@@ -194,6 +197,9 @@ func TestOutageFallsBackToLocalLimits(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "shared with the other instances again"); n != 2 {
 		t.Fatalf("the recovery was logged %d times, want once per group:\n%s", n, logs.String())
+	}
+	if st := ga.Stats(); st.Failures != 3 || st.Down || st.Syncs != 1 {
+		t.Fatalf("stats after the outage: %+v", st)
 	}
 	// What was granted during the outage was not sent: the shared bucket
 	// is not in debt, and the two share it again.

@@ -225,6 +225,7 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer store.Close()
+	defer lim.share(ctx, store, logger)()
 	srv, issuer, err := authServerOnly(ctx, &as, publicURL, resource, dir, store, logger)
 	if err != nil {
 		return err

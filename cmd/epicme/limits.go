@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/httpserver"
 	"github.com/epicme/epicme/ratelimit"
 )
 
@@ -26,6 +30,12 @@ type limitFlags struct {
 	// exemptLoopback lets requests from a loopback source through every
 	// rate limit; register sets it (see limitedSource).
 	exemptLoopback bool
+	// syncInterval is how often the rate limits are shared with the other
+	// instances, when the database is PostgreSQL (see share).
+	syncInterval time.Duration
+	// group, once share has found a database to share through, makes the
+	// limiters; nil: each instance keeps its own.
+	group *ratelimit.Group
 }
 
 // Defaults: generous for a person and their tools, a wall for a script.
@@ -73,9 +83,44 @@ func (c *limitFlags) registerToken(fs *flagSet) {
 	fs.bindEnv("rate-token-source", "EPICME_RATE_TOKEN_SOURCE")
 	fs.Var(&c.tokenClient, "rate-token-client", "token endpoint requests a minute by one client authenticating with HTTP Basic (`N/min[,burst]`; 0 for no limit)")
 	fs.bindEnv("rate-token-client", "EPICME_RATE_TOKEN_CLIENT")
+	fs.DurationVar(&c.syncInterval, "rate-sync-interval", ratelimit.DefaultSyncInterval, "with --database-url, how often the rate limits are shared with the other instances\n(shorter: a smaller overshoot, more writes to the database)")
+	fs.bindEnv("rate-sync-interval", "EPICME_RATE_SYNC_INTERVAL")
 	c.authorizeSource = rateFlag(defaultAuthorizeSourceRate)
 	fs.Var(&c.authorizeSource, "rate-authorize-source", "authorization page loads a minute from one network address, each of which may fetch\na client's metadata document (`N/min[,burst]`; 0 for no limit)")
 	fs.bindEnv("rate-authorize-source", "EPICME_RATE_AUTHORIZE_SOURCE")
+}
+
+// share makes the rate limits cluster-wide when store is PostgreSQL: every
+// instance on the database then draws on one bucket per limit and key,
+// synced in the background (ratelimit.Group), so that a request never
+// waits for the database. With SQLite (one instance) the limits stay in
+// memory. It must run before mcp and endpoints make the limiters; stop
+// ends the syncing.
+func (c *limitFlags) share(ctx context.Context, store any, logger *slog.Logger) (stop func()) {
+	s, ok := store.(ratelimit.Shared)
+	if !ok {
+		return func() {}
+	}
+	c.group = ratelimit.NewGroup(s, logger)
+	return c.group.Start(ctx, c.syncInterval)
+}
+
+// samples reports the sharing of the rate limits for /metrics (nothing
+// when they are per instance).
+func (c *limitFlags) samples() []httpserver.Sample {
+	if c.group == nil {
+		return nil
+	}
+	st := c.group.Stats()
+	down := 0.0
+	if st.Down {
+		down = 1
+	}
+	return []httpserver.Sample{
+		{Name: "epicme_ratelimit_syncs_total", Help: "Syncs of the rate limits with the other instances through the database.", Type: "counter", Value: float64(st.Syncs)},
+		{Name: "epicme_ratelimit_sync_failures_total", Help: "Syncs of the rate limits that failed.", Type: "counter", Value: float64(st.Failures)},
+		{Name: "epicme_ratelimit_sync_down", Help: "1 while the rate limits cannot be synced and hold per instance.", Type: "gauge", Value: down},
+	}
 }
 
 // applyQuota hands the quota to the store.
@@ -90,9 +135,9 @@ func (c *limitFlags) applyQuota(store any) {
 // verification; the per-client and per-user limits run after it, keyed by
 // what the verified token says.
 func (c *limitFlags) mcp(authn func(http.Handler) http.Handler, source func(*http.Request) string) func(http.Handler) http.Handler {
-	bySource := ratelimit.New(ratelimit.Limit(c.mcpSource), nil)
-	byClient := ratelimit.New(ratelimit.Limit(c.mcpClient), nil)
-	byUser := ratelimit.New(ratelimit.Limit(c.mcpUser), nil)
+	bySource := c.group.New("mcp-source", ratelimit.Limit(c.mcpSource), nil)
+	byClient := c.group.New("mcp-client", ratelimit.Limit(c.mcpClient), nil)
+	byUser := c.group.New("mcp-user", ratelimit.Limit(c.mcpUser), nil)
 	return func(next http.Handler) http.Handler {
 		callers := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ti := auth.TokenInfoFromContext(r.Context()); ti != nil && c.limited(source(r)) {
@@ -124,9 +169,9 @@ func (c *limitFlags) mcp(authn func(http.Handler) http.Handler, source func(*htt
 // the client of an HTTP Basic header, before the body is read, and the
 // authorization page by address. Other routes pass through.
 func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Handler) http.Handler {
-	bySource := ratelimit.New(ratelimit.Limit(c.tokenSource), nil)
-	byClient := ratelimit.New(ratelimit.Limit(c.tokenClient), nil)
-	pages := ratelimit.New(ratelimit.Limit(c.authorizeSource), nil)
+	bySource := c.group.New("token-source", ratelimit.Limit(c.tokenSource), nil)
+	byClient := c.group.New("token-client", ratelimit.Limit(c.tokenClient), nil)
+	pages := c.group.New("authorize-source", ratelimit.Limit(c.authorizeSource), nil)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			src := source(r)

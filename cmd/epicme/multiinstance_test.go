@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -218,6 +220,101 @@ func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
 		if code != http.StatusOK || !strings.Contains(body, "\nepicme_revocation_feed_stale 0\n") ||
 			!strings.Contains(body, "\nepicme_verifier_cache_misses_total ") || !strings.Contains(body, `epicme_auth_decisions_total{result="invalid_token"}`) {
 			t.Fatalf("%s/metrics = %d:\n%s", b, code, body)
+		}
+	}
+}
+
+// TestRateLimitsHoldAcrossInstances runs three serve instances on one
+// PostgreSQL database with a per-client limit of a burst of 6 refilled at
+// one a minute, trusting X-Forwarded-For. One client sends a request to
+// each instance in turn, from an address that is not loopback, each time
+// after every instance has synced its limits (their sync counts on
+// /metrics): together the three grant the client its 6 requests, not 6
+// each, and then every instance refuses it with 429.
+func TestRateLimitsHoldAcrossInstances(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hash, _ := password.HashWith("a good password", password.Params{Memory: 1024, Time: 1, Threads: 1})
+	if _, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "me@example.com", PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	var backends []string
+	for _, a := range addrs {
+		backends = append(backends, "http://"+a)
+	}
+	lb := roundRobin(t, backends)
+	c := newCLI(t)
+	c.vars["EPICME_DATABASE_URL"] = dbURL
+	for _, a := range addrs {
+		startServe(t, c, "--addr", a, "--public-url", lb.URL, "--trust-forwarded-for",
+			"--rate-mcp-client", "1/min,6", "--rate-sync-interval", "50ms")
+	}
+	// Through the proxy the source is loopback, which no limit counts.
+	tok := obtainTokens(t, lb.URL, lb.URL+"/mcp", "me@example.com", "a good password")
+
+	syncRe := regexp.MustCompile(`\nepicme_ratelimit_syncs_total (\d+)\n`)
+	syncs := func(base string) int {
+		code, body := fetch(t, base+"/metrics")
+		m := syncRe.FindStringSubmatch(body)
+		if code != http.StatusOK || m == nil {
+			t.Fatalf("%s/metrics = %d without epicme_ratelimit_syncs_total:\n%s", base, code, body)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	// Two more syncs on an instance: one began after what came before.
+	syncedTwice := func(base string) {
+		n0 := syncs(base)
+		deadline := time.Now().Add(15 * time.Second)
+		for syncs(base) < n0+2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s has not synced its rate limits in 15s", base)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	call := func(base string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		req.Header.Set("Authorization", "Bearer "+tok.access)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized {
+			t.Fatalf("%s refuses the token", base)
+		}
+		return resp
+	}
+
+	granted := 0
+	for round := 0; round < 4; round++ {
+		for _, b := range backends {
+			if resp := call(b); resp.StatusCode != http.StatusTooManyRequests {
+				granted++
+			}
+			syncedTwice(b) // its count is in the database
+			for _, o := range backends {
+				syncedTwice(o) // and every instance has read it
+			}
+		}
+	}
+	// 6, or 7 if the test took over a minute.
+	if granted < 6 || granted > 7 {
+		t.Fatalf("three instances granted one client %d requests; its limit is a burst of 6 (18 if each counted alone)", granted)
+	}
+	for _, b := range backends {
+		if resp := call(b); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s after the client's allowance: %d, Retry-After %q", b, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 	}
 }

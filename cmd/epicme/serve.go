@@ -65,6 +65,8 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 	defer store.Close()
 	lim.applyQuota(store)
+	// Runs (deferred) before the store closes.
+	defer lim.share(ctx, store, logger)()
 
 	setup, err := buildAuth(ctx, &auth, web.addr, publicURL, dir, store, logger, e)
 	if err != nil {
@@ -115,7 +117,13 @@ func runServe(ctx context.Context, args []string, e env) error {
 		setup.Mount(srv)
 	}
 	metrics := newMetrics(mcp, store)
-	metrics.Extra = setup.Stats
+	metrics.Extra = func() []httpserver.Sample {
+		var s []httpserver.Sample
+		if setup.Stats != nil {
+			s = setup.Stats()
+		}
+		return append(s, lim.samples()...)
+	}
 	srv.EnableMetrics(metrics)
 
 	if w := loopbackProxyWarning(web.addr, publicURL, auth.embedded.trustForwardedFor); w != "" {
