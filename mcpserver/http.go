@@ -2,8 +2,7 @@ package mcpserver
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/epicme/epicme"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -23,7 +21,6 @@ import (
 const headerSessionID = "Mcp-Session-Id"
 
 func (s *Server) initHTTP() {
-	s.sessions = &sessionRegistry{s: s, owners: map[string]sessionOwner{}}
 	s.http = server.NewStreamableHTTPServer(s.mcp,
 		// Session mode: revisions 2025-03-26..2025-11-25 need a session for
 		// server-initiated requests (elicitation, sampling) and
@@ -41,8 +38,10 @@ func (s *Server) initHTTP() {
 // mount it at /mcp behind the authentication middleware.
 //
 // Around mcp-go's transport it caps request bodies (Options.MaxBodyBytes),
-// binds each session to the user and client that opened it (a request with
-// the session id of someone else is refused with 403), and restores the
+// keeps sessions in the session store, bound to the user and client that
+// opened them (a request with the session id of someone else is refused
+// with 403, one with an unknown, ended or idle session with 404), passes
+// what needs another instance to it (see Peers), and restores the
 // JSON-RPC codes of resource and prompt errors (see rpcError). It does not
 // check Origin: the HTTP layer does.
 func (s *Server) HTTPHandler() http.Handler {
@@ -86,29 +85,67 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Revisions before 2026-07-28 carry a session id; 2026-07-28 has no
 	// sessions and mcp-go ignores the header on its requests.
 	if !modern {
+		if r.Method == http.MethodPost && !s.bufferBody(w, r) {
+			return
+		}
 		sid := r.Header.Get(headerSessionID)
 		if sid == "" && r.Method == http.MethodGet {
 			writeRPCError(w, http.StatusBadRequest, codeInvalidRequest, "Mcp-Session-Id header is required")
 			return
 		}
-		if sid != "" {
-			owner, ok := s.sessions.owner(sid)
-			if !ok && r.Method == http.MethodPost && !s.bufferBody(w, r) {
+		var sess *epicme.MCPSession
+		var cancel context.CancelFunc
+		switch {
+		case r.Method == http.MethodPost && isInitialize(r):
+			c, err := s.caller(r.Context())
+			if err != nil {
+				writeRPCError(w, http.StatusForbidden, codeForbidden, epicme.ErrorMessage(err))
 				return
 			}
-			if !ok && !isInitialize(r) {
+			if sess, err = s.sessions.startSession(r.Context(), c, r.Body.(bufferedBody).data); err != nil {
+				s.sessionStoreFailed(w, r, err)
+				return
+			}
+		case sid != "":
+			var err error
+			if sess, err = s.sessions.lookup(r.Context(), sid); err != nil {
+				s.sessionStoreFailed(w, r, err)
+				return
+			}
+			if sess == nil {
 				// MCP 2025-03-26 basic/transports: a request with an unknown
 				// or ended session gets 404, and the client starts anew.
 				writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
 				return
 			}
-			if ok {
-				c, err := s.caller(r.Context())
-				if err != nil || owner != ownerOf(c) {
-					writeRPCError(w, http.StatusForbidden, codeForbidden, "this session belongs to another user or client; start a new session")
-					return
-				}
+			// A session is honoured only for the user and client that
+			// opened it (MCP security best practices, "Session Hijacking").
+			c, err := s.caller(r.Context())
+			if err != nil || c.User.ID != sess.UserID || c.ClientID != sess.ClientID {
+				writeRPCError(w, http.StatusForbidden, codeForbidden, "this session belongs to another user or client; start a new session")
+				return
 			}
+			if sess, err = s.sessions.touch(r.Context(), sess); err != nil {
+				s.sessionStoreFailed(w, r, err)
+				return
+			}
+			if sess == nil {
+				writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
+				return
+			}
+			if r.Method == http.MethodPost && s.opts.Peers != nil && isClientResponse(r.Body.(bufferedBody).data) {
+				s.routeResponse(w, r.WithContext(withSession(r.Context(), sess)), sess, r.Body.(bufferedBody).data)
+				return
+			}
+		}
+		if sess != nil {
+			ctx := withSession(r.Context(), sess)
+			if r.Method == http.MethodGet {
+				ctx, cancel = context.WithCancel(ctx)
+				defer cancel()
+			}
+			r = r.WithContext(ctx)
+			defer s.sessions.hold(sess, cancel)()
 		}
 	}
 
@@ -161,6 +198,19 @@ func isInitialize(r *http.Request) bool {
 		Method string `json:"method"`
 	}
 	return json.Unmarshal(body, &m) == nil && m.Method == string(mcp.MethodInitialize)
+}
+
+// sessionStoreFailed answers a request whose session could not be read or
+// stored: 503 with Retry-After when the store is unavailable, 500 otherwise.
+func (s *Server) sessionStoreFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if epicme.ErrorCode(err) == epicme.EUNAVAILABLE {
+		s.logger.WarnContext(r.Context(), "request refused: database unavailable", slog.Any("err", err))
+		w.Header().Set("Retry-After", retryAfter)
+		writeRPCError(w, http.StatusServiceUnavailable, codeUnavailable, epicme.ErrorMessage(err))
+		return
+	}
+	s.logger.ErrorContext(r.Context(), "session store failed", slog.Any("err", err))
+	writeRPCError(w, http.StatusInternalServerError, mcp.INTERNAL_ERROR, "internal error")
 }
 
 func (s *Server) tooLarge(w http.ResponseWriter) {
@@ -243,85 +293,4 @@ func (w *rpcWriter) finish() {
 		w.ResponseWriter.WriteHeader(w.status)
 		w.wrote = true
 	}
-}
-
-// sessionOwner is who opened a session.
-type sessionOwner struct {
-	userID   string
-	clientID string
-}
-
-func ownerOf(c *epicme.Caller) sessionOwner {
-	if c == nil || c.User == nil {
-		return sessionOwner{}
-	}
-	return sessionOwner{userID: c.User.ID, clientID: c.ClientID}
-}
-
-// sessionRegistry issues session ids and remembers who opened each session,
-// so that a session id is never a credential: it is honoured only for the
-// user and client that opened it (MCP security best practices, "Session
-// Hijacking"). It is mcp-go's SessionIdManagerResolver.
-type sessionRegistry struct {
-	s      *Server
-	mu     sync.Mutex
-	owners map[string]sessionOwner
-}
-
-func (reg *sessionRegistry) owner(id string) (sessionOwner, bool) {
-	reg.mu.Lock()
-	defer reg.mu.Unlock()
-	o, ok := reg.owners[id]
-	return o, ok
-}
-
-// ResolveSessionIdManager implements server.SessionIdManagerResolver; r is
-// nil when mcp-go's idle sweeper ends a session.
-func (reg *sessionRegistry) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
-	return sessionIDs{reg: reg, r: r}
-}
-
-// sessionIDs is the session id manager of one HTTP request.
-type sessionIDs struct {
-	reg *sessionRegistry
-	r   *http.Request
-}
-
-// Generate issues a random session id (128 bits, as the transport
-// requires: globally unique and cryptographically secure) and records the
-// caller of the initialize request as its owner.
-func (m sessionIDs) Generate() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	id := "mcp-session-" + hex.EncodeToString(b[:])
-	var owner sessionOwner
-	if m.r != nil {
-		c, err := m.reg.s.caller(m.r.Context())
-		if err == nil {
-			owner = ownerOf(c)
-		}
-	}
-	m.reg.mu.Lock()
-	m.reg.owners[id] = owner
-	m.reg.mu.Unlock()
-	return id
-}
-
-// Validate reports an unknown session as an error (mcp-go answers 404).
-func (m sessionIDs) Validate(id string) (bool, error) {
-	if _, ok := m.reg.owner(id); !ok {
-		return false, errors.New("unknown session")
-	}
-	return false, nil
-}
-
-// Terminate forgets a session (DELETE, or idle expiry).
-func (m sessionIDs) Terminate(id string) (bool, error) {
-	m.reg.mu.Lock()
-	delete(m.reg.owners, id)
-	m.reg.mu.Unlock()
-	m.reg.s.subs.dropSession(id)
-	return false, nil
 }

@@ -364,7 +364,9 @@ func TestInternalErrorsAreLoggedNotShown(t *testing.T) {
 	callers := epicme.CallerResolverFunc(func(context.Context) (*epicme.Caller, error) {
 		return &epicme.Caller{User: alice, Scopes: epicme.AllScopes}, nil
 	})
-	srv, err := New(db, callers, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Secret: testSecret})
+	// The session lives in memory, so that the closed journal fails the
+	// tool call and the read rather than the session lookup before them.
+	srv, err := New(db, callers, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Secret: testSecret, Sessions: newMemSessions()})
 	if err != nil {
 		t.Fatal(err)
 	}

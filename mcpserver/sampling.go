@@ -187,6 +187,25 @@ func (s *Server) applySuggestions(ctx context.Context, userID string, entryID in
 	return added, errors.Join(errs...)
 }
 
+// askSuggestions asks for tag suggestions after create_entry on a session of
+// protocol 2025-03-26..2025-11-25. The sampling request goes out on the
+// session's GET stream: from here when this instance holds it (or when
+// there are no Peers), else from the instance that does, told through
+// Peers. With no GET stream open anywhere, no one asks.
+func (s *Server) askSuggestions(ctx context.Context, userID string, e *epicme.Entry) {
+	session := server.ClientSessionFromContext(ctx)
+	if s.opts.Peers == nil || session == nil || session.SessionID() == "" {
+		s.suggestInBackground(ctx, userID, e)
+		return
+	}
+	key := epicme.SessionKey(session.SessionID())
+	if _, _, _, streams := s.sessions.localState(key); streams {
+		s.suggestInBackground(ctx, userID, e)
+		return
+	}
+	_ = s.publish(ctx, peerMessage{Kind: kindSuggest, Key: key, UserID: userID, EntryID: e.ID})
+}
+
 // suggestInBackground asks for tag suggestions on a session of protocol
 // 2025-03-26..2025-11-25 after the tool result has gone out, so a slow or
 // absent model never holds up create_entry. It runs with the session of the

@@ -79,6 +79,16 @@ type Options struct {
 	// than localhost. Turn it off behind a reverse proxy on loopback; the
 	// HTTP layer validates Origin.
 	DisableHostCheck bool
+	// Sessions keeps the HTTP sessions of revisions before 2026-07-28. It
+	// defaults to the journal store when that implements
+	// epicme.SessionStore (both stores do), else to memory. Instances that
+	// share it serve each other's sessions.
+	Sessions epicme.SessionStore
+	// Peers connects the instances sharing Sessions (see Peers). Without
+	// it, every request reads its session from the store, and elicitation,
+	// sampling and resource notifications of a session work only on the
+	// instance that holds its stream: run one instance, or give Peers.
+	Peers Peers
 	// DisableFastPath sends every request through mcp-go, including the
 	// read-only 2026-07-28 tool calls the adapter otherwise answers itself
 	// (see fastpath.go). For tests that compare the two.
@@ -97,7 +107,14 @@ type Server struct {
 	mcp      *server.MCPServer
 	http     *server.StreamableHTTPServer
 	sessions *sessionRegistry
-	subs     *subscriptions
+	// sessionStore is Options.Sessions, or its default.
+	sessionStore epicme.SessionStore
+	// localSubs are the subscriptions of sessions not stored (stdio).
+	localSubs localSubscriptions
+	// instance names this server in peer messages.
+	instance string
+	// stop ends the idle-session purge.
+	stop context.CancelFunc
 	// background tracks tag suggestions that run after their tool result.
 	background chan struct{}
 	// fast holds the handlers of fastTools, as registered with mcp-go.
@@ -143,7 +160,7 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 		secret:     append([]byte(nil), opts.Secret...),
 		marker:     "epicme" + hex.EncodeToString(m[:]) + ":",
 		opts:       opts,
-		subs:       newSubscriptions(),
+		instance:   newInstanceID(),
 		background: make(chan struct{}, 64),
 		fast:       map[string]fastHandler{},
 		implementation: mcp.Implementation{
@@ -153,6 +170,15 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 		},
 	}
 	s.needle = errorNeedle(s.marker)
+	s.sessionStore = opts.Sessions
+	if s.sessionStore == nil {
+		if ss, ok := store.(epicme.SessionStore); ok {
+			s.sessionStore = ss
+		} else {
+			s.sessionStore = newMemSessions()
+		}
+	}
+	s.sessions = newSessionRegistry(s, s.sessionStore)
 
 	hooks := &server.Hooks{}
 	hooks.AddAfterListTools(s.filterTools)
@@ -161,8 +187,12 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 	hooks.AddAfterListResourceTemplates(s.filterTemplates)
 	hooks.AddAfterSubscribe(s.subscribed)
 	hooks.AddAfterUnsubscribe(s.unsubscribed)
+	hooks.AddOnRegisterSession(func(_ context.Context, session server.ClientSession) {
+		s.sessions.registered(session)
+	})
 	hooks.AddOnUnregisterSession(func(_ context.Context, session server.ClientSession) {
-		s.subs.dropSession(session.SessionID())
+		s.sessions.unregistered(session)
+		s.localSubs.drop(session.SessionID())
 	})
 
 	c := completer{s}
@@ -188,6 +218,9 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 	s.addResources()
 	s.addPrompts()
 	s.initHTTP()
+	var ctx context.Context
+	ctx, s.stop = context.WithCancel(context.Background())
+	go s.sessions.purge(ctx)
 	return s, nil
 }
 
@@ -323,13 +356,18 @@ func (s *Server) guardPrompt(next server.PromptHandlerFunc) server.PromptHandler
 
 // clientCaps returns the capabilities the client declared: per request on
 // protocol 2026-07-28 (SEP-2575: a server must not infer them from earlier
-// requests), and at initialize on earlier revisions.
+// requests), and at initialize on earlier revisions, as stored with the
+// session (mcp-go's session object knows them only on the instance where
+// the session began).
 func clientCaps(ctx context.Context) mcp.ClientCapabilities {
 	if info := server.RequestProtocolInfoFromContext(ctx); info != nil && info.Modern {
 		if info.ClientCapabilities != nil {
 			return *info.ClientCapabilities
 		}
 		return mcp.ClientCapabilities{}
+	}
+	if caps, ok := storedCaps(ctx); ok {
+		return caps
 	}
 	if session, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
 		return session.GetClientCapabilities()
@@ -340,6 +378,7 @@ func clientCaps(ctx context.Context) mcp.ClientCapabilities {
 // Close ends the HTTP sessions and their idle sweeper, and waits briefly
 // for background tag suggestions to finish.
 func (s *Server) Close() error {
+	s.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(ctx)

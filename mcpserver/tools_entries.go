@@ -210,7 +210,7 @@ func (s *Server) createEntry(ctx context.Context, c *epicme.Caller, req mcp.Call
 			state := s.sealState(roundTrip{UserID: c.User.ID, Tool: "create_entry", Args: argsHash(req.Params.Arguments), Target: e.ID, Expires: time.Now().Add(stateTTL).Unix()})
 			return server.NewInputRequestBuilder(state).Sample(inputSuggestTags, params).ToolResult(), nil
 		}
-		s.suggestInBackground(ctx, c.User.ID, e)
+		s.askSuggestions(ctx, c.User.ID, e)
 	}
 	return createdEntry(e, nil)
 }

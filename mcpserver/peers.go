@@ -1,0 +1,241 @@
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// Peers connects the instances that serve one endpoint and share one store,
+// so that what needs the instance holding a stream reaches it whichever
+// instance a request arrived at (sessions of protocol revisions before
+// 2026-07-28):
+//
+//   - a session ended (DELETE) on one instance is dropped from the caches
+//     and streams of the others;
+//   - a client's JSON-RPC response to an elicitation or sampling request
+//     (MCP client/elicitation, client/sampling) that arrives at an instance
+//     not waiting for it goes to the one that is;
+//   - a tag suggestion (sampling) for a session whose GET stream another
+//     instance holds is asked on that stream;
+//   - notifications/resources/updated reach the instance that holds the
+//     subscribed session.
+//
+// Messages are short JSON texts (at most MaxPeerMessage bytes). Delivery is
+// at most once: a message published while an instance does not listen is
+// lost to it; the instance then serves sessions from the store only (see
+// PeersLost).
+type Peers interface {
+	// Publish sends msg to every instance, this one included.
+	Publish(ctx context.Context, msg string) error
+}
+
+// MaxPeerMessage is the longest message given to Peers.Publish; it fits a
+// PostgreSQL notification payload (8000 bytes). A client's response larger
+// than that cannot be forwarded, and is refused with 413.
+const MaxPeerMessage = 7900
+
+// Kinds of peer messages.
+const (
+	kindEnd      = "end"     // a session was ended
+	kindResponse = "resp"    // a client's response to a server request
+	kindUpdated  = "upd"     // resources of a user changed
+	kindSuggest  = "suggest" // ask for tag suggestions on a session's stream
+)
+
+// peerMessage is one message between instances. Sessions are named by
+// their key (SHA-256 of the id), never by their id.
+type peerMessage struct {
+	Kind    string          `json:"k"`
+	From    string          `json:"o"`
+	Key     string          `json:"s,omitempty"`
+	UserID  string          `json:"u,omitempty"`
+	URIs    []string        `json:"r,omitempty"`
+	EntryID int64           `json:"e,omitempty"`
+	Version string          `json:"v,omitempty"`
+	Body    json.RawMessage `json:"b,omitempty"`
+}
+
+func newInstanceID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// encodePeerMessage returns the text of m from this instance, or false when
+// it is longer than MaxPeerMessage.
+func (s *Server) encodePeerMessage(m peerMessage) (string, bool) {
+	m.From = s.instance
+	b, err := json.Marshal(m)
+	if err != nil || len(b) > MaxPeerMessage {
+		return "", false
+	}
+	return string(b), true
+}
+
+// publish sends m to the other instances, if there are Peers.
+func (s *Server) publish(ctx context.Context, m peerMessage) error {
+	if s.opts.Peers == nil {
+		return nil
+	}
+	msg, ok := s.encodePeerMessage(m)
+	if !ok {
+		return epicme.Errorf(epicme.EINVALID, "message too large to pass to the other instances")
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.opts.Peers.Publish(ctx, msg); err != nil {
+		s.logger.WarnContext(ctx, "could not reach the other instances", "kind", m.Kind, "err", err)
+		return err
+	}
+	return nil
+}
+
+// ReceivePeerMessage handles a message that an instance (this one
+// included) published through Peers. Call it with each message, in order,
+// from one goroutine; it returns quickly.
+func (s *Server) ReceivePeerMessage(msg string) {
+	var m peerMessage
+	if err := json.Unmarshal([]byte(msg), &m); err != nil || m.From == s.instance {
+		return
+	}
+	switch m.Kind {
+	case kindEnd:
+		s.sessions.endLocal(m.Key)
+	case kindResponse:
+		id, _, held, _ := s.sessions.localState(m.Key)
+		if held {
+			if status := s.replay(http.MethodPost, id, m.Version, m.Body); status != http.StatusAccepted {
+				s.logger.Debug("forwarded client response not delivered here", "status", status)
+			}
+		}
+	case kindUpdated:
+		go s.deliverUpdates(m.UserID, m.URIs)
+	case kindSuggest:
+		_, registered, _, streams := s.sessions.localState(m.Key)
+		if registered == nil || !streams {
+			return
+		}
+		go func() {
+			ctx := s.mcp.WithContext(context.Background(), registered)
+			e, err := s.store.GetEntry(ctx, m.UserID, m.EntryID)
+			if err != nil {
+				s.logger.Info("tag suggestion skipped", "entry", m.EntryID, "err", err)
+				return
+			}
+			s.suggestInBackground(ctx, m.UserID, e)
+		}()
+	}
+}
+
+// PeersReady says that from now on every message published is received
+// (after a start, or a reconnection): sessions may be served from memory.
+func (s *Server) PeersReady() { s.sessions.setLive(true) }
+
+// PeersLost says that messages may be missed until the next PeersReady:
+// meanwhile every request reads its session from the store, so that a
+// session ended elsewhere is refused at once.
+func (s *Server) PeersLost() { s.sessions.setLive(false) }
+
+// replay hands a request to mcp-go on behalf of another instance (a
+// forwarded response) or to clean up a session ended elsewhere (DELETE),
+// and returns mcp-go's status. Terminate does nothing for it.
+func (s *Server) replay(method, sessionID, version string, body []byte) int {
+	ctx := context.WithValue(context.Background(), replayCtxKey{}, true)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	r, err := http.NewRequestWithContext(ctx, method, "http://localhost/mcp", bytes.NewReader(body))
+	if err != nil {
+		return http.StatusInternalServerError
+	}
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set(headerSessionID, sessionID)
+	if version != "" {
+		r.Header.Set(mcp.HeaderProtocolVersion, version)
+	}
+	rec := &recorder{header: http.Header{}}
+	s.http.ServeHTTP(rec, r)
+	return rec.status()
+}
+
+// recorder is the response writer of a request answered inside the server.
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(p)
+}
+
+func (r *recorder) status() int {
+	if r.code == 0 {
+		return http.StatusOK
+	}
+	return r.code
+}
+
+// isClientResponse reports whether a POST body is a JSON-RPC response
+// (JSON-RPC 2.0 §5) with a result or an error: the answer to a server
+// request, which mcp-go delivers to the request waiting for it.
+func isClientResponse(body []byte) bool {
+	var m struct {
+		Method string          `json:"method"`
+		ID     json.RawMessage `json:"id"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &m) != nil || m.Method != "" || len(m.ID) == 0 {
+		return false
+	}
+	return len(m.Result) > 0 || len(m.Error) > 0
+}
+
+// routeResponse serves a client's response to a server request (MCP
+// basic/transports: the client POSTs it, and any instance may receive it).
+// The instance waiting for it is this one if mcp-go here accepts it (202);
+// otherwise the response goes to the other instances, and the one waiting
+// delivers it. The client gets 202 once it is passed on.
+func (s *Server) routeResponse(w http.ResponseWriter, r *http.Request, sess *epicme.MCPSession, body []byte) {
+	key := epicme.SessionKey(sess.ID)
+	if _, _, held, _ := s.sessions.localState(key); held {
+		rec := &recorder{header: http.Header{}}
+		s.http.ServeHTTP(rec, r)
+		if rec.status() == http.StatusAccepted {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+	}
+	msg, ok := s.encodePeerMessage(peerMessage{Kind: kindResponse, Key: key, Version: r.Header.Get(mcp.HeaderProtocolVersion), Body: body})
+	if !ok {
+		writeRPCError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest,
+			"the response is too large to pass to the server instance waiting for it")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.opts.Peers.Publish(ctx, msg); err != nil {
+		s.logger.WarnContext(ctx, "could not forward a client response", "err", err)
+		w.Header().Set("Retry-After", retryAfter)
+		writeRPCError(w, http.StatusServiceUnavailable, codeUnavailable, "the server cannot pass the response on for now; try again")
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
