@@ -72,11 +72,13 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	mcp, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret, Version: version})
+	peers, listen := mcpPeers(store, logger)
+	mcp, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret, Version: version, Peers: peers})
 	if err != nil {
 		return err
 	}
 	defer mcp.Close()
+	listen(ctx, mcp)
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", web.addr)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/mcpserver"
 	"github.com/epicme/epicme/postgres"
 	"github.com/epicme/epicme/sqlite"
 )
@@ -101,6 +102,43 @@ func listenRevocations(ctx context.Context, store authStore, as *authserver.Serv
 			logger.Error("listening for revocations stopped", "err", err)
 		}
 	}()
+}
+
+// mcpPeerChannel is the PostgreSQL notification channel on which the
+// instances sharing a database pass MCP session work to each other (see
+// mcpserver.Peers).
+const mcpPeerChannel = "epicme_mcp_peers"
+
+// pgPeers is mcpserver.Peers over PostgreSQL NOTIFY.
+type pgPeers struct{ db *postgres.DB }
+
+func (p pgPeers) Publish(ctx context.Context, msg string) error {
+	return p.db.Notify(ctx, mcpPeerChannel, msg)
+}
+
+// mcpPeers returns the Peers of the MCP server on a PostgreSQL store, and
+// the function that starts listening for them once the server exists. On
+// SQLite there are none: one instance serves a file.
+func mcpPeers(store journalStore, logger *slog.Logger) (mcpserver.Peers, func(context.Context, *mcpserver.Server)) {
+	pg, ok := store.(*postgres.DB)
+	if !ok {
+		return nil, func(context.Context, *mcpserver.Server) {}
+	}
+	return pgPeers{pg}, func(ctx context.Context, m *mcpserver.Server) {
+		go func() {
+			err := pg.Listen(ctx, mcpPeerChannel, postgres.Listener{
+				Notify: m.ReceivePeerMessage,
+				Ready:  m.PeersReady,
+				Lost: func(err error) {
+					logger.Warn("lost the MCP peer channel: sessions are read from the database on every request until it is back", "err", err)
+					m.PeersLost()
+				},
+			})
+			if ctx.Err() == nil {
+				logger.Error("listening for MCP peers stopped", "err", err)
+			}
+		}()
+	}
 }
 
 // loggedFeed logs the gaps in the revocation feed.
