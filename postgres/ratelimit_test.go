@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -278,3 +279,61 @@ func (l *link) cut() {
 func (l *link) restore() { l.listen(l.addr) }
 
 var _ ratelimit.Shared = (*postgres.DB)(nil)
+
+// Syncs of many instances on the same keys at once neither deadlock nor
+// lose a count: after them each shared bucket holds its burst less every
+// instance's use (the refill is one token a minute, a fraction over the
+// test).
+func TestConcurrentSyncsKeepEveryCount(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	const instances, rounds, keys = 4, 10, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, instances*rounds)
+	for i := range instances {
+		db := mustOpen(t, dbURL)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				// Each instance lists the keys in another order.
+				var bs []ratelimit.SharedBucket
+				for k := range keys {
+					key := (k + 7*i) % keys
+					if i%2 == 1 {
+						key = keys - 1 - key
+					}
+					bs = append(bs, ratelimit.SharedBucket{Limiter: "x", Key: fmt.Sprint("k", key), Used: 1, Rate: 1.0 / 60, Burst: 1000})
+				}
+				if err := db.SyncRateLimits(ctx, bs); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	check := mustOpen(t, dbURL)
+	rows, err := check.Pool().Query(ctx, `SELECT tokens FROM rate_limit_buckets WHERE limiter = 'x'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var tokens float64
+		if err := rows.Scan(&tokens); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if used := 1000 - tokens; used < instances*rounds-1 || used > instances*rounds {
+			t.Fatalf("a bucket shows %v tokens used, want %d", used, instances*rounds)
+		}
+	}
+	if n != keys {
+		t.Fatalf("%d buckets, want %d", n, keys)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -232,4 +233,45 @@ func TestGroupRefusesTwoLimitersOfOneName(t *testing.T) {
 		}
 	}()
 	g.New("a", Limit{PerMinute: 1}, nil)
+}
+
+// Requests and syncs run at once (for the race detector), and every grant
+// reaches the shared bucket exactly once.
+func TestSyncWhileAllowing(t *testing.T) {
+	c := &clock{time.Unix(1000, 0)}
+	m := &memShared{c: c, b: map[string]*memBucket{}}
+	g := NewGroup(m, nil)
+	l := g.New("x", Limit{PerMinute: 1, Burst: 100_000}, c.now)
+	var wg sync.WaitGroup
+	var granted atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5000 {
+				if ok, _ := l.Allow("k"); ok {
+					granted.Add(1)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				g.Sync(context.Background())
+			}
+		}
+	}()
+	wg.Wait()
+	close(done)
+	g.Sync(context.Background())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if used := 100_000 - m.b["x\x00k"].tokens; used != float64(granted.Load()) {
+		t.Fatalf("the shared bucket counts %v used, the limiter granted %d", used, granted.Load())
+	}
 }
