@@ -108,26 +108,28 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	if err != nil || res == nil {
 		return false
 	}
-	if res.ResultType == "" {
-		res.ResultType = mcp.ResultTypeComplete
-	}
-	if meta := res.EnsureResultMeta(); meta != nil && meta.ServerInfo() == nil {
-		meta.SetServerInfo(s.implementation)
-	}
 	// The envelope is written by hand: encoding/json would scan the whole
 	// result again to validate what MarshalJSON returned.
-	result, err := res.MarshalJSON()
-	if err != nil {
-		s.logger.ErrorContext(r.Context(), "encoding a tool result", "tool", p.Name, "error", err)
-		writeRPCError(w, http.StatusInternalServerError, mcp.INTERNAL_ERROR, "internal error")
-		return true
-	}
 	var out bytes.Buffer
-	out.Grow(len(result) + len(req.ID) + 40)
+	out.Grow(2*resultSizeHint(res) + len(req.ID) + len(s.fastMeta) + 64)
 	out.WriteString(`{"jsonrpc":"2.0","id":`)
 	out.Write(req.ID)
 	out.WriteString(`,"result":`)
-	out.Write(result)
+	if !encodeFastResult(&out, res, s.fastMeta) {
+		if res.ResultType == "" {
+			res.ResultType = mcp.ResultTypeComplete
+		}
+		if meta := res.EnsureResultMeta(); meta != nil && meta.ServerInfo() == nil {
+			meta.SetServerInfo(s.implementation)
+		}
+		result, err := res.MarshalJSON()
+		if err != nil {
+			s.logger.ErrorContext(r.Context(), "encoding a tool result", "tool", p.Name, "error", err)
+			writeRPCError(w, http.StatusInternalServerError, mcp.INTERNAL_ERROR, "internal error")
+			return true
+		}
+		out.Write(result)
+	}
 	out.WriteString("}\n")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
@@ -184,6 +186,18 @@ func validID(raw json.RawMessage) bool {
 func isObject(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) > 1 && raw[0] == '{'
+}
+
+// resultSizeHint estimates the encoded size of a result's text, so that the
+// response buffer is allocated once.
+func resultSizeHint(res *mcp.CallToolResult) int {
+	n := len(res.RawStructuredContent)
+	for _, c := range res.Content {
+		if t, ok := c.(mcp.TextContent); ok {
+			n += len(t.Text)
+		}
+	}
+	return n + 256
 }
 
 // fastHandler is a tool handler as registered with mcp-go.

@@ -123,6 +123,9 @@ type Server struct {
 	fastServed atomic.Int64
 	// implementation is the serverInfo put on 2026-07-28 results.
 	implementation mcp.Implementation
+	// fastMeta is the JSON of the _meta the fast path puts on its results:
+	// the serverInfo of implementation.
+	fastMeta []byte
 }
 
 // New returns the MCP adapter of store. callers decides who each request
@@ -170,6 +173,13 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 		},
 	}
 	s.needle = errorNeedle(s.marker)
+	var meta mcp.Meta
+	meta.SetServerInfo(s.implementation)
+	fastMeta, err := meta.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	s.fastMeta = fastMeta
 	s.sessionStore = opts.Sessions
 	if s.sessionStore == nil {
 		if ss, ok := store.(epicme.SessionStore); ok {
