@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -146,6 +147,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			r = r.WithContext(ctx)
 			defer s.sessions.hold(sess, cancel)()
+			if r.Method == http.MethodGet {
+				// A stream lasts: read the store once more now that the
+				// stream is held, so that an end racing this request is
+				// either seen here or ends the stream (endLocal).
+				if _, err := s.sessionStore.GetSession(ctx, sess.ID, time.Now().Add(-s.opts.SessionIdleTTL)); err != nil {
+					if epicme.ErrorCode(err) != epicme.ENOTFOUND {
+						s.sessionStoreFailed(w, r, err)
+						return
+					}
+					writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
+					return
+				}
+			}
 		}
 	}
 

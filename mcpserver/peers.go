@@ -110,8 +110,8 @@ func (s *Server) ReceivePeerMessage(msg string) {
 	case kindEnd:
 		s.sessions.endLocal(m.Key)
 	case kindResponse:
-		id, _, held, _ := s.sessions.localState(m.Key)
-		if held {
+		id, _, active, _ := s.sessions.localState(m.Key)
+		if active {
 			if status := s.replay(http.MethodPost, id, m.Version, m.Body); status != http.StatusAccepted {
 				s.logger.Debug("forwarded client response not delivered here", "status", status)
 			}
@@ -215,7 +215,7 @@ func isClientResponse(body []byte) bool {
 // delivers it. The client gets 202 once it is passed on.
 func (s *Server) routeResponse(w http.ResponseWriter, r *http.Request, sess *epicme.MCPSession, body []byte) {
 	key := epicme.SessionKey(sess.ID)
-	if _, _, held, _ := s.sessions.localState(key); held {
+	if _, _, active, _ := s.sessions.localState(key); active {
 		rec := &recorder{header: http.Header{}}
 		s.http.ServeHTTP(rec, r)
 		if rec.status() == http.StatusAccepted {

@@ -162,6 +162,20 @@ func (s *Server) applySuggestions(ctx context.Context, userID string, entryID in
 				continue
 			}
 			t, err := s.store.CreateTag(ctx, userID, in)
+			if epicme.ErrorCode(err) == epicme.ECONFLICT {
+				// Another suggestion (for another entry) created it
+				// meanwhile: use that one.
+				if existing, err = s.store.ListTags(ctx, userID); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if found, ok := byName(strings.TrimSpace(it.Name)); ok {
+					ref = found
+					break
+				}
+				errs = append(errs, epicme.Errorf(epicme.ECONFLICT, "tag %q exists under another name", it.Name))
+				continue
+			}
 			if err != nil {
 				errs = append(errs, err)
 				continue

@@ -114,7 +114,8 @@ type Server struct {
 	// instance names this server in peer messages.
 	instance string
 	// stop ends the idle-session purge.
-	stop context.CancelFunc
+	stop   context.CancelFunc
+	closed atomic.Bool
 	// background tracks tag suggestions that run after their tool result.
 	background chan struct{}
 	// fast holds the handlers of fastTools, as registered with mcp-go.
@@ -388,6 +389,9 @@ func clientCaps(ctx context.Context) mcp.ClientCapabilities {
 // Close ends the HTTP sessions and their idle sweeper, and waits briefly
 // for background tag suggestions to finish.
 func (s *Server) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	s.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

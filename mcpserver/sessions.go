@@ -231,15 +231,18 @@ func (reg *sessionRegistry) unregistered(session server.ClientSession) {
 	}
 }
 
-// localState reports what this instance holds of the session with key.
-func (reg *sessionRegistry) localState(key string) (id string, registered server.ClientSession, held, streams bool) {
+// localState reports what this instance holds of the session with key:
+// its id, mcp-go's session object if registered here, whether requests or
+// streams of it are open here (only then can a server request of it be
+// waiting here), and whether GET streams are.
+func (reg *sessionRegistry) localState(key string) (id string, registered server.ClientSession, active, streams bool) {
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
 	l := reg.local[key]
 	if l == nil {
 		return "", nil, false, false
 	}
-	return l.id, l.registered, l.requests > 0 || len(l.streams) > 0 || l.registered != nil, len(l.streams) > 0
+	return l.id, l.registered, l.requests > 0 || len(l.streams) > 0, len(l.streams) > 0
 }
 
 // registeredOf returns the ids of the sessions of userID registered here.
@@ -260,19 +263,7 @@ func (reg *sessionRegistry) registeredOf(userID string) []string {
 // does not end the stored session again).
 func (reg *sessionRegistry) endLocal(key string) {
 	reg.forget(key)
-	reg.mu.Lock()
-	l := reg.local[key]
-	var cancels []context.CancelFunc
-	if l != nil {
-		for _, c := range l.streams {
-			cancels = append(cancels, c)
-		}
-	}
-	reg.mu.Unlock()
-	for _, c := range cancels {
-		c()
-	}
-	if l != nil {
+	if l := reg.endStreams(key); l != nil {
 		reg.s.replay(http.MethodDelete, l.id, "", nil)
 	}
 }
@@ -331,8 +322,27 @@ func (reg *sessionRegistry) end(ctx context.Context, id string) error {
 	}
 	key := epicme.SessionKey(id)
 	reg.forget(key)
+	reg.endStreams(key)
 	reg.s.publish(ctx, peerMessage{Kind: kindEnd, Key: key})
 	return nil
+}
+
+// endStreams ends the GET streams of a session held here, and returns what
+// this instance holds of it.
+func (reg *sessionRegistry) endStreams(key string) *localSession {
+	reg.mu.Lock()
+	l := reg.local[key]
+	var cancels []context.CancelFunc
+	if l != nil {
+		for _, c := range l.streams {
+			cancels = append(cancels, c)
+		}
+	}
+	reg.mu.Unlock()
+	for _, c := range cancels {
+		c()
+	}
+	return l
 }
 
 // purge deletes the sessions idle for longer than SessionIdleTTL from the
