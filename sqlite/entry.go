@@ -19,13 +19,11 @@ func errEntryNotFound(id int64) error {
 	return epicme.Errorf(epicme.ENOTFOUND, "Entry with ID %q not found", strconv.FormatInt(id, 10))
 }
 
-// getEntrySQL reads an entry with its tags in one statement (one snapshot),
-// the tags as a JSON array ordered by name.
+// getEntrySQL reads an entry with its tags in one row: the tags column is
+// the JSON array of the entry's tags ordered by name, which the triggers of
+// migration 0005 keep up to date.
 const getEntrySQL = `SELECT e.id, e.title, e.content, e.mood, e.location, e.weather,
-	e.is_private, e.is_favorite, e.created_at, e.updated_at,
-	(SELECT json_group_array(json_object('id', t.id, 'name', t.name) ORDER BY t.name_key, t.id)
-	 FROM entry_tags et JOIN tags t ON t.user_id = et.user_id AND t.id = et.tag_id
-	 WHERE et.user_id = e.user_id AND et.entry_id = e.id)
+	e.is_private, e.is_favorite, e.created_at, e.updated_at, e.tags
 FROM entries e WHERE e.user_id = ? AND e.id = ?`
 
 func scanEntry(row *sql.Row, userID string, id int64) (*epicme.Entry, error) {

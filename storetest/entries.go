@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -327,6 +328,44 @@ func testTags(t *testing.T, open opener) {
 		wantError(t, err, epicme.ENOTFOUND, entryNotFound(5))
 		_, err = s.RemoveTagFromEntry(ctx, u.ID, e.ID, 5)
 		wantError(t, err, epicme.ENOTFOUND, tagNotFound(5))
+	})
+
+	t.Run("RenameTagShowsOnEntriesInNameOrder", func(t *testing.T) {
+		s := open(t)
+		u := newUser(t, s)
+		a, b := mustTag(t, s, u.ID, "apple"), mustTag(t, s, u.ID, "banana")
+		e1 := mustEntry(t, s, u.ID, epicme.NewEntry{Title: "one", Content: "c", TagIDs: []int64{a.ID, b.ID}})
+		e2 := mustEntry(t, s, u.ID, epicme.NewEntry{Title: "two", Content: "c", TagIDs: []int64{a.ID}})
+		e3 := mustEntry(t, s, u.ID, epicme.NewEntry{Title: "three", Content: "c", TagIDs: []int64{b.ID}})
+		if _, err := s.UpdateTag(ctx, u.ID, a.ID, epicme.TagUpdate{Name: ptr("Zucchini")}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			id   int64
+			want []epicme.TagRef
+		}{
+			{e1.ID, []epicme.TagRef{{ID: b.ID, Name: "banana"}, {ID: a.ID, Name: "Zucchini"}}},
+			{e2.ID, []epicme.TagRef{{ID: a.ID, Name: "Zucchini"}}},
+			{e3.ID, []epicme.TagRef{{ID: b.ID, Name: "banana"}}},
+		} {
+			got, err := s.GetEntry(ctx, u.ID, c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			equal(t, fmt.Sprintf("tags of entry %d after a rename", c.id), got.Tags, c.want)
+		}
+		// A description change leaves the entries' tags as they were.
+		if _, err := s.UpdateTag(ctx, u.ID, b.ID, epicme.TagUpdate{Description: ptr(ptr("fruit"))}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.GetEntry(ctx, u.ID, e1.ID)
+		equal(t, "tags after a description change", got.Tags, []epicme.TagRef{{ID: b.ID, Name: "banana"}, {ID: a.ID, Name: "Zucchini"}})
+		// Deleting an entry leaves the others' tags alone.
+		if _, err := s.DeleteEntry(ctx, u.ID, e2.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.GetEntry(ctx, u.ID, e1.ID)
+		equal(t, "tags after deleting another entry", got.Tags, []epicme.TagRef{{ID: b.ID, Name: "banana"}, {ID: a.ID, Name: "Zucchini"}})
 	})
 
 	t.Run("DeleteTagRemovesLinks", func(t *testing.T) {
