@@ -64,6 +64,13 @@ type Options struct {
 	// bindings (default 100000 sessions idle at most 24 h).
 	SessionCapacity int
 	SessionIdleTTL  time.Duration
+	// HandlerBindsSessions says that the MCP handler binds each session to
+	// the identity that opened it itself, from a store every instance
+	// shares. The resource server then binds only the session ids it saw
+	// the handler issue, never an id first seen in a request: on an
+	// instance that has not seen a session yet, another identity presenting
+	// its id first would otherwise bind it there and lock the owner out.
+	HandlerBindsSessions bool
 	// RetryAfter is sent with 503 when verification is unavailable (default
 	// 10 s).
 	RetryAfter time.Duration
@@ -179,7 +186,7 @@ func NewResourceServer(v Verifier, opts Options) (*ResourceServer, error) {
 		mcpPath:   path,
 		metadata:  md,
 		origins:   newOriginMatcher(opts.AllowedOrigins),
-		sessions:  newSessionBindings(opts.SessionCapacity, opts.SessionIdleTTL),
+		sessions:  newSessionBindings(opts.SessionCapacity, opts.SessionIdleTTL, !opts.HandlerBindsSessions),
 		logger:    opts.Logger,
 		challenge: strings.Join(opts.ChallengeScopes, " "),
 	}, nil

@@ -689,6 +689,25 @@ func TestRule_SessionBoundToIssuerSubjectClient(t *testing.T) {
 	}
 }
 
+// With HandlerBindsSessions the handler owns the binding (stored, shared by
+// instances): an id first seen in a request is not bound to that request's
+// identity, so another identity presenting it first cannot lock its owner
+// out of this instance; an id the handler issued is still bound.
+func TestRule_SessionFirstSeenNotBoundWhenHandlerBindsSessions(t *testing.T) {
+	f := newFixture(t, fixtureConfig{opts: func(o *auth.Options) { o.HandlerBindsSessions = true }})
+	ada, bob := f.jwt("sub", "ada"), f.jwt("sub", "bob")
+	if r := f.post(t, bob, call("get_entry"), "Mcp-Session-Id", "begun-elsewhere"); r.StatusCode != 200 {
+		t.Fatalf("first sight: %d", r.StatusCode)
+	}
+	if r := f.post(t, ada, call("get_entry"), "Mcp-Session-Id", "begun-elsewhere"); r.StatusCode != 200 {
+		t.Fatalf("the owner after another identity's first use: %d, want it left to the handler", r.StatusCode)
+	}
+	sid := f.post(t, ada, initialize).Header.Get("Mcp-Session-Id")
+	if r := f.post(t, bob, call("get_entry"), "Mcp-Session-Id", sid); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("another identity on a session issued here: %d, want 404", r.StatusCode)
+	}
+}
+
 func TestRule_Origin_UnknownBrowserOriginIs403(t *testing.T) {
 	f := newFixture(t, fixtureConfig{})
 	tok := f.jwt()

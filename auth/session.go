@@ -12,19 +12,26 @@ import (
 type sessionBindings struct {
 	ttl time.Duration
 	m   *lru[string, string]
+	// onSight binds an id first seen in a request to that request's
+	// identity (see Options.HandlerBindsSessions).
+	onSight bool
 }
 
-func newSessionBindings(size int, ttl time.Duration) *sessionBindings {
-	return &sessionBindings{ttl: ttl, m: newLRU[string, string](size)}
+func newSessionBindings(size int, ttl time.Duration, onSight bool) *sessionBindings {
+	return &sessionBindings{ttl: ttl, m: newLRU[string, string](size), onSight: onSight}
 }
 
-// check binds id to identity when it is not bound yet and reports whether
-// the binding is identity's.
+// check reports whether id may be used by identity: it is bound to
+// identity, or not bound (then, with onSight, it is bound to identity
+// from now on).
 func (s *sessionBindings) check(id, identity string, now time.Time) bool {
-	if bound, ok := s.m.get(id, now); ok && bound != identity {
+	bound, ok := s.m.get(id, now)
+	if ok && bound != identity {
 		return false
 	}
-	s.m.put(id, identity, now.Add(s.ttl))
+	if ok || s.onSight {
+		s.m.put(id, identity, now.Add(s.ttl))
+	}
 	return true
 }
 

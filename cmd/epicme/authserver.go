@@ -81,6 +81,8 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 		Realm:                 "EpicMe",
 		ScopeMap:              epicmeScopeMap(),
 		Logger:                logger,
+		// mcpserver binds sessions to their owner in the session store.
+		HandlerBindsSessions: true,
 	})
 	if err != nil {
 		return nil, err

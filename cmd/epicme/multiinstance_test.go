@@ -19,6 +19,9 @@ import (
 	"github.com/epicme/epicme/password"
 	"github.com/epicme/epicme/postgres"
 	"github.com/epicme/epicme/postgres/pgtest"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // roundRobin is a reverse proxy that sends each request to the next
@@ -317,4 +320,233 @@ func TestRateLimitsHoldAcrossInstances(t *testing.T) {
 			t.Fatalf("%s after the client's allowance: %d, Retry-After %q", b, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 	}
+}
+
+// sessionPost sends a tools/call on session sid to one instance with token
+// and returns the status.
+func sessionPost(t *testing.T, base, token, sid string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"list_entries","arguments":{}}}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20251125)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// sessionAnswers answers elicitation and sampling requests like a user
+// who confirms and a model that suggests one tag.
+type sessionAnswers struct {
+	asked, sampled atomic.Int32
+}
+
+func (a *sessionAnswers) Elicit(context.Context, mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	a.asked.Add(1)
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{
+		Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"confirmed": true}}}, nil
+}
+
+func (a *sessionAnswers) CreateMessage(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+	a.sampled.Add(1)
+	return &mcp.CreateMessageResult{SamplingMessage: mcp.SamplingMessage{Role: mcp.RoleAssistant,
+		Content: mcp.NewTextContent(`[{"name": "mountains"}]`)}, Model: "test-model"}, nil
+}
+
+// TestMultiInstanceSessions runs three serve instances on one PostgreSQL
+// database behind a round-robin proxy (no sticky sessions). A client of
+// protocol 2025-11-25 begins its session on one instance and each of its
+// requests lands on the next: tool calls and reads work everywhere; the
+// delete confirmation (elicitation) asked on one instance is answered
+// through another; tag suggestions (sampling) and resources/updated reach
+// the client on its GET stream, held by whichever instance it landed on.
+// The session is refused with 403 by every instance to another user, and
+// to the same user through another client; a DELETE on one instance ends
+// it on all (404).
+func TestMultiInstanceSessions(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hash, _ := password.HashWith("a good password", password.Params{Memory: 1024, Time: 1, Threads: 1})
+	var alice *epicme.User
+	for _, email := range []string{"alice@example.com", "bob@example.com"} {
+		u, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: email, PasswordHash: hash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alice == nil {
+			alice = u
+		}
+	}
+	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	var backends []string
+	for _, a := range addrs {
+		backends = append(backends, "http://"+a)
+	}
+	lb := roundRobin(t, backends)
+	c := newCLI(t)
+	c.vars["EPICME_DATABASE_URL"] = dbURL
+	for _, a := range addrs {
+		startServe(t, c, "--addr", a, "--public-url", lb.URL)
+	}
+	resource := lb.URL + "/mcp"
+	tok := obtainTokens(t, lb.URL, resource, "alice@example.com", "a good password")
+	otherClient := obtainTokens(t, lb.URL, resource, "alice@example.com", "a good password")
+	bob := obtainTokens(t, lb.URL, resource, "bob@example.com", "a good password")
+
+	answers := &sessionAnswers{}
+	tr, err := transport.NewStreamableHTTP(resource, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok.access}),
+		transport.WithContinuousListening(), transport.WithHTTPTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := client.NewClient(tr, client.WithProtocolVersion(mcp.ProtocolVersion20251125),
+		client.WithElicitationHandler(answers), client.WithSamplingHandler(answers))
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	updates := make(chan string, 16)
+	cl.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == mcp.MethodNotificationResourceUpdated {
+			uri, _ := n.Params.AdditionalFields["uri"].(string)
+			updates <- uri
+		}
+	})
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var init mcp.InitializeRequest
+	init.Params.ProtocolVersion = mcp.ProtocolVersion20251125
+	init.Params.ClientInfo = mcp.Implementation{Name: "multi-instance test", Version: "1"}
+	if _, err := cl.Initialize(cctx, init); err != nil {
+		t.Fatal(err)
+	}
+	sid := cl.GetSessionId()
+	if sid == "" || cl.ProtocolVersion() != mcp.ProtocolVersion20251125 {
+		t.Fatalf("session %q, protocol %q", sid, cl.ProtocolVersion())
+	}
+	callTool := func(name string, args map[string]any) *mcp.CallToolResult {
+		t.Helper()
+		var req mcp.CallToolRequest
+		req.Params.Name, req.Params.Arguments = name, args
+		res, err := cl.CallTool(cctx, req)
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %+v", name, err, res)
+		}
+		return res
+	}
+
+	// Tool calls and reads, each on the next instance; every create_entry
+	// also asks for tag suggestions on the GET stream.
+	for _, title := range []string{"Summit", "Ridge", "Valley"} {
+		callTool("create_entry", map[string]any{"title": title, "content": "We walked."})
+	}
+	for i := range 3 {
+		callTool("get_entry", map[string]any{"id": i + 1})
+		var rr mcp.ReadResourceRequest
+		rr.Params.URI = "epicme://entries/1"
+		if _, err := cl.ReadResource(cctx, rr); err != nil {
+			t.Fatalf("resources/read: %v", err)
+		}
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("suggested tags on every entry", func() bool {
+		for id := int64(1); id <= 3; id++ {
+			e, err := db.GetEntry(ctx, alice.ID, id)
+			if err != nil || len(e.Tags) != 1 || e.Tags[0].Name != "mountains" {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Subscribed on one instance, updated through the others.
+	var sub mcp.SubscribeRequest
+	sub.Params.URI = "epicme://entries/2"
+	if err := cl.Subscribe(cctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		callTool("update_entry", map[string]any{"id": 2, "title": "Ridge " + strconv.Itoa(i)})
+		select {
+		case uri := <-updates:
+			if uri != "epicme://entries/2" {
+				t.Fatalf("updated %q", uri)
+			}
+		case <-cctx.Done():
+			t.Fatalf("update %d: no resources/updated notification", i)
+		}
+	}
+
+	// The delete confirmation is asked on the tool call's stream and
+	// answered through another instance.
+	callTool("delete_entry", map[string]any{"id": 3})
+	if answers.asked.Load() != 1 {
+		t.Fatalf("asked %d times to confirm, want 1", answers.asked.Load())
+	}
+	if _, err := db.GetEntry(ctx, alice.ID, 3); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("entry 3 after a confirmed delete: %v", err)
+	}
+
+	// The session id is no credential: refused to others everywhere. The
+	// MCP layer answers 403 from the stored session; on the instance that
+	// began the session, the resource server in front of it answers 404
+	// first (auth: "a session id bound to another identity is 404"). Neither
+	// lets the other identity lock the owner out.
+	refused := func(code int) bool { return code == http.StatusForbidden || code == http.StatusNotFound }
+	forbidden := 0
+	for _, b := range backends {
+		for _, other := range []tokens{bob, otherClient} {
+			got := sessionPost(t, b, other.access, sid)
+			if !refused(got) {
+				t.Errorf("%s: another identity on the session = %d, want 403 or 404", b, got)
+			}
+			if got == http.StatusForbidden {
+				forbidden++
+			}
+		}
+		if got := sessionPost(t, b, tok.access, sid); got != http.StatusOK {
+			t.Errorf("%s: the owner = %d, want 200", b, got)
+		}
+	}
+	if forbidden < 4 {
+		t.Errorf("%d refusals by the stored session (403), want one per identity on each instance that did not begin it", forbidden)
+	}
+
+	// Ended on one instance, ended on all.
+	req, _ := http.NewRequest(http.MethodDelete, backends[0]+"/mcp", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.access)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20251125)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE = %d", resp.StatusCode)
+	}
+	start := time.Now()
+	for _, b := range backends {
+		waitFor(b+" to refuse the ended session", func() bool { return sessionPost(t, b, tok.access, sid) == http.StatusNotFound })
+	}
+	t.Logf("session ended on one instance, 404 on all three after %v", time.Since(start))
 }

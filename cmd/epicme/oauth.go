@@ -155,6 +155,8 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 		Realm:                "EpicMe",
 		ScopeMap:             scopes,
 		Logger:               logger,
+		// mcpserver binds sessions to their owner in the session store.
+		HandlerBindsSessions: true,
 	}
 	if c.allowedOrigins != "" {
 		for _, o := range strings.Split(c.allowedOrigins, ",") {
