@@ -18,6 +18,14 @@
 // revisions. The opaque requestState a client echoes back is HMAC-signed
 // (see roundTrip).
 //
+// Streamable HTTP sessions of revisions 2025-03-26..2025-11-25 are kept in
+// an epicme.SessionStore, bound to the user and client that opened them, so
+// that every instance sharing the store serves them; what needs the
+// instance holding a session's stream (a client's answer to an elicitation
+// or sampling request, a tag suggestion, a resource notification, the end
+// of a session) passes between instances through Peers (see sessions.go and
+// peers.go).
+//
 // Resource update notifications (notifications/resources/updated) go to the
 // sessions that subscribed with resources/subscribe: stdio, and Streamable
 // HTTP sessions of revisions 2025-03-26..2025-11-25, which receive them on
