@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -17,7 +18,11 @@ import (
 // other than text and resource links), which the caller then encodes with
 // mcp-go; TestFastPathMatchesLibrary and TestEncodeFastResult hold both
 // ways to the same JSON.
-func encodeFastResult(out *bytes.Buffer, res *mcp.CallToolResult, meta []byte) bool {
+//
+// Structured content given as json.RawMessage is copied as it is when
+// trusted is set: the journal's tools make it with encoding/json
+// (toolResult), so it is valid and compact. Otherwise it is checked first.
+func encodeFastResult(out *bytes.Buffer, res *mcp.CallToolResult, meta []byte, trusted bool) bool {
 	if res.Meta != nil || len(res.InputRequests) > 0 || res.RequestState != "" ||
 		(res.ResultType != "" && res.ResultType != mcp.ResultTypeComplete) {
 		return false
@@ -30,7 +35,7 @@ func encodeFastResult(out *bytes.Buffer, res *mcp.CallToolResult, meta []byte) b
 		}
 		structured = raw
 	}
-	if len(structured) > 0 && !json.Valid(structured) {
+	if len(structured) > 0 && !trusted && !json.Valid(structured) {
 		return false
 	}
 	mark := out.Len()
@@ -135,4 +140,74 @@ func writeJSONString(out *bytes.Buffer, s string) {
 	}
 	out.WriteString(s[start:])
 	out.WriteByte('"')
+}
+
+// jsonAppender is a tool's structured result that writes its own JSON,
+// byte for byte what encoding/json writes for it, without reflection.
+type jsonAppender interface {
+	appendJSON(out *bytes.Buffer) error
+}
+
+// appendJSON writes {"entry":…} as encoding/json writes entryOut. get_entry
+// is the journal's hottest call; TestEntryOutJSON holds the two encodings
+// together.
+func (o entryOut) appendJSON(out *bytes.Buffer) error {
+	e := o.Entry
+	if e == nil {
+		out.WriteString(`{"entry":null}`)
+		return nil
+	}
+	created, err := e.CreatedAt.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	updated, err := e.UpdatedAt.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	out.Grow(len(e.Content) + len(e.Title) + 64*len(e.Tags) + 256)
+	var num [20]byte
+	out.WriteString(`{"entry":{"id":`)
+	out.Write(strconv.AppendInt(num[:0], e.ID, 10))
+	out.WriteString(`,"userId":`)
+	writeJSONString(out, e.UserID)
+	out.WriteString(`,"title":`)
+	writeJSONString(out, e.Title)
+	out.WriteString(`,"content":`)
+	writeJSONString(out, e.Content)
+	for _, f := range [...]struct {
+		name string
+		v    *string
+	}{{`,"mood":`, e.Mood}, {`,"location":`, e.Location}, {`,"weather":`, e.Weather}} {
+		out.WriteString(f.name)
+		if f.v == nil {
+			out.WriteString("null")
+		} else {
+			writeJSONString(out, *f.v)
+		}
+	}
+	out.WriteString(`,"isPrivate":`)
+	out.WriteString(strconv.FormatBool(e.IsPrivate))
+	out.WriteString(`,"isFavorite":`)
+	out.WriteString(strconv.FormatBool(e.IsFavorite))
+	out.WriteString(`,"createdAt":`)
+	out.Write(created)
+	out.WriteString(`,"updatedAt":`)
+	out.Write(updated)
+	if len(e.Tags) > 0 {
+		out.WriteString(`,"tags":[`)
+		for i, t := range e.Tags {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			out.WriteString(`{"id":`)
+			out.Write(strconv.AppendInt(num[:0], t.ID, 10))
+			out.WriteString(`,"name":`)
+			writeJSONString(out, t.Name)
+			out.WriteByte('}')
+		}
+		out.WriteByte(']')
+	}
+	out.WriteString("}}")
+	return nil
 }

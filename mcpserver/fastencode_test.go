@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/epicme/epicme"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -50,7 +52,7 @@ func TestEncodeFastResult(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
-			if !encodeFastResult(&out, res, meta) {
+			if !encodeFastResult(&out, res, meta, false) {
 				t.Fatal("encodeFastResult refused a result it should write")
 			}
 			want := libraryEncoding(t, *res, impl)
@@ -62,16 +64,17 @@ func TestEncodeFastResult(t *testing.T) {
 
 	// Results it does not know are left to mcp-go, with nothing written.
 	for name, res := range map[string]*mcp.CallToolResult{
-		"own _meta":      {Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{"x": 1}}}},
-		"image content":  {Content: []mcp.Content{mcp.NewTextContent("a"), mcp.NewImageContent("AAAA", "image/png")}},
-		"request state":  requestStateResult(),
-		"map structured": {StructuredContent: map[string]any{"a": 1}},
-		"annotated text": {Content: []mcp.Content{mcp.TextContent{Type: "text", Text: "a", Annotated: mcp.Annotated{Annotations: &mcp.Annotations{Priority: new(float64)}}}}},
+		"own _meta":          {Result: mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{"x": 1}}}},
+		"image content":      {Content: []mcp.Content{mcp.NewTextContent("a"), mcp.NewImageContent("AAAA", "image/png")}},
+		"request state":      requestStateResult(),
+		"map structured":     {StructuredContent: map[string]any{"a": 1}},
+		"invalid structured": {StructuredContent: json.RawMessage(`{"a":`)},
+		"annotated text":     {Content: []mcp.Content{mcp.TextContent{Type: "text", Text: "a", Annotated: mcp.Annotated{Annotations: &mcp.Annotations{Priority: new(float64)}}}}},
 	} {
 		t.Run("refuses "+name, func(t *testing.T) {
 			var out bytes.Buffer
 			out.WriteString("prefix")
-			if encodeFastResult(&out, res, meta) {
+			if encodeFastResult(&out, res, meta, false) {
 				t.Fatal("encodeFastResult wrote a result it should leave to mcp-go")
 			}
 			if out.String() != "prefix" {
@@ -104,4 +107,42 @@ func requestStateResult() *mcp.CallToolResult {
 	res := &mcp.CallToolResult{}
 	res.RequestState = "s"
 	return res
+}
+
+// TestEntryOutJSON holds entryOut's hand-written JSON to what encoding/json
+// writes for the same struct.
+func TestEntryOutJSON(t *testing.T) {
+	type plain struct {
+		Entry *epicme.Entry `json:"entry"`
+	}
+	mood, place, empty := "calm & <happy>", "Zürich \u2028 \"old town\"", ""
+	at := time.Date(2026, 11, 26, 1, 2, 3, 450000000, time.UTC)
+	entries := []*epicme.Entry{
+		nil,
+		{ID: 1, UserID: "u1", Title: "t", Content: "c", CreatedAt: at, UpdatedAt: at},
+		{ID: 1 << 40, UserID: "u\"2", Title: "Tea & \"cake\"", Content: "line\nnext\ttab\\ \x01 é 😀 \xff",
+			Mood: &mood, Location: &place, Weather: &empty, IsPrivate: true, IsFavorite: true,
+			CreatedAt: at.In(time.FixedZone("x", 3600)), UpdatedAt: at.Add(time.Nanosecond),
+			Tags: []epicme.TagRef{{ID: 2, Name: "b<r>"}, {ID: 10, Name: "zoo"}}},
+		{ID: 3, Tags: []epicme.TagRef{}},
+	}
+	for i, e := range entries {
+		var out bytes.Buffer
+		if err := (entryOut{e}).appendJSON(&out); err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(plain{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("entry %d:\nhand:          %s\nencoding/json: %s", i, out.Bytes(), want)
+		}
+	}
+	// A time encoding/json cannot write is an error, as it is there.
+	bad := &epicme.Entry{CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var out bytes.Buffer
+	if err := (entryOut{bad}).appendJSON(&out); err == nil {
+		t.Error("appendJSON of a year-10000 time succeeded")
+	}
 }

@@ -115,7 +115,8 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	out.WriteString(`{"jsonrpc":"2.0","id":`)
 	out.Write(req.ID)
 	out.WriteString(`,"result":`)
-	if !encodeFastResult(&out, res, s.fastMeta) {
+	// Every fast tool builds its result with toolResult or as a tool error.
+	if !encodeFastResult(&out, res, s.fastMeta, true) {
 		if res.ResultType == "" {
 			res.ResultType = mcp.ResultTypeComplete
 		}

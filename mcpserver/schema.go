@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 
@@ -127,7 +128,15 @@ func newTool(name, title, description string, input, output js, ann mcp.ToolAnno
 // sentence (if any), the resource links, and the JSON text of
 // structuredContent (for clients that read only content).
 func toolResult(structured any, sentence string, links ...mcp.Content) (*mcp.CallToolResult, error) {
-	b, err := json.Marshal(structured)
+	var b []byte
+	var err error
+	if a, ok := structured.(jsonAppender); ok {
+		var buf bytes.Buffer
+		err = a.appendJSON(&buf)
+		b = buf.Bytes()
+	} else {
+		b, err = json.Marshal(structured)
+	}
 	if err != nil {
 		return nil, epicme.Internal(err)
 	}

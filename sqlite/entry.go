@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/epicme/epicme"
 )
@@ -40,11 +41,77 @@ func scanEntry(row *sql.Row, userID string, id int64) (*epicme.Entry, error) {
 	}
 	e.CreatedAt, e.UpdatedAt = fromNanos(created), fromNanos(updated)
 	if tagsJSON != "[]" && tagsJSON != "" {
-		if err := json.Unmarshal([]byte(tagsJSON), &e.Tags); err != nil {
-			return nil, epicme.Internal(err)
+		var ok bool
+		if e.Tags, ok = parseTagRefs(tagsJSON); !ok {
+			if err := json.Unmarshal([]byte(tagsJSON), &e.Tags); err != nil {
+				return nil, epicme.Internal(err)
+			}
 		}
 	}
 	return &e, nil
+}
+
+// parseTagRefs reads the tags column in the one shape SQLite's json_object
+// writes it, [{"id":1,"name":"a"},…], with names free of escapes; it
+// reports false for anything else, which encoding/json then reads.
+func parseTagRefs(s string) ([]epicme.TagRef, bool) {
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' || strings.IndexByte(s, '\\') >= 0 {
+		return nil, false
+	}
+	tags := make([]epicme.TagRef, 0, strings.Count(s, `{"id":`))
+	rest := s[1 : len(s)-1]
+	for len(rest) > 0 {
+		if len(tags) > 0 {
+			if rest[0] != ',' {
+				return nil, false
+			}
+			rest = rest[1:]
+		}
+		var ok bool
+		if rest, ok = strings.CutPrefix(rest, `{"id":`); !ok {
+			return nil, false
+		}
+		i := strings.IndexByte(rest, ',')
+		if i < 0 {
+			return nil, false
+		}
+		if !plainInt(rest[:i]) {
+			return nil, false
+		}
+		id, err := strconv.ParseInt(rest[:i], 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		if rest, ok = strings.CutPrefix(rest[i:], `,"name":"`); !ok {
+			return nil, false
+		}
+		j := strings.IndexByte(rest, '"')
+		if j < 0 || len(rest) < j+2 || rest[j+1] != '}' {
+			return nil, false
+		}
+		name := rest[:j]
+		if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 }) {
+			return nil, false
+		}
+		tags = append(tags, epicme.TagRef{ID: id, Name: name})
+		rest = rest[j+2:]
+	}
+	return tags, true
+}
+
+// plainInt reports whether s is a JSON integer (RFC 8259 §6): an optional
+// minus, then digits without a leading zero.
+func plainInt(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // GetEntry returns the user's entry with its tags ordered by name; ENOTFOUND
