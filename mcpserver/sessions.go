@@ -348,7 +348,7 @@ func (reg *sessionRegistry) endStreams(key string) *localSession {
 // purge deletes the sessions idle for longer than SessionIdleTTL from the
 // store, every half TTL (at most every ten minutes), until ctx is done.
 func (reg *sessionRegistry) purge(ctx context.Context) {
-	every := min(reg.s.opts.SessionIdleTTL/2, 10*time.Minute)
+	every := max(min(reg.s.opts.SessionIdleTTL/2, 10*time.Minute), time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
