@@ -36,7 +36,8 @@ type cluster struct {
 type loopbackPeers struct {
 	mu      sync.Mutex
 	servers []*Server
-	sent    map[string]int // by kind
+	sent    map[string]int   // by kind
+	deaf    map[*Server]bool // lost the channel: hears nothing
 }
 
 func (p *loopbackPeers) Publish(_ context.Context, msg string) error {
@@ -49,7 +50,12 @@ func (p *loopbackPeers) Publish(_ context.Context, msg string) error {
 	}
 	p.mu.Unlock()
 	for _, s := range servers {
-		s.ReceivePeerMessage(msg)
+		p.mu.Lock()
+		deaf := p.deaf[s]
+		p.mu.Unlock()
+		if !deaf {
+			s.ReceivePeerMessage(msg)
+		}
 	}
 	return nil
 }
@@ -79,7 +85,7 @@ func newCluster(t *testing.T, n int, peers bool) *cluster {
 	db, alice, bob := openTestStore(t)
 	c := &cluster{db: db, alice: alice, bob: bob}
 	if peers {
-		c.bus = &loopbackPeers{sent: map[string]int{}}
+		c.bus = &loopbackPeers{sent: map[string]int{}, deaf: map[*Server]bool{}}
 	}
 	for range n {
 		c.start(t)
@@ -312,6 +318,38 @@ func TestRule_Session_DeleteEndsItOnEveryInstance(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestRule_Session_EndHonouredWhilePeersAreLost: an instance that lost the
+// peer channel (and so would miss an "end" notice) reads sessions from the
+// store on every request, so a session ended elsewhere is refused at once.
+func TestRule_Session_EndHonouredWhilePeersAreLost(t *testing.T) {
+	c := newCluster(t, 2, true)
+	cl := c.connectRotating(t, newRotating(t, c.urls), v20251125, c.alice, false)
+	sid := cl.GetSessionId()
+	for range 2 {
+		if got := sessionRequest(t, c.urls[1], sid, c.alice, ""); got != http.StatusOK {
+			t.Fatalf("before = %d", got)
+		}
+	}
+	c.bus.mu.Lock()
+	c.bus.deaf[c.servers[1]] = true
+	c.bus.mu.Unlock()
+	c.servers[1].PeersLost()
+	if got := sessionRequest(t, c.urls[1], sid, c.alice, ""); got != http.StatusOK {
+		t.Fatalf("while lost = %d", got)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, c.urls[0], nil)
+	req.Header.Set(hdrUser, c.alice.ID)
+	req.Header.Set(headerSessionID, sid)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := sessionRequest(t, c.urls[1], sid, c.alice, ""); got != http.StatusNotFound {
+		t.Fatalf("an instance that missed the end notice = %d, want 404", got)
+	}
 }
 
 // TestRule_Session_SurvivesRestart: with the session in the store, an
