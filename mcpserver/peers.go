@@ -194,7 +194,8 @@ func (r *recorder) status() int {
 
 // isClientResponse reports whether a POST body is a JSON-RPC response
 // (JSON-RPC 2.0 §5) with a result or an error: the answer to a server
-// request, which mcp-go delivers to the request waiting for it.
+// request (elicitation, sampling, roots), which mcp-go delivers to the
+// request waiting for it.
 func isClientResponse(body []byte) bool {
 	var m struct {
 		Method string          `json:"method"`
@@ -205,7 +206,12 @@ func isClientResponse(body []byte) bool {
 	if json.Unmarshal(body, &m) != nil || m.Method != "" || len(m.ID) == 0 {
 		return false
 	}
-	return len(m.Result) > 0 || len(m.Error) > 0
+	if len(m.Error) > 0 {
+		return true
+	}
+	// An empty result answers a ping, which mcp-go acknowledges itself.
+	r := bytes.TrimSpace(m.Result)
+	return len(r) > 0 && !bytes.Equal(r, []byte("{}")) && !bytes.Equal(r, []byte("null"))
 }
 
 // routeResponse serves a client's response to a server request (MCP
