@@ -90,12 +90,14 @@ func writeJSONString(out *bytes.Buffer, s string) {
 	out.WriteByte('"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i < len(s) && plainJSONByte[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
 			out.WriteString(s[start:i])
 			switch b {
 			case '"', '\\':
@@ -141,6 +143,16 @@ func writeJSONString(out *bytes.Buffer, s string) {
 	out.WriteString(s[start:])
 	out.WriteByte('"')
 }
+
+// plainJSONByte marks the bytes a JSON string carries as they are: ASCII
+// from space up, but for the quotation mark, the reverse solidus and the
+// three characters encoding/json escapes for HTML.
+var plainJSONByte = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
 
 // jsonAppender is a tool's structured result that writes its own JSON,
 // byte for byte what encoding/json writes for it, without reflection.

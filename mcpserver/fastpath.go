@@ -41,18 +41,6 @@ var fastTools = map[string]bool{
 	"list_tags":      true,
 }
 
-// fastRequest is the shape of a request the fast path serves.
-type fastRequest struct {
-	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"`
-	Method  string          `json:"method"`
-	Params  struct {
-		Name      string                     `json:"name"`
-		Arguments json.RawMessage            `json:"arguments"`
-		Meta      map[string]json.RawMessage `json:"_meta"`
-	} `json:"params"`
-}
-
 // serveFast answers r from body when it qualifies and reports whether it did.
 // It writes nothing when it returns false.
 func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) bool {
@@ -68,40 +56,38 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" {
 		return false
 	}
-	var req fastRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	req, ok := parseFastCall(body)
+	if !ok {
 		return false
 	}
-	p := &req.Params
 	if req.JSONRPC != mcp.JSONRPC_VERSION || req.Method != string(mcp.MethodToolsCall) ||
-		!fastTools[p.Name] || h.Get(mcp.HeaderName) != p.Name || !validID(req.ID) {
+		!fastTools[req.Name] || h.Get(mcp.HeaderName) != req.Name || !validID(req.ID) {
 		return false
 	}
-	if string(p.Meta[mcp.MetaKeyProtocolVersion]) != `"`+mcp.ProtocolVersion20260728+`"` ||
-		!isObject(p.Meta[mcp.MetaKeyClientCapabilities]) {
+	if string(req.Version) != `"`+mcp.ProtocolVersion20260728+`"` || !isObject(req.Capabilities) {
 		return false
 	}
-	if info, ok := p.Meta[mcp.MetaKeyClientInfo]; ok && !isObject(info) {
+	if req.HasInfo && !isObject(req.Info) {
 		return false
 	}
 	var args map[string]any
-	if len(p.Arguments) > 0 && string(p.Arguments) != "null" {
-		if !isObject(p.Arguments) || json.Unmarshal(p.Arguments, &args) != nil {
+	if len(req.Arguments) > 0 && string(req.Arguments) != "null" {
+		if !isObject(req.Arguments) || json.Unmarshal(req.Arguments, &args) != nil {
 			return false
 		}
 	}
-	handler := s.fast[p.Name]
+	handler := s.fast[req.Name]
 	if handler == nil {
 		return false
 	}
 	// A caller without the tool's scopes gets mcp-go's answer, word for word.
 	c, err := s.caller(r.Context())
-	if err != nil || !c.Scopes.Has(toolScopes[p.Name]...) {
+	if err != nil || !c.Scopes.Has(toolScopes[req.Name]...) {
 		return false
 	}
 
 	call := mcp.CallToolRequest{Request: mcp.Request{Method: req.Method}}
-	call.Params.Name = p.Name
+	call.Params.Name = req.Name
 	call.Params.Arguments = args
 	call.Header = h
 	res, err := handler(r.Context(), call)
@@ -125,7 +111,7 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 		}
 		result, err := res.MarshalJSON()
 		if err != nil {
-			s.logger.ErrorContext(r.Context(), "encoding a tool result", "tool", p.Name, "error", err)
+			s.logger.ErrorContext(r.Context(), "encoding a tool result", "tool", req.Name, "error", err)
 			writeRPCError(w, http.StatusInternalServerError, mcp.INTERNAL_ERROR, "internal error")
 			return true
 		}
