@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/epicme/epicme"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
@@ -56,12 +57,16 @@ func encodeFastResult(out *bytes.Buffer, res *mcp.CallToolResult, meta []byte, t
 			writeJSONString(out, c.Text)
 			out.WriteByte('}')
 		case mcp.ResourceLink:
-			b, err := json.Marshal(c)
-			if err != nil {
-				out.Truncate(mark)
-				return false
+			if c.Annotations != nil || c.Meta != nil {
+				b, err := json.Marshal(c)
+				if err != nil {
+					out.Truncate(mark)
+					return false
+				}
+				out.Write(b)
+				continue
 			}
-			out.Write(b)
+			writeResourceLink(out, c)
 		default:
 			out.Truncate(mark)
 			return false
@@ -78,6 +83,31 @@ func encodeFastResult(out *bytes.Buffer, res *mcp.CallToolResult, meta []byte, t
 	}
 	out.WriteByte('}')
 	return true
+}
+
+// writeResourceLink writes a resource link without annotations or _meta
+// as encoding/json writes mcp.ResourceLink: its fields in declaration order.
+func writeResourceLink(out *bytes.Buffer, c mcp.ResourceLink) {
+	out.WriteString(`{"type":`)
+	writeJSONString(out, c.Type)
+	out.WriteString(`,"uri":`)
+	writeJSONString(out, c.URI)
+	out.WriteString(`,"name":`)
+	writeJSONString(out, c.Name)
+	if c.Title != "" {
+		out.WriteString(`,"title":`)
+		writeJSONString(out, c.Title)
+	}
+	out.WriteString(`,"description":`)
+	writeJSONString(out, c.Description)
+	out.WriteString(`,"mimeType":`)
+	writeJSONString(out, c.MIMEType)
+	if c.Size != nil {
+		var num [20]byte
+		out.WriteString(`,"size":`)
+		out.Write(strconv.AppendInt(num[:0], *c.Size, 10))
+	}
+	out.WriteByte('}')
 }
 
 // writeJSONString writes s as a JSON string (RFC 8259 §7), escaping what
@@ -153,6 +183,49 @@ var plainJSONByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// pageOut is list_entries' structured result, which writes its own JSON.
+type pageOut struct{ *epicme.EntryPage }
+
+// appendJSON writes the page as encoding/json writes epicme.EntryPage;
+// TestPageOutJSON holds the two together.
+func (p pageOut) appendJSON(out *bytes.Buffer) error {
+	out.Grow(len(p.Entries)*160 + 64)
+	var num [20]byte
+	out.WriteString(`{"entries":`)
+	if p.Entries == nil {
+		out.WriteString("null")
+	} else {
+		out.WriteByte('[')
+		for i, e := range p.Entries {
+			created, err := e.CreatedAt.MarshalJSON()
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			out.WriteString(`{"id":`)
+			out.Write(strconv.AppendInt(num[:0], e.ID, 10))
+			out.WriteString(`,"title":`)
+			writeJSONString(out, e.Title)
+			out.WriteString(`,"tagCount":`)
+			out.Write(strconv.AppendInt(num[:0], int64(e.TagCount), 10))
+			out.WriteString(`,"isFavorite":`)
+			out.WriteString(strconv.FormatBool(e.IsFavorite))
+			out.WriteString(`,"createdAt":`)
+			out.Write(created)
+			out.WriteByte('}')
+		}
+		out.WriteByte(']')
+	}
+	if p.NextCursor != "" {
+		out.WriteString(`,"nextCursor":`)
+		writeJSONString(out, p.NextCursor)
+	}
+	out.WriteByte('}')
+	return nil
+}
 
 // jsonAppender is a tool's structured result that writes its own JSON,
 // byte for byte what encoding/json writes for it, without reflection.

@@ -146,3 +146,44 @@ func TestEntryOutJSON(t *testing.T) {
 		t.Error("appendJSON of a year-10000 time succeeded")
 	}
 }
+
+// TestPageOutJSON holds pageOut's hand-written JSON to encoding/json's.
+func TestPageOutJSON(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("y", -7200))
+	for i, p := range []*epicme.EntryPage{
+		{},
+		{Entries: []epicme.EntrySummary{}},
+		{Entries: []epicme.EntrySummary{{ID: 1, Title: "a <b> & \"c\"", TagCount: 3, IsFavorite: true, CreatedAt: at}, {ID: 2, Title: "é\u2028", CreatedAt: at.UTC()}}, NextCursor: "abc=="},
+	} {
+		var out bytes.Buffer
+		if err := (pageOut{p}).appendJSON(&out); err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("page %d:\nhand:          %s\nencoding/json: %s", i, out.Bytes(), want)
+		}
+	}
+}
+
+// TestResourceLinkJSON holds writeResourceLink to encoding/json.
+func TestResourceLinkJSON(t *testing.T) {
+	size := int64(0)
+	for _, l := range []mcp.ResourceLink{
+		mcp.NewResourceLink("epicme://entries/1", "Tea & <cake>", `Journal Entry: "Tea"`, "application/json"),
+		{Type: "resource_link", URI: "u", Name: "n", Title: "T", Size: &size},
+	} {
+		var out bytes.Buffer
+		writeResourceLink(&out, l)
+		want, err := json.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("hand %s\nencoding/json %s", out.Bytes(), want)
+		}
+	}
+}

@@ -285,7 +285,7 @@ func (s *Server) listEntries(ctx context.Context, c *epicme.Caller, req mcp.Call
 	for _, e := range page.Entries {
 		links = append(links, entryLink(e.ID, e.Title))
 	}
-	return toolResult(page, fmt.Sprintf("Found %d entries.", len(page.Entries)), links...)
+	return toolResult(pageOut{page}, fmt.Sprintf("Found %d entries.", len(page.Entries)), links...)
 }
 
 func (s *Server) searchEntries(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {

@@ -386,7 +386,7 @@ func listQuery(userID string, f epicme.EntryFilter) (string, []any, error) {
 	var q strings.Builder
 	args := []any{userID}
 	q.WriteString(`SELECT e.id, e.title, e.is_favorite, e.created_at,
-	(SELECT count(*) FROM entry_tags et WHERE et.user_id = e.user_id AND et.entry_id = e.id)
+	json_array_length(e.tags)
 FROM entries e WHERE e.user_id = ?1`)
 	if !f.From.IsZero() {
 		q.WriteString(` AND e.created_at >= ?`)
