@@ -21,6 +21,7 @@ func TestParseTagRefsReadsWhatSQLiteWrites(t *testing.T) {
 		{`[{"id":3,"name":"say \"hi\""}]`, false},
 		{`[{"id":4,"name":"tab\tnewline\n"}]`, false},
 		{`[{"id":5,"name":"a,b"},{"id":6,"name":"}{"}]`, true},
+		{`[{"id":7,"name":"{\"id\":8}"},{"id":9,"name":"x"}]`, false},
 	} {
 		got, ok := parseTagRefs(c.in)
 		if ok != c.wantFast {
@@ -32,6 +33,9 @@ func TestParseTagRefsReadsWhatSQLiteWrites(t *testing.T) {
 		}
 		if ok && !reflect.DeepEqual(got, want) {
 			t.Errorf("parseTagRefs(%s) = %+v, encoding/json %+v", c.in, got, want)
+		}
+		if n := countTagRefs([]byte(c.in)); n != len(want) {
+			t.Errorf("countTagRefs(%s) = %d, want %d", c.in, n, len(want))
 		}
 	}
 }
