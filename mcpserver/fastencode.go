@@ -113,40 +113,49 @@ func writeResourceLink(out *bytes.Buffer, c mcp.ResourceLink) {
 // writeJSONString writes s as a JSON string (RFC 8259 §7), escaping what
 // encoding/json escapes: quotation mark, reverse solidus, control
 // characters, <, > and &, U+2028 and U+2029, and invalid UTF-8 (as U+FFFD).
-// Runs of plain bytes are copied at once, so the JSON text of a result,
-// whose only specials are its quotes, costs little more than a copy.
 func writeJSONString(out *bytes.Buffer, s string) {
+	out.Grow(len(s) + len(s)/4 + 2)
+	out.Write(appendJSONString(out.AvailableBuffer(), s))
+}
+
+// appendJSONString appends s to dst as writeJSONString writes it. Runs of
+// plain bytes are copied at once, so the JSON text of a result, whose only
+// specials are its quotes, costs little more than a copy.
+func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
-	out.WriteByte('"')
+	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		for i < len(s) && plainJSONByte[s[i]] {
-			i++
-		}
-		if i == len(s) {
-			break
-		}
 		b := s[i]
+		if plainJSONByte[b] {
+			i++
+			continue
+		}
+		if b == '"' {
+			// The common special of JSON text: copy the run and the escape
+			// in one append.
+			dst = append(append(dst, s[start:i]...), '\\', '"')
+			i++
+			start = i
+			continue
+		}
 		if b < utf8.RuneSelf {
-			out.WriteString(s[start:i])
+			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':
-				out.WriteByte('\\')
-				out.WriteByte(b)
+				dst = append(dst, '\\', b)
 			case '\n':
-				out.WriteString(`\n`)
+				dst = append(dst, '\\', 'n')
 			case '\r':
-				out.WriteString(`\r`)
+				dst = append(dst, '\\', 'r')
 			case '\t':
-				out.WriteString(`\t`)
+				dst = append(dst, '\\', 't')
 			case '\b':
-				out.WriteString(`\b`)
+				dst = append(dst, '\\', 'b')
 			case '\f':
-				out.WriteString(`\f`)
+				dst = append(dst, '\\', 'f')
 			default:
-				out.WriteString(`\u00`)
-				out.WriteByte(hex[b>>4])
-				out.WriteByte(hex[b&0xf])
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
 			}
 			i++
 			start = i
@@ -154,24 +163,23 @@ func writeJSONString(out *bytes.Buffer, s string) {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			out.WriteString(s[start:i])
-			out.WriteString(`\ufffd`)
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
 			i += size
 			start = i
 			continue
 		}
 		if r == '\u2028' || r == '\u2029' {
-			out.WriteString(s[start:i])
-			out.WriteString(`\u202`)
-			out.WriteByte(hex[r&0xf])
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
 			i += size
 			start = i
 			continue
 		}
 		i += size
 	}
-	out.WriteString(s[start:])
-	out.WriteByte('"')
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // plainJSONByte marks the bytes a JSON string carries as they are: ASCII

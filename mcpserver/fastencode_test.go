@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,5 +186,26 @@ func TestResourceLinkJSON(t *testing.T) {
 		if !bytes.Equal(out.Bytes(), want) {
 			t.Errorf("hand %s\nencoding/json %s", out.Bytes(), want)
 		}
+	}
+}
+
+// BenchmarkWriteJSONString escapes the JSON text of a list_entries page of
+// 50 entries, the longest text the fast path escapes on a hot call:
+// go test -run '^$' -bench WriteJSONString ./mcpserver/
+func BenchmarkWriteJSONString(b *testing.B) {
+	p := &epicme.EntryPage{}
+	for i := range 50 {
+		p.Entries = append(p.Entries, epicme.EntrySummary{ID: int64(i), Title: strings.Repeat("word ", 8), TagCount: 2, CreatedAt: time.Now()})
+	}
+	text, err := json.Marshal(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(text)
+	b.SetBytes(int64(len(s)))
+	var out bytes.Buffer
+	for b.Loop() {
+		out.Reset()
+		writeJSONString(&out, s)
 	}
 }
