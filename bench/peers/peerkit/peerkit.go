@@ -106,13 +106,11 @@ type Store struct {
 	get *sql.Stmt
 }
 
-// getEntrySQL is the statement EpicMe reads an entry with: the row and its
-// tags, as a JSON array ordered by name, in one snapshot.
+// getEntrySQL is the statement EpicMe reads an entry with: one row, its
+// tags column holding the JSON array of its tags ordered by name (kept by
+// the triggers of EpicMe's SQLite migration 0005).
 const getEntrySQL = `SELECT e.id, e.title, e.content, e.mood, e.location, e.weather,
-	e.is_private, e.is_favorite, e.created_at, e.updated_at,
-	(SELECT json_group_array(json_object('id', t.id, 'name', t.name) ORDER BY t.name_key, t.id)
-	 FROM entry_tags et JOIN tags t ON t.user_id = et.user_id AND t.id = et.tag_id
-	 WHERE et.user_id = e.user_id AND et.entry_id = e.id)
+	e.is_private, e.is_favorite, e.created_at, e.updated_at, e.tags
 FROM entries e WHERE e.user_id = ? AND e.id = ?`
 
 // OpenStore opens the fixture read-only, with the pragmas and pool size

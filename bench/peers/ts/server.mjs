@@ -57,10 +57,7 @@ const verifier = {
 const db = new Database(f.db, { readonly: true, fileMustExist: true });
 db.pragma('mmap_size = 4294967296');
 const getEntry = db.prepare(`SELECT e.id, e.title, e.content, e.mood, e.location, e.weather,
-	e.is_private, e.is_favorite, e.created_at, e.updated_at,
-	(SELECT json_group_array(json_object('id', t.id, 'name', t.name) ORDER BY t.name_key, t.id)
-	 FROM entry_tags et JOIN tags t ON t.user_id = et.user_id AND t.id = et.tag_id
-	 WHERE et.user_id = e.user_id AND et.entry_id = e.id) AS tags
+	e.is_private, e.is_favorite, e.created_at, e.updated_at, e.tags
 FROM entries e WHERE e.user_id = ? AND e.id = ?`).safeIntegers(true);
 
 // nanosToISO formats Unix nanoseconds as Go's time.Time does in JSON.
