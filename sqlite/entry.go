@@ -126,7 +126,7 @@ func plainInt(s string) bool {
 // GetEntry returns the user's entry with its tags ordered by name; ENOTFOUND
 // if the user has no entry with this id.
 func (db *DB) GetEntry(ctx context.Context, userID string, id int64) (*epicme.Entry, error) {
-	return scanEntry(db.queryRow(ctx, getEntrySQL, userID, id), userID, id)
+	return scanEntry(db.queryRow(shortRead(ctx), getEntrySQL, userID, id), userID, id)
 }
 
 func (tx *Tx) getEntry(userID string, id int64) (*epicme.Entry, error) {
@@ -362,7 +362,7 @@ func (db *DB) ListEntries(ctx context.Context, userID string, f epicme.EntryFilt
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.query(ctx, query, args...)
+	rows, err := db.query(shortRead(ctx), query, args...)
 	if err != nil {
 		return nil, epicme.Internal(err)
 	}
