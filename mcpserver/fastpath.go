@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -96,13 +97,14 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	}
 	// The envelope is written by hand: encoding/json would scan the whole
 	// result again to validate what MarshalJSON returned.
-	var out bytes.Buffer
+	out := responseBuffers.Get().(*bytes.Buffer)
+	defer releaseResponseBuffer(out)
 	out.Grow(2*resultSizeHint(res) + len(req.ID) + len(s.fastMeta) + 64)
 	out.WriteString(`{"jsonrpc":"2.0","id":`)
 	out.Write(req.ID)
 	out.WriteString(`,"result":`)
 	// Every fast tool builds its result with toolResult or as a tool error.
-	if !encodeFastResult(&out, res, s.fastMeta, true) {
+	if !encodeFastResult(out, res, s.fastMeta, true) {
 		if res.ResultType == "" {
 			res.ResultType = mcp.ResultTypeComplete
 		}
@@ -173,6 +175,21 @@ func validID(raw json.RawMessage) bool {
 func isObject(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) > 1 && raw[0] == '{'
+}
+
+// responseBuffers holds the fast path's response buffers between
+// requests: the response is copied into the connection's writer, so a
+// buffer is free again once it is written.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// releaseResponseBuffer returns out to responseBuffers, unless an unusually
+// large result grew it: the pool should not pin big buffers.
+func releaseResponseBuffer(out *bytes.Buffer) {
+	if out.Cap() > 256<<10 {
+		return
+	}
+	out.Reset()
+	responseBuffers.Put(out)
 }
 
 // resultSizeHint estimates the encoded size of a result's text, so that the
