@@ -1,9 +1,9 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -41,15 +41,25 @@ func scanEntry(row *sql.Row, userID string, id int64) (*epicme.Entry, error) {
 		return nil, epicme.Internal(err)
 	}
 	e.CreatedAt, e.UpdatedAt = fromNanos(created), fromNanos(updated)
-	if tagsJSON != "[]" && tagsJSON != "" {
-		var ok bool
-		if e.Tags, ok = parseTagRefs(tagsJSON); !ok {
-			if err := json.Unmarshal([]byte(tagsJSON), &e.Tags); err != nil {
-				return nil, epicme.Internal(err)
-			}
-		}
+	if e.Tags, err = readTags(tagsJSON); err != nil {
+		return nil, epicme.Internal(err)
 	}
 	return &e, nil
+}
+
+// readTags reads a tags column: nil for an entry without tags.
+func readTags(tags string) ([]epicme.TagRef, error) {
+	if tags == "[]" || tags == "" {
+		return nil, nil
+	}
+	if refs, ok := parseTagRefs(tags); ok {
+		return refs, nil
+	}
+	var refs []epicme.TagRef
+	if err := json.Unmarshal([]byte(tags), &refs); err != nil {
+		return nil, err
+	}
+	return refs, nil
 }
 
 // parseTagRefs reads the tags column in the one shape SQLite's json_object
@@ -104,8 +114,8 @@ func parseTagRefs(s string) ([]epicme.TagRef, bool) {
 // array, each of which opens with {"id": (a name cannot hold that
 // sequence: its quotation marks are escaped). Counting here costs far less
 // than SQLite's json_array_length, which parses the array.
-func countTagRefs(tags []byte) int {
-	return bytes.Count(tags, []byte(`{"id":`))
+func countTagRefs(tags string) int {
+	return strings.Count(tags, `{"id":`)
 }
 
 // plainInt reports whether s is a JSON integer (RFC 8259 §6): an optional
@@ -126,7 +136,70 @@ func plainInt(s string) bool {
 // GetEntry returns the user's entry with its tags ordered by name; ENOTFOUND
 // if the user has no entry with this id.
 func (db *DB) GetEntry(ctx context.Context, userID string, id int64) (*epicme.Entry, error) {
-	return scanEntry(db.queryRow(shortRead(ctx), getEntrySQL, userID, id), userID, id)
+	var e *epicme.Entry
+	err := db.rawQuery(shortRead(ctx), getEntrySQL,
+		[]driver.NamedValue{{Ordinal: 1, Value: userID}, {Ordinal: 2, Value: id}}, 11,
+		func(v []driver.Value) (err error) {
+			e, err = rawEntry(v, userID)
+			if err != nil {
+				return err
+			}
+			return errStopRows
+		})
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	if e == nil {
+		return nil, errEntryNotFound(id)
+	}
+	return e, nil
+}
+
+// rawEntry reads a row of getEntrySQL as rawQuery returns it.
+func rawEntry(v []driver.Value, userID string) (*epicme.Entry, error) {
+	e := epicme.Entry{UserID: userID}
+	var err error
+	var created, updated, private, favorite int64
+	var tags string
+	if e.ID, err = rawInt("id", v[0]); err != nil {
+		return nil, err
+	}
+	if e.Title, err = rawString("title", v[1]); err != nil {
+		return nil, err
+	}
+	if e.Content, err = rawString("content", v[2]); err != nil {
+		return nil, err
+	}
+	if e.Mood, err = rawOptString("mood", v[3]); err != nil {
+		return nil, err
+	}
+	if e.Location, err = rawOptString("location", v[4]); err != nil {
+		return nil, err
+	}
+	if e.Weather, err = rawOptString("weather", v[5]); err != nil {
+		return nil, err
+	}
+	if private, err = rawInt("is_private", v[6]); err != nil {
+		return nil, err
+	}
+	if favorite, err = rawInt("is_favorite", v[7]); err != nil {
+		return nil, err
+	}
+	if created, err = rawInt("created_at", v[8]); err != nil {
+		return nil, err
+	}
+	if updated, err = rawInt("updated_at", v[9]); err != nil {
+		return nil, err
+	}
+	if tags, err = rawString("tags", v[10]); err != nil {
+		return nil, err
+	}
+	e.IsPrivate, e.IsFavorite = private != 0, favorite != 0
+	e.CreatedAt, e.UpdatedAt = fromNanos(created), fromNanos(updated)
+	if e.Tags, err = readTags(tags); err != nil {
+		return nil, err
+	}
+	return &e, nil
 }
 
 func (tx *Tx) getEntry(userID string, id int64) (*epicme.Entry, error) {
@@ -362,29 +435,48 @@ func (db *DB) ListEntries(ctx context.Context, userID string, f epicme.EntryFilt
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.query(shortRead(ctx), query, args...)
-	if err != nil {
-		return nil, epicme.Internal(err)
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		v, err := driver.DefaultParameterConverter.ConvertValue(a)
+		if err != nil {
+			return nil, epicme.Internal(err)
+		}
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
 	}
-	defer rows.Close()
 	page := &epicme.EntryPage{Entries: make([]epicme.EntrySummary, 0, min(f.Limit, 64))}
 	var lastAt int64
-	var tags sql.RawBytes
-	for rows.Next() {
+	err = db.rawQuery(shortRead(ctx), query, named, 5, func(v []driver.Value) error {
 		if len(page.Entries) == f.Limit {
 			last := page.Entries[len(page.Entries)-1]
 			page.NextCursor = encodeListCursor(lastAt, last.ID)
-			break
+			return errStopRows
 		}
 		var s epicme.EntrySummary
-		if err := rows.Scan(&s.ID, &s.Title, &s.IsFavorite, &lastAt, &tags); err != nil {
-			return nil, epicme.Internal(err)
+		var err error
+		var favorite int64
+		var tags string
+		if s.ID, err = rawInt("id", v[0]); err != nil {
+			return err
 		}
+		if s.Title, err = rawString("title", v[1]); err != nil {
+			return err
+		}
+		if favorite, err = rawInt("is_favorite", v[2]); err != nil {
+			return err
+		}
+		if lastAt, err = rawInt("created_at", v[3]); err != nil {
+			return err
+		}
+		if tags, err = rawString("tags", v[4]); err != nil {
+			return err
+		}
+		s.IsFavorite = favorite != 0
 		s.TagCount = countTagRefs(tags)
 		s.CreatedAt = fromNanos(lastAt)
 		page.Entries = append(page.Entries, s)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, epicme.Internal(err)
 	}
 	return page, nil

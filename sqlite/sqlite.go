@@ -42,8 +42,10 @@ type DB struct {
 	path  string
 	read  *sql.DB  // query_only connections, one per concurrent reader
 	stmts sync.Map // stmtKey -> *sql.Stmt, prepared on the reader pool
-	nowFn func() time.Time
-	quota epicme.Quota // see SetQuota
+	// rawStmts holds rawQuery's statements: rawStmtKey -> driver.Stmt.
+	rawStmts sync.Map
+	nowFn    func() time.Time
+	quota    epicme.Quota // see SetQuota
 
 	// The writer: one connection, held for the life of the DB. Write
 	// transactions take mu, so they queue here rather than in SQLite.
@@ -251,6 +253,7 @@ func (db *DB) Close() error {
 	var err error
 	db.closed.Do(func() {
 		db.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+		db.closeRawStmts()
 		if db.read != nil {
 			err = db.read.Close()
 		}

@@ -34,7 +34,7 @@ func TestParseTagRefsReadsWhatSQLiteWrites(t *testing.T) {
 		if ok && !reflect.DeepEqual(got, want) {
 			t.Errorf("parseTagRefs(%s) = %+v, encoding/json %+v", c.in, got, want)
 		}
-		if n := countTagRefs([]byte(c.in)); n != len(want) {
+		if n := countTagRefs(c.in); n != len(want) {
 			t.Errorf("countTagRefs(%s) = %d, want %d", c.in, n, len(want))
 		}
 	}
