@@ -12,14 +12,9 @@ import (
 // database/sql wraps each query in a Rows with its own locks and converts
 // every column of every row through reflection, which cost about as much
 // as SQLite's own work for a page of 50 entries. Here a statement is
-// prepared once on each reader connection and its rows are read as the
-// driver returns them. Everything else goes through database/sql.
-
-// rawStmtKey names a statement prepared on one reader's driver connection.
-type rawStmtKey struct {
-	conn  any // the driver connection
-	query string
-}
+// prepared once on each reader connection, kept by the connection itself
+// (readerConn), and its rows are read as the driver returns them.
+// Everything else goes through database/sql.
 
 // errStopRows ends a rawQuery early without an error.
 var errStopRows = errors.New("stop")
@@ -28,10 +23,6 @@ var errStopRows = errors.New("stop")
 // each row's values, as the driver returns them (int64, float64, string,
 // []byte or nil), until row returns errStopRows or an error, or the rows
 // end. The values are valid only during the call.
-//
-// The statement stays prepared on that connection for the next call; the
-// pool never closes reader connections (no lifetime, no idle limit), and
-// Close finalizes the statements.
 func (db *DB) rawQuery(ctx context.Context, query string, args []driver.NamedValue, columns int, row func(dest []driver.Value) error) error {
 	conn, err := db.read.Conn(ctx)
 	if err != nil {
@@ -39,15 +30,15 @@ func (db *DB) rawQuery(ctx context.Context, query string, args []driver.NamedVal
 	}
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
-		st, err := db.rawStmt(ctx, dc, query)
+		rc, ok := dc.(*readerConn)
+		if !ok {
+			return fmt.Errorf("sqlite: reader connection is a %T", dc)
+		}
+		st, err := rc.stmt(ctx, query)
 		if err != nil {
 			return err
 		}
-		q, ok := st.(driver.StmtQueryContext)
-		if !ok {
-			return fmt.Errorf("sqlite: driver statement %T cannot query with a context", st)
-		}
-		rows, err := q.QueryContext(ctx, args)
+		rows, err := st.QueryContext(ctx, args)
 		if err != nil {
 			return err
 		}
@@ -70,34 +61,87 @@ func (db *DB) rawQuery(ctx context.Context, query string, args []driver.NamedVal
 	})
 }
 
-// rawStmt returns query prepared on the driver connection dc, preparing it
-// the first time.
-func (db *DB) rawStmt(ctx context.Context, dc any, query string) (driver.Stmt, error) {
-	k := rawStmtKey{dc, query}
-	if st, ok := db.rawStmts.Load(k); ok {
-		return st.(driver.Stmt), nil
+// driverConn is what database/sql uses of the driver's connection
+// (modernc.org/sqlite's implements all of it).
+type driverConn interface {
+	driver.Conn
+	driver.ConnPrepareContext
+	driver.ConnBeginTx
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+}
+
+// rawStmt is a prepared statement that queries with a context.
+type rawStmt interface {
+	driver.Stmt
+	driver.StmtQueryContext
+}
+
+// readerConn is a connection of the reader pool: the driver's connection
+// and the statements rawQuery prepared on it, which it finalizes before it
+// closes (the pool closes a connection whose query was interrupted).
+// stmts is used only by the goroutine that holds the connection.
+type readerConn struct {
+	driverConn
+	stmts map[string]rawStmt
+}
+
+// stmt returns query prepared on c, preparing it the first time.
+func (c *readerConn) stmt(ctx context.Context, query string) (rawStmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
 	}
-	p, ok := dc.(driver.ConnPrepareContext)
-	if !ok {
-		return nil, fmt.Errorf("sqlite: driver connection %T cannot prepare with a context", dc)
-	}
-	st, err := p.PrepareContext(ctx, query)
+	st, err := c.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	// Only this goroutine holds dc (conn.Raw), so no one else stores k.
-	db.rawStmts.Store(k, st)
-	return st, nil
+	q, ok := st.(rawStmt)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("sqlite: driver statement %T cannot query with a context", st)
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]rawStmt{}
+	}
+	c.stmts[query] = q
+	return q, nil
 }
 
-// closeRawStmts finalizes the statements rawQuery prepared.
-func (db *DB) closeRawStmts() {
-	db.rawStmts.Range(func(k, st any) bool {
-		st.(driver.Stmt).Close()
-		db.rawStmts.Delete(k)
-		return true
-	})
+// Close finalizes the connection's statements, then closes it.
+func (c *readerConn) Close() error {
+	for _, st := range c.stmts {
+		st.Close()
+	}
+	c.stmts = nil
+	return c.driverConn.Close()
 }
+
+// readerConnector opens the reader pool's connections (database/sql's
+// driver.Connector).
+type readerConnector struct {
+	dsn    string
+	driver driver.Driver
+}
+
+// Connect opens a reader connection.
+func (c readerConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.driver.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	dc, ok := conn.(driverConn)
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("sqlite: driver connection %T lacks what the reader pool needs", conn)
+	}
+	return &readerConn{driverConn: dc}, nil
+}
+
+// Driver returns the driver the connections come from.
+func (c readerConnector) Driver() driver.Driver { return c.driver }
 
 // rawColumnError reports a column whose value has a type its schema does
 // not allow: the database was changed behind the program's back.

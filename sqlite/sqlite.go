@@ -42,10 +42,8 @@ type DB struct {
 	path  string
 	read  *sql.DB  // query_only connections, one per concurrent reader
 	stmts sync.Map // stmtKey -> *sql.Stmt, prepared on the reader pool
-	// rawStmts holds rawQuery's statements: rawStmtKey -> driver.Stmt.
-	rawStmts sync.Map
-	nowFn    func() time.Time
-	quota    epicme.Quota // see SetQuota
+	nowFn func() time.Time
+	quota epicme.Quota // see SetQuota
 
 	// The writer: one connection, held for the life of the DB. Write
 	// transactions take mu, so they queue here rather than in SQLite.
@@ -98,11 +96,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 	// Readers open after the writer has migrated the file and put it in WAL
 	// mode, so their journal_mode pragma finds WAL set and writes nothing.
-	db.read, err = sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		db.write.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
+	db.read = sql.OpenDB(readerConnector{dsn: dsn(path, true), driver: db.write.Driver()})
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	db.read.SetMaxOpenConns(n)
 	db.read.SetMaxIdleConns(n)
@@ -253,7 +247,6 @@ func (db *DB) Close() error {
 	var err error
 	db.closed.Do(func() {
 		db.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-		db.closeRawStmts()
 		if db.read != nil {
 			err = db.read.Close()
 		}
