@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os"
 	"sync"
@@ -149,9 +147,12 @@ func TestSharedRateLimitsSurviveAnOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	link := newLink(t, u.Host)
+	if os.Getenv(pgtest.EnvURL) == "" {
+		t.Skip(pgtest.SkipMessage)
+	}
+	link := pgtest.NewLink(t, u.Host)
 	viaLink := *u
-	viaLink.Host = link.addr
+	viaLink.Host = link.Addr()
 	q := viaLink.Query()
 	q.Set("connect_timeout", "2")
 	viaLink.RawQuery = q.Encode()
@@ -160,7 +161,7 @@ func TestSharedRateLimitsSurviveAnOutage(t *testing.T) {
 	ga, gb := ratelimit.NewGroup(a, nil), ratelimit.NewGroup(b, nil)
 	la, lb := ga.New("x", slowLimit, nil), gb.New("x", slowLimit, nil)
 
-	link.cut()
+	link.Cut()
 	for i := 0; i < 5; i++ {
 		if ok, _ := la.Allow("k"); !ok {
 			t.Fatal("refused within the burst during the outage")
@@ -181,7 +182,7 @@ func TestSharedRateLimitsSurviveAnOutage(t *testing.T) {
 		t.Fatal("a sync through a cut link succeeded")
 	}
 
-	link.restore()
+	link.Restore()
 	// Instance b uses 10 of the shared bucket; a learns of it at its
 	// first sync after the outage. What a granted during the outage was
 	// never sent.
@@ -212,71 +213,6 @@ func TestSharedRateLimitsSurviveAnOutage(t *testing.T) {
 		t.Fatalf("after the outage a granted %d, want the shared bucket's 10", n)
 	}
 }
-
-// link forwards TCP connections to the PostgreSQL server from a loopback
-// port; cut closes the port and every open connection, as when the server
-// goes away, and restore listens on the same port again.
-type link struct {
-	t      *testing.T
-	addr   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newLink(t *testing.T, target string) *link {
-	if os.Getenv(pgtest.EnvURL) == "" {
-		t.Skip(pgtest.SkipMessage)
-	}
-	l := &link{t: t, target: target}
-	l.listen("127.0.0.1:0")
-	t.Cleanup(l.cut)
-	return l
-}
-
-func (l *link) listen(addr string) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.mu.Lock()
-	l.ln, l.addr = ln, ln.Addr().String()
-	l.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", l.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			l.mu.Lock()
-			l.conns = append(l.conns, c, s)
-			l.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-}
-
-func (l *link) cut() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ln != nil {
-		l.ln.Close()
-		l.ln = nil
-	}
-	for _, c := range l.conns {
-		c.Close()
-	}
-	l.conns = nil
-}
-
-func (l *link) restore() { l.listen(l.addr) }
 
 var _ ratelimit.Shared = (*postgres.DB)(nil)
 

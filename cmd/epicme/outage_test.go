@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,70 +15,6 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
-
-// cuttableLink forwards TCP connections from a loopback port to the
-// PostgreSQL server, and can be cut (the port refuses connections and open
-// ones are closed, as when the server goes away) and restored on the same
-// port.
-type cuttableLink struct {
-	t      *testing.T
-	addr   string
-	target string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
-}
-
-func newCuttableLink(t *testing.T, target string) *cuttableLink {
-	l := &cuttableLink{t: t, target: target}
-	l.listen("127.0.0.1:0")
-	t.Cleanup(l.cut)
-	return l
-}
-
-func (l *cuttableLink) listen(addr string) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.mu.Lock()
-	l.ln, l.addr = ln, ln.Addr().String()
-	l.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", l.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			l.mu.Lock()
-			l.conns = append(l.conns, c, s)
-			l.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-}
-
-func (l *cuttableLink) cut() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ln != nil {
-		l.ln.Close()
-		l.ln = nil
-	}
-	for _, c := range l.conns {
-		c.Close()
-	}
-	l.conns = nil
-}
-
-func (l *cuttableLink) restore() { l.listen(l.addr) }
 
 // TestDatabaseOutageAnswers503AndRecovers serves from PostgreSQL through a
 // link the test cuts: while the database cannot be reached, a 2026-07-28
@@ -93,8 +27,8 @@ func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	link := newCuttableLink(t, u.Host)
-	u.Host = link.addr
+	link := pgtest.NewLink(t, u.Host)
+	u.Host = link.Addr()
 	q := u.Query()
 	q.Set("connect_timeout", "1")
 	u.RawQuery = q.Encode()
@@ -126,7 +60,7 @@ func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatalf("before the outage: %v %+v", err, res)
 	}
 
-	link.cut()
+	link.Cut()
 	// A 2026-07-28 call of a tool that reads the database.
 	post := func() (*http.Response, string) {
 		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{
@@ -180,7 +114,7 @@ func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
 		t.Fatal("a write succeeded with the database unreachable")
 	}
 
-	link.restore()
+	link.Restore()
 	deadline = time.Now().Add(15 * time.Second)
 	for {
 		res, err := create("after")
