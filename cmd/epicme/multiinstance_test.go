@@ -107,6 +107,51 @@ func accepted(t *testing.T, base, token string) bool {
 	return true
 }
 
+// cluster is three serve instances sharing one new PostgreSQL database
+// behind a round-robin proxy (lb), as several instances behind a load
+// balancer.
+type cluster struct {
+	db       *postgres.DB
+	backends []string // each instance's base URL
+	lb       *httptest.Server
+	cli      *cli
+	users    map[string]*epicme.User // by email
+}
+
+// newCluster creates the database with a local account for each of emails
+// (password "a good password") and starts the three instances with flags
+// besides --addr and --public-url.
+func newCluster(t *testing.T, emails []string, flags ...string) *cluster {
+	t.Helper()
+	dbURL := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cl := &cluster{db: db, users: map[string]*epicme.User{}}
+	hash, _ := password.HashWith("a good password", password.Params{Memory: 1024, Time: 1, Threads: 1})
+	for _, email := range emails {
+		u, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: email, PasswordHash: hash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.users[email] = u
+	}
+	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	for _, a := range addrs {
+		cl.backends = append(cl.backends, "http://"+a)
+	}
+	cl.lb = roundRobin(t, cl.backends)
+	cl.cli = newCLI(t)
+	cl.cli.vars["EPICME_DATABASE_URL"] = dbURL
+	for _, a := range addrs {
+		startServe(t, cl.cli, append([]string{"--addr", a, "--public-url", cl.lb.URL}, flags...)...)
+	}
+	return cl
+}
+
 // TestEmbeddedAuthorizationServerOnSeveralInstances runs three serve
 // instances with the embedded authorization server on one PostgreSQL
 // database, one data directory (shared keys.kek and secret.key) and one
@@ -117,29 +162,9 @@ func accepted(t *testing.T, base, token string) bool {
 // every instance, the time taken logged. Then the database ends every
 // session, as a restart would, and all three recover by themselves.
 func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
-	dbURL := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	hash, _ := password.HashWith("a good password", password.Params{Memory: 1024, Time: 1, Threads: 1})
-	if _, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "me@example.com", PasswordHash: hash}); err != nil {
-		t.Fatal(err)
-	}
-
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
-	var backends []string
-	for _, a := range addrs {
-		backends = append(backends, "http://"+a)
-	}
-	lb := roundRobin(t, backends)
-	c := newCLI(t)
-	c.vars["EPICME_DATABASE_URL"] = dbURL
-	for _, a := range addrs {
-		startServe(t, c, "--addr", a, "--public-url", lb.URL)
-	}
+	cl := newCluster(t, []string{"me@example.com"})
+	db, backends, lb, c := cl.db, cl.backends, cl.lb, cl.cli
 	resource := lb.URL + "/mcp"
 
 	// RFC 7009 revocation of an access token, sent to instance 0.
@@ -235,29 +260,9 @@ func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
 // /metrics): together the three grant the client its 6 requests, not 6
 // each, and then every instance refuses it with 429.
 func TestRateLimitsHoldAcrossInstances(t *testing.T) {
-	dbURL := pgtest.NewDatabase(t)
-	ctx := context.Background()
-	db, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	hash, _ := password.HashWith("a good password", password.Params{Memory: 1024, Time: 1, Threads: 1})
-	if _, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "me@example.com", PasswordHash: hash}); err != nil {
-		t.Fatal(err)
-	}
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
-	var backends []string
-	for _, a := range addrs {
-		backends = append(backends, "http://"+a)
-	}
-	lb := roundRobin(t, backends)
-	c := newCLI(t)
-	c.vars["EPICME_DATABASE_URL"] = dbURL
-	for _, a := range addrs {
-		startServe(t, c, "--addr", a, "--public-url", lb.URL, "--trust-forwarded-for",
-			"--rate-mcp-client", "1/min,6", "--rate-sync-interval", "50ms")
-	}
+	cl := newCluster(t, []string{"me@example.com"}, "--trust-forwarded-for",
+		"--rate-mcp-client", "1/min,6", "--rate-sync-interval", "50ms")
+	backends, lb := cl.backends, cl.lb
 	// Through the proxy the source is loopback, which no limit counts.
 	tok := obtainTokens(t, lb.URL, lb.URL+"/mcp", "me@example.com", "a good password")
 
@@ -369,35 +374,10 @@ func (a *sessionAnswers) CreateMessage(context.Context, mcp.CreateMessageRequest
 // to the same user through another client; a DELETE on one instance ends
 // it on all (404).
 func TestMultiInstanceSessions(t *testing.T) {
-	dbURL := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	hash, _ := password.HashWith("a good password", password.Params{Memory: 1024, Time: 1, Threads: 1})
-	var alice *epicme.User
-	for _, email := range []string{"alice@example.com", "bob@example.com"} {
-		u, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: email, PasswordHash: hash})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if alice == nil {
-			alice = u
-		}
-	}
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
-	var backends []string
-	for _, a := range addrs {
-		backends = append(backends, "http://"+a)
-	}
-	lb := roundRobin(t, backends)
-	c := newCLI(t)
-	c.vars["EPICME_DATABASE_URL"] = dbURL
-	for _, a := range addrs {
-		startServe(t, c, "--addr", a, "--public-url", lb.URL)
-	}
+	cs := newCluster(t, []string{"alice@example.com", "bob@example.com"})
+	db, backends, lb := cs.db, cs.backends, cs.lb
+	alice := cs.users["alice@example.com"]
 	resource := lb.URL + "/mcp"
 	tok := obtainTokens(t, lb.URL, resource, "alice@example.com", "a good password")
 	otherClient := obtainTokens(t, lb.URL, resource, "alice@example.com", "a good password")
