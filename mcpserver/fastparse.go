@@ -38,44 +38,20 @@ type fastCall struct {
 func parseFastCall(body []byte) (fastCall, bool) {
 	var c fastCall
 	p := jsonScanner{b: body}
-	seen := 0
-	ok := p.object(func(key []byte, escaped bool) bool {
-		if escaped {
-			return false // it could spell a known key once unescaped
-		}
-		var bit int
-		switch string(key) {
-		case "jsonrpc":
-			bit = 1
+	ok := p.members([]string{"jsonrpc", "id", "method", "params"}, func(i int) bool {
+		switch i {
+		case 0:
 			c.JSONRPC, _ = p.plainString()
-			if c.JSONRPC == "" {
-				return false
-			}
-		case "id":
-			bit = 2
+			return c.JSONRPC != ""
+		case 1:
 			c.ID = p.value()
-			if c.ID == nil {
-				return false
-			}
-		case "method":
-			bit = 4
+			return c.ID != nil
+		case 2:
 			c.Method, _ = p.plainString()
-			if c.Method == "" {
-				return false
-			}
-		case "params":
-			bit = 8
-			if !c.params(&p) {
-				return false
-			}
+			return c.Method != ""
 		default:
-			return p.skipValue(0) && !foldsToAny(key, "jsonrpc", "id", "method", "params")
+			return c.params(&p)
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
 	})
 	if !ok {
 		return fastCall{}, false
@@ -88,38 +64,42 @@ func parseFastCall(body []byte) (fastCall, bool) {
 }
 
 func (c *fastCall) params(p *jsonScanner) bool {
-	seen := 0
+	return p.members([]string{"name", "arguments", "_meta"}, func(i int) bool {
+		switch i {
+		case 0:
+			c.Name, _ = p.plainString()
+			return c.Name != ""
+		case 1:
+			c.Arguments = p.value()
+			return c.Arguments != nil
+		default:
+			return c.meta(p)
+		}
+	})
+}
+
+// members reads an object whose known member names are keys, as
+// encoding/json would fill a struct with those fields: read(i) consumes
+// the value of keys[i]; other members are skipped. It refuses what
+// encoding/json could read differently from an exact, case-sensitive
+// reader: an escaped name (it could spell a known one), a name equal to a
+// known one but for case, and a known name given twice.
+func (p *jsonScanner) members(keys []string, read func(i int) bool) bool {
+	var seen uint64
 	return p.object(func(key []byte, escaped bool) bool {
 		if escaped {
 			return false
 		}
-		var bit int
-		switch string(key) {
-		case "name":
-			bit = 1
-			c.Name, _ = p.plainString()
-			if c.Name == "" {
-				return false
+		for i, k := range keys {
+			if string(key) == k {
+				if seen&(1<<i) != 0 {
+					return false
+				}
+				seen |= 1 << i
+				return read(i)
 			}
-		case "arguments":
-			bit = 2
-			c.Arguments = p.value()
-			if c.Arguments == nil {
-				return false
-			}
-		case "_meta":
-			bit = 4
-			if !c.meta(p) {
-				return false
-			}
-		default:
-			return p.skipValue(0) && !foldsToAny(key, "name", "arguments", "_meta")
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
+		return p.skipValue(0) && !foldsToAny(key, keys...)
 	})
 }
 
