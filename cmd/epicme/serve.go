@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/epicme/epicme/httpserver"
 	"github.com/epicme/epicme/mcpserver"
@@ -59,7 +60,13 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	fresh := db.url == "" && freshDatabase(dir)
+	// Opening applies migrations; on a large journal one can take a minute
+	// (0005 rewrites every entry row), so say what is going on.
+	slow := time.AfterFunc(3*time.Second, func() {
+		logger.Info("still opening the database: migrations on a large journal take up to a few minutes, and a database another process holds locked is waited for")
+	})
 	store, _, err := openJournal(ctx, db.url, dir)
+	slow.Stop()
 	if err != nil {
 		return err
 	}
