@@ -155,21 +155,15 @@ func isLoopback(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// validID reports whether raw is a JSON-RPC request id: a string or a number
+// validID reports whether raw, a value parseFastCall has already checked
+// to be valid JSON, is a JSON-RPC request id: a string or a number
 // (JSON-RPC 2.0 §4; MCP forbids null).
 func validID(raw json.RawMessage) bool {
 	if len(raw) == 0 {
 		return false
 	}
-	switch raw[0] {
-	case '"':
-		var s string
-		return json.Unmarshal(raw, &s) == nil
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		var n json.Number
-		return json.Unmarshal(raw, &n) == nil
-	}
-	return false
+	c := raw[0]
+	return c == '"' || c == '-' || ('0' <= c && c <= '9')
 }
 
 func isObject(raw json.RawMessage) bool {

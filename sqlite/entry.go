@@ -28,23 +28,30 @@ const getEntrySQL = `SELECT e.id, e.title, e.content, e.mood, e.location, e.weat
 	e.is_private, e.is_favorite, e.created_at, e.updated_at, e.tags
 FROM entries e WHERE e.user_id = ? AND e.id = ?`
 
+// scanEntry reads a row of getEntrySQL through database/sql (the writer's
+// transactions) with the same conversions as rawEntry.
 func scanEntry(row *sql.Row, userID string, id int64) (*epicme.Entry, error) {
-	e := epicme.Entry{UserID: userID}
-	var created, updated int64
-	var tagsJSON string
-	err := row.Scan(&e.ID, &e.Title, &e.Content, &e.Mood, &e.Location, &e.Weather,
-		&e.IsPrivate, &e.IsFavorite, &created, &updated, &tagsJSON)
+	var v [11]any
+	var ptrs [11]any
+	for i := range v {
+		ptrs[i] = &v[i]
+	}
+	err := row.Scan(ptrs[:]...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errEntryNotFound(id)
 	}
 	if err != nil {
 		return nil, epicme.Internal(err)
 	}
-	e.CreatedAt, e.UpdatedAt = fromNanos(created), fromNanos(updated)
-	if e.Tags, err = readTags(tagsJSON); err != nil {
+	var dv [11]driver.Value
+	for i := range v {
+		dv[i] = v[i]
+	}
+	e, err := rawEntry(dv[:], userID)
+	if err != nil {
 		return nil, epicme.Internal(err)
 	}
-	return &e, nil
+	return e, nil
 }
 
 // readTags reads a tags column: nil for an entry without tags.

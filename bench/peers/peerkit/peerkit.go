@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/epicme/epicme"
 	"net"
 	"net/http"
 	"net/url"
@@ -138,27 +139,12 @@ func OpenStore(path string) (*Store, error) {
 	return &Store{db: db, get: get}, nil
 }
 
-// Entry is an entry as EpicMe's get_entry returns it.
-type Entry struct {
-	ID         int64     `json:"id"`
-	UserID     string    `json:"userId"`
-	Title      string    `json:"title"`
-	Content    string    `json:"content"`
-	Mood       *string   `json:"mood"`
-	Location   *string   `json:"location"`
-	Weather    *string   `json:"weather"`
-	IsPrivate  bool      `json:"isPrivate"`
-	IsFavorite bool      `json:"isFavorite"`
-	CreatedAt  time.Time `json:"createdAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
-	Tags       []TagRef  `json:"tags,omitempty"`
-}
+// Entry is an entry as EpicMe's get_entry returns it: EpicMe's own domain
+// type, so every peer writes the same JSON.
+type Entry = epicme.Entry
 
 // TagRef is a tag on an entry.
-type TagRef struct {
-	ID   int64  `json:"id"`
-	Name string `json:"name"`
-}
+type TagRef = epicme.TagRef
 
 // ErrNotFound is returned for an entry the user does not have.
 var ErrNotFound = errors.New("not found")
