@@ -14,10 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // KEKSize is the size in bytes of the key-encryption key.
@@ -67,17 +68,6 @@ func (s *sealer) open(sealed []byte, kid string) ([]byte, error) {
 		return nil, errors.New("sealed key too short")
 	}
 	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(kid))
-}
-
-// jwk is a public JSON Web Key (RFC 7517 §4, RFC 7518 §6.2.1).
-type jwk struct {
-	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
 }
 
 // signingKey is a loaded key.
@@ -220,7 +210,7 @@ func (k *keyring) generate(ctx context.Context, now, activeAt time.Time) (*signi
 		return nil, err
 	}
 	kid := randomToken(12)
-	pubJWK, err := json.Marshal(publicJWK(&priv.PublicKey, kid))
+	pubJWK, err := jose.JSONWebKey{Key: &priv.PublicKey, KeyID: kid, Algorithm: string(jose.ES256), Use: "sig"}.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
@@ -240,16 +230,6 @@ func (k *keyring) generate(ctx context.Context, now, activeAt time.Time) (*signi
 		return nil, err
 	}
 	return sk, nil
-}
-
-func publicJWK(pub *ecdsa.PublicKey, kid string) jwk {
-	b, _ := pub.Bytes() // 0x04 || X || Y, 32 bytes each for P-256
-	return jwk{
-		Kty: "EC", Crv: "P-256",
-		X:   base64.RawURLEncoding.EncodeToString(b[1:33]),
-		Y:   base64.RawURLEncoding.EncodeToString(b[33:65]),
-		Use: "sig", Alg: "ES256", Kid: kid,
-	}
 }
 
 // activeLocked returns the newest key whose activation time has come.
@@ -287,15 +267,12 @@ func (k *keyring) jwksJSON() []byte {
 	return k.jwks
 }
 
-// JWT handling (RFC 7515 compact serialisation, RFC 7518 §3.4 ES256).
-
+// b64 is the unpadded base64url of JOSE (RFC 7515 §2), also used for the
+// page tokens.
 var b64 = base64.RawURLEncoding
 
-type jwtHeader struct {
-	Alg string `json:"alg"`
-	Typ string `json:"typ"`
-	Kid string `json:"kid"`
-}
+// es256 is the one algorithm this server signs with and accepts back.
+var es256 = []jose.SignatureAlgorithm{jose.ES256}
 
 // AccessTokenClaims are the claims of an EpicMe access token (RFC 9068 §2.2).
 type AccessTokenClaims struct {
@@ -309,22 +286,22 @@ type AccessTokenClaims struct {
 	JTI      string `json:"jti"`
 }
 
+// signJWT signs claims as an RFC 9068 access token (typ at+jwt, §2.1).
 func signJWT(sk *signingKey, claims *AccessTokenClaims) (string, error) {
-	h, _ := json.Marshal(jwtHeader{Alg: "ES256", Typ: "at+jwt", Kid: sk.KID})
+	key := jose.JSONWebKey{Key: sk.priv, KeyID: sk.KID} // names the kid in the header
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		return "", err
+	}
 	c, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
-	input := b64.EncodeToString(h) + "." + b64.EncodeToString(c)
-	sum := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, sk.priv, sum[:])
+	jws, err := signer.Sign(c)
 	if err != nil {
 		return "", err
 	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	return input + "." + b64.EncodeToString(sig), nil
+	return jws.CompactSerialize()
 }
 
 // errBadJWT is a token that is not an EpicMe access token at all.
@@ -336,51 +313,29 @@ func (k *keyring) parseJWT(token string) (*AccessTokenClaims, error) {
 	if len(token) > 4096 {
 		return nil, errBadJWT
 	}
-	var dot1, dot2 = -1, -1
-	for i := 0; i < len(token); i++ {
-		if token[i] == '.' {
-			if dot1 < 0 {
-				dot1 = i
-			} else if dot2 < 0 {
-				dot2 = i
-			} else {
-				return nil, errBadJWT
-			}
-		}
-	}
-	if dot2 < 0 {
-		return nil, errBadJWT
-	}
-	hb, err := b64.DecodeString(token[:dot1])
+	j, err := jose.ParseSignedCompact(token, es256)
 	if err != nil {
 		return nil, errBadJWT
 	}
-	var h jwtHeader
-	if json.Unmarshal(hb, &h) != nil || h.Alg != "ES256" || h.Typ != "at+jwt" {
+	h := j.Signatures[0].Protected
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" {
 		return nil, errBadJWT
 	}
-	sk := k.lookup(h.Kid)
+	if _, crit := h.ExtraHeaders["crit"]; crit {
+		return nil, errBadJWT
+	}
+	sk := k.lookup(h.KeyID)
 	if sk == nil {
-		if sk = k.reloadFor(h.Kid); sk == nil {
+		if sk = k.reloadFor(h.KeyID); sk == nil {
 			return nil, errBadJWT
 		}
 	}
-	sig, err := b64.DecodeString(token[dot2+1:])
-	if err != nil || len(sig) != 64 {
-		return nil, errBadJWT
-	}
-	sum := sha256.Sum256([]byte(token[:dot2]))
-	r := new(big.Int).SetBytes(sig[:32])
-	s := new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(sk.pub, sum[:], r, s) {
-		return nil, errBadJWT
-	}
-	cb, err := b64.DecodeString(token[dot1+1 : dot2])
+	payload, err := j.Verify(sk.pub)
 	if err != nil {
 		return nil, errBadJWT
 	}
 	var c AccessTokenClaims
-	if json.Unmarshal(cb, &c) != nil {
+	if json.Unmarshal(payload, &c) != nil {
 		return nil, errBadJWT
 	}
 	return &c, nil
