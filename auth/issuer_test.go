@@ -7,7 +7,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
+	_ "crypto/sha256" // crypto.Hash.New needs the hashes linked in
+	_ "crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
@@ -22,7 +23,8 @@ import (
 
 // testIssuer is a small but real authorization server on loopback: RFC 8414
 // metadata, a JWKS, an RFC 7662 introspection endpoint with client
-// authentication, and real RS256, ES256 and EdDSA signatures.
+// authentication, and real signatures in every algorithm the verifier
+// accepts, made by hand with crypto/*.
 type testIssuer struct {
 	t    testing.TB
 	srv  *httptest.Server
@@ -55,6 +57,8 @@ var (
 	rsaKey   *rsa.PrivateKey
 	rsaKey2  *rsa.PrivateKey
 	ecKey    *ecdsa.PrivateKey
+	ec384Key *ecdsa.PrivateKey
+	ec521Key *ecdsa.PrivateKey
 	edKey    ed25519.PrivateKey
 )
 
@@ -68,6 +72,12 @@ func testKeys() {
 			panic(err)
 		}
 		if ecKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			panic(err)
+		}
+		if ec384Key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader); err != nil {
+			panic(err)
+		}
+		if ec521Key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader); err != nil {
 			panic(err)
 		}
 		if _, edKey, err = ed25519.GenerateKey(rand.Reader); err != nil {
@@ -89,6 +99,15 @@ func newTestIssuer(t testing.TB) *testIssuer {
 			"rsa-new": {"rsa-new", "RS256", rsaKey2},
 			"ec-1":    {"ec-1", "ES256", ecKey},
 			"ed-1":    {"ed-1", "EdDSA", edKey},
+			// One key per further algorithm the verifier accepts, each JWK
+			// pinning its alg.
+			"rs384": {"rs384", "RS384", rsaKey},
+			"rs512": {"rs512", "RS512", rsaKey},
+			"ps256": {"ps256", "PS256", rsaKey},
+			"ps384": {"ps384", "PS384", rsaKey},
+			"ps512": {"ps512", "PS512", rsaKey},
+			"es384": {"es384", "ES384", ec384Key},
+			"es512": {"es512", "ES512", ec521Key},
 		},
 	}
 	is.hidden.Store("rsa-new", true)
@@ -141,8 +160,9 @@ func publicJWK(k *signingKey) map[string]any {
 	case *rsa.PublicKey:
 		return map[string]any{"kty": "RSA", "kid": k.kid, "use": "sig", "alg": k.alg, "n": enc(p.N.Bytes()), "e": enc(big.NewInt(int64(p.E)).Bytes())}
 	case *ecdsa.PublicKey:
-		b, _ := p.Bytes()
-		return map[string]any{"kty": "EC", "kid": k.kid, "use": "sig", "crv": "P-256", "x": enc(b[1:33]), "y": enc(b[33:])}
+		b, _ := p.Bytes() // 0x04 || X || Y
+		n := (len(b) - 1) / 2
+		return map[string]any{"kty": "EC", "kid": k.kid, "use": "sig", "crv": p.Curve.Params().Name, "x": enc(b[1 : 1+n]), "y": enc(b[1+n:])}
 	case ed25519.PublicKey:
 		return map[string]any{"kty": "OKP", "kid": k.kid, "crv": "Ed25519", "x": enc(p)}
 	}
@@ -217,23 +237,42 @@ func (is *testIssuer) sign(kid string, header, claims map[string]any) string {
 	return signWith(k, h, claims)
 }
 
+// signWith assembles a compact JWS by hand with crypto/* (RFC 7515 §7.1,
+// RFC 7518 §3, RFC 8037 §3.1), so the verifier's JOSE library never checks
+// its own output. The hash follows the header's alg, the key its type.
 func signWith(k *signingKey, header, claims map[string]any) string {
 	enc := base64.RawURLEncoding.EncodeToString
 	hb, _ := json.Marshal(header)
 	cb, _ := json.Marshal(claims)
 	input := enc(hb) + "." + enc(cb)
-	digest := sha256.Sum256([]byte(input))
+	alg, _ := header["alg"].(string)
+	h := crypto.SHA256
+	switch {
+	case strings.HasSuffix(alg, "384"):
+		h = crypto.SHA384
+	case strings.HasSuffix(alg, "512"):
+		h = crypto.SHA512
+	}
+	hasher := h.New()
+	hasher.Write([]byte(input))
+	digest := hasher.Sum(nil)
 	var sig []byte
 	var err error
 	switch key := k.key.(type) {
 	case *rsa.PrivateKey:
-		sig, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
+		if strings.HasPrefix(alg, "PS") {
+			sig, err = rsa.SignPSS(rand.Reader, key, h, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		} else {
+			sig, err = rsa.SignPKCS1v15(rand.Reader, key, h, digest)
+		}
 	case *ecdsa.PrivateKey:
+		// R || S, each the size of the curve (RFC 7518 §3.4), not DER.
 		var r, s *big.Int
-		r, s, err = ecdsa.Sign(rand.Reader, key, digest[:])
-		sig = make([]byte, 64)
-		r.FillBytes(sig[:32])
-		s.FillBytes(sig[32:])
+		r, s, err = ecdsa.Sign(rand.Reader, key, digest)
+		size := (key.Curve.Params().BitSize + 7) / 8
+		sig = make([]byte, 2*size)
+		r.FillBytes(sig[:size])
+		s.FillBytes(sig[size:])
 	case ed25519.PrivateKey:
 		sig = ed25519.Sign(key, []byte(input))
 	}

@@ -279,6 +279,52 @@ func TestRule_JWT_AlgorithmAllowList_RS256_ES256_EdDSA(t *testing.T) {
 	}
 }
 
+// TestRule_JWT_EveryAcceptedAlgorithm: each algorithm the verifier can be
+// configured to accept (RFC 7518 §3.3-3.5, RFC 8037 §3.1) verifies a token
+// signed by hand with crypto/* (not by the verifier's JOSE library), refuses
+// the same token with its signature's last byte changed, and is refused
+// while it is outside the default allow-list (RFC 8725 §3.1).
+func TestRule_JWT_EveryAcceptedAlgorithm(t *testing.T) {
+	all := []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	f := newFixture(t, fixtureConfig{jwt: func(o *auth.JWTOptions) { o.Algorithms = all }})
+	def := newFixture(t, fixtureConfig{})
+	kids := map[string]string{
+		"RS256": "rsa-1", "RS384": "rs384", "RS512": "rs512",
+		"PS256": "ps256", "PS384": "ps384", "PS512": "ps512",
+		"ES256": "ec-1", "ES384": "es384", "ES512": "es512", "EdDSA": "ed-1",
+	}
+	for _, alg := range all {
+		t.Run(alg, func(t *testing.T) {
+			tok := f.is.sign(kids[alg], nil, f.is.claims(f.MCP))
+			if r := f.post(t, tok, initialize); r.StatusCode != 200 {
+				t.Fatalf("valid: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+			}
+			sig := []byte(tok[strings.LastIndexByte(tok, '.')+1:])
+			// Change a character in the middle, not the padding bits at the end.
+			if sig[len(sig)/2] == 'A' {
+				sig[len(sig)/2] = 'B'
+			} else {
+				sig[len(sig)/2] = 'A'
+			}
+			bad := tok[:strings.LastIndexByte(tok, '.')+1] + string(sig)
+			if r := f.post(t, bad, initialize); r.StatusCode != 401 || !strings.Contains(r.challenge(t).ErrorDescription, "signature") {
+				t.Fatalf("tampered: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+			}
+			r := def.post(t, def.is.sign(kids[alg], nil, def.is.claims(def.MCP)), initialize)
+			switch alg {
+			case "RS256", "ES256", "EdDSA":
+				if r.StatusCode != 200 {
+					t.Fatalf("default allow-list: %d", r.StatusCode)
+				}
+			default:
+				if r.StatusCode != 401 || !strings.Contains(r.challenge(t).ErrorDescription, "not allowed") {
+					t.Fatalf("outside the default allow-list: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+				}
+			}
+		})
+	}
+}
+
 func TestRule_JWT_ExpAndNbfWithSmallSkew(t *testing.T) {
 	f := newFixture(t, fixtureConfig{})
 	now := f.clock.Now()
