@@ -31,7 +31,7 @@ func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.Ne
 	}
 	return db.updateJournal(ctx, userID, func(tx *Tx) error {
 		if tx.rid == 0 {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		var nextEntry, nextTag, nextLink int64
 		if err := tx.queryRow(`SELECT next_entry_id, next_tag_id, next_entry_tag_id FROM users WHERE id = $1`, userID).
@@ -57,22 +57,22 @@ func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.Ne
 
 		b := &pgx.Batch{}
 		for _, t := range tags {
-			if names[nameKey(t.Name)] {
-				return errTagExists(t.Name)
+			if names[epicme.TagNameKey(t.Name)] {
+				return epicme.TagExists(t.Name)
 			}
-			names[nameKey(t.Name)] = true
+			names[epicme.TagNameKey(t.Name)] = true
 			b.Queue(`INSERT INTO tags (user_id, id, name, name_key, description, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $6)`, userID, nextTag, t.Name, nameKey(t.Name), t.Description, tx.now)
+				VALUES ($1, $2, $3, $4, $5, $6, $6)`, userID, nextTag, t.Name, epicme.TagNameKey(t.Name), t.Description, tx.now)
 			known[nextTag] = true
 			nextTag++
 		}
 		for i := range entries {
 			in := &entries[i]
 			created := tx.now.Add(-time.Duration(len(entries)-1-i) * time.Minute)
-			tagIDs := uniqueIDs(in.TagIDs)
+			tagIDs := epicme.UniqueIDs(in.TagIDs)
 			for _, tid := range tagIDs {
 				if !known[tid] {
-					return errTagNotFound(tid)
+					return epicme.TagNotFound(tid)
 				}
 			}
 			lexemes, n := searchLexemes(tx.rid, in.Title, in.Content)

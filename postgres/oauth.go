@@ -759,7 +759,7 @@ func (db *DB) DeleteAccount(ctx context.Context, userID string, now time.Time) e
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		return nil
 	})

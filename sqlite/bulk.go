@@ -35,7 +35,7 @@ func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.Ne
 		err := tx.queryRow(`SELECT rid, next_entry_id, next_tag_id, next_entry_tag_id FROM users WHERE id = ?`, userID).
 			Scan(&rid, &nextEntry, &nextTag, &nextLink)
 		if errors.Is(err, sql.ErrNoRows) {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		if err != nil {
 			return err
@@ -60,9 +60,9 @@ func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.Ne
 		now := toNanos(tx.now)
 		for _, t := range tags {
 			_, err := tx.exec(`INSERT INTO tags (user_id, id, name, name_key, description, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, userID, nextTag, t.Name, nameKey(t.Name), t.Description, now, now)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, userID, nextTag, t.Name, epicme.TagNameKey(t.Name), t.Description, now, now)
 			if isUnique(err, "tags.name_key") {
-				return errTagExists(t.Name)
+				return epicme.TagExists(t.Name)
 			}
 			if err != nil {
 				return err
@@ -75,10 +75,10 @@ func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.Ne
 		for i := range entries {
 			in := &entries[i]
 			created := toNanos(tx.now.Add(-time.Duration(len(entries)-1-i) * time.Minute))
-			tagIDs := uniqueIDs(in.TagIDs)
+			tagIDs := epicme.UniqueIDs(in.TagIDs)
 			for _, tid := range tagIDs {
 				if !known[tid] {
-					return errTagNotFound(tid)
+					return epicme.TagNotFound(tid)
 				}
 			}
 			terms, n := indexTerms(in.Title, in.Content)
