@@ -39,6 +39,7 @@ type Metrics struct {
 	Extra func() []Sample
 
 	registry  *prometheus.Registry
+	handler   http.Handler
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
 	auth      *prometheus.CounterVec
@@ -90,6 +91,7 @@ func NewMetrics() *Metrics {
 	m.registry.MustRegister(m.requests, m.durations, m.auth, m.toolCalls, m.toolTimes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		samples{m})
+	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 	return m
 }
 
@@ -154,7 +156,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	m.handler.ServeHTTP(w, r)
 }
 
 // samples collects the pool and Extra when scraped. It describes nothing
