@@ -9,26 +9,14 @@ import (
 	"github.com/epicme/epicme"
 )
 
-// BulkInsert loads a user's tags and entries in one transaction, for
-// fixtures and imports: all or nothing, and several times faster than one
-// call per row (ids are allocated once, tags are checked in memory, and the
-// full-text rows are written together at the end).
-//
-// Tags are created first, numbered after the user's existing tags, so
-// entries[i].TagIDs may name them (the first new tag of a user with no tags
-// is 1). Entries are numbered in slice order and dated one minute apart, the
-// last one now, so the last entry is the newest. Every entry and tag is
-// validated as by CreateEntry and CreateTag, with the same errors.
+var _ epicme.BulkLoader = (*DB)(nil)
+
+// BulkInsert implements epicme.BulkLoader. It is several times faster than
+// one call per row: ids are allocated once, tags are checked in memory, and
+// the full-text rows are written together at the end.
 func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.NewEntry, tags []epicme.NewTag) error {
-	for i := range tags {
-		if err := tags[i].Validate(); err != nil {
-			return err
-		}
-	}
-	for i := range entries {
-		if err := entries[i].Validate(); err != nil {
-			return err
-		}
+	if err := epicme.ValidateBulk(entries, tags); err != nil {
+		return err
 	}
 	return db.update(ctx, func(tx *Tx) error {
 		var rid, nextEntry, nextTag, nextLink int64
