@@ -2,6 +2,8 @@ package epicme
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -120,6 +122,39 @@ func (u *EntryUpdate) Validate() error {
 func (u *EntryUpdate) Empty() bool {
 	return u.Title == nil && u.Content == nil && u.Mood == nil && u.Location == nil &&
 		u.Weather == nil && u.IsPrivate == nil && u.IsFavorite == nil
+}
+
+// Apply writes the fields set in u into e and stamps e.UpdatedAt with now.
+// It returns by how many bytes the title and content grew (negative when they
+// shrank), which the store checks against the quota, and whether either
+// changed, which tells the store to reindex the entry for search.
+func (u *EntryUpdate) Apply(e *Entry, now time.Time) (grow int64, textChanged bool) {
+	before := EntryBytes(e.Title, e.Content)
+	if u.Title != nil {
+		textChanged = textChanged || e.Title != *u.Title
+		e.Title = *u.Title
+	}
+	if u.Content != nil {
+		textChanged = textChanged || e.Content != *u.Content
+		e.Content = *u.Content
+	}
+	if u.Mood != nil {
+		e.Mood = *u.Mood
+	}
+	if u.Location != nil {
+		e.Location = *u.Location
+	}
+	if u.Weather != nil {
+		e.Weather = *u.Weather
+	}
+	if u.IsPrivate != nil {
+		e.IsPrivate = *u.IsPrivate
+	}
+	if u.IsFavorite != nil {
+		e.IsFavorite = *u.IsFavorite
+	}
+	e.UpdatedAt = now
+	return EntryBytes(e.Title, e.Content) - before, textChanged
 }
 
 func validateTitle(t string) error {
@@ -297,4 +332,51 @@ type EntryService interface {
 	// SearchEntries ranks the user's entries against the query. Ranking
 	// depends on this user's entries only.
 	SearchEntries(ctx context.Context, userID string, q SearchQuery) (*SearchPage, error)
+}
+
+// EntryNotFound is the error for an entry id the user does not have.
+func EntryNotFound(id int64) error {
+	return Errorf(ENOTFOUND, "Entry with ID %q not found", strconv.FormatInt(id, 10))
+}
+
+// UniqueIDs returns ids without repeats, in first-seen order: a tag named
+// twice in one request links once.
+func UniqueIDs(ids []int64) []int64 {
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// BulkLoader loads a user's tags and entries in one transaction, for
+// fixtures and imports: all or nothing, and much faster than one call per
+// row. Both stores implement it.
+//
+// Tags are created first, numbered after the user's existing tags, so
+// entries[i].TagIDs may name them (the first new tag of a user with no tags
+// is 1). Entries are numbered in slice order and dated one minute apart, the
+// last one now, so the last entry is the newest. Every entry and tag is
+// validated as by CreateEntry and CreateTag, with the same errors
+// (ValidateBulk); ENOTFOUND if the user does not exist.
+type BulkLoader interface {
+	BulkInsert(ctx context.Context, userID string, entries []NewEntry, tags []NewTag) error
+}
+
+// ValidateBulk checks a bulk load's tags and entries as CreateTag and
+// CreateEntry would, before a store opens its transaction.
+func ValidateBulk(entries []NewEntry, tags []NewTag) error {
+	for i := range tags {
+		if err := tags[i].Validate(); err != nil {
+			return err
+		}
+	}
+	for i := range entries {
+		if err := entries[i].Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

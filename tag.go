@@ -2,6 +2,7 @@ package epicme
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -130,3 +131,32 @@ type Store interface {
 	// Close releases the database.
 	Close() error
 }
+
+// TagNotFound is the error for a tag id the user does not have.
+func TagNotFound(id int64) error {
+	return Errorf(ENOTFOUND, "Tag ID %q not found", strconv.FormatInt(id, 10))
+}
+
+// TagExists is the error for a tag name the user already has.
+func TagExists(name string) error {
+	return Errorf(ECONFLICT, "Tag %q already exists", name)
+}
+
+// TagNameKey folds a tag name for the uniqueness rule (case-insensitive).
+// Stores compare this key, computed here rather than with SQL's lower(),
+// whose result depends on the database's locale.
+func TagNameKey(name string) string { return strings.ToLower(name) }
+
+// Apply writes the fields set in u into t and stamps t.UpdatedAt with now.
+func (u *TagUpdate) Apply(t *Tag, now time.Time) {
+	if u.Name != nil {
+		t.Name = *u.Name
+	}
+	if u.Description != nil {
+		t.Description = *u.Description
+	}
+	t.UpdatedAt = now
+}
+
+// Empty reports whether the update changes nothing.
+func (u *TagUpdate) Empty() bool { return u.Name == nil && u.Description == nil }

@@ -2,6 +2,8 @@ package epicme
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"strings"
 	"time"
 )
@@ -112,4 +114,17 @@ type UserService interface {
 	PasswordHash(ctx context.Context, userID string) (string, error)
 	// SetPasswordHash replaces the password hash of a user.
 	SetPasswordHash(ctx context.Context, userID, hash string) error
+}
+
+// UserNotFound is the error for a user that does not exist.
+func UserNotFound() error { return Errorf(ENOTFOUND, "User not found") }
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NewUserID returns a random user id: 20 base32 characters, 100 bits from
+// crypto/rand, so ids can be neither guessed nor counted.
+func NewUserID() string {
+	var b [13]byte
+	rand.Read(b[:])
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))[:20]
 }

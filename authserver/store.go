@@ -300,3 +300,15 @@ func (e *CodeReusedError) Error() string { return "authserver: authorization cod
 
 // Is makes errors.Is(err, ErrInvalidGrant) true.
 func (e *CodeReusedError) Is(target error) bool { return target == ErrInvalidGrant }
+
+// CodeNotRedeemed is the error of a Store's RedeemCode whose code could not
+// be consumed: a *CodeReusedError when it had been used (so the caller can
+// revoke what the first redemption issued, RFC 6749 §4.1.2), else
+// ErrInvalidGrant (unknown or expired). found, used and grantID describe
+// the code's row.
+func CodeNotRedeemed(found, used bool, grantID string) error {
+	if found && used {
+		return &CodeReusedError{GrantID: grantID}
+	}
+	return ErrInvalidGrant
+}

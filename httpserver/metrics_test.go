@@ -14,8 +14,8 @@ import (
 // TestMetricsCountRoutesAuthAndTools serves a few requests through a server
 // with metrics and reads /metrics back: requests by route pattern and
 // status, the auth outcome of /mcp from its WWW-Authenticate challenge, tool
-// durations from the 2026-07-28 headers (known tools only), pool gauges, and
-// an event stream still flushed through the counting writer.
+// calls as the MCP adapter reports them, pool gauges, and an event stream
+// still flushed through the counting writer.
 func TestMetricsCountRoutesAuthAndTools(t *testing.T) {
 	mcp := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Header.Get("Authorization") {
@@ -43,7 +43,7 @@ func TestMetricsCountRoutesAuthAndTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := httpserver.NewMetrics([]string{"get_entry"})
+	m := httpserver.NewMetrics()
 	m.PoolStats = func() httpserver.PoolStats {
 		return httpserver.PoolStats{MaxOpen: 8, Open: 3, InUse: 1, Idle: 2, WaitCount: 4, WaitDuration: 1500 * time.Millisecond}
 	}
@@ -77,6 +77,9 @@ func TestMetricsCountRoutesAuthAndTools(t *testing.T) {
 	send("Bearer good", "get_entry")
 	send("Bearer good", "get_entry")
 	send("Bearer good", "made_up_tool")
+	m.ToolCall("get_entry", time.Millisecond, false)
+	m.ToolCall("get_entry", 2*time.Millisecond, false)
+	m.ToolCall("get_entry", time.Millisecond, true)
 	get(t, ts.URL+"/healthz")
 	get(t, ts.URL+"/no/such/page")
 
@@ -85,21 +88,28 @@ func TestMetricsCountRoutesAuthAndTools(t *testing.T) {
 		t.Errorf("Content-Type %q", ct)
 	}
 	for _, want := range []string{
-		`epicme_http_requests_total{route="/mcp",code="200"} 4`,
-		`epicme_http_requests_total{route="/mcp",code="401"} 2`,
-		`epicme_http_requests_total{route="/mcp",code="403"} 1`,
-		`epicme_http_requests_total{route="GET /healthz",code="200"} 1`,
-		`epicme_http_requests_total{route="unmatched",code="404"} 1`,
+		`epicme_http_requests_total{code="200",route="/mcp"} 4`,
+		`epicme_http_requests_total{code="401",route="/mcp"} 2`,
+		`epicme_http_requests_total{code="403",route="/mcp"} 1`,
+		`epicme_http_requests_total{code="200",route="GET /healthz"} 1`,
+		`epicme_http_requests_total{code="404",route="unmatched"} 1`,
 		`epicme_auth_decisions_total{result="missing_token"} 1`,
 		`epicme_auth_decisions_total{result="invalid_token"} 1`,
 		`epicme_auth_decisions_total{result="insufficient_scope"} 1`,
 		`epicme_auth_decisions_total{result="ok"} 4`,
-		`epicme_tool_duration_seconds_count{tool="get_entry"} 2`,
-		`epicme_tool_duration_seconds_bucket{tool="get_entry",le="+Inf"} 2`,
+		"# TYPE epicme_tool_calls_total counter",
+		`epicme_tool_calls_total{result="ok",tool="get_entry"} 2`,
+		`epicme_tool_calls_total{result="error",tool="get_entry"} 1`,
+		`epicme_tool_duration_seconds_count{tool="get_entry"} 3`,
+		`epicme_tool_duration_seconds_bucket{tool="get_entry",le="+Inf"} 3`,
+		`epicme_tool_duration_seconds_bucket{tool="get_entry",le="0.001"} 2`,
 		`epicme_http_request_duration_seconds_count{route="/mcp"} 7`,
 		"# TYPE epicme_http_request_duration_seconds histogram",
+		"# TYPE epicme_db_connections_open gauge",
 		"epicme_db_connections_open 3",
+		"# TYPE epicme_db_wait_seconds_total counter",
 		"epicme_db_wait_seconds_total 1.5",
+		"# TYPE go_goroutines gauge",
 		"# TYPE epicme_verifier_cache_hits_total counter",
 		"epicme_verifier_cache_hits_total 7",
 	} {
@@ -112,5 +122,31 @@ func TestMetricsCountRoutesAuthAndTools(t *testing.T) {
 	}
 	if strings.Contains(body, "made_up_tool") {
 		t.Error("a tool name the server does not have became a label")
+	}
+}
+
+// TestMetricsRegistryPerServer starts two servers in one process: each
+// counts only its own requests.
+func TestMetricsRegistryPerServer(t *testing.T) {
+	var urls []string
+	for range 2 {
+		srv, err := httpserver.New(httpserver.Config{MCP: http.NotFoundHandler(), Auth: passThrough})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.EnableMetrics(httpserver.NewMetrics())
+		ts := httptest.NewServer(srv.HTTP.Handler)
+		defer ts.Close()
+		urls = append(urls, ts.URL)
+	}
+	get(t, urls[0]+"/healthz")
+	get(t, urls[0]+"/healthz")
+	_, body := get(t, urls[1]+"/metrics")
+	if strings.Contains(body, `route="GET /healthz"`) {
+		t.Fatalf("the second server counts the first one's requests:\n%s", body)
+	}
+	_, body = get(t, urls[0]+"/metrics")
+	if !strings.Contains(body, `epicme_http_requests_total{code="200",route="GET /healthz"} 2`+"\n") {
+		t.Fatalf("the first server lost its requests:\n%s", body)
 	}
 }

@@ -130,6 +130,8 @@ type Server struct {
 	fast map[string]fastHandler
 	// fastServed counts the requests the fast path answered.
 	fastServed atomic.Int64
+	// toolCalls, when set, counts every tool call (see CountToolCalls).
+	toolCalls func(tool string, took time.Duration, failed bool)
 	// implementation is the serverInfo put on 2026-07-28 results.
 	implementation mcp.Implementation
 	// fastMeta is the JSON of the _meta the fast path puts on its results:
@@ -243,6 +245,13 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 	return s, nil
 }
 
+// CountToolCalls has f called after every tool call, with the tool's name,
+// its duration and whether it failed (a tool error or a JSON-RPC error).
+// Call it before serving.
+func (s *Server) CountToolCalls(f func(tool string, took time.Duration, failed bool)) {
+	s.toolCalls = f
+}
+
 // MCPServer returns the underlying mcp-go server, for in-process use.
 func (s *Server) MCPServer() *server.MCPServer { return s.mcp }
 
@@ -272,6 +281,12 @@ func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 	name := tool.Name
 	need := toolScopes[name]
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+		// Every call of every revision passes here (mcp-go and the fast
+		// path call this handler); deferred first, it counts after recover.
+		if s.toolCalls != nil {
+			start := time.Now()
+			defer func() { s.toolCalls(name, time.Since(start), err != nil || res == nil || res.IsError) }()
+		}
 		defer func() {
 			if r := recover(); r != nil {
 				s.logger.ErrorContext(ctx, "tool panicked", slog.String("tool", name), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))

@@ -8,30 +8,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// BulkInsert loads a user's tags and entries in one transaction, for
-// fixtures and imports: all or nothing, and much faster than one call per
-// row (ids are allocated once, tags are checked in memory, and every
-// statement goes to the server in one pipelined batch).
-//
-// Tags are created first, numbered after the user's existing tags, so
-// entries[i].TagIDs may name them (the first new tag of a user with no tags
-// is 1). Entries are numbered in slice order and dated one minute apart, the
-// last one now, so the last entry is the newest. Every entry and tag is
-// validated as by CreateEntry and CreateTag, with the same errors.
+var _ epicme.BulkLoader = (*DB)(nil)
+
+// BulkInsert implements epicme.BulkLoader. It is much faster than one call
+// per row: ids are allocated once, tags are checked in memory, and every
+// statement goes to the server in one pipelined batch.
 func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.NewEntry, tags []epicme.NewTag) error {
-	for i := range tags {
-		if err := tags[i].Validate(); err != nil {
-			return err
-		}
-	}
-	for i := range entries {
-		if err := entries[i].Validate(); err != nil {
-			return err
-		}
+	if err := epicme.ValidateBulk(entries, tags); err != nil {
+		return err
 	}
 	return db.updateJournal(ctx, userID, func(tx *Tx) error {
 		if tx.rid == 0 {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		var nextEntry, nextTag, nextLink int64
 		if err := tx.queryRow(`SELECT next_entry_id, next_tag_id, next_entry_tag_id FROM users WHERE id = $1`, userID).
@@ -57,22 +45,22 @@ func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.Ne
 
 		b := &pgx.Batch{}
 		for _, t := range tags {
-			if names[nameKey(t.Name)] {
-				return errTagExists(t.Name)
+			if names[epicme.TagNameKey(t.Name)] {
+				return epicme.TagExists(t.Name)
 			}
-			names[nameKey(t.Name)] = true
+			names[epicme.TagNameKey(t.Name)] = true
 			b.Queue(`INSERT INTO tags (user_id, id, name, name_key, description, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $6)`, userID, nextTag, t.Name, nameKey(t.Name), t.Description, tx.now)
+				VALUES ($1, $2, $3, $4, $5, $6, $6)`, userID, nextTag, t.Name, epicme.TagNameKey(t.Name), t.Description, tx.now)
 			known[nextTag] = true
 			nextTag++
 		}
 		for i := range entries {
 			in := &entries[i]
 			created := tx.now.Add(-time.Duration(len(entries)-1-i) * time.Minute)
-			tagIDs := uniqueIDs(in.TagIDs)
+			tagIDs := epicme.UniqueIDs(in.TagIDs)
 			for _, tid := range tagIDs {
 				if !known[tid] {
-					return errTagNotFound(tid)
+					return epicme.TagNotFound(tid)
 				}
 			}
 			lexemes, n := searchLexemes(tx.rid, in.Title, in.Content)

@@ -15,10 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func errEntryNotFound(id int64) error {
-	return epicme.Errorf(epicme.ENOTFOUND, "Entry with ID %q not found", strconv.FormatInt(id, 10))
-}
-
 // getEntrySQL reads an entry with its tags in one statement (one snapshot),
 // the tags as two arrays ordered by name.
 const getEntrySQL = `SELECT e.id, e.title, e.content, e.mood, e.location, e.weather,
@@ -36,7 +32,7 @@ func scanEntry(row pgx.Row, userID string, id int64) (*epicme.Entry, error) {
 	err := row.Scan(&e.ID, &e.Title, &e.Content, &e.Mood, &e.Location, &e.Weather,
 		&e.IsPrivate, &e.IsFavorite, &e.CreatedAt, &e.UpdatedAt, &tagIDs, &tagNames)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errEntryNotFound(id)
+		return nil, epicme.EntryNotFound(id)
 	}
 	if err != nil {
 		return nil, epicme.Internal(err)
@@ -102,7 +98,7 @@ const insertEntrySQL = `INSERT INTO entries (user_id, id, created_at, updated_at
 
 func (tx *Tx) createEntry(userID string, in *epicme.NewEntry) (*epicme.Entry, error) {
 	if tx.rid == 0 {
-		return nil, errUserNotFound()
+		return nil, epicme.UserNotFound()
 	}
 	var id, count, used int64
 	err := tx.queryRow(`UPDATE users SET next_entry_id = next_entry_id + 1 WHERE id = $1
@@ -114,7 +110,7 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry) (*epicme.Entry, er
 		return nil, err
 	}
 	// The tags, checked and in the order GetEntry gives them (by name).
-	tagIDs := uniqueIDs(in.TagIDs)
+	tagIDs := epicme.UniqueIDs(in.TagIDs)
 	var tags []epicme.TagRef
 	if len(tagIDs) > 0 {
 		rows, err := tx.Query(tx.ctx, `SELECT id, name FROM tags WHERE user_id = $1 AND id = ANY($2) ORDER BY name_key, id`, userID, tagIDs)
@@ -126,7 +122,7 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry) (*epicme.Entry, er
 		}
 		for _, tid := range tagIDs {
 			if !slices.ContainsFunc(tags, func(t epicme.TagRef) bool { return t.ID == tid }) {
-				return nil, errTagNotFound(tid)
+				return nil, epicme.TagNotFound(tid)
 			}
 		}
 	}
@@ -160,17 +156,6 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry) (*epicme.Entry, er
 	return e, nil
 }
 
-// uniqueIDs returns ids without repeats, in first-seen order.
-func uniqueIDs(ids []int64) []int64 {
-	out := make([]int64, 0, len(ids))
-	for _, id := range ids {
-		if !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
 // UpdateEntry changes the fields set in u (see epicme.EntryUpdate) and bumps
 // updated_at; an empty update returns the entry unchanged. The full-text
 // column follows the new title and content in the same statement.
@@ -187,33 +172,8 @@ func (db *DB) UpdateEntry(ctx context.Context, userID string, id int64, u epicme
 		if e, err = tx.getEntry(userID, id); err != nil {
 			return err
 		}
-		before := epicme.EntryBytes(e.Title, e.Content)
-		reindex := false
-		if u.Title != nil {
-			reindex = reindex || e.Title != *u.Title
-			e.Title = *u.Title
-		}
-		if u.Content != nil {
-			reindex = reindex || e.Content != *u.Content
-			e.Content = *u.Content
-		}
-		if u.Mood != nil {
-			e.Mood = *u.Mood
-		}
-		if u.Location != nil {
-			e.Location = *u.Location
-		}
-		if u.Weather != nil {
-			e.Weather = *u.Weather
-		}
-		if u.IsPrivate != nil {
-			e.IsPrivate = *u.IsPrivate
-		}
-		if u.IsFavorite != nil {
-			e.IsFavorite = *u.IsFavorite
-		}
-		e.UpdatedAt = tx.now
-		if grow := epicme.EntryBytes(e.Title, e.Content) - before; grow > 0 {
+		grow, reindex := u.Apply(e, tx.now)
+		if grow > 0 {
 			// FOR UPDATE: two growing updates of one user check one after
 			// the other, so together they cannot pass the limit.
 			var used int64
@@ -290,7 +250,7 @@ FROM entries e WHERE e.user_id = $1`)
 		// id DESC) seeks straight to the first entry after the cursor.
 		q.WriteString(` AND (e.created_at, e.id) < (` + arg(at) + `, ` + arg(id) + `)`)
 	}
-	if tags := uniqueIDs(f.TagIDs); len(tags) > 0 {
+	if tags := epicme.UniqueIDs(f.TagIDs); len(tags) > 0 {
 		q.WriteString(` AND e.id IN (SELECT entry_id FROM entry_tags WHERE user_id = $1 AND tag_id = ANY(` + arg(tags) +
 			`) GROUP BY entry_id HAVING count(*) = ` + arg(len(tags)) + `)`)
 	}

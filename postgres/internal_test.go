@@ -131,19 +131,6 @@ func TestFailedMigrationLeavesSchemaUnchanged(t *testing.T) {
 	})
 }
 
-func TestMigrationNames(t *testing.T) {
-	for _, bad := range []string{"1.sql", "x_name.sql", "0000_zero.sql"} {
-		_, err := loadMigrations(fstest.MapFS{"migrations/" + bad: {Data: []byte("SELECT 1")}})
-		if err == nil || !strings.Contains(err.Error(), "NNNN_description.sql") {
-			t.Fatalf("%s: %v", bad, err)
-		}
-	}
-	_, err := loadMigrations(fstest.MapFS{"migrations/0001_a.sql": {}, "migrations/001_b.sql": {}})
-	if err == nil || !strings.Contains(err.Error(), "share version 1") {
-		t.Fatalf("duplicate versions: %v", err)
-	}
-}
-
 func TestTsLexemeIsNeverSyntax(t *testing.T) {
 	ctx := context.Background()
 	db, err := Open(ctx, pgtest.NewDatabase(t))

@@ -32,25 +32,12 @@ type migrationSource = fs.FS
 // https://www.postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS
 const migrationLock int64 = 0x657069636d65
 
-// loadMigrations reads and orders the migrations in fsys (under migrations/).
-func loadMigrations(fsys fs.FS) ([]migration.Migration, error) {
-	ms, err := migration.Load(fsys)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	return ms, nil
-}
-
 // migrate applies the migrations the database lacks, all in one transaction:
 // PostgreSQL's DDL is transactional, so if one fails none is kept and the
 // schema is as it was. The transaction first takes an advisory lock, so
 // instances that start together queue here: the first applies what is
 // missing, the others then find nothing left to do.
 func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
-	ms, err := loadMigrations(fsys)
-	if err != nil {
-		return err
-	}
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return db.connectError(err)
@@ -59,47 +46,50 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 		return fmt.Errorf("postgres: waiting for the migration lock on %s: %w", db.target, err)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    integer     PRIMARY KEY,
-		name       text        NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now()
-	)`); err != nil {
-		return fmt.Errorf("postgres: creating schema_migrations on %s: %w", db.target, err)
-	}
-	rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
-	if err != nil {
-		return fmt.Errorf("postgres: reading schema_migrations on %s: %w", db.target, err)
-	}
-	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
-	if err != nil {
-		return fmt.Errorf("postgres: reading schema_migrations on %s: %w", db.target, err)
-	}
-	applied := map[int]bool{}
-	latest := 0
-	for _, v := range versions {
-		applied[v] = true
-		latest = max(latest, v)
-	}
-	if n := len(ms); n > 0 && latest > ms[n-1].Version {
-		return fmt.Errorf("postgres: database %s has schema version %d, newer than this program knows (%d): run a newer epicme", db.target, latest, ms[n-1].Version)
-	}
-	for _, m := range ms {
-		if applied[m.Version] {
-			continue
-		}
-		// Without arguments pgx sends the file as one simple query, so a
-		// migration may hold many statements.
-		if _, err := tx.Exec(ctx, m.SQL); err != nil {
-			return fmt.Errorf("postgres: migration %s failed, database %s left unchanged: %w", m.Name, db.target, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
-			return fmt.Errorf("postgres: migration %s failed, database %s left unchanged: %w", m.Name, db.target, err)
-		}
+	if err := migration.Run(ctx, fsys, migrationTx{tx, db.target}, "postgres", db.target); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: committing migrations on %s: %w", db.target, err)
 	}
 	return nil
+}
+
+// migrationTx is the PostgreSQL side of migration.Tx: a transaction holding
+// migrationLock.
+type migrationTx struct {
+	tx     pgx.Tx
+	target string
+}
+
+// Applied creates schema_migrations when missing and reads its versions.
+func (m migrationTx) Applied(ctx context.Context) ([]int, error) {
+	if _, err := m.tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		return nil, fmt.Errorf("postgres: creating schema_migrations on %s: %w", m.target, err)
+	}
+	rows, err := m.tx.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: reading schema_migrations on %s: %w", m.target, err)
+	}
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: reading schema_migrations on %s: %w", m.target, err)
+	}
+	return vs, nil
+}
+
+// Apply runs the file without arguments, so pgx sends it as one simple
+// query and a migration may hold many statements.
+func (m migrationTx) Apply(ctx context.Context, mg migration.Migration) error {
+	if _, err := m.tx.Exec(ctx, mg.SQL); err != nil {
+		return err
+	}
+	_, err := m.tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, mg.Version, mg.Name)
+	return err
 }
 
 // SchemaVersion returns the highest migration applied to the database.
@@ -112,10 +102,4 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 }
 
 // LatestSchemaVersion returns the highest migration this program carries.
-func LatestSchemaVersion() int {
-	ms, err := loadMigrations(migrationFS)
-	if err != nil || len(ms) == 0 {
-		return 0
-	}
-	return ms[len(ms)-1].Version
-}
+func LatestSchemaVersion() int { return migration.Latest(migrationFS) }

@@ -357,20 +357,14 @@ func (db *DB) RedeemCode(ctx context.Context, codeHash string, now time.Time, g 
 			var used *int64
 			var grant *string
 			err := tx.queryRow(`SELECT used_at, grant_id FROM oauth_codes WHERE hash = $1`, codeHash).Scan(&used, &grant)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				outcome = authserver.ErrInvalidGrant
-			case err != nil:
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
-			case used != nil:
-				e := &authserver.CodeReusedError{}
-				if grant != nil {
-					e.GrantID = *grant
-				}
-				outcome = e
-			default:
-				outcome = authserver.ErrInvalidGrant
 			}
+			var grantID string
+			if grant != nil {
+				grantID = *grant
+			}
+			outcome = authserver.CodeNotRedeemed(err == nil, used != nil, grantID)
 			return nil
 		}
 		if err := tx.insertGrant(g); err != nil {
@@ -759,7 +753,7 @@ func (db *DB) DeleteAccount(ctx context.Context, userID string, now time.Time) e
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		return nil
 	})

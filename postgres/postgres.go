@@ -31,8 +31,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"io"
@@ -334,16 +332,6 @@ func ceilMicro(t time.Time) time.Time {
 		return r.Add(time.Microsecond)
 	}
 	return t
-}
-
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newUserID returns a random user id: 20 base32 characters, 100 bits from
-// crypto/rand, so ids can be neither guessed nor counted.
-func newUserID() string {
-	var b [13]byte
-	rand.Read(b[:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))[:20]
 }
 
 // isUnique reports whether err violates the named unique constraint or index.

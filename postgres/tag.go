@@ -3,25 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/epicme/epicme"
 	"github.com/jackc/pgx/v5"
 )
-
-func errTagNotFound(id int64) error {
-	return epicme.Errorf(epicme.ENOTFOUND, "Tag ID %q not found", strconv.FormatInt(id, 10))
-}
-
-func errTagExists(name string) error {
-	return epicme.Errorf(epicme.ECONFLICT, "Tag %q already exists", name)
-}
-
-// nameKey folds a tag name for the uniqueness rule (case-insensitive), in
-// the program rather than with lower(), whose result depends on the
-// database's locale.
-func nameKey(name string) string { return strings.ToLower(name) }
 
 const getTagSQL = `SELECT id, name, description, created_at, updated_at FROM tags WHERE user_id = $1 AND id = $2`
 
@@ -29,7 +14,7 @@ func scanTag(row pgx.Row, userID string, id int64) (*epicme.Tag, error) {
 	t := epicme.Tag{UserID: userID}
 	err := row.Scan(&t.ID, &t.Name, &t.Description, &t.CreatedAt, &t.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errTagNotFound(id)
+		return nil, epicme.TagNotFound(id)
 	}
 	if err != nil {
 		return nil, epicme.Internal(err)
@@ -47,7 +32,7 @@ func (db *DB) CreateTag(ctx context.Context, userID string, in epicme.NewTag) (*
 	var t *epicme.Tag
 	err := db.updateJournal(ctx, userID, func(tx *Tx) error {
 		if tx.rid == 0 {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		var id, count int64
 		err := tx.queryRow(`UPDATE users SET next_tag_id = next_tag_id + 1 WHERE id = $1
@@ -60,9 +45,9 @@ func (db *DB) CreateTag(ctx context.Context, userID string, in epicme.NewTag) (*
 		}
 		t = &epicme.Tag{ID: id, UserID: userID, Name: in.Name, Description: in.Description, CreatedAt: tx.now, UpdatedAt: tx.now}
 		_, err = tx.exec(`INSERT INTO tags (user_id, id, name, name_key, description, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $6)`, userID, id, t.Name, nameKey(t.Name), t.Description, t.CreatedAt)
+			VALUES ($1, $2, $3, $4, $5, $6, $6)`, userID, id, t.Name, epicme.TagNameKey(t.Name), t.Description, t.CreatedAt)
 		if isUnique(err, "tags_name") {
-			return errTagExists(t.Name)
+			return epicme.TagExists(t.Name)
 		}
 		return err
 	})
@@ -111,7 +96,7 @@ func (db *DB) UpdateTag(ctx context.Context, userID string, id int64, u epicme.T
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
-	if u.Name == nil && u.Description == nil {
+	if u.Empty() {
 		return db.GetTag(ctx, userID, id)
 	}
 	var t *epicme.Tag
@@ -120,17 +105,11 @@ func (db *DB) UpdateTag(ctx context.Context, userID string, id int64, u epicme.T
 		if t, err = scanTag(tx.queryRow(getTagSQL, userID, id), userID, id); err != nil {
 			return err
 		}
-		if u.Name != nil {
-			t.Name = *u.Name
-		}
-		if u.Description != nil {
-			t.Description = *u.Description
-		}
-		t.UpdatedAt = tx.now
+		u.Apply(t, tx.now)
 		_, err = tx.exec(`UPDATE tags SET name = $3, name_key = $4, description = $5, updated_at = $6
-			WHERE user_id = $1 AND id = $2`, userID, id, t.Name, nameKey(t.Name), t.Description, t.UpdatedAt)
+			WHERE user_id = $1 AND id = $2`, userID, id, t.Name, epicme.TagNameKey(t.Name), t.Description, t.UpdatedAt)
 		if isUnique(err, "tags_name") {
-			return errTagExists(t.Name)
+			return epicme.TagExists(t.Name)
 		}
 		return err
 	})
@@ -170,9 +149,9 @@ func (tx *Tx) checkEntryAndTag(userID string, entryID, tagID int64) error {
 	case err != nil:
 		return err
 	case !entry:
-		return errEntryNotFound(entryID)
+		return epicme.EntryNotFound(entryID)
 	case !tag:
-		return errTagNotFound(tagID)
+		return epicme.TagNotFound(tagID)
 	}
 	return nil
 }

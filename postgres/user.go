@@ -11,8 +11,6 @@ import (
 
 const userColumns = `id, issuer, subject, email, disabled, created_at, updated_at`
 
-func errUserNotFound() error { return epicme.Errorf(epicme.ENOTFOUND, "User not found") }
-
 // hasNUL reports whether a lookup key holds a NUL character. PostgreSQL
 // refuses such a parameter with an error, where SQLite would just find
 // nothing; no stored row can hold one (epicme validation refuses it), so the
@@ -24,7 +22,7 @@ func scanUser(row pgx.Row) (*epicme.User, error) {
 	var u epicme.User
 	if err := row.Scan(&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.Disabled, &u.CreatedAt, &u.UpdatedAt); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, errUserNotFound()
+			return nil, epicme.UserNotFound()
 		}
 		return nil, epicme.Internal(err)
 	}
@@ -47,7 +45,7 @@ func createUserError(err error, u *epicme.User) error {
 // account without a subject gets its own id as subject.
 func (db *DB) newUserRow(in epicme.NewUser) *epicme.User {
 	now := db.now()
-	u := &epicme.User{ID: newUserID(), Issuer: in.Issuer, Subject: in.Subject, Email: in.Email, CreatedAt: now, UpdatedAt: now}
+	u := &epicme.User{ID: epicme.NewUserID(), Issuer: in.Issuer, Subject: in.Subject, Email: in.Email, CreatedAt: now, UpdatedAt: now}
 	if u.Subject == "" {
 		u.Subject = u.ID
 	}
@@ -73,7 +71,7 @@ func (db *DB) CreateUser(ctx context.Context, in epicme.NewUser) (*epicme.User, 
 // UserByID returns a user; ENOTFOUND if none.
 func (db *DB) UserByID(ctx context.Context, id string) (*epicme.User, error) {
 	if hasNUL(id) {
-		return nil, errUserNotFound()
+		return nil, epicme.UserNotFound()
 	}
 	return idempotent(ctx, db, func() (*epicme.User, error) {
 		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
@@ -83,7 +81,7 @@ func (db *DB) UserByID(ctx context.Context, id string) (*epicme.User, error) {
 // UserByIdentity returns the user with this (issuer, subject); ENOTFOUND if none.
 func (db *DB) UserByIdentity(ctx context.Context, issuer, subject string) (*epicme.User, error) {
 	if hasNUL(issuer + subject) {
-		return nil, errUserNotFound()
+		return nil, epicme.UserNotFound()
 	}
 	return idempotent(ctx, db, func() (*epicme.User, error) {
 		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = $1 AND subject = $2`, issuer, subject))
@@ -95,7 +93,7 @@ func (db *DB) UserByIdentity(ctx context.Context, issuer, subject string) (*epic
 func (db *DB) LocalUserByEmail(ctx context.Context, email string) (*epicme.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if hasNUL(email) {
-		return nil, errUserNotFound()
+		return nil, epicme.UserNotFound()
 	}
 	return idempotent(ctx, db, func() (*epicme.User, error) {
 		return scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE issuer = 'local' AND email = $1`, email))
@@ -175,7 +173,7 @@ func (db *DB) passwordHash(ctx context.Context, userID string) (string, error) {
 	var h string
 	err := db.pool.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&h)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", errUserNotFound()
+		return "", epicme.UserNotFound()
 	}
 	if err != nil {
 		return "", epicme.Internal(err)
@@ -203,7 +201,7 @@ func (db *DB) updateUser(ctx context.Context, sql, userID string, value any) err
 			return struct{}{}, epicme.Internal(err)
 		}
 		if tag.RowsAffected() == 0 {
-			return struct{}{}, errUserNotFound()
+			return struct{}{}, epicme.UserNotFound()
 		}
 		return struct{}{}, nil
 	})
@@ -218,7 +216,7 @@ func (db *DB) DeleteUser(ctx context.Context, userID string) error {
 		return epicme.Internal(err)
 	}
 	if tag.RowsAffected() == 0 {
-		return errUserNotFound()
+		return epicme.UserNotFound()
 	}
 	return nil
 }

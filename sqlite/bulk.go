@@ -9,33 +9,21 @@ import (
 	"github.com/epicme/epicme"
 )
 
-// BulkInsert loads a user's tags and entries in one transaction, for
-// fixtures and imports: all or nothing, and several times faster than one
-// call per row (ids are allocated once, tags are checked in memory, and the
-// full-text rows are written together at the end).
-//
-// Tags are created first, numbered after the user's existing tags, so
-// entries[i].TagIDs may name them (the first new tag of a user with no tags
-// is 1). Entries are numbered in slice order and dated one minute apart, the
-// last one now, so the last entry is the newest. Every entry and tag is
-// validated as by CreateEntry and CreateTag, with the same errors.
+var _ epicme.BulkLoader = (*DB)(nil)
+
+// BulkInsert implements epicme.BulkLoader. It is several times faster than
+// one call per row: ids are allocated once, tags are checked in memory, and
+// the full-text rows are written together at the end.
 func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.NewEntry, tags []epicme.NewTag) error {
-	for i := range tags {
-		if err := tags[i].Validate(); err != nil {
-			return err
-		}
-	}
-	for i := range entries {
-		if err := entries[i].Validate(); err != nil {
-			return err
-		}
+	if err := epicme.ValidateBulk(entries, tags); err != nil {
+		return err
 	}
 	return db.update(ctx, func(tx *Tx) error {
 		var rid, nextEntry, nextTag, nextLink int64
 		err := tx.queryRow(`SELECT rid, next_entry_id, next_tag_id, next_entry_tag_id FROM users WHERE id = ?`, userID).
 			Scan(&rid, &nextEntry, &nextTag, &nextLink)
 		if errors.Is(err, sql.ErrNoRows) {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		if err != nil {
 			return err
@@ -60,9 +48,9 @@ func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.Ne
 		now := toNanos(tx.now)
 		for _, t := range tags {
 			_, err := tx.exec(`INSERT INTO tags (user_id, id, name, name_key, description, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, userID, nextTag, t.Name, nameKey(t.Name), t.Description, now, now)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, userID, nextTag, t.Name, epicme.TagNameKey(t.Name), t.Description, now, now)
 			if isUnique(err, "tags.name_key") {
-				return errTagExists(t.Name)
+				return epicme.TagExists(t.Name)
 			}
 			if err != nil {
 				return err
@@ -75,10 +63,10 @@ func (db *DB) BulkInsert(ctx context.Context, userID string, entries []epicme.Ne
 		for i := range entries {
 			in := &entries[i]
 			created := toNanos(tx.now.Add(-time.Duration(len(entries)-1-i) * time.Minute))
-			tagIDs := uniqueIDs(in.TagIDs)
+			tagIDs := epicme.UniqueIDs(in.TagIDs)
 			for _, tid := range tagIDs {
 				if !known[tid] {
-					return errTagNotFound(tid)
+					return epicme.TagNotFound(tid)
 				}
 			}
 			terms, n := indexTerms(in.Title, in.Content)

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,10 +15,6 @@ import (
 
 	"github.com/epicme/epicme"
 )
-
-func errEntryNotFound(id int64) error {
-	return epicme.Errorf(epicme.ENOTFOUND, "Entry with ID %q not found", strconv.FormatInt(id, 10))
-}
 
 // getEntrySQL reads an entry with its tags in one row: the tags column is
 // the JSON array of the entry's tags ordered by name, which the triggers of
@@ -38,7 +33,7 @@ func scanEntry(row *sql.Row, userID string, id int64) (*epicme.Entry, error) {
 	}
 	err := row.Scan(ptrs[:]...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errEntryNotFound(id)
+		return nil, epicme.EntryNotFound(id)
 	}
 	if err != nil {
 		return nil, epicme.Internal(err)
@@ -157,7 +152,7 @@ func (db *DB) GetEntry(ctx context.Context, userID string, id int64) (*epicme.En
 		return nil, epicme.Internal(err)
 	}
 	if e == nil {
-		return nil, errEntryNotFound(id)
+		return nil, epicme.EntryNotFound(id)
 	}
 	return e, nil
 }
@@ -258,7 +253,7 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry, created time.Time)
 	err := tx.queryRow(`UPDATE users SET next_entry_id = next_entry_id + 1 WHERE id = ?
 		RETURNING next_entry_id - 1, rid, entry_count, entry_bytes`, userID).Scan(&id, &rid, &count, &used)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ftsRow{}, errUserNotFound()
+		return nil, ftsRow{}, epicme.UserNotFound()
 	}
 	if err != nil {
 		return nil, ftsRow{}, err
@@ -266,7 +261,7 @@ func (tx *Tx) createEntry(userID string, in *epicme.NewEntry, created time.Time)
 	if err := tx.db.quota.OrDefault().CheckNewEntry(count, used, epicme.EntryBytes(in.Title, in.Content)); err != nil {
 		return nil, ftsRow{}, err
 	}
-	tagIDs := uniqueIDs(in.TagIDs)
+	tagIDs := epicme.UniqueIDs(in.TagIDs)
 	for _, tid := range tagIDs {
 		if err := tx.checkTag(userID, tid); err != nil {
 			return nil, ftsRow{}, err
@@ -304,7 +299,7 @@ func (tx *Tx) checkTag(userID string, tagID int64) error {
 	var one int
 	err := tx.queryRow(`SELECT 1 FROM tags WHERE user_id = ? AND id = ?`, userID, tagID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return errTagNotFound(tagID)
+		return epicme.TagNotFound(tagID)
 	}
 	return err
 }
@@ -314,7 +309,7 @@ func (tx *Tx) checkEntry(userID string, entryID int64) error {
 	var one int
 	err := tx.queryRow(`SELECT 1 FROM entries WHERE user_id = ? AND id = ?`, userID, entryID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return errEntryNotFound(entryID)
+		return epicme.EntryNotFound(entryID)
 	}
 	return err
 }
@@ -322,17 +317,6 @@ func (tx *Tx) checkEntry(userID string, entryID int64) error {
 // ftsRowid is the full-text index row of a user's entry: the user's range
 // (rid << 32) plus the entry id. Entry ids stay below 2^32 per user.
 func ftsRowid(rid, id int64) int64 { return rid<<32 | id }
-
-// uniqueIDs returns ids without repeats, in first-seen order.
-func uniqueIDs(ids []int64) []int64 {
-	out := make([]int64, 0, len(ids))
-	for _, id := range ids {
-		if !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out
-}
 
 // UpdateEntry changes the fields set in u (see epicme.EntryUpdate) and bumps
 // updated_at; an empty update returns the entry unchanged. The full-text
@@ -350,33 +334,8 @@ func (db *DB) UpdateEntry(ctx context.Context, userID string, id int64, u epicme
 		if e, err = tx.getEntry(userID, id); err != nil {
 			return err
 		}
-		before := epicme.EntryBytes(e.Title, e.Content)
-		reindex := false
-		if u.Title != nil {
-			reindex = reindex || e.Title != *u.Title
-			e.Title = *u.Title
-		}
-		if u.Content != nil {
-			reindex = reindex || e.Content != *u.Content
-			e.Content = *u.Content
-		}
-		if u.Mood != nil {
-			e.Mood = *u.Mood
-		}
-		if u.Location != nil {
-			e.Location = *u.Location
-		}
-		if u.Weather != nil {
-			e.Weather = *u.Weather
-		}
-		if u.IsPrivate != nil {
-			e.IsPrivate = *u.IsPrivate
-		}
-		if u.IsFavorite != nil {
-			e.IsFavorite = *u.IsFavorite
-		}
-		e.UpdatedAt = tx.now
-		if grow := epicme.EntryBytes(e.Title, e.Content) - before; grow > 0 {
+		grow, reindex := u.Apply(e, tx.now)
+		if grow > 0 {
 			var used int64
 			if err := tx.queryRow(`SELECT entry_bytes FROM users WHERE id = ?`, userID).Scan(&used); err != nil {
 				return err
@@ -517,7 +476,7 @@ FROM entries e WHERE e.user_id = ?1`)
 		q.WriteString(` AND e.created_at <= ? AND (e.created_at < ? OR e.id < ?)`)
 		args = append(args, at, at, id)
 	}
-	if tags := uniqueIDs(f.TagIDs); len(tags) > 0 {
+	if tags := epicme.UniqueIDs(f.TagIDs); len(tags) > 0 {
 		b, _ := json.Marshal(tags)
 		q.WriteString(` AND e.id IN (SELECT entry_id FROM entry_tags WHERE user_id = ?1
 	AND tag_id IN (SELECT value FROM json_each(?)) GROUP BY entry_id HAVING count(*) = ?)`)

@@ -204,18 +204,6 @@ func TestMigrationsApplyInNumericOrderOnce(t *testing.T) {
 	}
 }
 
-func TestMigrationNames(t *testing.T) {
-	for _, names := range [][]string{{"migrations/abc.sql"}, {"migrations/0002_a.sql", "migrations/2_b.sql"}, {"migrations/0000_zero.sql"}} {
-		fsys := fstest.MapFS{}
-		for _, n := range names {
-			fsys[n] = &fstest.MapFile{Data: []byte("SELECT 1;")}
-		}
-		if _, err := loadMigrations(fsys); err == nil {
-			t.Errorf("loadMigrations(%v) accepted bad names", names)
-		}
-	}
-}
-
 // TestCloseIsSafeTwiceAndWritesFailAfter covers the shutdown path.
 func TestCloseIsSafeTwiceAndWritesFailAfter(t *testing.T) {
 	db := openTestDB(t)

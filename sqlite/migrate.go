@@ -2,8 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"embed"
-	"fmt"
 	"io/fs"
 
 	"github.com/epicme/epicme"
@@ -18,24 +18,11 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// loadMigrations reads and orders the migrations in fsys (under migrations/).
-func loadMigrations(fsys fs.FS) ([]migration.Migration, error) {
-	ms, err := migration.Load(fsys)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	return ms, nil
-}
-
 // migrate applies the migrations the database lacks, all in one
 // transaction: if one fails, none is kept and the schema is as it was.
 // BEGIN IMMEDIATE (the writer's transaction mode) also keeps two processes
 // that open a new file at once from both applying the same migration.
 func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
-	ms, err := loadMigrations(fsys)
-	if err != nil {
-		return err
-	}
 	conn, err := db.write.Conn(ctx)
 	if err != nil {
 		return openError(db.path, err)
@@ -50,53 +37,58 @@ func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 			_, _ = conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
 		}
 	}()
-	tx := conn
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT    NOT NULL,
-		applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-	)`); err != nil {
-		return openError(db.path, err)
+	if err := migration.Run(ctx, fsys, migrationTx{conn, db.path}, "sqlite", db.path); err != nil {
+		return err
 	}
-
-	applied := map[int]bool{}
-	latest := 0
-	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
-	if err != nil {
-		return openError(db.path, err)
-	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return openError(db.path, err)
-		}
-		applied[v] = true
-		latest = max(latest, v)
-	}
-	if err := rows.Close(); err != nil {
-		return openError(db.path, err)
-	}
-	if n := len(ms); n > 0 && latest > ms[n-1].Version {
-		return fmt.Errorf("sqlite: database %s has schema version %d, newer than this program knows (%d): run a newer epicme", db.path, latest, ms[n-1].Version)
-	}
-
-	for _, m := range ms {
-		if applied[m.Version] {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			return fmt.Errorf("sqlite: migration %s failed, database %s left unchanged: %w", m.Name, db.path, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, m.Version, m.Name); err != nil {
-			return fmt.Errorf("sqlite: migration %s failed, database %s left unchanged: %w", m.Name, db.path, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `COMMIT`); err != nil {
+	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
 		return openError(db.path, err)
 	}
 	committed = true
 	return nil
+}
+
+// migrationTx is the SQLite side of migration.Tx: the writer's connection
+// inside BEGIN IMMEDIATE.
+type migrationTx struct {
+	conn *sql.Conn
+	path string
+}
+
+// Applied creates schema_migrations when missing and reads its versions.
+func (tx migrationTx) Applied(ctx context.Context) ([]int, error) {
+	if _, err := tx.conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+	)`); err != nil {
+		return nil, openError(tx.path, err)
+	}
+	rows, err := tx.conn.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, openError(tx.path, err)
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, openError(tx.path, err)
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, openError(tx.path, err)
+	}
+	return vs, nil
+}
+
+// Apply runs m and records it.
+func (tx migrationTx) Apply(ctx context.Context, m migration.Migration) error {
+	if _, err := tx.conn.ExecContext(ctx, m.SQL); err != nil {
+		return err
+	}
+	_, err := tx.conn.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`, m.Version, m.Name)
+	return err
 }
 
 // SchemaVersion returns the highest migration applied to the database.
@@ -109,10 +101,4 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 }
 
 // LatestSchemaVersion returns the highest migration this program carries.
-func LatestSchemaVersion() int {
-	ms, err := loadMigrations(migrationFS)
-	if err != nil || len(ms) == 0 {
-		return 0
-	}
-	return ms[len(ms)-1].Version
-}
+func LatestSchemaVersion() int { return migration.Latest(migrationFS) }

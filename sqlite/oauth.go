@@ -268,16 +268,10 @@ func (db *DB) RedeemCode(ctx context.Context, codeHash string, now time.Time, g 
 			var used sql.NullInt64
 			var grant sql.NullString
 			err := tx.queryRow(`SELECT used_at, grant_id FROM oauth_codes WHERE hash = ?`, codeHash).Scan(&used, &grant)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				outcome = authserver.ErrInvalidGrant
-			case err != nil:
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
-			case used.Valid:
-				outcome = &authserver.CodeReusedError{GrantID: grant.String}
-			default:
-				outcome = authserver.ErrInvalidGrant
 			}
+			outcome = authserver.CodeNotRedeemed(err == nil, used.Valid, grant.String)
 			return nil
 		}
 		if err := tx.insertGrant(g); err != nil {

@@ -73,7 +73,7 @@ func (db *DB) DeleteAccount(ctx context.Context, userID string, now time.Time) e
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		return nil
 	})

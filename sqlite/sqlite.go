@@ -12,9 +12,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"io"
@@ -415,16 +413,6 @@ func (db *DB) now() time.Time { return db.nowFn().UTC().Round(0) }
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
 
 func toNanos(t time.Time) int64 { return t.UnixNano() }
-
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newUserID returns a random user id: 20 base32 characters, 100 bits from
-// crypto/rand, so ids can be neither guessed nor counted.
-func newUserID() string {
-	var b [13]byte
-	rand.Read(b[:])
-	return strings.ToLower(idEncoding.EncodeToString(b[:]))[:20]
-}
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY violation of one of
 // the given columns ("users.email").

@@ -4,22 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/epicme/epicme"
 )
-
-func errTagNotFound(id int64) error {
-	return epicme.Errorf(epicme.ENOTFOUND, "Tag ID %q not found", strconv.FormatInt(id, 10))
-}
-
-func errTagExists(name string) error {
-	return epicme.Errorf(epicme.ECONFLICT, "Tag %q already exists", name)
-}
-
-// nameKey folds a tag name for the uniqueness rule (case-insensitive).
-func nameKey(name string) string { return strings.ToLower(name) }
 
 const getTagSQL = `SELECT id, name, description, created_at, updated_at FROM tags WHERE user_id = ? AND id = ?`
 
@@ -28,7 +15,7 @@ func scanTag(row *sql.Row, userID string, id int64) (*epicme.Tag, error) {
 	var created, updated int64
 	err := row.Scan(&t.ID, &t.Name, &t.Description, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errTagNotFound(id)
+		return nil, epicme.TagNotFound(id)
 	}
 	if err != nil {
 		return nil, epicme.Internal(err)
@@ -57,7 +44,7 @@ func (tx *Tx) createTag(userID string, in epicme.NewTag) (*epicme.Tag, error) {
 	err := tx.queryRow(`UPDATE users SET next_tag_id = next_tag_id + 1 WHERE id = ?
 		RETURNING next_tag_id - 1, tag_count`, userID).Scan(&id, &count)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errUserNotFound()
+		return nil, epicme.UserNotFound()
 	}
 	if err != nil {
 		return nil, err
@@ -67,9 +54,9 @@ func (tx *Tx) createTag(userID string, in epicme.NewTag) (*epicme.Tag, error) {
 	}
 	t := &epicme.Tag{ID: id, UserID: userID, Name: in.Name, Description: in.Description, CreatedAt: tx.now, UpdatedAt: tx.now}
 	_, err = tx.exec(`INSERT INTO tags (user_id, id, name, name_key, description, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, userID, id, t.Name, nameKey(t.Name), t.Description, toNanos(t.CreatedAt), toNanos(t.UpdatedAt))
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, userID, id, t.Name, epicme.TagNameKey(t.Name), t.Description, toNanos(t.CreatedAt), toNanos(t.UpdatedAt))
 	if isUnique(err, "tags.name_key") {
-		return nil, errTagExists(t.Name)
+		return nil, epicme.TagExists(t.Name)
 	}
 	if err != nil {
 		return nil, err
@@ -110,7 +97,7 @@ func (db *DB) UpdateTag(ctx context.Context, userID string, id int64, u epicme.T
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
-	if u.Name == nil && u.Description == nil {
+	if u.Empty() {
 		return db.GetTag(ctx, userID, id)
 	}
 	var t *epicme.Tag
@@ -119,17 +106,11 @@ func (db *DB) UpdateTag(ctx context.Context, userID string, id int64, u epicme.T
 		if t, err = scanTag(tx.queryRow(getTagSQL, userID, id), userID, id); err != nil {
 			return err
 		}
-		if u.Name != nil {
-			t.Name = *u.Name
-		}
-		if u.Description != nil {
-			t.Description = *u.Description
-		}
-		t.UpdatedAt = tx.now
+		u.Apply(t, tx.now)
 		_, err = tx.exec(`UPDATE tags SET name = ?, name_key = ?, description = ?, updated_at = ?
-			WHERE user_id = ? AND id = ?`, t.Name, nameKey(t.Name), t.Description, toNanos(t.UpdatedAt), userID, id)
+			WHERE user_id = ? AND id = ?`, t.Name, epicme.TagNameKey(t.Name), t.Description, toNanos(t.UpdatedAt), userID, id)
 		if isUnique(err, "tags.name_key") {
-			return errTagExists(t.Name)
+			return epicme.TagExists(t.Name)
 		}
 		return err
 	})

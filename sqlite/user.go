@@ -11,14 +11,12 @@ import (
 
 const userColumns = `id, issuer, subject, email, disabled, created_at, updated_at`
 
-func errUserNotFound() error { return epicme.Errorf(epicme.ENOTFOUND, "User not found") }
-
 func scanUser(row interface{ Scan(...any) error }) (*epicme.User, error) {
 	var u epicme.User
 	var created, updated int64
 	if err := row.Scan(&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.Disabled, &created, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, errUserNotFound()
+			return nil, epicme.UserNotFound()
 		}
 		return nil, epicme.Internal(err)
 	}
@@ -44,7 +42,7 @@ func (db *DB) CreateUser(ctx context.Context, in epicme.NewUser) (*epicme.User, 
 
 func (tx *Tx) createUser(in epicme.NewUser) (*epicme.User, error) {
 	u := &epicme.User{
-		ID:        newUserID(),
+		ID:        epicme.NewUserID(),
 		Issuer:    in.Issuer,
 		Subject:   in.Subject,
 		Email:     in.Email,
@@ -145,7 +143,7 @@ func (db *DB) PasswordHash(ctx context.Context, userID string) (string, error) {
 	var h string
 	err := db.queryRow(ctx, `SELECT password_hash FROM users WHERE id = ?`, userID).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", errUserNotFound()
+		return "", epicme.UserNotFound()
 	}
 	if err != nil {
 		return "", epicme.Internal(err)
@@ -162,7 +160,7 @@ func (db *DB) SetPasswordHash(ctx context.Context, userID, hash string) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		return nil
 	})
@@ -176,7 +174,7 @@ func (db *DB) SetUserDisabled(ctx context.Context, userID string, disabled bool)
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		return nil
 	})
@@ -191,7 +189,7 @@ func (db *DB) DeleteUser(ctx context.Context, userID string) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return errUserNotFound()
+			return epicme.UserNotFound()
 		}
 		return nil
 	})

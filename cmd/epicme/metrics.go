@@ -1,8 +1,6 @@
 package main
 
 import (
-	"slices"
-
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
 	"github.com/epicme/epicme/mcpserver"
@@ -10,15 +8,11 @@ import (
 	"github.com/epicme/epicme/sqlite"
 )
 
-// newMetrics returns the /metrics of serve: tool durations for the
-// server's own tools, and the pool of whichever database holds the journal.
+// newMetrics returns the /metrics of serve: the calls of the server's tools,
+// and the pool of whichever database holds the journal.
 func newMetrics(m *mcpserver.Server, store journalStore) *httpserver.Metrics {
-	var tools []string
-	for name := range m.MCPServer().ListTools() {
-		tools = append(tools, name)
-	}
-	slices.Sort(tools)
-	metrics := httpserver.NewMetrics(tools)
+	metrics := httpserver.NewMetrics()
+	m.CountToolCalls(metrics.ToolCall)
 	switch db := store.(type) {
 	case *postgres.DB:
 		metrics.PoolStats = func() httpserver.PoolStats {
