@@ -154,7 +154,11 @@ var blockedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("240.0.0.0/4"),   // reserved, broadcast
 	netip.MustParsePrefix("64:ff9b::/96"),  // NAT64 can reach any IPv4 address
 	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2002::/16"), // 6to4 embeds IPv4 addresses
+	netip.MustParsePrefix("2002::/16"),     // 6to4 embeds IPv4 addresses
+	netip.MustParsePrefix("::/96"),         // IPv4-compatible (RFC 4291 §2.5.5.1), ::127.0.0.1
+	netip.MustParsePrefix("2001::/32"),     // Teredo embeds an IPv4 server and client (RFC 4380)
+	netip.MustParsePrefix("2001:db8::/32"), // documentation (RFC 3849), never routed
+	netip.MustParsePrefix("100::/64"),      // discard-only (RFC 6666)
 }
 
 func (f *metadataFetcher) allowed(a netip.Addr) bool {
