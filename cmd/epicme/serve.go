@@ -111,6 +111,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 
 	source := sourceAddress(auth.embedded.trustForwardedFor)
+	lim.sources = auth.embedded.sources()
 	srv, err := httpserver.New(httpserver.Config{
 		MCP:    mcp.HTTPHandler(),
 		Auth:   lim.mcp(setup.Middleware, source),
