@@ -3,6 +3,7 @@ package authserver_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -110,5 +111,28 @@ func TestAttack_DCRCapFilledByOneNetwork(t *testing.T) {
 	}
 	if r := registerFrom(t, e, "198.51.100.4"); r.status != http.StatusCreated {
 		t.Fatalf("another source after one network used its cap: %d %s", r.status, r.body)
+	}
+}
+
+// The review sent 11 token requests naming a client with a wrong secret;
+// the 11th answered 429 and the real client, with its real secret, was
+// locked out. Only an authenticated client spends its client's budget.
+func TestAttack_TokenWrongSecretLocksClientOut(t *testing.T) {
+	lim := ratelimit.New(ratelimit.Limit{PerMinute: 30, Burst: 10}, nil)
+	e := newEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
+	c := e.confidentialClient()
+	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"nope"}}
+	for range 11 {
+		wantOAuthError(t, e.postForm(authserver.TokenPath, f, c.id, "wrong"), http.StatusUnauthorized, "invalid_client")
+	}
+	// The real client authenticates and is answered on the grant.
+	wantOAuthError(t, e.postForm(authserver.TokenPath, f, c.id, c.secret), http.StatusBadRequest, "invalid_grant")
+	// Its own budget still holds once it has authenticated.
+	for range 9 {
+		e.postForm(authserver.TokenPath, f, c.id, c.secret)
+	}
+	r := e.postForm(authserver.TokenPath, f, c.id, c.secret)
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "this client") {
+		t.Fatalf("an authenticated client past its budget: %d %s", r.status, r.body)
 	}
 }

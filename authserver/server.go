@@ -118,6 +118,13 @@ type Config struct {
 	// exempt. The zero value exempts nothing.
 	Sources ratelimit.Sources
 
+	// TokenClientLimiter, when set, limits token requests per client, keyed
+	// by client id and charged only once the client has authenticated, so
+	// that requests naming a client with a wrong secret cannot spend its
+	// budget (they count against their source, whose limit runs before the
+	// server). Exempt sources (Sources) are not charged.
+	TokenClientLimiter *ratelimit.Limiter
+
 	// Registration limits Dynamic Client Registration.
 	Registration RegistrationLimits
 	// MetadataDocuments configures Client ID Metadata Documents.

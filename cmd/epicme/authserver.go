@@ -34,7 +34,9 @@ type authServerFlags struct {
 	disableMetadataDocs bool
 	trustForwardedFor   bool
 	ipv6Prefix          int
-	allowSignUp         optionalBool
+	// tokenClient is the token endpoint's per-client limit (limitFlags).
+	tokenClient *ratelimit.Limiter
+	allowSignUp optionalBool
 	// boundToLoopback is whether --addr is a loopback address: sign-up is
 	// then on unless --allow-signup=false.
 	boundToLoopback bool
@@ -130,6 +132,7 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store auth
 		cfg.SourceAddress = authserver.ForwardedFor
 	}
 	cfg.Sources = c.sources()
+	cfg.TokenClientLimiter = c.tokenClient
 	return cfg
 }
 
@@ -238,6 +241,7 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 	}
 	defer store.Close()
 	defer lim.share(ctx, store, logger)()
+	as.tokenClient = lim.tokenClientLimiter()
 	srv, issuer, err := authServerOnly(ctx, &as, publicURL, resource, dir, store, logger)
 	if err != nil {
 		return err

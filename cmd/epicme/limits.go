@@ -38,6 +38,8 @@ type limitFlags struct {
 	// group, once share has found a database to share through, makes the
 	// limiters; nil: each instance keeps its own.
 	group *ratelimit.Group
+	// tokenClientLim is made once by tokenClientLimiter.
+	tokenClientLim *ratelimit.Limiter
 }
 
 // Defaults: generous for a person and their tools, a wall for a script.
@@ -83,7 +85,7 @@ func (c *limitFlags) registerToken(fs *flagSet) {
 	c.tokenClient = rateFlag(defaultTokenClientRate)
 	fs.Var(&c.tokenSource, "rate-token-source", "token endpoint requests a minute from one network address (`N/min[,burst]`; 0 for no limit)")
 	fs.bindEnv("rate-token-source", "EPICME_RATE_TOKEN_SOURCE")
-	fs.Var(&c.tokenClient, "rate-token-client", "token endpoint requests a minute by one client authenticating with HTTP Basic (`N/min[,burst]`; 0 for no limit)")
+	fs.Var(&c.tokenClient, "rate-token-client", "token endpoint requests a minute by one client, counted once it has authenticated\n(`N/min[,burst]`; 0 for no limit)")
 	fs.bindEnv("rate-token-client", "EPICME_RATE_TOKEN_CLIENT")
 	fs.DurationVar(&c.syncInterval, "rate-sync-interval", ratelimit.DefaultSyncInterval, "with --database-url, how often the rate limits are shared with the other instances\n(shorter: a smaller overshoot, more writes to the database)")
 	fs.bindEnv("rate-sync-interval", "EPICME_RATE_SYNC_INTERVAL")
@@ -165,12 +167,13 @@ func (c *limitFlags) mcp(authn func(http.Handler) http.Handler, source func(*htt
 	}
 }
 
-// endpoints limits the token endpoint (RFC 6749 §3.2) by address and by
-// the client of an HTTP Basic header, before the body is read, and the
-// authorization page by address. Other routes pass through.
+// endpoints limits the token endpoint (RFC 6749 §3.2) by address, before
+// the body is read, and the authorization page by address. Other routes
+// pass through. The token endpoint's per-client limit is the authorization
+// server's (tokenClientLimiter): it charges a client only once it has
+// authenticated, which a header seen here does not prove.
 func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Handler) http.Handler {
 	bySource := c.sourceLimit("token-source", c.tokenSource)
-	byClient := c.group.New("token-client", ratelimit.Limit(c.tokenClient), nil)
 	pages := c.sourceLimit("authorize-source", c.authorizeSource)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -190,16 +193,20 @@ func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Hand
 					ratelimit.WriteOAuth(w, what, l, wait)
 					return
 				}
-				if id, _, ok := r.BasicAuth(); ok && id != "" {
-					if ok, wait := byClient.Allow(id); !ok {
-						ratelimit.WriteOAuth(w, "this client", byClient.Limit(), wait)
-						return
-					}
-				}
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// tokenClientLimiter is the token endpoint's per-client limit, which the
+// authorization server applies after client authentication. It must be
+// made after share.
+func (c *limitFlags) tokenClientLimiter() *ratelimit.Limiter {
+	if c.tokenClientLim == nil {
+		c.tokenClientLim = c.group.New("token-client", ratelimit.Limit(c.tokenClient), nil)
+	}
+	return c.tokenClientLim
 }
 
 // limited reports whether requests from src are rate-limited. A loopback
