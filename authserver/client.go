@@ -31,8 +31,22 @@ func newClientID() string {
 // errUnknownClient: no client has this id.
 var errUnknownClient = errors.New("unknown client")
 
+// sourceKey is the context key of the request's source for the
+// metadata-document fetcher's budget.
+type sourceKey struct{}
+
+// withSource returns r's context carrying r's source, whose budget a
+// metadata-document fetch made for r is charged to.
+func (s *Server) withSource(r *http.Request) context.Context {
+	var src fetchSource
+	src.key, src.aggregate, src.limited = s.sourceKeys(r)
+	return context.WithValue(r.Context(), sourceKey{}, src)
+}
+
 // lookupClient returns the client with this id: a stored client, or, for an
-// https URL, the client its metadata document describes.
+// https URL, the client its metadata document describes. A fetch is charged
+// to the source withSource put in ctx; without one, to a source of its own
+// that every such caller shares.
 func (s *Server) lookupClient(ctx context.Context, id string) (*Client, error) {
 	if id == "" {
 		return nil, errUnknownClient
@@ -41,7 +55,11 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*Client, error) {
 		if s.cfg.MetadataDocuments.Disabled {
 			return nil, errUnknownClient
 		}
-		return s.docs.client(ctx, id)
+		src, ok := ctx.Value(sourceKey{}).(fetchSource)
+		if !ok {
+			src = fetchSource{key: "unknown", limited: true}
+		}
+		return s.docs.client(ctx, src, id)
 	}
 	if c := s.clients.get(id, s.now()); c != nil {
 		return c, nil
@@ -148,7 +166,7 @@ func (s *Server) authenticateClient(r *http.Request) (*Client, *oauthError) {
 		fail.Description = "client_id is required"
 		return nil, fail
 	}
-	c, err := s.lookupClient(r.Context(), id)
+	c, err := s.lookupClient(s.withSource(r), id)
 	if err != nil {
 		if !errors.Is(err, errUnknownClient) && !errors.Is(err, errMetadataDocument) {
 			s.log.ErrorContext(r.Context(), "looking up client", "err", err)
