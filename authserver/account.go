@@ -67,15 +67,17 @@ func (s *Server) serveSignUp(w http.ResponseWriter, r *http.Request) {
 		s.showSignUp(w, r, a, http.StatusBadRequest, in.Email, "The two passwords differ.")
 		return
 	}
-	n, err := s.store.CountEvent(ctx, "signup-source:"+s.sourceOf(r), time.Hour, s.now())
-	if err != nil {
-		s.log.ErrorContext(ctx, "counting sign-ups", "err", err)
-		s.showError(w, r, http.StatusInternalServerError, "Internal error.")
-		return
-	}
-	if n > signUpsPerSource {
-		s.showSignUp(w, r, a, http.StatusTooManyRequests, in.Email, "Too many accounts were created from your network. Try again in an hour.")
-		return
+	if key, aggregate, limited := s.sourceKeys(r); limited {
+		ok, err := s.countSource(ctx, "signup-source", key, aggregate, time.Hour, signUpsPerSource)
+		if err != nil {
+			s.log.ErrorContext(ctx, "counting sign-ups", "err", err)
+			s.showError(w, r, http.StatusInternalServerError, "Internal error.")
+			return
+		}
+		if !ok {
+			s.showSignUp(w, r, a, http.StatusTooManyRequests, in.Email, "Too many accounts were created from your network. Try again in an hour.")
+			return
+		}
 	}
 	hash, err := s.passwords.hash(ctx, pw)
 	if err != nil {

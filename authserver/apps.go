@@ -31,7 +31,7 @@ func (s *Server) serveApps(w http.ResponseWriter, r *http.Request) {
 		s.showSignInPage(w, r, nil, http.StatusOK, "", "", "", AppsPath)
 		return
 	}
-	ctx := r.Context()
+	ctx := s.withSource(r)
 	// Show the uses seen up to now, not up to the last periodic flush.
 	s.flushUsage(ctx)
 	consents, err := s.store.ListConsents(ctx, user.ID)

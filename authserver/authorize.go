@@ -207,7 +207,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, a *authzR
 // authorizeStep validates the request carried by q and, when it is good,
 // returns it; otherwise it has answered.
 func (s *Server) authorizeStep(w http.ResponseWriter, r *http.Request, q url.Values) *authzRequest {
-	a, pe, ae := s.parseAuthorize(r.Context(), q)
+	a, pe, ae := s.parseAuthorize(s.withSource(r), q)
 	if pe != nil {
 		s.showError(w, r, pe.status, pe.msg)
 		return nil

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/epicme/epicme/ratelimit"
 )
 
 // MetadataDocumentOptions configure Client ID Metadata Documents
@@ -42,9 +44,30 @@ type MetadataDocumentOptions struct {
 	Timeout time.Duration
 	// MaxAge bounds how long a document is cached (default 24 hours);
 	// DefaultAge is used when the server gives no max-age (default 5
-	// minutes).
-	MaxAge, DefaultAge time.Duration
+	// minutes); MinAge is the least a document is kept, whatever its
+	// Cache-Control says (default 1 minute), so that no-store cannot make
+	// every request fetch; a failed fetch is remembered as long.
+	MaxAge, DefaultAge, MinAge time.Duration
+	// PerSource is how many documents one source (Config.Sources) may make
+	// the server fetch (default DefaultMetadataFetchesPerSource), and
+	// Global how many all sources together (default
+	// DefaultMetadataFetchesGlobal); past them a client id that is not
+	// cached is refused.
+	PerSource, Global ratelimit.Limit
+	// AtOnce caps the fetches in flight (default
+	// DefaultMetadataFetchesAtOnce); one more is refused, not queued.
+	AtOnce int
 }
+
+// Defaults of the metadata-document fetch budgets: a person's client
+// needs a document or two per sign-in, cached for minutes after.
+var (
+	DefaultMetadataFetchesPerSource = ratelimit.Limit{PerMinute: 10, Burst: 10}
+	DefaultMetadataFetchesGlobal    = ratelimit.Limit{PerMinute: 300, Burst: 60}
+)
+
+// DefaultMetadataFetchesAtOnce is the default cap of fetches in flight.
+const DefaultMetadataFetchesAtOnce = 8
 
 // Resolver resolves host names to IP addresses.
 type Resolver interface {
@@ -67,19 +90,36 @@ func docErrorf(format string, args ...any) error {
 	return &docError{reason: fmt.Sprintf(format, args...)}
 }
 
-// metadataFetcher fetches and caches metadata documents.
+// metadataFetcher fetches and caches metadata documents. It is the one
+// way any endpoint resolves an https client id, so its budgets hold for
+// all of them.
 type metadataFetcher struct {
-	opts MetadataDocumentOptions
-	http *http.Client
+	opts                 MetadataDocumentOptions
+	http                 *http.Client
+	perSource, aggregate *ratelimit.Limiter
+	global               *ratelimit.Limiter
+	slots                chan struct{}
 
 	mu    sync.Mutex
 	cache map[string]cachedDoc
 }
 
+// cachedDoc is a document's client, or the error its fetch gave.
 type cachedDoc struct {
 	client  *Client
+	err     error
 	expires time.Time
 }
+
+// fetchSource is who asks for a fetch: the keys of their source
+// (ratelimit.Sources).
+type fetchSource struct {
+	key, aggregate string
+	limited        bool
+}
+
+var errFetchBudget = docErrorf("too many client metadata documents were fetched for this network; try again in a minute")
+var errFetchBusy = docErrorf("too many client metadata documents are being fetched at once; try again shortly")
 
 func newMetadataFetcher(opts MetadataDocumentOptions) *metadataFetcher {
 	if opts.Resolver == nil {
@@ -94,7 +134,25 @@ func newMetadataFetcher(opts MetadataDocumentOptions) *metadataFetcher {
 	if opts.DefaultAge == 0 {
 		opts.DefaultAge = 5 * time.Minute
 	}
-	f := &metadataFetcher{opts: opts, cache: map[string]cachedDoc{}}
+	if opts.MinAge == 0 {
+		opts.MinAge = time.Minute
+	}
+	if opts.PerSource == (ratelimit.Limit{}) {
+		opts.PerSource = DefaultMetadataFetchesPerSource
+	}
+	if opts.Global == (ratelimit.Limit{}) {
+		opts.Global = DefaultMetadataFetchesGlobal
+	}
+	if opts.AtOnce <= 0 {
+		opts.AtOnce = DefaultMetadataFetchesAtOnce
+	}
+	f := &metadataFetcher{
+		opts: opts, cache: map[string]cachedDoc{},
+		perSource: ratelimit.New(opts.PerSource, nil),
+		aggregate: ratelimit.New(ratelimit.Aggregate(opts.PerSource), nil),
+		global:    ratelimit.New(opts.Global, nil),
+		slots:     make(chan struct{}, opts.AtOnce),
+	}
 	dial := opts.Dial
 	if dial == nil {
 		d := &net.Dialer{Timeout: opts.Timeout, Control: f.control}
@@ -154,7 +212,11 @@ var blockedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("240.0.0.0/4"),   // reserved, broadcast
 	netip.MustParsePrefix("64:ff9b::/96"),  // NAT64 can reach any IPv4 address
 	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2002::/16"), // 6to4 embeds IPv4 addresses
+	netip.MustParsePrefix("2002::/16"),     // 6to4 embeds IPv4 addresses
+	netip.MustParsePrefix("::/96"),         // IPv4-compatible (RFC 4291 §2.5.5.1), ::127.0.0.1
+	netip.MustParsePrefix("2001::/32"),     // Teredo embeds an IPv4 server and client (RFC 4380)
+	netip.MustParsePrefix("2001:db8::/32"), // documentation (RFC 3849), never routed
+	netip.MustParsePrefix("100::/64"),      // discard-only (RFC 6666)
 }
 
 func (f *metadataFetcher) allowed(a netip.Addr) bool {
@@ -259,35 +321,57 @@ type metadataDocument struct {
 }
 
 // client returns the client the document at id describes, from the cache
-// when fresh.
-func (f *metadataFetcher) client(ctx context.Context, id string) (*Client, error) {
+// when fresh. A fetch is charged to src's budget and the global one, and
+// takes one of the slots of fetches in flight; with none left it is
+// refused rather than queued. A failure is cached as a document is.
+func (f *metadataFetcher) client(ctx context.Context, src fetchSource, id string) (*Client, error) {
 	now := time.Now()
 	f.mu.Lock()
 	if c, ok := f.cache[id]; ok && now.Before(c.expires) {
 		f.mu.Unlock()
-		return c.client, nil
+		return c.client, c.err
 	}
 	f.mu.Unlock()
 	if err := checkClientIDURL(id); err != nil {
 		return nil, err
 	}
-	c, ttl, err := f.fetch(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if ttl > 0 {
-		f.mu.Lock()
-		if len(f.cache) >= 1000 {
-			for k, v := range f.cache {
-				if !now.Before(v.expires) || len(f.cache) >= 1000 {
-					delete(f.cache, k)
-				}
+	if src.limited {
+		if ok, _ := f.perSource.Allow(src.key); !ok {
+			return nil, errFetchBudget
+		}
+		if src.aggregate != "" {
+			if ok, _ := f.aggregate.Allow(src.aggregate); !ok {
+				return nil, errFetchBudget
 			}
 		}
-		f.cache[id] = cachedDoc{client: c, expires: now.Add(ttl)}
-		f.mu.Unlock()
 	}
-	return c, nil
+	if ok, _ := f.global.Allow(""); !ok {
+		return nil, errFetchBudget
+	}
+	select {
+	case f.slots <- struct{}{}:
+	default:
+		return nil, errFetchBusy
+	}
+	c, ttl, err := f.fetch(ctx, id)
+	<-f.slots
+	if err != nil {
+		if !errors.Is(err, errMetadataDocument) || ctx.Err() != nil {
+			return nil, err // not the document's fault: not remembered
+		}
+		ttl = f.opts.MinAge
+	}
+	f.mu.Lock()
+	if len(f.cache) >= 1000 {
+		for k, v := range f.cache {
+			if !now.Before(v.expires) || len(f.cache) >= 1000 {
+				delete(f.cache, k)
+			}
+		}
+	}
+	f.cache[id] = cachedDoc{client: c, err: err, expires: now.Add(max(ttl, f.opts.MinAge))}
+	f.mu.Unlock()
+	return c, err
 }
 
 func (f *metadataFetcher) fetch(ctx context.Context, id string) (*Client, time.Duration, error) {
@@ -375,7 +459,10 @@ func parseMetadataDocument(id string, body []byte) (*Client, error) {
 }
 
 // cacheTTL reads max-age from Cache-Control (RFC 9111 §5.2.2.1); no-store
-// and no-cache mean not caching at all.
+// and no-cache mean the least time (client keeps a document MinAge
+// whatever it says: the document serves no user's private data, and
+// honouring no-store would let anyone make the server fetch on every
+// request).
 func (f *metadataFetcher) cacheTTL(cc string) time.Duration {
 	ttl := f.opts.DefaultAge
 	for _, d := range strings.Split(cc, ",") {

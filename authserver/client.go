@@ -31,8 +31,22 @@ func newClientID() string {
 // errUnknownClient: no client has this id.
 var errUnknownClient = errors.New("unknown client")
 
+// sourceKey is the context key of the request's source for the
+// metadata-document fetcher's budget.
+type sourceKey struct{}
+
+// withSource returns r's context carrying r's source, whose budget a
+// metadata-document fetch made for r is charged to.
+func (s *Server) withSource(r *http.Request) context.Context {
+	var src fetchSource
+	src.key, src.aggregate, src.limited = s.sourceKeys(r)
+	return context.WithValue(r.Context(), sourceKey{}, src)
+}
+
 // lookupClient returns the client with this id: a stored client, or, for an
-// https URL, the client its metadata document describes.
+// https URL, the client its metadata document describes. A fetch is charged
+// to the source withSource put in ctx; without one, to a source of its own
+// that every such caller shares.
 func (s *Server) lookupClient(ctx context.Context, id string) (*Client, error) {
 	if id == "" {
 		return nil, errUnknownClient
@@ -41,7 +55,11 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*Client, error) {
 		if s.cfg.MetadataDocuments.Disabled {
 			return nil, errUnknownClient
 		}
-		return s.docs.client(ctx, id)
+		src, ok := ctx.Value(sourceKey{}).(fetchSource)
+		if !ok {
+			src = fetchSource{key: "unknown", limited: true}
+		}
+		return s.docs.client(ctx, src, id)
 	}
 	if c := s.clients.get(id, s.now()); c != nil {
 		return c, nil
@@ -148,7 +166,7 @@ func (s *Server) authenticateClient(r *http.Request) (*Client, *oauthError) {
 		fail.Description = "client_id is required"
 		return nil, fail
 	}
-	c, err := s.lookupClient(r.Context(), id)
+	c, err := s.lookupClient(s.withSource(r), id)
 	if err != nil {
 		if !errors.Is(err, errUnknownClient) && !errors.Is(err, errMetadataDocument) {
 			s.log.ErrorContext(r.Context(), "looking up client", "err", err)
@@ -372,6 +390,18 @@ func (m *registrationRequest) validate(supported []string) *oauthError {
 	return nil
 }
 
+// refuseRegistration answers a registration refused for its source's
+// allowance: 429 with Retry-After (RFC 6585 §4). RFC 7591 §3.2.2 defines
+// no code for a refusal of this kind; of its four codes,
+// invalid_client_metadata is the one whose meaning ("the server has
+// rejected this request") does not name something the request could fix
+// (a redirect URI, a software statement), and the one registration clients
+// already handle. The status, Retry-After and the description say why.
+func refuseRegistration(w http.ResponseWriter, retry time.Duration, desc string) {
+	w.Header().Set("Retry-After", fmt.Sprint(int(retry.Seconds())))
+	writeOAuthError(w, oerr(http.StatusTooManyRequests, errInvalidClientMetadata, desc))
+}
+
 // serveRegister is the client registration endpoint (RFC 7591 §3).
 func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Registration.Disabled {
@@ -381,17 +411,19 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
 	lim := s.cfg.Registration
+	key, aggregate, limited := s.sourceKeys(r)
 	// Count before reading the body, so that even malformed requests use up
 	// a source's allowance.
-	n, err := s.store.CountEvent(ctx, "register:"+s.sourceOf(r), lim.Window, now)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	if n > lim.PerSource {
-		w.Header().Set("Retry-After", fmt.Sprint(int(lim.Window.Seconds())))
-		writeOAuthError(w, oerr(http.StatusTooManyRequests, errTemporarilyUnavailable, "too many registrations from this source; try again later"))
-		return
+	if limited {
+		ok, err := s.countSource(ctx, "register", key, aggregate, lim.Window, lim.PerSource)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		if !ok {
+			refuseRegistration(w, lim.Window, "too many registrations from this source; try again later")
+			return
+		}
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		writeOAuthError(w, oerr(http.StatusBadRequest, errInvalidClientMetadata, "the request body must be JSON (Content-Type: application/json)"))
@@ -411,6 +443,17 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, e)
 		return
 	}
+	if limited {
+		ok, err := s.countSource(ctx, "register-held", key, aggregate, lim.UnusedTTL, lim.HeldPerSource)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		if !ok {
+			refuseRegistration(w, lim.UnusedTTL, "this source has registered as many clients as it may hold; use one of them, or try again later")
+			return
+		}
+	}
 	count, err := s.store.CountDynamicClients(ctx)
 	if err != nil {
 		s.internal(w, r, err)
@@ -428,7 +471,8 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		if count >= lim.MaxClients {
 			s.log.WarnContext(ctx, "dynamic client registration refused: the cap is reached", "max", lim.MaxClients)
 			w.Header().Set("Retry-After", "3600")
-			writeOAuthError(w, oerr(http.StatusServiceUnavailable, errTemporarilyUnavailable, "no more clients can be registered now"))
+			// invalid_client_metadata: see refuseRegistration.
+			writeOAuthError(w, oerr(http.StatusServiceUnavailable, errInvalidClientMetadata, "no more clients can be registered now"))
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package authserver
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
@@ -32,6 +33,12 @@ var inactive = map[string]bool{"active": false}
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	if e := parseForm(w, r); e != nil {
 		writeOAuthError(w, e)
+		return
+	}
+	// A metadata-document client is public (it has no secret), and public
+	// clients may not introspect: refuse it before its document is fetched.
+	if id, _, ok := r.BasicAuth(); strings.HasPrefix(id, "https://") || (!ok && strings.HasPrefix(r.PostForm.Get("client_id"), "https://")) {
+		writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: errInvalidClient, Description: "introspection requires client authentication; a client metadata document client has no secret", basic: ok})
 		return
 	}
 	client, e := s.authenticateClient(r)

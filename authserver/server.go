@@ -30,6 +30,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/password"
+	"github.com/epicme/epicme/ratelimit"
 )
 
 // Paths of the endpoints, relative to the issuer.
@@ -112,6 +113,17 @@ type Config struct {
 	// SourceAddress names the network source of a request for rate limits
 	// (default: the peer address; behind a reverse proxy, [ForwardedFor]).
 	SourceAddress func(*http.Request) string
+	// Sources keys the per-source limits (registration, sign-up, metadata
+	// document fetches): IPv6 by network prefix, and which sources are
+	// exempt. The zero value exempts nothing.
+	Sources ratelimit.Sources
+
+	// TokenClientLimiter, when set, limits token requests per client, keyed
+	// by client id and charged only once the client has authenticated, so
+	// that requests naming a client with a wrong secret cannot spend its
+	// budget (they count against their source, whose limit runs before the
+	// server). Exempt sources (Sources) are not charged.
+	TokenClientLimiter *ratelimit.Limiter
 
 	// Registration limits Dynamic Client Registration.
 	Registration RegistrationLimits
@@ -128,8 +140,14 @@ type RegistrationLimits struct {
 	// Window (default 20 per hour).
 	PerSource int
 	Window    time.Duration
+	// HeldPerSource is how many clients one source may register within
+	// UnusedTTL (default 100; its IPv6 aggregate ratelimit.AggregateFactor
+	// times as many): since unused clients are deleted after UnusedTTL, it
+	// bounds the clients one network holds, so that no network can fill
+	// MaxClients for everyone.
+	HeldPerSource int
 	// MaxClients caps the number of dynamically registered clients
-	// (default 10,000).
+	// (default 10,000): a backstop against many networks at once.
 	MaxClients int
 	// UnusedTTL is how long a registered client that never completes a flow
 	// is kept (default 24 hours).
@@ -234,6 +252,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		rl.PerSource = 20
 	}
 	def(&rl.Window, time.Hour)
+	if rl.HeldPerSource == 0 {
+		rl.HeldPerSource = 100
+	}
 	if rl.MaxClients == 0 {
 		rl.MaxClients = 10000
 	}
@@ -423,6 +444,27 @@ func (s *Server) sourceOf(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// sourceKeys are the keys the per-source limits of a request count under
+// (see ratelimit.Sources); limited is false for an exempt source.
+func (s *Server) sourceKeys(r *http.Request) (key, aggregate string, limited bool) {
+	return s.cfg.Sources.Keys(s.sourceOf(r))
+}
+
+// countSource counts one event of what for a source and its aggregate in
+// window and reports whether the source stays within limit (its aggregate
+// within ratelimit.AggregateFactor times as many).
+func (s *Server) countSource(ctx context.Context, what, key, aggregate string, window time.Duration, limit int) (bool, error) {
+	n, err := s.store.CountEvent(ctx, what+":"+key, window, s.now())
+	if err != nil || n > limit {
+		return false, err
+	}
+	if aggregate == "" {
+		return true, nil
+	}
+	n, err = s.store.CountEvent(ctx, what+":"+aggregate, window, s.now())
+	return err == nil && n <= limit*ratelimit.AggregateFactor, err
 }
 
 // ForwardedFor returns the address a reverse proxy appended to

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/ratelimit"
 )
 
 // tokenResponse is RFC 6749 §5.1.
@@ -54,6 +55,14 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		writeOAuthError(w, e)
 		return
+	}
+	if l := s.cfg.TokenClientLimiter; l != nil {
+		if _, _, limited := s.sourceKeys(r); limited {
+			if ok, wait := l.Allow(client.ID); !ok {
+				ratelimit.WriteOAuth(w, "this client", l.Limit(), wait)
+				return
+			}
+		}
 	}
 	var resp *tokenResponse
 	switch gt := r.PostForm.Get("grant_type"); gt {

@@ -17,6 +17,7 @@ import (
 	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/ratelimit"
 )
 
 // kekFile holds the key-encryption key of the embedded authorization
@@ -32,7 +33,10 @@ type authServerFlags struct {
 	devPrivateMetadocs  bool
 	disableMetadataDocs bool
 	trustForwardedFor   bool
-	allowSignUp         optionalBool
+	ipv6Prefix          int
+	// tokenClient is the token endpoint's per-client limit (limitFlags).
+	tokenClient *ratelimit.Limiter
+	allowSignUp optionalBool
 	// boundToLoopback is whether --addr is a loopback address: sign-up is
 	// then on unless --allow-signup=false.
 	boundToLoopback bool
@@ -45,6 +49,8 @@ func (c *authServerFlags) register(fs *flagSet) {
 	fs.bindEnv("disable-registration", "EPICME_DISABLE_REGISTRATION")
 	fs.BoolVar(&c.disableMetadataDocs, "disable-client-metadata-documents", false, "refuse clients identified by a Client ID Metadata Document (an https client_id)")
 	fs.bindEnv("disable-client-metadata-documents", "EPICME_DISABLE_CLIENT_METADATA_DOCUMENTS")
+	fs.IntVar(&c.ipv6Prefix, "ipv6-prefix", ratelimit.DefaultIPv6Prefix, "prefix `bits` of an IPv6 source for the rate limits: one subscriber holds a whole /64;\neach source also counts towards its /48 (8 times the allowance)")
+	fs.bindEnv("ipv6-prefix", "EPICME_IPV6_PREFIX")
 	fs.BoolVar(&c.trustForwardedFor, "trust-forwarded-for", false, "rate-limit (/mcp, token endpoint, registrations, sign-ins) by the address a reverse\nproxy appends to X-Forwarded-For (set it only behind such a proxy; otherwise clients\ncould pick their own address)")
 	fs.bindEnv("trust-forwarded-for", "EPICME_TRUST_FORWARDED_FOR")
 	fs.Var(&c.allowSignUp, "allow-signup", "let people create local accounts on the sign-in page (default: on when --addr is\na loopback address, off otherwise)")
@@ -125,7 +131,14 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store auth
 	if c.trustForwardedFor {
 		cfg.SourceAddress = authserver.ForwardedFor
 	}
+	cfg.Sources = c.sources()
+	cfg.TokenClientLimiter = c.tokenClient
 	return cfg
+}
+
+// sources is how every per-source limit keys a request's address.
+func (c *authServerFlags) sources() ratelimit.Sources {
+	return ratelimit.Sources{IPv6Prefix: c.ipv6Prefix, ExemptLoopback: true}
 }
 
 // loadKEK returns the key-encryption key of the data directory, creating it
@@ -228,12 +241,14 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 	}
 	defer store.Close()
 	defer lim.share(ctx, store, logger)()
+	as.tokenClient = lim.tokenClientLimiter()
 	srv, issuer, err := authServerOnly(ctx, &as, publicURL, resource, dir, store, logger)
 	if err != nil {
 		return err
 	}
 	// The token endpoint's rate limits, around the whole server (a refusal
 	// is answered before the request id and access log).
+	lim.sources = as.sources()
 	srv.HTTP.Handler = lim.endpoints(sourceAddress(as.trustForwardedFor))(srv.HTTP.Handler)
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", web.addr)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -30,12 +29,17 @@ type limitFlags struct {
 	// exemptLoopback lets requests from a loopback source through every
 	// rate limit; register sets it (see limitedSource).
 	exemptLoopback bool
+	// sources keys the per-source limits (IPv6 by prefix); the
+	// authorization server's flags set it.
+	sources ratelimit.Sources
 	// syncInterval is how often the rate limits are shared with the other
 	// instances, when the database is PostgreSQL (see share).
 	syncInterval time.Duration
 	// group, once share has found a database to share through, makes the
 	// limiters; nil: each instance keeps its own.
 	group *ratelimit.Group
+	// tokenClientLim is made once by tokenClientLimiter.
+	tokenClientLim *ratelimit.Limiter
 }
 
 // Defaults: generous for a person and their tools, a wall for a script.
@@ -81,7 +85,7 @@ func (c *limitFlags) registerToken(fs *flagSet) {
 	c.tokenClient = rateFlag(defaultTokenClientRate)
 	fs.Var(&c.tokenSource, "rate-token-source", "token endpoint requests a minute from one network address (`N/min[,burst]`; 0 for no limit)")
 	fs.bindEnv("rate-token-source", "EPICME_RATE_TOKEN_SOURCE")
-	fs.Var(&c.tokenClient, "rate-token-client", "token endpoint requests a minute by one client authenticating with HTTP Basic (`N/min[,burst]`; 0 for no limit)")
+	fs.Var(&c.tokenClient, "rate-token-client", "token endpoint requests a minute by one client, counted once it has authenticated\n(`N/min[,burst]`; 0 for no limit)")
 	fs.bindEnv("rate-token-client", "EPICME_RATE_TOKEN_CLIENT")
 	fs.DurationVar(&c.syncInterval, "rate-sync-interval", ratelimit.DefaultSyncInterval, "with --database-url, how often the rate limits are shared with the other instances\n(shorter: a smaller overshoot, more writes to the database)")
 	fs.bindEnv("rate-sync-interval", "EPICME_RATE_SYNC_INTERVAL")
@@ -135,7 +139,7 @@ func (c *limitFlags) applyQuota(store any) {
 // verification; the per-client and per-user limits run after it, keyed by
 // what the verified token says.
 func (c *limitFlags) mcp(authn func(http.Handler) http.Handler, source func(*http.Request) string) func(http.Handler) http.Handler {
-	bySource := c.group.New("mcp-source", ratelimit.Limit(c.mcpSource), nil)
+	bySource := c.sourceLimit("mcp-source", c.mcpSource)
 	byClient := c.group.New("mcp-client", ratelimit.Limit(c.mcpClient), nil)
 	byUser := c.group.New("mcp-user", ratelimit.Limit(c.mcpUser), nil)
 	return func(next http.Handler) http.Handler {
@@ -154,24 +158,23 @@ func (c *limitFlags) mcp(authn func(http.Handler) http.Handler, source func(*htt
 		})
 		inner := authn(callers)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if src := source(r); c.limited(src) {
-				if ok, wait := bySource.Allow(src); !ok {
-					ratelimit.WriteJSONRPC(w, "this address", bySource.Limit(), wait)
-					return
-				}
+			if ok, what, l, wait := bySource.allow(c, source(r)); !ok {
+				ratelimit.WriteJSONRPC(w, what, l, wait)
+				return
 			}
 			inner.ServeHTTP(w, r)
 		})
 	}
 }
 
-// endpoints limits the token endpoint (RFC 6749 §3.2) by address and by
-// the client of an HTTP Basic header, before the body is read, and the
-// authorization page by address. Other routes pass through.
+// endpoints limits the token endpoint (RFC 6749 §3.2) by address, before
+// the body is read, and the authorization page by address. Other routes
+// pass through. The token endpoint's per-client limit is the authorization
+// server's (tokenClientLimiter): it charges a client only once it has
+// authenticated, which a header seen here does not prove.
 func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Handler) http.Handler {
-	bySource := c.group.New("token-source", ratelimit.Limit(c.tokenSource), nil)
-	byClient := c.group.New("token-client", ratelimit.Limit(c.tokenClient), nil)
-	pages := c.group.New("authorize-source", ratelimit.Limit(c.authorizeSource), nil)
+	bySource := c.sourceLimit("token-source", c.tokenSource)
+	pages := c.sourceLimit("authorize-source", c.authorizeSource)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			src := source(r)
@@ -180,26 +183,30 @@ func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Hand
 				return
 			}
 			if r.URL.Path == authserver.AuthorizePath && r.Method == http.MethodGet {
-				if ok, wait := pages.Allow(src); !ok {
-					ratelimit.WritePage(w, "this address", pages.Limit(), wait)
+				if ok, what, l, wait := pages.allow(c, src); !ok {
+					ratelimit.WritePage(w, what, l, wait)
 					return
 				}
 			}
 			if r.URL.Path == authserver.TokenPath && r.Method == http.MethodPost {
-				if ok, wait := bySource.Allow(src); !ok {
-					ratelimit.WriteOAuth(w, "this address", bySource.Limit(), wait)
+				if ok, what, l, wait := bySource.allow(c, src); !ok {
+					ratelimit.WriteOAuth(w, what, l, wait)
 					return
-				}
-				if id, _, ok := r.BasicAuth(); ok && id != "" {
-					if ok, wait := byClient.Allow(id); !ok {
-						ratelimit.WriteOAuth(w, "this client", byClient.Limit(), wait)
-						return
-					}
 				}
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// tokenClientLimiter is the token endpoint's per-client limit, which the
+// authorization server applies after client authentication. It must be
+// made after share.
+func (c *limitFlags) tokenClientLimiter() *ratelimit.Limiter {
+	if c.tokenClientLim == nil {
+		c.tokenClientLim = c.group.New("token-client", ratelimit.Limit(c.tokenClient), nil)
+	}
+	return c.tokenClientLim
 }
 
 // limited reports whether requests from src are rate-limited. A loopback
@@ -209,11 +216,43 @@ func (c *limitFlags) endpoints(source func(*http.Request) string) func(http.Hand
 // through; behind a proxy, --trust-forwarded-for makes the limits key on
 // the client's own address (see loopbackProxyWarning).
 func (c *limitFlags) limited(src string) bool {
-	if !c.exemptLoopback {
-		return true
+	_, _, limited := c.keys(src)
+	return limited
+}
+
+// keys are the keys src counts under (see ratelimit.Sources).
+func (c *limitFlags) keys(src string) (key, aggregate string, limited bool) {
+	s := c.sources
+	s.ExemptLoopback = c.exemptLoopback
+	return s.Keys(src)
+}
+
+// sourceLimit is a per-source limit and the limit of its IPv6 aggregate.
+type sourceLimit struct{ one, agg *ratelimit.Limiter }
+
+func (c *limitFlags) sourceLimit(name string, l rateFlag) sourceLimit {
+	return sourceLimit{
+		one: c.group.New(name, ratelimit.Limit(l), nil),
+		agg: c.group.New(name+"-aggregate", ratelimit.Aggregate(ratelimit.Limit(l)), nil),
 	}
-	a, err := netip.ParseAddr(src)
-	return err != nil || !a.Unmap().IsLoopback()
+}
+
+// allow takes a token for src from its source's bucket and its
+// aggregate's; when refused it names the allowance and its limit.
+func (s sourceLimit) allow(c *limitFlags, src string) (ok bool, what string, l ratelimit.Limit, wait time.Duration) {
+	key, aggregate, limited := c.keys(src)
+	if !limited {
+		return true, "", l, 0
+	}
+	if ok, wait := s.one.Allow(key); !ok {
+		return false, "this address", s.one.Limit(), wait
+	}
+	if aggregate != "" {
+		if ok, wait := s.agg.Allow(aggregate); !ok {
+			return false, "this network", s.agg.Limit(), wait
+		}
+	}
+	return true, "", l, 0
 }
 
 // loopbackProxyWarning is the warning for a server that listens on

@@ -74,6 +74,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	lim.applyQuota(store)
 	// Runs (deferred) before the store closes.
 	defer lim.share(ctx, store, logger)()
+	auth.embedded.tokenClient = lim.tokenClientLimiter()
 
 	setup, err := buildAuth(ctx, &auth, web.addr, publicURL, dir, store, logger, e)
 	if err != nil {
@@ -111,6 +112,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 
 	source := sourceAddress(auth.embedded.trustForwardedFor)
+	lim.sources = auth.embedded.sources()
 	srv, err := httpserver.New(httpserver.Config{
 		MCP:    mcp.HTTPHandler(),
 		Auth:   lim.mcp(setup.Middleware, source),
