@@ -26,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/epicme/epicme"
@@ -133,15 +134,14 @@ func exitCode(stderr io.Writer, cmd string, err error) int {
 		fmt.Fprintf(stderr, "epicme %s: %s\nRun \"epicme %s --help\" for usage.\n", cmd, ue.msg, cmd)
 		return exitUsage
 	}
-	if errors.Is(err, errFlagParse) {
-		// The flag package has already printed the problem and the usage.
-		return exitUsage
-	}
 	msg := err.Error()
 	var ae *epicme.Error
 	if errors.As(err, &ae) && ae.Code != epicme.EINTERNAL {
 		msg = ae.Message
 	}
+	// Packages prefix their errors with their own name; "epicme backup:
+	// backup: …" says it twice.
+	msg = strings.TrimPrefix(msg, cmd+": ")
 	fmt.Fprintf(stderr, "epicme %s: %s\n", cmd, msg)
 	return exitError
 }
