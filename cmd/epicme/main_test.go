@@ -263,13 +263,20 @@ type serving struct {
 
 func startServe(t *testing.T, c *cli, args ...string) *serving {
 	t.Helper()
+	return startServeAt(t, c, "127.0.0.1:0", args...)
+}
+
+// startServeAt starts "epicme serve --addr addr" and waits for its banner;
+// url is the URL the banner prints.
+func startServeAt(t *testing.T, c *cli, addr string, args ...string) *serving {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &serving{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), c.env("", s.stdout, s.stderr))
+		done <- run(ctx, append([]string{"serve", "--addr", addr}, args...), c.env("", s.stdout, s.stderr))
 	}()
-	re := regexp.MustCompile(`serving at (http://127\.0\.0\.1:\d+)`)
+	re := regexp.MustCompile(`serving at (http://\S+)`)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if m := re.FindStringSubmatch(s.stdout.String()); m != nil {
