@@ -47,7 +47,7 @@ type httpFlags struct {
 func (c *httpFlags) register(fs *flagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on")
 	fs.bindEnv("addr", "EPICME_ADDR")
-	fs.StringVar(&c.publicURL, "public-url", "", "`URL` clients use to reach this server, without the /mcp path\n(default http://<addr>); set it when a proxy sits in front")
+	fs.StringVar(&c.publicURL, "public-url", "", "`URL` clients use to reach this server, without the /mcp path; set it when a proxy\nsits in front, and to an https URL when --addr is not loopback.\nDefault: http://127.0.0.1:8080 (http:// and the host and port of --addr)")
 	fs.bindEnv("public-url", "EPICME_PUBLIC_URL")
 }
 
