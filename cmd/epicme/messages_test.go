@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/base64"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,5 +193,40 @@ func TestUsageAlignsTheCommandTable(t *testing.T) {
 	}
 	if col == -1 {
 		t.Fatalf("no command table:\n%s", out)
+	}
+}
+
+// The banner's URL opened in a browser shows what this is and where to go;
+// /mcp opened in a browser shows the same under its 401 challenge.
+func TestServeHomePageAndBrowserHint(t *testing.T) {
+	s := startServe(t, newCLI(t))
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   []string
+	}{
+		{"/", 200, []string{s.url + "/mcp", `href="/oauth/account"`, `href="/oauth/sign-up"`}},
+		{"/mcp", 401, []string{"This is the MCP endpoint", s.url + "/mcp"}},
+		{"/favicon.ico", 204, nil},
+	} {
+		req, _ := http.NewRequest("GET", s.url+tc.path, nil)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("GET %s = %d, want %d", tc.path, resp.StatusCode, tc.status)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("GET %s lacks %q:\n%s", tc.path, w, body)
+			}
+		}
+		if tc.path == "/mcp" && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
+			t.Errorf("GET /mcp from a browser lost its challenge: %q", resp.Header.Get("WWW-Authenticate"))
+		}
 	}
 }
