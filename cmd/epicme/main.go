@@ -139,7 +139,7 @@ func exitCode(stderr io.Writer, cmd string, err error) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "epicme %s: %s\nRun \"epicme %s --help\" for usage.\n", cmd, ue.msg, cmd)
+		fmt.Fprintf(stderr, "epicme %s: %s\nRun \"epicme %s --help\" for usage.\n", cmd, plain(cmd, ue.msg), cmd)
 		return exitUsage
 	}
 	msg := err.Error()
@@ -147,9 +147,18 @@ func exitCode(stderr io.Writer, cmd string, err error) int {
 	if errors.As(err, &ae) && ae.Code != epicme.EINTERNAL {
 		msg = ae.Message
 	}
-	// Packages prefix their errors with their own name; "epicme backup:
-	// backup: …" says it twice.
-	msg = strings.TrimPrefix(msg, cmd+": ")
-	fmt.Fprintf(stderr, "epicme %s: %s\n", cmd, msg)
+	fmt.Fprintf(stderr, "epicme %s: %s\n", cmd, plain(cmd, msg))
 	return exitError
+}
+
+// plain drops the prefix a package puts before its errors ("authserver:
+// issuer …", "backup: … exists"): after "epicme <command>:" it would be a
+// second prefix naming code the reader never sees.
+func plain(cmd, msg string) string {
+	for _, p := range []string{cmd, "authserver", "auth", "sqlite", "postgres", "mcpserver", "httpserver", "epicme"} {
+		if rest, ok := strings.CutPrefix(msg, p+": "); ok {
+			return rest
+		}
+	}
+	return msg
 }

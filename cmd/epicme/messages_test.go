@@ -62,6 +62,16 @@ func TestMessage_PublicURLWithTheMCPPath(t *testing.T) {
 	}
 }
 
+// A plain-http public URL that is not loopback is refused in the
+// authorization server's words, without its package name.
+func TestMessage_PlainHTTPPublicURLElsewhere(t *testing.T) {
+	code, _, errOut := newCLI(t).run("", "serve", "--addr", "127.0.0.1:0", "--public-url", "http://journal.example.com")
+	want := "epicme serve: issuer \"http://journal.example.com\" must use https unless it is a loopback address (set --public-url to the https URL clients use)\nRun \"epicme serve --help\" for usage.\n"
+	if code != exitUsage || errOut != want {
+		t.Errorf("exit %d, stderr %q; want %q", code, errOut, want)
+	}
+}
+
 func TestMessage_DataDirectoryThatCannotBeCreated(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
 	if err := os.WriteFile(home, nil, 0o600); err != nil {
