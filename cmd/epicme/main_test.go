@@ -276,7 +276,7 @@ func startServeAt(t *testing.T, c *cli, addr string, args ...string) *serving {
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--addr", addr}, args...), c.env("", s.stdout, s.stderr))
 	}()
-	re := regexp.MustCompile(`serving at (http://\S+)`)
+	re := regexp.MustCompile(`serving at (https?://\S+)`)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if m := re.FindStringSubmatch(s.stdout.String()); m != nil {

@@ -54,6 +54,16 @@ func TestMessage_ClearTextAndNoAccounts(t *testing.T) {
 	}
 }
 
+// Behind a proxy (listening on loopback, reached at an https URL) a
+// database without accounts gets no demo accounts: they are for a
+// developer's own machine.
+func TestServeBehindAProxyCreatesNoDemoAccounts(t *testing.T) {
+	s := startServe(t, newCLI(t), "--public-url", "https://journal.example.com")
+	if out := s.stdout.String(); strings.Contains(out, "demo@epicme.local") {
+		t.Fatalf("demo accounts behind a proxy:\n%s", out)
+	}
+}
+
 func TestMessage_PublicURLWithTheMCPPath(t *testing.T) {
 	code, _, errOut := newCLI(t).run("", "serve", "--public-url", "http://127.0.0.1:8080/mcp")
 	want := "epicme serve: --public-url \"http://127.0.0.1:8080/mcp\" names the MCP endpoint; give the server's URL without /mcp: --public-url http://127.0.0.1:8080\nRun \"epicme serve --help\" for usage.\n"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -113,11 +114,13 @@ func runServe(ctx context.Context, args []string, e env) error {
 		}
 	}
 	if embedded := !auth.oauth.enabled() && !auth.devInsecureNoAuth; embedded {
+		// Demo accounts only where nobody else can reach them: listening on
+		// loopback and reached there, not through a proxy.
 		var notice string
-		if isLoopbackListen(web.addr) {
+		if isLoopbackListen(web.addr) && isLoopbackURL(publicURL) {
 			notice, err = demoSignIn(ctx, store, publicURL)
 		} else {
-			notice, err = noAccountsNotice(ctx, store, auth.embedded.allowSignUp.or(false))
+			notice, err = noAccountsNotice(ctx, store, auth.embedded.allowSignUp.or(isLoopbackListen(web.addr)))
 		}
 		if err != nil {
 			return err
@@ -219,6 +222,12 @@ func defaultPublicURL(addr string, bound net.Addr) string {
 		host, _, _ = net.SplitHostPort(bound.String())
 	}
 	return "http://" + net.JoinHostPort(strings.ToLower(host), port)
+}
+
+// isLoopbackURL reports whether the host of u is a loopback address.
+func isLoopbackURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && isLoopbackListen(net.JoinHostPort(p.Hostname(), "0"))
 }
 
 // clearTextWarning warns when the server listens beyond loopback while its
