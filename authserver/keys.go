@@ -24,6 +24,11 @@ import (
 // KEKSize is the size in bytes of the key-encryption key.
 const KEKSize = 32
 
+// ErrWrongKEK means the signing keys in the store were sealed with another
+// key-encryption key than the one configured: instances that share a store
+// must share the key-encryption key too.
+var ErrWrongKEK = errors.New("authserver: the signing keys were sealed with another key-encryption key")
+
 // NewKEK returns a fresh random key-encryption key.
 func NewKEK() []byte {
 	k := make([]byte, KEKSize)
@@ -106,7 +111,7 @@ func (k *keyring) load(ctx context.Context) error {
 	for _, sk := range stored {
 		der, err := k.sealer.open(sk.PrivateSealed, sk.KID)
 		if err != nil {
-			return fmt.Errorf("signing key %s cannot be decrypted (wrong key-encryption key?): %w", sk.KID, err)
+			return fmt.Errorf("signing key %s cannot be decrypted: %w (%w)", sk.KID, ErrWrongKEK, err)
 		}
 		priv, err := x509.ParsePKCS8PrivateKey(der)
 		if err != nil {

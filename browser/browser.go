@@ -174,7 +174,7 @@ func Start(ctx context.Context, opts Options) (*Browser, error) {
 		chromedp.Flag("use-mock-keychain", true),
 		// Names resolve to nothing except loopback: whatever a page or
 		// the browser itself asks for, no packet leaves this machine.
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE [::1]"),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE [::1], EXCLUDE ::1"),
 		chromedp.WindowSize(int(opts.Width), int(opts.Height)),
 	}
 	b.allocCtx, b.cancel = chromedp.NewExecAllocator(context.WithoutCancel(ctx), flags...)

@@ -52,6 +52,10 @@ type Config struct {
 	// the token endpoint.
 	Guard func(http.Handler) http.Handler
 
+	// Home, when set, is served at / and shown to browsers that open the
+	// MCP endpoint without a token (see HomePage).
+	Home *HomePage
+
 	// Ready reports whether the server can serve requests (the database
 	// answers). Nil means always ready.
 	Ready func(ctx context.Context) error
@@ -119,6 +123,8 @@ type Server struct {
 //	GET /healthz    200 "ok" while the process runs (liveness)
 //	GET /healthcheck the same, under the name the reference EpicMe uses
 //	GET /readyz     200 when cfg.Ready succeeds, else 503 with a JSON reason
+//	GET /           cfg.Home, when set
+//	GET /favicon.ico 204, so that browsers' automatic request is quiet
 func New(cfg Config) (*Server, error) {
 	if cfg.MCP == nil {
 		return nil, errors.New("httpserver: Config.MCP is required")
@@ -129,7 +135,13 @@ func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, log: slog.New(LogHandler(cfg.Logger.Handler())), Mux: http.NewServeMux()}
 
-	s.Mux.Handle(MCPPath, cfg.Auth(cfg.MCP))
+	mcp := cfg.Auth(cfg.MCP)
+	if cfg.Home != nil {
+		mcp = cfg.Home.browserHint(mcp)
+		s.Mux.Handle("GET /{$}", cfg.Home)
+	}
+	s.Mux.Handle(MCPPath, mcp)
+	s.Mux.HandleFunc("GET /favicon.ico", serveFavicon)
 	s.Mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.Mux.HandleFunc("GET /healthcheck", s.handleHealth)
 	s.Mux.HandleFunc("GET /readyz", s.handleReady)

@@ -120,9 +120,12 @@ func serve(t *testing.T, flags ...string) *server {
 	}
 	t.Cleanup(func() { cancel(); cmd.Wait() })
 	re := regexp.MustCompile(`sign in as demo@epicme\.local / (\S+)`)
+	// The URL clients get is the one serve prints.
+	printed := regexp.MustCompile(`serving at (http://\S+)`)
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if m := re.FindStringSubmatch(stdout.String()); m != nil {
-			s.url, s.demoPassword = "http://"+addr, m[1]
+		out := stdout.String()
+		if m, u := re.FindStringSubmatch(out), printed.FindStringSubmatch(out); m != nil && u != nil {
+			s.url, s.demoPassword = u[1], m[1]
 			return s
 		}
 	}

@@ -139,6 +139,25 @@ func TestTypeScriptSDKClientCompletesTheFlowThroughThePages(t *testing.T) {
 	}
 }
 
+// TestTypeScriptSDKClientAtTheLocalhostURLServePrints serves with --addr
+// localhost:PORT and gives the TypeScript SDK the URL serve prints. The
+// SDK refuses protected resource metadata whose resource is not that URL
+// (RFC 9728 §3.3), so printed URL, metadata and issuer must share one
+// origin; serve once printed 127.0.0.1 here while the metadata said
+// localhost.
+func TestTypeScriptSDKClientAtTheLocalhostURLServePrints(t *testing.T) {
+	port := freePort(t)[len("127.0.0.1:"):]
+	s := serve(t, "--addr", "localhost:"+port)
+	if s.url != "http://localhost:"+port {
+		t.Fatalf("serve printed %s, want http://localhost:%s", s.url, port)
+	}
+	r := runTSClient(t, s, nil, []string{"plain"}, narrowed(s))
+	who := calls[whoami](t, r, "whoami")
+	if len(who) != 1 || who[0].User.Email != "demo@epicme.local" {
+		t.Fatalf("whoami through the TypeScript SDK at %s: %+v\n%s", s.url, who, r.stdout)
+	}
+}
+
 // TestTypeScriptSDKClientStepsUpOnInsufficientScope narrows the consent to
 // user:read and entries:read, then has the client call create_entry. The
 // server answers 403 insufficient_scope with the scope to ask for. SDK

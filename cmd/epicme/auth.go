@@ -91,8 +91,8 @@ func buildAuth(ctx context.Context, c *authFlags, addr, publicURL, dir string, s
 // for a developer's own machine, so it binds loopback only: anything that can
 // reach the port can read and change that journal.
 func devAuth(ctx context.Context, c *authFlags, addr string, store epicme.Store, e env) (*authSetup, error) {
-	if !isLoopbackListen(addr) {
-		return nil, usagef("--dev-insecure-no-auth serves without authentication and only listens on loopback; --addr %q is not a loopback address (use 127.0.0.1:PORT or [::1]:PORT)", addr)
+	if err := checkDevAddr(addr); err != nil {
+		return nil, err
 	}
 	u, created, pw, err := ensureLocalUser(ctx, store, c.devUser)
 	if err != nil {
@@ -113,6 +113,14 @@ func devAuth(ctx context.Context, c *authFlags, addr string, store epicme.Store,
 		Warning: "WARNING: authentication is OFF (--dev-insecure-no-auth). Anything that can reach " + addr +
 			" can read and change the journal of " + u.Email + ". Never use this mode outside development.",
 	}, nil
+}
+
+// checkDevAddr refuses development mode on anything but loopback.
+func checkDevAddr(addr string) error {
+	if !isLoopbackListen(addr) {
+		return usagef("--dev-insecure-no-auth serves without authentication and only listens on loopback; --addr %q is not a loopback address (use 127.0.0.1:PORT or [::1]:PORT)", addr)
+	}
+	return nil
 }
 
 // ensureLocalUser returns the local account with this email, creating it

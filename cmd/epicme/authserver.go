@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/epicme/epicme"
@@ -40,6 +42,7 @@ type authServerFlags struct {
 	// boundToLoopback is whether --addr is a loopback address: sign-up is
 	// then on unless --allow-signup=false.
 	boundToLoopback bool
+	kek             kekSource
 }
 
 func (c *authServerFlags) register(fs *flagSet) {
@@ -57,13 +60,14 @@ func (c *authServerFlags) register(fs *flagSet) {
 	fs.bindEnv("allow-signup", "EPICME_ALLOW_SIGNUP")
 	fs.BoolVar(&c.devPrivateMetadocs, "dev-allow-private-metadata-documents", false, "DEVELOPMENT ONLY: fetch Client ID Metadata Documents from loopback and private\naddresses (otherwise refused, so that nobody can make the server fetch from its own network)")
 	fs.bindEnv("dev-allow-private-metadata-documents", "EPICME_DEV_ALLOW_PRIVATE_METADATA_DOCUMENTS")
+	c.kek.register(fs)
 }
 
 // embeddedAuth runs the authorization server inside this process: its
 // issuer is the public URL, its tokens are for <public URL>/mcp, and /mcp
 // checks them in process, so revocation takes effect at once.
 func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string, store authStore, logger *slog.Logger) (*authSetup, error) {
-	kek, err := loadKEK(dir)
+	kek, err := c.kek.load(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +78,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 	cfg.Journal = store
 	as, err := authserver.New(ctx, cfg)
 	if err != nil {
-		return nil, usagef("%v (set --public-url to the https URL clients use)", err)
+		return nil, c.kek.explain(dir, err)
 	}
 	go as.Maintain(ctx, 0)
 	listenRevocations(ctx, store, as, logger)
@@ -139,6 +143,62 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store auth
 // sources is how every per-source limit keys a request's address.
 func (c *authServerFlags) sources() ratelimit.Sources {
 	return ratelimit.Sources{IPv6Prefix: c.ipv6Prefix, ExemptLoopback: true}
+}
+
+// kekSource is where the key-encryption key comes from: by default keys.kek
+// in the data directory (created on first use); --kek-file or EPICME_KEK
+// give it from outside, as container secrets are, so that every instance
+// sharing a database gets the same key without copying files around.
+type kekSource struct {
+	file   string
+	getenv func(string) string
+}
+
+func (k *kekSource) register(fs *flagSet) {
+	fs.StringVar(&k.file, "kek-file", "", "`file` holding the key-encryption key (32 bytes, as keys.kek), instead of\n<data-dir>/keys.kek; EPICME_KEK may hold it in base64 instead (base64 < keys.kek).\nEvery instance that shares a database must use the same key")
+	fs.bindEnv("kek-file", "EPICME_KEK_FILE")
+	k.getenv = fs.getenv
+}
+
+// load returns the key from --kek-file, else EPICME_KEK, else the data
+// directory.
+func (k *kekSource) load(dir string) ([]byte, error) {
+	if k.file != "" {
+		b, err := os.ReadFile(k.file)
+		if err != nil {
+			return nil, fmt.Errorf("reading --kek-file: %w", err)
+		}
+		if len(b) != authserver.KEKSize {
+			return nil, fmt.Errorf("--kek-file %s holds %d bytes, want %d (a copy of keys.kek)", k.file, len(b), authserver.KEKSize)
+		}
+		return b, nil
+	}
+	if k.getenv != nil {
+		if v := strings.TrimSpace(k.getenv("EPICME_KEK")); v != "" {
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil || len(b) != authserver.KEKSize {
+				return nil, usagef("EPICME_KEK must be the base64 of a %d-byte key-encryption key (base64 < keys.kek)", authserver.KEKSize)
+			}
+			return b, nil
+		}
+	}
+	return loadKEK(dir)
+}
+
+// explain turns an error of authserver.New into what the operator can do
+// about it.
+func (k *kekSource) explain(dir string, err error) error {
+	if errors.Is(err, authserver.ErrWrongKEK) {
+		from := filepath.Join(dir, kekFile)
+		switch {
+		case k.file != "":
+			from = k.file
+		case k.getenv != nil && k.getenv("EPICME_KEK") != "":
+			from = "EPICME_KEK"
+		}
+		return fmt.Errorf("the signing keys in the database were sealed with another key-encryption key than %s: every instance that shares a database must use the same keys.kek; copy it from the first instance, or give it to each with --kek-file FILE or EPICME_KEK (base64)", from)
+	}
+	return usagef("%v (set --public-url to the https URL clients use)", err)
 }
 
 // loadKEK returns the key-encryption key of the data directory, creating it
@@ -264,13 +324,13 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 // authServerOnly builds the HTTP server of `epicme authserver`: the
 // authorization server's endpoints and the health probes, and no /mcp.
 func authServerOnly(ctx context.Context, c *authServerFlags, publicURL, resource, dir string, store authStore, logger *slog.Logger) (*httpserver.Server, string, error) {
-	kek, err := loadKEK(dir)
+	kek, err := c.kek.load(dir)
 	if err != nil {
 		return nil, "", err
 	}
 	as, err := authserver.New(ctx, c.config(publicURL, resource, kek, store, logger))
 	if err != nil {
-		return nil, "", usagef("%v", err)
+		return nil, "", c.kek.explain(dir, err)
 	}
 	go as.Maintain(ctx, 0)
 	listenRevocations(ctx, store, as, logger)

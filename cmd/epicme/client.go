@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
 )
@@ -75,6 +76,8 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	fs.BoolVar(&confidential, "confidential", false, "a confidential client: gets a secret")
 	fs.BoolVar(&resourceServer, "resource-server", false, "a resource server that may introspect tokens for this server's /mcp")
 	fs.StringVar(&scope, "scope", "", "space-separated `scopes` the client may ask for (default: all)")
+	var kek kekSource
+	kek.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
@@ -99,7 +102,7 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	kek, err := loadKEK(dir)
+	key, err := kek.load(dir)
 	if err != nil {
 		return err
 	}
@@ -108,7 +111,7 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer store.Close()
-	c, secret, err := authserver.AddClient(ctx, store, kek, in, time.Now())
+	c, secret, err := authserver.AddClient(ctx, store, key, in, time.Now())
 	if err != nil {
 		return err
 	}
@@ -193,6 +196,9 @@ func runClientRemove(ctx context.Context, args []string, e env) error {
 	}
 	defer store.Close()
 	if err := store.DeleteClient(ctx, id, time.Now()); err != nil {
+		if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+			return epicme.Errorf(epicme.ENOTFOUND, "client %q not found (see epicme client list)", id)
+		}
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Removed client %s; its tokens are revoked.\n", id)

@@ -47,7 +47,7 @@ type httpFlags struct {
 func (c *httpFlags) register(fs *flagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on")
 	fs.bindEnv("addr", "EPICME_ADDR")
-	fs.StringVar(&c.publicURL, "public-url", "", "`URL` clients use to reach this server, without the /mcp path\n(default http://<addr>); set it when a proxy sits in front")
+	fs.StringVar(&c.publicURL, "public-url", "", "`URL` clients use to reach this server, without the /mcp path; set it when a proxy\nsits in front, and to an https URL when --addr is not loopback.\nDefault: http://127.0.0.1:8080 (http:// and the host and port of --addr)")
 	fs.bindEnv("public-url", "EPICME_PUBLIC_URL")
 }
 
@@ -72,14 +72,19 @@ func normalizePublicURL(raw string) (string, error) {
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return "", usagef("--public-url %q must not carry a query, a fragment or credentials", raw)
 	}
+	if base, ok := strings.CutSuffix(strings.TrimSuffix(u.Path, "/"), httpserver.MCPPath); ok {
+		u.Path = base
+		return "", usagef("--public-url %q names the MCP endpoint; give the server's URL without %s: --public-url %s", raw, httpserver.MCPPath, strings.TrimSuffix(u.String(), "/"))
+	}
 	return strings.TrimSuffix(u.String(), "/"), nil
 }
 
 // resolveDataDir picks the data directory and creates it (mode 0700: it
 // holds the journal and the signing secret).
 func resolveDataDir(flagValue string, e env) (string, error) {
-	dir := flagValue
+	dir, chosen := flagValue, "--data-dir"
 	if dir == "" {
+		chosen = "the default data directory"
 		if x := e.getenv("XDG_DATA_HOME"); x != "" {
 			dir = filepath.Join(x, "epicme")
 		} else if h := e.getenv("HOME"); h != "" {
@@ -93,7 +98,11 @@ func resolveDataDir(flagValue string, e env) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("creating data directory: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", fmt.Errorf("cannot create %s %s: %v; choose a directory you can write with --data-dir DIR (or EPICME_DATA_DIR)", chosen, dir, err)
 	}
 	return dir, nil
 }
@@ -167,4 +176,10 @@ func isLoopbackListen(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// freshDatabase reports whether the data directory has no SQLite database yet.
+func freshDatabase(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, databaseFile))
+	return errors.Is(err, fs.ErrNotExist)
 }

@@ -3,11 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/epicme/epicme"
@@ -20,10 +16,40 @@ import (
 // that journals are separate.
 var demoAccounts = []string{"demo@epicme.local", "friend@epicme.local"}
 
-// freshDatabase reports whether the data directory has no database yet.
-func freshDatabase(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, databaseFile))
-	return errors.Is(err, fs.ErrNotExist)
+// demoSignIn returns how to sign in on a loopback server with the embedded
+// authorization server: a database without accounts gets the demo accounts
+// (their passwords shown now), and a later start with them says how to get
+// a password back. Seeding waits until the port is bound, so a failed start
+// never leaves accounts whose passwords nobody saw.
+func demoSignIn(ctx context.Context, store epicme.Store, publicURL string) (string, error) {
+	if _, err := store.LocalUserByEmail(ctx, demoAccounts[0]); err == nil {
+		return fmt.Sprintf("Demo accounts: %s. Forgot the password? Make a new one with\n  epicme user reset-password --email %s --generate\nAccount page: %s%s",
+			strings.Join(demoAccounts, ", "), demoAccounts[0], publicURL, authserver.AccountPath), nil
+	} else if epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		return "", err
+	}
+	users, err := store.ListUsers(ctx)
+	if err != nil || len(users) > 0 {
+		return "", err
+	}
+	notice, err := seedDemo(ctx, store, publicURL)
+	if err != nil {
+		return "", fmt.Errorf("creating the demo accounts: %w", err)
+	}
+	return notice, nil
+}
+
+// noAccountsNotice says, on a server beyond loopback, that nobody can sign
+// in yet when there are no accounts and sign-up is off.
+func noAccountsNotice(ctx context.Context, store epicme.Store, signUp bool) (string, error) {
+	if signUp {
+		return "", nil
+	}
+	users, err := store.ListUsers(ctx)
+	if err != nil || len(users) > 0 {
+		return "", err
+	}
+	return "No accounts yet, and sign-up is off (the default beyond loopback): nobody can sign in.\nAdd an account with  epicme user add --email you@example.com  or turn sign-up on with --allow-signup.", nil
 }
 
 // seedDemo creates the demo accounts with random passwords and a few
@@ -32,7 +58,7 @@ func freshDatabase(dir string) bool {
 // embedded authorization server: nowhere else may a known account appear.
 func seedDemo(ctx context.Context, store epicme.Store, publicURL string) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Fresh development database: demo accounts created (their passwords are shown only now).\n")
+	fmt.Fprintf(&b, "No accounts yet: demo accounts created (their passwords are shown only now).\n")
 	for i, email := range demoAccounts {
 		pw := rand.Text()[:16]
 		hash, err := password.Hash(pw)

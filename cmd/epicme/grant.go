@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
 )
 
@@ -162,7 +163,7 @@ func runGrantRevoke(ctx context.Context, args []string, e env) error {
 	}
 	for _, id := range ids {
 		if !exists[id] {
-			return usagef("no grant %q (see epicme grant list --all)", id)
+			return epicme.Errorf(epicme.ENOTFOUND, "grant %q not found (see epicme grant list --all)", id)
 		}
 	}
 	for _, id := range ids {

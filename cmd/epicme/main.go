@@ -3,15 +3,19 @@
 //
 // One binary, one file per command:
 //
-//	epicme serve     serve MCP over HTTP (serve.go)
-//	epicme stdio     serve MCP on stdin/stdout as one local user (stdio.go)
-//	epicme user      add and list local accounts (user.go)
-//	epicme grant     list and revoke grants of the embedded authorization server (grant.go)
-//	epicme client    manage OAuth clients of the embedded authorization server (client.go)
+//	epicme serve       serve MCP over HTTP (serve.go)
+//	epicme stdio       serve MCP on stdin/stdout as one local user (stdio.go)
+//	epicme user        add and list local accounts (user.go)
+//	epicme grant       list and revoke grants of the embedded authorization server (grant.go)
+//	epicme client      manage OAuth clients of the embedded authorization server (client.go)
 //	epicme authserver  serve only the authorization server (authserver.go)
-//	epicme migrate   apply database migrations (migrate.go)
-//	epicme bench     build a load-test fixture and measure throughput (bench.go)
-//	epicme version   print the version (version.go)
+//	epicme migrate     apply database migrations (migrate.go)
+//	epicme backup      copy the SQLite database while serving (backup.go)
+//	epicme bench       build a load-test fixture and measure throughput (bench.go)
+//	epicme version     print the version (version.go)
+//
+// Exit status: 0 success, 1 the command failed (a port in use, an unknown
+// account, a database that cannot be opened), 2 the command line was wrong.
 //
 // Run "epicme <command> --help" for each command's flags. Every common flag
 // can also be set by an EPICME_* environment variable; a flag on the command
@@ -26,6 +30,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/epicme/epicme"
@@ -106,8 +111,12 @@ func run(ctx context.Context, args []string, e env) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, "EpicMe: a private journal served over the Model Context Protocol.\n\nUsage:\n  epicme <command> [flags]\n\nCommands:\n")
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun \"epicme <command> --help\" for the flags of a command.\n")
 }
@@ -130,11 +139,7 @@ func exitCode(stderr io.Writer, cmd string, err error) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "epicme %s: %s\nRun \"epicme %s --help\" for usage.\n", cmd, ue.msg, cmd)
-		return exitUsage
-	}
-	if errors.Is(err, errFlagParse) {
-		// The flag package has already printed the problem and the usage.
+		fmt.Fprintf(stderr, "epicme %s: %s\nRun \"epicme %s --help\" for usage.\n", cmd, plain(cmd, ue.msg), cmd)
 		return exitUsage
 	}
 	msg := err.Error()
@@ -142,6 +147,18 @@ func exitCode(stderr io.Writer, cmd string, err error) int {
 	if errors.As(err, &ae) && ae.Code != epicme.EINTERNAL {
 		msg = ae.Message
 	}
-	fmt.Fprintf(stderr, "epicme %s: %s\n", cmd, msg)
+	fmt.Fprintf(stderr, "epicme %s: %s\n", cmd, plain(cmd, msg))
 	return exitError
+}
+
+// plain drops the prefix a package puts before its errors ("authserver:
+// issuer …", "backup: … exists"): after "epicme <command>:" it would be a
+// second prefix naming code the reader never sees.
+func plain(cmd, msg string) string {
+	for _, p := range []string{cmd, "authserver", "auth", "sqlite", "postgres", "mcpserver", "httpserver", "epicme"} {
+		if rest, ok := strings.CutPrefix(msg, p+": "); ok {
+			return rest
+		}
+	}
+	return msg
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
 	"github.com/epicme/epicme/mcpserver"
 )
@@ -47,9 +51,27 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	if auth.devInsecureNoAuth {
+		if err := checkDevAddr(web.addr); err != nil {
+			return err
+		}
+	} else if publicURL == "" && !isLoopbackListen(web.addr) {
+		return errNeedPublicURL(web.addr)
+	}
 	logger, err := newLogger(e.stderr, data.logLevel)
 	if err != nil {
 		return err
+	}
+	// Listen before touching the data directory: a busy port then changes
+	// nothing on disk, and the public URL can name the port bound.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", web.addr)
+	if err != nil {
+		return listenError(web.addr, err)
+	}
+	defer ln.Close()
+	if publicURL == "" {
+		publicURL = defaultPublicURL(web.addr, ln.Addr())
 	}
 	dir, err := resolveDataDir(data.dataDir, e)
 	if err != nil {
@@ -59,7 +81,6 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	fresh := db.url == "" && freshDatabase(dir)
 	// Opening applies migrations; on a large journal one can take a minute
 	// (0005 rewrites every entry row), so say what is going on.
 	slow := time.AfterFunc(3*time.Second, func() {
@@ -88,27 +109,29 @@ func runServe(ctx context.Context, args []string, e env) error {
 	defer mcp.Close()
 	listen(ctx, mcp)
 
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", web.addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", web.addr, err)
-	}
 	if setup.LoopbackOnly {
 		if err := checkLoopbackListener(ln); err != nil {
-			ln.Close()
 			return err
 		}
 	}
-	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
-	}
-	if fresh && !auth.oauth.enabled() && !auth.devInsecureNoAuth && isLoopbackListen(web.addr) {
-		demo, err := seedDemo(ctx, store, publicURL)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("seeding the demo accounts: %w", err)
+	if embedded := !auth.oauth.enabled() && !auth.devInsecureNoAuth; embedded {
+		// Demo accounts only where nobody else can reach them: listening on
+		// loopback and reached there, not through a proxy.
+		var notice string
+		if isLoopbackListen(web.addr) && isLoopbackURL(publicURL) {
+			notice, err = demoSignIn(ctx, store, publicURL)
+		} else {
+			notice, err = noAccountsNotice(ctx, store, auth.embedded.allowSignUp.or(isLoopbackListen(web.addr)))
 		}
-		setup.Notice += "\n\n" + demo
+		if err != nil {
+			return err
+		}
+		if notice != "" {
+			setup.Notice += "\n\n" + notice
+		}
+		if w := clearTextWarning(web.addr, publicURL); w != "" {
+			setup.Warning = strings.TrimSpace(setup.Warning + "\n\n" + w)
+		}
 	}
 
 	source := sourceAddress(auth.embedded.trustForwardedFor)
@@ -117,11 +140,11 @@ func runServe(ctx context.Context, args []string, e env) error {
 		MCP:    mcp.HTTPHandler(),
 		Auth:   lim.mcp(setup.Middleware, source),
 		Guard:  lim.endpoints(source),
+		Home:   homePage(&auth, publicURL),
 		Ready:  store.Ping,
 		Logger: logger,
 	})
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	if setup.Mount != nil {
@@ -172,4 +195,65 @@ Connect a client:
 
 Press Ctrl-C to stop.
 `, mcpURL, mcpURL, mcpURL)
+}
+
+// errNeedPublicURL refuses a non-loopback --addr without --public-url: the
+// issuer and the tokens' audience are the URL clients use, and on another
+// machine that is an https URL this process cannot guess.
+func errNeedPublicURL(addr string) error {
+	return usagef("--addr %s is not a loopback address: clients on other machines reach this server at an https URL it cannot guess; give it with --public-url https://… (see docs/deployment.md)", addr)
+}
+
+// listenError says why addr could not be bound, and how to pick another.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("cannot listen on %s: the port is in use (another epicme serve?); choose a free one with --addr, e.g. --addr 127.0.0.1:8081", addr)
+	}
+	return fmt.Errorf("cannot listen on %s: %w", addr, err)
+}
+
+// defaultPublicURL is the URL clients use when --public-url is not given:
+// the host as typed in --addr (so "localhost" stays "localhost": the
+// issuer, the resource and the printed URL must be one origin, RFC 9728
+// §3.3) with the port actually bound (which --addr may leave to the
+// system with port 0).
+func defaultPublicURL(addr string, bound net.Addr) string {
+	host, _, _ := net.SplitHostPort(addr)
+	_, port, _ := net.SplitHostPort(bound.String())
+	if host == "" {
+		host, _, _ = net.SplitHostPort(bound.String())
+	}
+	return "http://" + net.JoinHostPort(strings.ToLower(host), port)
+}
+
+// isLoopbackURL reports whether the host of u is a loopback address.
+func isLoopbackURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && isLoopbackListen(net.JoinHostPort(p.Hostname(), "0"))
+}
+
+// clearTextWarning warns when the server listens beyond loopback while its
+// public URL is plain http: passwords and tokens then cross the network
+// unencrypted.
+func clearTextWarning(addr, publicURL string) string {
+	if isLoopbackListen(addr) || !strings.HasPrefix(publicURL, "http://") {
+		return ""
+	}
+	return "WARNING: " + addr + " is reachable from other machines, but --public-url " + publicURL + " is plain http:\npasswords and tokens would travel in clear text. Put an https proxy in front and give its URL\nwith --public-url https://… (see docs/deployment.md)."
+}
+
+// homePage is the page at /: the MCP URL, and with the embedded
+// authorization server the links to sign in and to sign up.
+func homePage(auth *authFlags, publicURL string) *httpserver.HomePage {
+	p := &httpserver.HomePage{MCPURL: publicURL + httpserver.MCPPath}
+	if auth.oauth.enabled() || auth.devInsecureNoAuth {
+		return p
+	}
+	p.Links = []httpserver.Link{
+		{Text: "Sign in to your account (password, data export, connected applications)", URL: authserver.AccountPath},
+	}
+	if auth.embedded.allowSignUp.or(auth.embedded.boundToLoopback) {
+		p.Links = append(p.Links, httpserver.Link{Text: "Create an account", URL: authserver.SignUpPath})
+	}
+	return p
 }

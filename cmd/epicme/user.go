@@ -11,6 +11,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/password"
+	"golang.org/x/term"
 )
 
 const userAbout = `Manage local accounts (accounts EpicMe itself holds, as opposed to users of an
@@ -22,8 +23,9 @@ Subcommands:
   epicme user reset-password --email EMAIL [--password PASSWORD | --generate]
   epicme user disable --email EMAIL [--enable]`
 
-const userAddAbout = `Create a local account. Without --password, the password is read as one line
-from stdin (so it stays out of the process list and shell history):
+const userAddAbout = `Create a local account. Without --password, the password is read from stdin (so
+it stays out of the process list and shell history): on a terminal it is asked
+for and not shown as you type; from a pipe it is the first line:
 
   printf '%s\n' "$PASSWORD" | epicme user add --email me@example.com
 
@@ -72,18 +74,14 @@ func runUserAdd(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	if pw == "" {
-		if f, ok := e.stdin.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				// A person is typing: say what is expected (the password
-				// is echoed; pipe it in to keep it off the screen).
-				fmt.Fprintf(e.stderr, "Password for %s (at least %d characters): ", in.Email, epicme.MinPasswordLen)
-			}
+		var err error
+		pw, err = readPassword(e, fmt.Sprintf("Password for %s (at least %d characters): ", in.Email, epicme.MinPasswordLen))
+		if err != nil {
+			return err
 		}
-		line, err := bufio.NewReader(e.stdin).ReadString('\n')
-		if err != nil && line == "" {
+		if pw == "" {
 			return usagef("no password: give --password or one line on stdin")
 		}
-		pw = strings.TrimRight(line, "\r\n")
 	}
 	if err := epicme.ValidatePassword(pw); err != nil {
 		return err
@@ -155,4 +153,25 @@ func runUserList(ctx context.Context, args []string, e env) error {
 		fmt.Fprintln(e.stderr, "No accounts yet; create one with: epicme user add --email EMAIL")
 	}
 	return nil
+}
+
+// readPassword reads one line from stdin. On a terminal it shows prompt on
+// stderr and turns echo off while the person types, so that the password
+// stays off the screen; from a pipe it reads the line as it comes.
+func readPassword(e env, prompt string) (string, error) {
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(e.stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		// The Enter the person pressed was not echoed either.
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the password from the terminal: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", nil
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }

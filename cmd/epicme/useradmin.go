@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/epicme/epicme"
@@ -73,16 +70,14 @@ func runUserResetPassword(ctx context.Context, args []string, e env) error {
 	if generate {
 		pw = rand.Text()[:20]
 	} else if pw == "" {
-		if f, ok := e.stdin.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				fmt.Fprintf(e.stderr, "New password (at least %d characters): ", epicme.MinPasswordLen)
-			}
+		var err error
+		pw, err = readPassword(e, fmt.Sprintf("New password (at least %d characters): ", epicme.MinPasswordLen))
+		if err != nil {
+			return err
 		}
-		line, err := bufio.NewReader(e.stdin).ReadString('\n')
-		if err != nil && line == "" {
+		if pw == "" {
 			return usagef("no password: give --password, --generate or one line on stdin")
 		}
-		pw = strings.TrimRight(line, "\r\n")
 	}
 	if err := epicme.ValidatePassword(pw); err != nil {
 		return err

@@ -86,7 +86,7 @@ func TestGrantListAndRevoke(t *testing.T) {
 			t.Fatal("--email --client did not revoke the grant")
 		}
 	})
-	if code, _, errOut := c.run("", "grant", "revoke", "g-nonexistent"); code != exitUsage || !strings.Contains(errOut, "no grant") {
+	if code, _, errOut := c.run("", "grant", "revoke", "g-nonexistent"); code != exitError || errOut != "epicme grant: grant \"g-nonexistent\" not found (see epicme grant list --all)\n" {
 		t.Fatalf("revoking an unknown grant: exit %d, %s", code, errOut)
 	}
 	if code, _, _ := c.run("", "grant", "revoke"); code != exitUsage {
@@ -139,6 +139,12 @@ func TestUserDisableRevokesGrantsAndResetPasswordReplacesTheHash(t *testing.T) {
 	}
 }
 
+// demoHint is what a start with existing demo accounts prints.
+const demoHint = `Demo accounts: demo@epicme.local, friend@epicme.local. Forgot the password? Make a new one with
+  epicme user reset-password --email demo@epicme.local --generate
+Account page: http://127.0.0.1:8080/oauth/account
+`
+
 func TestServeSeedsDemoAccountsOnlyOnAFreshLoopbackDatabase(t *testing.T) {
 	c := newCLI(t)
 	s := startServe(t, c, "--public-url", "http://127.0.0.1:8080")
@@ -158,10 +164,11 @@ func TestServeSeedsDemoAccountsOnlyOnAFreshLoopbackDatabase(t *testing.T) {
 			t.Fatal("the printed demo password does not verify")
 		}
 	})
-	// Not fresh any more: nothing is seeded or printed again.
+	// Not fresh any more: no password is printed again, but how to get
+	// one back is.
 	s = startServe(t, c, "--public-url", "http://127.0.0.1:8080")
-	if strings.Contains(s.stdout.String(), "demo@epicme.local") {
-		t.Fatalf("a second start printed the demo accounts again:\n%s", s.stdout)
+	if out := s.stdout.String(); strings.Contains(out, "sign in as") || !strings.Contains(out, demoHint) {
+		t.Fatalf("a second start should print how to reset the demo password, and no password:\n%s", s.stdout)
 	}
 	s.stop()
 	// A fresh database in development mode gets no demo accounts.
