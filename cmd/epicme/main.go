@@ -10,7 +10,6 @@
 //	epicme client    manage OAuth clients of the embedded authorization server (client.go)
 //	epicme authserver  serve only the authorization server (authserver.go)
 //	epicme migrate   apply database migrations (migrate.go)
-//	epicme bench     build a load-test fixture and measure throughput (bench.go)
 //	epicme version   print the version (version.go)
 //
 // Run "epicme <command> --help" for each command's flags. Every common flag
@@ -78,7 +77,6 @@ func commands() []command {
 		{"authserver", "serve only the OAuth authorization server (split deployment)", runAuthServer},
 		{"migrate", "apply database migrations and print the schema version", runMigrate},
 		{"backup", "copy the SQLite database to a file while serving (online, consistent)", runBackup},
-		{"bench", "build a load-test fixture or measure throughput (bench fixture, bench run)", runBench},
 		{"version", "print the version", runVersion},
 	}
 }
