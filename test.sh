@@ -3,7 +3,9 @@
 # module (bench/, its own go.mod), then a short load run of the benchmark
 # against a tiny fixture, which must answer every call.
 #
-# Tests that need a service skip with a message saying how to enable it:
+# Tests that need a service skip with a message saying how to enable it,
+# or fail when EPICME_TEST_REQUIRE lists it (.ci/run sets
+# postgres,chromium,node):
 #   PostgreSQL   set EPICME_TEST_POSTGRES_URL (.ci/run starts a local server)
 #   Node.js      the interop tests; this script runs "npm ci --prefix interop"
 #                when npm is installed and interop/node_modules is missing
@@ -17,7 +19,7 @@ step() { printf '\n==> %s\n' "$*"; }
 if [ -f interop/package-lock.json ] && [ ! -d interop/node_modules ] && command -v npm >/dev/null 2>&1; then
 	step "npm ci --prefix interop (packages for the interop tests)"
 	if ! npm ci --prefix interop --no-audit --no-fund; then
-		echo "npm ci failed (offline?); the interop tests will skip."
+		echo "npm ci failed (offline?); the interop tests will skip (or fail under EPICME_TEST_REQUIRE)."
 	fi
 fi
 
