@@ -499,11 +499,16 @@ func (h *peersHarness) startAll(ctx context.Context) error {
 			note = "modelcontextprotocol/go-sdk v1.8.0, auth.RequireBearerToken"
 		case "ts-sdk":
 			dir := filepath.Join(h.o.src, "bench", "peers", "ts")
-			if _, err := os.Stat(filepath.Join(dir, "node_modules", "better-sqlite3")); err != nil {
+			_, missing := os.Stat(filepath.Join(dir, "node_modules", "better-sqlite3"))
+			node, err := exec.LookPath("node")
+			if (missing != nil || err != nil) && nodeRequired() {
+				// CI promised Node (internal/testenv of the product).
+				return errors.New("ts-sdk: node or bench/peers/ts/node_modules is missing and EPICME_TEST_REQUIRE lists node")
+			}
+			if missing != nil {
 				h.say("skipping ts-sdk: its packages are not installed (run: npm ci --prefix bench/peers/ts)")
 				continue
 			}
-			node, err := exec.LookPath("node")
 			if err != nil {
 				h.say("skipping ts-sdk: node is not installed")
 				continue
@@ -1236,4 +1241,15 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.TrimSpace(string(t.b))
+}
+
+// nodeRequired reports whether EPICME_TEST_REQUIRE (set by CI) lists node
+// or all: then a missing TypeScript peer is an error, not a skip.
+func nodeRequired() bool {
+	for _, s := range strings.Split(os.Getenv("EPICME_TEST_REQUIRE"), ",") {
+		if s = strings.TrimSpace(s); s == "node" || s == "all" {
+			return true
+		}
+	}
+	return false
 }
