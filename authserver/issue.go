@@ -15,7 +15,7 @@ import (
 // against the scopes the server supports.
 //
 // It is for tools that act for accounts the operator already holds, such as
-// "epicme bench peers", which needs a real token per fixture user without a
+// "epicme-bench peers", which needs a real token per fixture user without a
 // browser sign-in for each. It is not reachable over HTTP.
 func (s *Server) IssueAccessToken(ctx context.Context, user *epicme.User, clientID string, scopes []string) (string, error) {
 	for _, sc := range scopes {

@@ -15,7 +15,7 @@ import (
 // lets one load run spread its calls over many journals, as real traffic
 // does, without minting thousands of tokens.
 //
-// It authenticates nothing. It exists for "epicme bench run" without --url,
+// It authenticates nothing. It exists for "epicme-bench run" without --url,
 // which serves it on a loopback port of its own for the length of the run,
 // and must never be wired into "epicme serve".
 func FixtureAuth(ctx context.Context, store epicme.Store, users int) (func(http.Handler) http.Handler, epicme.CallerResolver, error) {
@@ -33,7 +33,7 @@ func FixtureAuth(ctx context.Context, store epicme.Store, users int) (func(http.
 	for i := range callers {
 		u := byEmail[UserEmail(i)]
 		if u == nil {
-			return nil, nil, fmt.Errorf("fixture user %d (%s) is missing; build the fixture with epicme bench fixture", i, UserEmail(i))
+			return nil, nil, fmt.Errorf("fixture user %d (%s) is missing; build the fixture with epicme-bench fixture", i, UserEmail(i))
 		}
 		callers[i] = &epicme.Caller{User: u, Scopes: epicme.Scopes(epicme.AllScopes)}
 	}

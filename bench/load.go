@@ -30,7 +30,7 @@ const (
 var Workloads = []string{GetEntry, ListEntries, SearchEntries}
 
 // Workloads that are not tools/call of one tool, used to compare servers
-// (epicme bench peers) rather than run by "all".
+// (epicme-bench peers) rather than run by "all".
 const (
 	// ToolsList sends tools/list requests.
 	ToolsList = "tools/list"

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/epicme/epicme/internal/testenv"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
@@ -60,7 +62,7 @@ func Require(t testing.TB) *Browser {
 	t.Helper()
 	path, err := ExecPath()
 	if err != nil {
-		t.Skip(InstallHint)
+		testenv.Missing(t, testenv.Chromium, InstallHint)
 	}
 	dir := ArtifactsDir(t)
 	b, err := Start(context.Background(), Options{ExecPath: path, ArtifactsDir: dir, Logf: t.Logf})

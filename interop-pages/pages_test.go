@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/epicme/epicme/internal/testenv"
 	"time"
 
 	"github.com/epicme/epicme/browser"
@@ -41,11 +43,11 @@ func folder() string {
 func tool(t *testing.T, name string) string {
 	t.Helper()
 	if _, err := browser.ExecPath(); err != nil {
-		t.Skip(browser.InstallHint)
+		testenv.Missing(t, testenv.Chromium, browser.InstallHint)
 	}
 	bin := filepath.Join(folder(), "node_modules", ".bin", name)
 	if _, err := os.Stat(bin); err != nil {
-		t.Skip("interop-pages/node_modules is missing; run `npm ci --prefix interop-pages` to enable these tests")
+		testenv.Missing(t, testenv.Node, "interop-pages/node_modules is missing; run `npm ci --prefix interop-pages` to enable these tests")
 	}
 	return bin
 }

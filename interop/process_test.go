@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/epicme/epicme/internal/testenv"
 	"time"
 )
 
@@ -21,11 +23,11 @@ func requireNode(t testing.TB) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed; install Node.js 20 or later, then run `npm ci --prefix interop` to enable the interop tests")
+		testenv.Missing(t, testenv.Node, "node is not installed; install Node.js 20 or later, then run `npm ci --prefix interop` to enable the interop tests")
 	}
 	for _, pkg := range []string{"oidc-provider", "@modelcontextprotocol/sdk", "@modelcontextprotocol/client"} {
 		if _, err := os.Stat(filepath.Join("node_modules", pkg, "package.json")); err != nil {
-			t.Skipf("interop/node_modules/%s is missing; run `npm ci --prefix interop` to enable the interop tests", pkg)
+			testenv.Missing(t, testenv.Node, "interop/node_modules/"+pkg+" is missing; run `npm ci --prefix interop` to enable the interop tests")
 		}
 	}
 	return node

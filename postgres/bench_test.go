@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/epicme/epicme/internal/testenv"
+
 	"github.com/epicme/epicme/postgres"
 	"github.com/epicme/epicme/postgres/pgtest"
 	"github.com/epicme/epicme/storetest"
@@ -62,7 +64,7 @@ func BenchmarkStore(b *testing.B) {
 	})
 	if bench.err != nil {
 		if strings.Contains(bench.err.Error(), pgtest.SkipMessage) {
-			b.Skip(bench.err)
+			testenv.Missing(b, testenv.Postgres, bench.err.Error())
 		}
 		b.Fatal(bench.err)
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/epicme/epicme/internal/testenv"
 	"time"
 
 	"github.com/epicme/epicme/postgres"
@@ -148,7 +150,7 @@ func TestSharedRateLimitsSurviveAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if os.Getenv(pgtest.EnvURL) == "" {
-		t.Skip(pgtest.SkipMessage)
+		testenv.Missing(t, testenv.Postgres, pgtest.SkipMessage)
 	}
 	link := pgtest.NewLink(t, u.Host)
 	viaLink := *u

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/epicme/epicme/internal/testenv"
+
 	"github.com/epicme/epicme/browser"
 )
 
@@ -17,7 +19,7 @@ import (
 // environment, the redirect on stdout; a refused password exits 1.
 func TestSigninPrintsTheRedirect(t *testing.T) {
 	if _, err := browser.ExecPath(); err != nil {
-		t.Skip(browser.InstallHint)
+		testenv.Missing(t, testenv.Chromium, browser.InstallHint)
 	}
 	bin := filepath.Join(t.TempDir(), "signin")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

@@ -11,7 +11,6 @@
 //	epicme authserver  serve only the authorization server (authserver.go)
 //	epicme migrate     apply database migrations (migrate.go)
 //	epicme backup      copy the SQLite database while serving (backup.go)
-//	epicme bench       build a load-test fixture and measure throughput (bench.go)
 //	epicme version     print the version (version.go)
 //
 // Exit status: 0 success, 1 the command failed (a port in use, an unknown
@@ -83,7 +82,6 @@ func commands() []command {
 		{"authserver", "serve only the OAuth authorization server (split deployment)", runAuthServer},
 		{"migrate", "apply database migrations and print the schema version", runMigrate},
 		{"backup", "copy the SQLite database to a file while serving (online, consistent)", runBackup},
-		{"bench", "build a load-test fixture or measure throughput (bench fixture, bench run)", runBench},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -480,37 +480,3 @@ func TestStdioBinaryKeepsStdoutForTheProtocol(t *testing.T) {
 		}
 	}
 }
-
-func TestBenchSmokeOnATinyFixture(t *testing.T) {
-	c := newCLI(t)
-	out := c.mustRun("bench", "fixture", "--users", "3", "--entries", "20", "--tags", "4")
-	if !strings.Contains(out, "3 users, 60 entries, 12 tags") {
-		t.Errorf("fixture printed %q", out)
-	}
-	code, _, errOut := c.run("", "bench", "fixture", "--users", "3")
-	if code != 1 || !strings.Contains(errOut, "already has 3 users") {
-		t.Errorf("second fixture: exit %d %q", code, errOut)
-	}
-	code, out, errOut = c.run("", "bench", "run", "--entries", "20", "--connections", "2", "--duration", "300ms", "--warmup", "100ms", "--json")
-	if code != 0 {
-		t.Fatalf("bench run: exit %d\n%s\n%s", code, out, errOut)
-	}
-	seen := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var r struct {
-			Workload string
-			Calls    int64
-			Errors   int64
-		}
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("bench run line %q: %v", line, err)
-		}
-		if r.Calls == 0 || r.Errors != 0 {
-			t.Errorf("%s: %d calls, %d errors", r.Workload, r.Calls, r.Errors)
-		}
-		seen[r.Workload] = true
-	}
-	if len(seen) != 3 {
-		t.Errorf("workloads run: %v", seen)
-	}
-}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/epicme/epicme/internal/testenv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,7 +40,7 @@ func NewDatabase(tb testing.TB) string {
 	tb.Helper()
 	url, drop, err := CreateDatabase(context.Background())
 	if errors.Is(err, ErrNoServer) {
-		tb.Skip(err.Error())
+		testenv.Missing(tb, testenv.Postgres, err.Error())
 	}
 	if err != nil {
 		tb.Fatal(err)

@@ -1,4 +1,4 @@
-// Command bare is the ceiling of "epicme bench peers": a plain net/http
+// Command bare is the ceiling of "epicme-bench peers": a plain net/http
 // handler that does get_entry's work (bearer token looked up by its
 // SHA-256, one SQLite read, a JSON-RPC result) with no MCP library, parsing
 // and writing JSON-RPC 2.0 by hand. It answers only tools/call of get_entry

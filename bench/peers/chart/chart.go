@@ -1,4 +1,4 @@
-// Package chart draws the grouped bar charts of "epicme bench peers" as
+// Package chart draws the grouped bar charts of "epicme-bench peers" as
 // PNG, with the standard library's image packages and a fixed bitmap font,
 // so that a benchmark run needs no plotting tool.
 package chart

@@ -1,4 +1,4 @@
-// Command gosdk is a peer of "epicme bench peers": get_entry on the official
+// Command gosdk is a peer of "epicme-bench peers": get_entry on the official
 // Go SDK (github.com/modelcontextprotocol/go-sdk), stateless Streamable HTTP
 // with JSON responses, behind the SDK's auth.RequireBearerToken with a
 // verifier that looks the token up by its SHA-256.

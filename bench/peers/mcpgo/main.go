@@ -1,4 +1,4 @@
-// Command mcpgo is a peer of "epicme bench peers": get_entry on
+// Command mcpgo is a peer of "epicme-bench peers": get_entry on
 // github.com/mark3labs/mcp-go's stateless Streamable HTTP server, behind a
 // bearer check of our own (the library has none) that looks the token up by
 // its SHA-256.

@@ -5,7 +5,7 @@
 // the entry and its tags in one statement, and encode a tool result with a
 // resource link and the entry as JSON text and structured content.
 //
-// The peers exist only to be measured against EpicMe by "epicme bench
+// The peers exist only to be measured against EpicMe by "epicme-bench
 // peers"; they serve loopback only and are not examples of a complete
 // server (no Origin check, no protected resource metadata).
 package peerkit

@@ -1,4 +1,7 @@
-package bench
+// Package soak drives an EpicMe server with its embedded authorization
+// server the way real OAuth clients do, for the soak test of cmd/epicme:
+// registration, sign-in, calls, refreshes and revocations, counted.
+package soak
 
 import (
 	"bytes"
@@ -342,7 +345,7 @@ func (c *soakClient) call(ctx context.Context) error {
 	req, _ := http.NewRequest(http.MethodPost, c.opts.URL+"/mcp", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", ProtocolVersion)
+	req.Header.Set("Mcp-Protocol-Version", protocolVersion)
 	req.Header.Set("Mcp-Method", "tools/call")
 	req.Header.Set("Mcp-Name", tool)
 	req.Header.Set("Authorization", "Bearer "+c.access)
@@ -371,4 +374,27 @@ func (c *soakClient) call(ctx context.Context) error {
 		return fmt.Errorf("%s: tool error %.200s", tool, b)
 	}
 	return nil
+}
+
+// protocolVersion is the era the soak speaks: stateless, so that every call
+// is checked on its own token.
+const protocolVersion = "2026-07-28"
+
+// callRequest is a stateless (2026-07-28) tools/call: the protocol version
+// and the client's capabilities travel in _meta on every request.
+func callRequest(id int, tool string, args map[string]any) map[string]any {
+	return map[string]any{
+		"jsonrpc": "2.0",
+		"id":      id,
+		"method":  "tools/call",
+		"params": map[string]any{
+			"name":      tool,
+			"arguments": args,
+			"_meta": map[string]any{
+				"io.modelcontextprotocol/protocolVersion":    protocolVersion,
+				"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+				"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "epicme-soak", "version": "1"},
+			},
+		},
+	}
 }

@@ -1,3 +1,9 @@
+// Command epicme-bench measures EpicMe under load: it builds fixtures,
+// drives a server with MCP calls, and compares EpicMe with other MCP stacks
+// (the peers). It is a module of its own so that the epicme binary carries
+// none of it. From the bench directory of the repository:
+//
+//	go run ./cmd/epicme-bench <fixture|run|peers|serve-fixture> [flags]
 package main
 
 import (
@@ -19,21 +25,20 @@ import (
 const benchAbout = `Measure EpicMe under load.
 
 Subcommands:
-  epicme bench fixture --data-dir DIR [--users N] [--entries N]
+  epicme-bench fixture --data-dir DIR [--users N] [--entries N]
       fill an empty data directory with N users' journals
-  epicme bench run [--url URL | --data-dir DIR] [--workload W] [--connections N]
+  epicme-bench run [--url URL | --data-dir DIR] [--workload W] [--connections N]
       send MCP tools/call requests and report calls/s and latency percentiles
-  epicme bench peers --data-dir DIR [--out DIR]
+  epicme-bench peers --data-dir DIR [--out DIR]
       measure EpicMe against other MCP stacks doing the same work, side by side
-  epicme bench serve-fixture --data-dir DIR
+  epicme-bench serve-fixture --data-dir DIR
       serve a fixture on loopback without authentication, each call acting as
-      the fixture user its X-Epicme-Bench-User header names (for bench peers)
-  epicme bench soak [--duration D] [--access-token-ttl D] [--revoke-every N]
-      real OAuth clients against a fresh server for D: tokens expire and are
-      refreshed, clients register, grants are revoked; fails on any unexpected
-      error, heap growth or leaked goroutine
+      the fixture user its X-Epicme-Bench-User header names (for peers)
 
-Run "epicme bench <subcommand> --help" for its flags.`
+The soak test of the embedded authorization server is a Go test:
+  EPICME_SOAK_DURATION=2m go test ./cmd/epicme -run '^TestSoak$' -v
+
+Run "epicme-bench <subcommand> --help" for its flags.`
 
 func runBench(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
@@ -48,10 +53,8 @@ func runBench(ctx context.Context, args []string, e env) error {
 		return runBenchPeers(ctx, args[1:], e)
 	case "serve-fixture":
 		return runBenchServeFixture(ctx, args[1:], e)
-	case "soak":
-		return runBenchSoak(ctx, args[1:], e)
 	case "-h", "--help", "-help", "help":
-		fmt.Fprintf(e.stdout, "Usage: epicme bench <fixture|run|peers> [flags]\n\n%s\n", benchAbout)
+		fmt.Fprintf(e.stdout, "Usage: epicme-bench <fixture|run|peers|serve-fixture> [flags]\n\n%s\n", benchAbout)
 		return nil
 	}
 	return usagef("unknown subcommand %q: want fixture, run or peers", args[0])
@@ -71,7 +74,7 @@ func runBenchFixture(ctx context.Context, args []string, e env) error {
 		o    bench.FixtureOptions
 		seed uint64
 	)
-	fs := newFlagSet("bench fixture", benchFixtureAbout, e)
+	fs := newFlagSet("fixture", benchFixtureAbout, e)
 	data.register(fs)
 	fs.IntVar(&o.Users, "users", 10000, "number of users")
 	fs.IntVar(&o.EntriesPerUser, "entries", 100, "entries per user")
@@ -131,7 +134,7 @@ func runBenchRun(ctx context.Context, args []string, e env) error {
 		asJSON   bool
 		profile  string
 	)
-	fs := newFlagSet("bench run", benchRunAbout, e)
+	fs := newFlagSet("run", benchRunAbout, e)
 	data.register(fs)
 	fs.StringVar(&o.URL, "url", "", "MCP endpoint `URL` of a running server; without it, serve --data-dir in-process")
 	fs.StringVar(&workload, "workload", "all", "`name`: get_entry, list_entries, search_entries or all")
@@ -238,7 +241,7 @@ func startBenchServer(ctx context.Context, data *dataFlags, users int, e env) (s
 		return fail(err)
 	}
 	if have == 0 {
-		return fail(fmt.Errorf("no fixture in %s; build one first: epicme bench fixture --data-dir %s --users 100", dir, dir))
+		return fail(fmt.Errorf("no fixture in %s; build one first: go run ./cmd/epicme-bench fixture --data-dir %s --users 100", dir, dir))
 	}
 	if users <= 0 || users > have {
 		users = have

@@ -41,7 +41,7 @@ token looked up by its SHA-256. The contestants:
   epicme         epicme serve as deployed by default: the embedded authorization
                  server's in-process verifier, with a real access token (an
                  RFC 9068 JWT) minted for each fixture user
-  epicme-noauth  the same server without authentication (epicme bench
+  epicme-noauth  the same server without authentication (epicme-bench
                  serve-fixture): a header names the fixture user of each call
   bare           a plain net/http handler writing JSON-RPC by hand (the ceiling)
   mcp-go         github.com/mark3labs/mcp-go, with a bearer check in front
@@ -49,7 +49,7 @@ token looked up by its SHA-256. The contestants:
   ts-sdk         @modelcontextprotocol/sdk on Express with requireBearerAuth and
                  better-sqlite3 (needs: npm ci --prefix bench/peers/ts)
 
-Run it from the repository root on a fixture (epicme bench fixture). It copies
+Run it from the bench directory on a fixture (epicme-bench fixture). It copies
 the fixture's data directory to a temporary one, builds every server with
 go build, starts them all on loopback ports, checks that each returns the same
 entry, then runs each workload against each server in turn, round after round,
@@ -85,9 +85,9 @@ func runBenchPeers(ctx context.Context, args []string, e env) error {
 		conns string
 		only  string
 	)
-	fs := newFlagSet("bench peers", benchPeersAbout, e)
+	fs := newFlagSet("peers", benchPeersAbout, e)
 	data.register(fs)
-	fs.StringVar(&o.src, "src", ".", "`directory` of the EpicMe source tree (holds go.mod and bench/peers)")
+	fs.StringVar(&o.src, "src", "..", "`directory` of the EpicMe source tree (holds go.mod, cmd/epicme and bench/peers)")
 	fs.StringVar(&o.out, "out", "", "`directory` for results.json and chart.png (default: a new temporary directory)")
 	fs.IntVar(&o.users, "users", 1000, "spread calls over this many fixture users (one token each)")
 	fs.IntVar(&o.entries, "entries", 100, "entries per user in the fixture: get_entry asks for ids 1..N")
@@ -120,14 +120,14 @@ func runBenchPeers(ctx context.Context, args []string, e env) error {
 		return usagef("--users, --entries, --rounds, --duration and --miss-duration must be positive")
 	}
 	if data.dataDir == "" {
-		return usagef("--data-dir: give the data directory of a fixture (epicme bench fixture --data-dir DIR)")
+		return usagef("--data-dir: give the data directory of a fixture (epicme-bench fixture --data-dir DIR)")
 	}
 	src, err := filepath.Abs(o.src)
 	if err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(src, "bench", "peers")); err != nil {
-		return usagef("--src %s holds no bench/peers: run from the repository root or pass --src", src)
+		return usagef("--src %s holds no bench/peers: run from the bench directory or pass --src", src)
 	}
 	o.src = src
 	if o.out == "" {
@@ -175,7 +175,7 @@ func runBenchPeers(ctx context.Context, args []string, e env) error {
 	return h.report(e.stdout)
 }
 
-// peersHarness runs "epicme bench peers".
+// peersHarness runs "epicme-bench peers".
 type peersHarness struct {
 	o      peersOptions
 	work   string // temporary directory: binaries, the data copy, token table
@@ -217,14 +217,14 @@ const benchServeFixtureAbout = `Serve a fixture's data directory on a loopback p
 each call acts, with every scope, as the fixture user whose index is in its
 X-Epicme-Bench-User header (user 0 without one). Prints "listening URL" once
 it accepts connections; stops on SIGINT or SIGTERM. It is the auth-off
-contestant of "epicme bench peers", spread over the same users as the others.`
+contestant of "epicme-bench peers", spread over the same users as the others.`
 
 func runBenchServeFixture(ctx context.Context, args []string, e env) error {
 	var (
 		data  dataFlags
 		users int
 	)
-	fs := newFlagSet("bench serve-fixture", benchServeFixtureAbout, e)
+	fs := newFlagSet("serve-fixture", benchServeFixtureAbout, e)
 	data.register(fs)
 	fs.IntVar(&users, "users", 0, "serve this many fixture users (default: all)")
 	if err := fs.parse(args, e, false); err != nil {
@@ -289,7 +289,7 @@ func (h *peersHarness) copyFixture(ctx context.Context, from string) error {
 	}
 	if have == 0 {
 		store.Close()
-		return fmt.Errorf("no fixture in %s; build one first: epicme bench fixture --data-dir %s --users 1000", from, from)
+		return fmt.Errorf("no fixture in %s; build one first: epicme-bench fixture --data-dir %s --users 1000", from, from)
 	}
 	h.o.users = min(h.o.users, have)
 	for i := range h.o.users {
@@ -348,13 +348,22 @@ func (h *peersHarness) build(ctx context.Context) error {
 	if err := os.Mkdir(h.bins, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", h.bins+string(filepath.Separator),
-		"./cmd/epicme", "./bench/peers/bare", "./bench/peers/mcpgo", "./bench/peers/gosdk")
-	cmd.Dir = h.o.src
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out.String())
+	// EpicMe in its module; this command (for serve-fixture) and the Go
+	// peers in the bench module.
+	for _, b := range []struct {
+		dir  string
+		pkgs []string
+	}{
+		{h.o.src, []string{"./cmd/epicme"}},
+		{filepath.Join(h.o.src, "bench"), []string{"./cmd/epicme-bench", "./peers/bare", "./peers/mcpgo", "./peers/gosdk"}},
+	} {
+		cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", h.bins + string(filepath.Separator)}, b.pkgs...)...)
+		cmd.Dir = b.dir
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build in %s: %v\n%s", b.dir, err, out.String())
+		}
 	}
 	return nil
 }
@@ -394,9 +403,13 @@ func (h *peersHarness) makeTokens(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	flags := authServerFlags{accessTokenTTL: 24 * time.Hour}
-	cfg := flags.config(issuer, issuer+httpserver.MCPPath, kek, store, slog.New(slog.DiscardHandler))
-	as, err := authserver.New(ctx, cfg)
+	// The configuration "epicme serve" gives its embedded authorization
+	// server, with tokens that outlast the run.
+	as, err := authserver.New(ctx, authserver.Config{
+		Issuer: issuer, Resource: issuer + httpserver.MCPPath,
+		Store: store, Users: store, KEK: kek,
+		Logger: slog.New(slog.DiscardHandler), AccessTokenTTL: 24 * time.Hour,
+	})
 	if err != nil {
 		return err
 	}
@@ -472,8 +485,8 @@ func (h *peersHarness) startAll(ctx context.Context) error {
 			toks = h.epicTokens
 			url = "http://" + h.epicAddr + httpserver.MCPPath
 		case "epicme-noauth":
-			args = []string{epic, "bench", "serve-fixture", "--data-dir", h.dataDir, "--users", strconv.Itoa(h.o.users), "--log-level", "warn"}
-			note = "EpicMe without authentication (epicme bench serve-fixture): the X-Epicme-Bench-User header names the user"
+			args = []string{filepath.Join(h.bins, "epicme-bench"), "serve-fixture", "--data-dir", h.dataDir, "--users", strconv.Itoa(h.o.users), "--log-level", "warn"}
+			note = "EpicMe without authentication (epicme-bench serve-fixture): the X-Epicme-Bench-User header names the user"
 			toks = nil
 		case "bare":
 			args = []string{filepath.Join(h.bins, "bare"), "-db", db, "-tokens", tokens}
@@ -486,11 +499,16 @@ func (h *peersHarness) startAll(ctx context.Context) error {
 			note = "modelcontextprotocol/go-sdk v1.8.0, auth.RequireBearerToken"
 		case "ts-sdk":
 			dir := filepath.Join(h.o.src, "bench", "peers", "ts")
-			if _, err := os.Stat(filepath.Join(dir, "node_modules", "better-sqlite3")); err != nil {
+			_, missing := os.Stat(filepath.Join(dir, "node_modules", "better-sqlite3"))
+			node, err := exec.LookPath("node")
+			if (missing != nil || err != nil) && nodeRequired() {
+				// CI promised Node (internal/testenv of the product).
+				return errors.New("ts-sdk: node or bench/peers/ts/node_modules is missing and EPICME_TEST_REQUIRE lists node")
+			}
+			if missing != nil {
 				h.say("skipping ts-sdk: its packages are not installed (run: npm ci --prefix bench/peers/ts)")
 				continue
 			}
-			node, err := exec.LookPath("node")
 			if err != nil {
 				h.say("skipping ts-sdk: node is not installed")
 				continue
@@ -1018,7 +1036,7 @@ func thisMachine() machineInfo {
 // report prints the table and writes results.json and chart.png.
 func (h *peersHarness) report(w io.Writer) error {
 	rep := peersReport{
-		Machine: thisMachine(), Command: "epicme bench peers " + strings.Join(os.Args[min(3, len(os.Args)):], " "),
+		Machine: thisMachine(), Command: "epicme-bench peers " + strings.Join(os.Args[min(3, len(os.Args)):], " "),
 		Users: h.o.users, Entries: h.o.entries, Rounds: h.o.rounds, Duration: h.o.duration, Warmup: h.o.warmup,
 		Contestants: h.contestants, Results: h.results,
 	}
@@ -1163,7 +1181,7 @@ func (h *peersHarness) table() string {
 // tools/list.
 func (h *peersHarness) chart(m machineInfo) *chart.Chart {
 	c := &chart.Chart{
-		Title:    "epicme bench peers: median of " + strconv.Itoa(h.o.rounds) + " rounds, " + strconv.Itoa(h.o.users) + " users",
+		Title:    "epicme-bench peers: median of " + strconv.Itoa(h.o.rounds) + " rounds, " + strconv.Itoa(h.o.users) + " users",
 		Subtitle: fmt.Sprintf("%d CPUs, %s, %s; load generator on the same machine", m.CPUs, m.CPUModel, m.GoVersion),
 	}
 	for _, ct := range h.contestants {
@@ -1223,4 +1241,15 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.TrimSpace(string(t.b))
+}
+
+// nodeRequired reports whether EPICME_TEST_REQUIRE (set by CI) lists node
+// or all: then a missing TypeScript peer is an error, not a skip.
+func nodeRequired() bool {
+	for _, s := range strings.Split(os.Getenv("EPICME_TEST_REQUIRE"), ",") {
+		if s = strings.TrimSpace(s); s == "node" || s == "all" {
+			return true
+		}
+	}
+	return false
 }

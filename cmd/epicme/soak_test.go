@@ -3,78 +3,71 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"testing"
 	"time"
 
 	"github.com/epicme/epicme"
-	"github.com/epicme/epicme/bench"
 	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/internal/soak"
 	"github.com/epicme/epicme/mcpserver"
 	"github.com/epicme/epicme/password"
 	"github.com/epicme/epicme/sqlite"
+	"go.uber.org/goleak"
 )
 
-const benchSoakAbout = `Run EpicMe with its embedded authorization server in this process, on a fresh
-database in a temporary directory, and drive it with real OAuth clients for
---duration: each registers (RFC 7591), signs in and consents on the pages,
-calls a mixed workload (writes, reads, lists, searches) with its access token,
-refreshes when the short-lived token expires, and every --revoke-every calls
-(once its tokens have been refreshed) revokes its grant, checks the token is
-refused at once, and starts over as a new client.
-
-At the end it fails unless there were no unexpected errors, the heap (after
-garbage collection) did not grow past 1.5 times its size after the warm-up
-plus 16 MiB, and the goroutines went back to their number before the run.
-Rate limits are off: they have their own tests, and would refuse the load.`
-
-func runBenchSoak(ctx context.Context, args []string, e env) error {
-	var (
-		duration, ttl  time.Duration
-		clients, every int
-	)
-	fs := newFlagSet("bench soak", benchSoakAbout, e)
-	fs.DurationVar(&duration, "duration", time.Minute, "how long to run")
-	fs.IntVar(&clients, "clients", 4, "clients running at once")
-	fs.DurationVar(&ttl, "access-token-ttl", 5*time.Second, "lifetime of access tokens (short, so that they expire and are refreshed)")
-	fs.IntVar(&every, "revoke-every", 200, "calls a client makes before revoking its grant and registering anew (a grant is revoked only after one refresh)")
-	if err := fs.parse(args, e, false); err != nil {
-		return err
+// TestSoak runs EpicMe with its embedded authorization server in this
+// process, on a fresh database, and drives it with real OAuth clients: each
+// registers (RFC 7591), signs in and consents on the pages, calls a mixed
+// workload with its access token, refreshes when the short-lived token
+// expires, and every 25 calls (once its tokens have been refreshed) revokes
+// its grant, checks the token is refused at once, and starts over as a new
+// client. It fails on any unexpected error, if the heap (after garbage
+// collection) grew past 1.5 times its size after the warm-up plus 16 MiB,
+// or if anything it started is still running when it returns (goleak).
+// Rate limits are off: they have their own tests, and would refuse the load.
+//
+// It runs 4 s; for a longer run, e.g. before a release:
+//
+//	EPICME_SOAK_DURATION=2m go test ./cmd/epicme -run '^TestSoak$' -v
+func TestSoak(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	duration, clients := 4*time.Second, 3
+	if v := os.Getenv("EPICME_SOAK_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("EPICME_SOAK_DURATION=%q: want a positive duration such as 2m", v)
+		}
+		duration, clients = d, 4
 	}
-	if duration <= 0 || clients <= 0 || every <= 0 || ttl <= 0 {
-		return usagef("--duration, --clients, --revoke-every and --access-token-ttl must be positive")
-	}
-	res, err := soak(ctx, duration, ttl, clients, every)
+	res, err := runSoak(context.Background(), duration, time.Second, clients, 25)
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	fmt.Fprintln(e.stdout, res.report)
-	fmt.Fprintf(e.stdout, "heap after warm-up %.1f MiB, at the end %.1f MiB; goroutines before %d, after %d\n",
+	t.Log(res.report)
+	t.Logf("heap after warm-up %.1f MiB, at the end %.1f MiB; goroutines before %d, after %d",
 		float64(res.heapWarm)/(1<<20), float64(res.heapEnd)/(1<<20), res.goroutinesBefore, res.goroutinesAfter)
-	var problems []error
 	if res.report.Unexpected > 0 {
-		problems = append(problems, fmt.Errorf("%d unexpected errors", res.report.Unexpected))
+		t.Errorf("%d unexpected errors", res.report.Unexpected)
 	}
 	if res.heapEnd > res.heapWarm*3/2+16<<20 {
-		problems = append(problems, fmt.Errorf("the heap grew from %d to %d bytes", res.heapWarm, res.heapEnd))
+		t.Errorf("the heap grew from %d to %d bytes", res.heapWarm, res.heapEnd)
 	}
 	if res.goroutinesAfter > res.goroutinesBefore {
-		problems = append(problems, fmt.Errorf("%d goroutines before the run, %d after", res.goroutinesBefore, res.goroutinesAfter))
+		t.Errorf("%d goroutines before the run, %d after", res.goroutinesBefore, res.goroutinesAfter)
 	}
-	if res.report.Refreshes == 0 || res.report.Revocations == 0 {
-		problems = append(problems, errors.New("no token was refreshed or no grant revoked: run longer, or shorten --access-token-ttl or --revoke-every"))
+	if res.report.Calls == 0 || res.report.Registrations < 2 || res.report.Refreshes == 0 || res.report.Revocations == 0 {
+		t.Errorf("report %s: want calls, several registrations, refreshes and revocations", res.report)
 	}
-	return errors.Join(problems...)
 }
 
 type soakResult struct {
-	report                            *bench.SoakReport
+	report                            *soak.SoakReport
 	heapWarm, heapEnd                 uint64
 	goroutinesBefore, goroutinesAfter int
 }
@@ -91,7 +84,7 @@ func heapAfterGC() uint64 {
 
 // soak serves a fresh journal on a loopback port and runs bench.Soak
 // against it; everything it starts has stopped when it returns.
-func soak(ctx context.Context, duration, ttl time.Duration, clients, every int) (*soakResult, error) {
+func runSoak(ctx context.Context, duration, ttl time.Duration, clients, every int) (*soakResult, error) {
 	dir, err := os.MkdirTemp("", "epicme-soak-")
 	if err != nil {
 		return nil, err
@@ -163,12 +156,12 @@ func soak(ctx context.Context, duration, ttl time.Duration, clients, every int) 
 		resp.Body.Close()
 	}
 	res := &soakResult{goroutinesBefore: runtime.NumGoroutine()}
-	opts := bench.SoakOptions{URL: publicURL, Email: email, Password: pw, Clients: clients, RevokeEvery: every, Scopes: epicme.AllScopes}
+	opts := soak.SoakOptions{URL: publicURL, Email: email, Password: pw, Clients: clients, RevokeEvery: every, Scopes: epicme.AllScopes}
 	// Warm up for a fifth of the time (caches, pools, the first keys),
 	// then measure the heap, then run the rest.
 	warm := duration / 5
 	opts.Duration = warm
-	first, err := bench.Soak(ctx, opts)
+	first, err := soak.Soak(ctx, opts)
 	if err != nil {
 		stop()
 		return nil, err
@@ -176,7 +169,7 @@ func soak(ctx context.Context, duration, ttl time.Duration, clients, every int) 
 	settle(res.goroutinesBefore)
 	res.heapWarm = heapAfterGC()
 	opts.Duration = duration - warm
-	rest, err := bench.Soak(ctx, opts)
+	rest, err := soak.Soak(ctx, opts)
 	if err != nil {
 		stop()
 		return nil, err
@@ -208,8 +201,8 @@ func settle(want int) int {
 	return n
 }
 
-func addSoak(a, b *bench.SoakReport) *bench.SoakReport {
-	out := &bench.SoakReport{
+func addSoak(a, b *soak.SoakReport) *soak.SoakReport {
+	out := &soak.SoakReport{
 		Duration: a.Duration + b.Duration, Calls: a.Calls + b.Calls, Registrations: a.Registrations + b.Registrations,
 		SignIns: a.SignIns + b.SignIns, Refreshes: a.Refreshes + b.Refreshes, Revocations: a.Revocations + b.Revocations,
 		Refused: a.Refused + b.Refused, Unexpected: a.Unexpected + b.Unexpected,
