@@ -9,7 +9,7 @@
 //	rs, _ := auth.NewResourceServer(v, auth.Options{
 //		ResourceURL:          "https://journal.example.com/mcp",
 //		AuthorizationServers: []string{iss},
-//		ScopeMap:             auth.ScopeMap{"tools/call": {"create_entry": {"entries:write"}}},
+//		RequiredScopes:       auth.ScopeMap{"tools/call": {"create_entry": {"entries:write"}}}.Required,
 //	})
 //	rs.Mount(mux, mcpHandler)            // /mcp protected, both RFC 9728 metadata URLs served
 //	// or: mux.Handle("/mcp", rs.Protect(mcpHandler)) and rs.MetadataHandler() at rs.MetadataPaths()
@@ -67,11 +67,12 @@
 //
 // # Scopes and list filtering
 //
-// [ScopeMap] gates calls (tools/call, resources/read, prompts/get, and
-// completion/complete or resources/subscribe by what they refer to). Lists
-// are not filtered here, since that needs the MCP library: the MCP adapter
-// reads the granted scopes from [TokenInfoFromContext] and can ask the same
-// map with [ScopeMap.Required] what each item needs.
+// Options.RequiredScopes gates calls (tools/call, resources/read,
+// prompts/get, and completion/complete or resources/subscribe by what they
+// refer to). It is a function so that the MCP server keeps the one table it
+// also decides calls and filters lists with (the package does not filter
+// lists, since that needs the MCP library); [ScopeMap] is a ready table
+// whose Required method fits.
 //
 // # Sessions
 //

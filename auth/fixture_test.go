@@ -140,7 +140,7 @@ func newFixture(t testing.TB, cfg fixtureConfig) *fixture {
 		ResourceName:          "Test Journal",
 		ResourceDocumentation: f.srv.URL + "/docs",
 		Realm:                 "EpicMe",
-		ScopeMap:              testScopeMap,
+		RequiredScopes:        testScopeMap.Required,
 		Logger:                slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:                   f.clock.Now,
 	}

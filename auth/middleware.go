@@ -33,8 +33,8 @@ type Options struct {
 	// AuthorizationServers are the issuer URLs clients may get tokens from
 	// (RFC 9728 §2). At least one is required.
 	AuthorizationServers []string
-	// ScopesSupported are advertised in the metadata (default: every scope
-	// ScopeMap mentions).
+	// ScopesSupported are advertised in the metadata (default: none
+	// advertised).
 	ScopesSupported []string
 	// ResourceName and ResourceDocumentation are shown to users by clients
 	// (RFC 9728 §2).
@@ -42,9 +42,13 @@ type Options struct {
 	ResourceDocumentation string
 	// Realm is the challenges' realm (default "mcp").
 	Realm string
-	// ScopeMap says which scopes each operation needs. Nil: every operation
-	// needs only a valid token.
-	ScopeMap ScopeMap
+	// RequiredScopes says which scopes an operation needs: method is the
+	// JSON-RPC method, name the tool or prompt name or the resource URI (see
+	// [Operation]). The MCP server that decides the calls owns the table and
+	// hands its lookup here, so the challenge and the call agree; a
+	// [ScopeMap]'s Required method fits. Nil: every operation needs only a
+	// valid token.
+	RequiredScopes func(method, name string) []string
 	// ChallengeScopes are named in the scope of a 401 when the request itself
 	// needs none (initialize, ping, lists), so that clients ask for a useful
 	// token at once. Default: ScopesSupported.
@@ -128,9 +132,6 @@ func NewResourceServer(v Verifier, opts Options) (*ResourceServer, error) {
 		opts.ResourceMetadataURL = u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource" + path
 	} else if m, err := url.Parse(opts.ResourceMetadataURL); err != nil || m.Scheme == "" || m.Host == "" {
 		return nil, fmt.Errorf("auth: resource metadata URL %q must be absolute", opts.ResourceMetadataURL)
-	}
-	if len(opts.ScopesSupported) == 0 {
-		opts.ScopesSupported = opts.ScopeMap.Scopes()
 	}
 	if len(opts.ChallengeScopes) == 0 {
 		opts.ChallengeScopes = opts.ScopesSupported
@@ -375,7 +376,10 @@ func (rs *ResourceServer) serve(w http.ResponseWriter, r *http.Request, next htt
 func (rs *ResourceServer) needed(ops []Operation) []string {
 	var out []string
 	for _, op := range ops {
-		for _, s := range rs.opts.ScopeMap.Required(op.Method, op.Name) {
+		if rs.opts.RequiredScopes == nil {
+			break
+		}
+		for _, s := range rs.opts.RequiredScopes(op.Method, op.Name) {
 			if !slices.Contains(out, s) {
 				out = append(out, s)
 			}

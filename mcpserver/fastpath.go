@@ -83,7 +83,7 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	}
 	// A caller without the tool's scopes gets mcp-go's answer, word for word.
 	c, err := s.caller(r.Context())
-	if err != nil || !c.Scopes.Has(toolScopes[req.Name]...) {
+	if err != nil || !s.allows(c, "tools/call", req.Name) {
 		return false
 	}
 

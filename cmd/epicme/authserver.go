@@ -17,6 +17,7 @@ import (
 	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/mcpserver"
 )
 
 // kekFile holds the key-encryption key of the embedded authorization
@@ -72,6 +73,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 	}
 	go as.Maintain(ctx, 0)
 	listenRevocations(ctx, store, as, logger)
+	scopes := mcpserver.DefaultScopes()
 	rs, err := auth.NewResourceServer(as.Verifier(), auth.Options{
 		ResourceURL:           resource,
 		AuthorizationServers:  []string{as.Issuer()},
@@ -79,7 +81,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 		ResourceName:          "EpicMe Journal",
 		ResourceDocumentation: "https://github.com/epicme/epicme#readme",
 		Realm:                 "EpicMe",
-		ScopeMap:              epicmeScopeMap(),
+		RequiredScopes:        scopes.Required,
 		Logger:                logger,
 		// mcpserver binds sessions to their owner in the session store.
 		HandlerBindsSessions: true,
@@ -92,6 +94,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 	setup := &authSetup{
 		Middleware: func(h http.Handler) http.Handler { return rs.Protect(guard(h)) },
 		Callers:    authserver.Callers(store, as.Issuer()),
+		Scopes:     scopes,
 		Mount: func(s *httpserver.Server) {
 			as.Register(s.Mux)
 			md := rs.MetadataHandler()

@@ -16,6 +16,7 @@ import (
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/mcpserver"
 )
 
 // oauthFlags configure /mcp as a resource server of an external
@@ -60,44 +61,12 @@ func (c *oauthFlags) register(fs *flagSet) {
 // enabled reports whether an external issuer is configured.
 func (c *oauthFlags) enabled() bool { return c.issuer != "" }
 
-// epicmeScopeMap is which scopes each MCP operation of EpicMe needs: the
-// scope table of the journal's surface. Operations not listed (initialize,
-// ping, lists, discovery) need only a valid token; the MCP adapter filters
-// lists by the caller's scopes.
-func epicmeScopeMap() auth.ScopeMap {
-	return auth.ScopeMap{
-		"tools/call": {
-			"whoami":                {epicme.ScopeUserRead},
-			"get_entry":             {epicme.ScopeEntriesRead},
-			"list_entries":          {epicme.ScopeEntriesRead},
-			"search_entries":        {epicme.ScopeEntriesRead},
-			"create_entry":          {epicme.ScopeEntriesWrite},
-			"update_entry":          {epicme.ScopeEntriesWrite},
-			"delete_entry":          {epicme.ScopeEntriesWrite},
-			"add_tag_to_entry":      {epicme.ScopeEntriesWrite},
-			"remove_tag_from_entry": {epicme.ScopeEntriesWrite},
-			"get_tag":               {epicme.ScopeTagsRead},
-			"list_tags":             {epicme.ScopeTagsRead},
-			"create_tag":            {epicme.ScopeTagsWrite},
-			"update_tag":            {epicme.ScopeTagsWrite},
-			"delete_tag":            {epicme.ScopeTagsWrite},
-		},
-		"resources/read": {
-			"epicme://users/current": {epicme.ScopeUserRead},
-			"epicme://tags":          {epicme.ScopeTagsRead},
-			"epicme://tags/{id}":     {epicme.ScopeTagsRead},
-			"epicme://entries/{id}":  {epicme.ScopeEntriesRead},
-		},
-		"prompts/get": {
-			"suggest_tags": {epicme.ScopeEntriesRead, epicme.ScopeTagsRead},
-		},
-	}
-}
-
-// loadScopeMap returns EpicMe's scope map with the entries of a JSON file
-// laid over it (per method, per name).
+// loadScopeMap returns the MCP adapter's scope table with the entries of a
+// JSON file laid over it (per method, per name). The one table it returns
+// goes to the adapter, which decides calls and filters lists with it, and
+// to the auth layer, which challenges from it.
 func loadScopeMap(path string) (auth.ScopeMap, error) {
-	m := epicmeScopeMap()
+	m := mcpserver.DefaultScopes()
 	if path == "" {
 		return m, nil
 	}
@@ -110,6 +79,14 @@ func loadScopeMap(path string) (auth.ScopeMap, error) {
 		return nil, usagef("--scope-map %s must be a JSON object {method: {name: [scopes]}}: %v", path, err)
 	}
 	for method, names := range over {
+		for name, scopes := range names {
+			// An empty list would make the adapter refuse the operation
+			// (it refuses what it cannot judge) while the auth layer let
+			// it through: say so now.
+			if len(scopes) == 0 {
+				return nil, usagef("--scope-map %s: %s %q names no scope; give at least one", path, method, name)
+			}
+		}
 		if m[method] == nil {
 			m[method] = map[string][]string{}
 		}
@@ -153,7 +130,7 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 		ScopesSupported:      epicme.AllScopes,
 		ResourceName:         "EpicMe Journal",
 		Realm:                "EpicMe",
-		ScopeMap:             scopes,
+		RequiredScopes:       scopes.Required,
 		Logger:               logger,
 		// mcpserver binds sessions to their owner in the session store.
 		HandlerBindsSessions: true,
@@ -173,6 +150,7 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 	return &authSetup{
 		Middleware: func(h http.Handler) http.Handler { return rs.Protect(guard(h)) },
 		Callers:    newTokenCallers(store, 10000, 5*time.Minute),
+		Scopes:     scopes,
 		Mount: func(s *httpserver.Server) {
 			md := rs.MetadataHandler()
 			for _, p := range rs.MetadataPaths() {
