@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/epicme/epicme/auth"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -42,10 +43,10 @@ var fastTools = map[string]bool{
 	"list_tags":      true,
 }
 
-// serveFast answers r from body when it qualifies and reports whether it did.
-// It writes nothing when it returns false.
-func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) bool {
-	if s.opts.DisableFastPath || len(body) == 0 || body[0] != '{' || !s.hostAllowed(r) {
+// serveFast answers r from its body, read once, when it qualifies and
+// reports whether it did. It writes nothing when it returns false.
+func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Body) bool {
+	if s.opts.DisableFastPath || body.Batch {
 		return false
 	}
 	h := r.Header
@@ -57,18 +58,15 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" {
 		return false
 	}
-	req, ok := parseFastCall(body)
-	if !ok {
-		return false
-	}
+	req := body.Ops[0]
 	if req.JSONRPC != mcp.JSONRPC_VERSION || req.Method != string(mcp.MethodToolsCall) ||
 		!fastTools[req.Name] || h.Get(mcp.HeaderName) != req.Name || !validID(req.ID) {
 		return false
 	}
-	if string(req.Version) != `"`+mcp.ProtocolVersion20260728+`"` || !isObject(req.Capabilities) {
+	if string(req.ProtocolVersion) != `"`+mcp.ProtocolVersion20260728+`"` || !isObject(req.ClientCapabilities) {
 		return false
 	}
-	if req.HasInfo && !isObject(req.Info) {
+	if req.ClientInfo != nil && !isObject(req.ClientInfo) {
 		return false
 	}
 	var args map[string]any
@@ -155,7 +153,7 @@ func isLoopback(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// validID reports whether raw, a value parseFastCall has already checked
+// validID reports whether raw, a value the body reader has already checked
 // to be valid JSON, is a JSON-RPC request id: a string or a number
 // (JSON-RPC 2.0 §4; MCP forbids null).
 func validID(raw json.RawMessage) bool {

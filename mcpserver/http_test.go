@@ -34,10 +34,10 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	}
 
 	// A body over the limit is refused before it is parsed.
-	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_entry","arguments":{"title":"x","content":"` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}}}`
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_entry","arguments":{"title":"x","content":"` + strings.Repeat("a", testMaxBody) + `"}}}`
 	status, got = e.rawPost(t, h, big)
 	if status != http.StatusRequestEntityTooLarge || num(path(got, "error", "code")) != mcp.INVALID_REQUEST ||
-		!strings.Contains(path(got, "error", "message").(string), "larger than the limit of 4194304 bytes") {
+		!strings.Contains(path(got, "error", "message").(string), "larger than the limit of 1048576 bytes") {
 		t.Errorf("oversized body = %d %v", status, got)
 	}
 

@@ -54,7 +54,6 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultMaxBodyBytes    = 4 << 20 // a 100 KB entry, JSON-escaped, fits many times over
 	DefaultSamplingTimeout = 60 * time.Second
 	DefaultSessionIdleTTL  = time.Hour
 	minSecretLen           = 32
@@ -75,8 +74,6 @@ type Options struct {
 	Secret []byte
 	// Version is reported as the server's version.
 	Version string
-	// MaxBodyBytes caps the size of an HTTP request body (default 4 MiB).
-	MaxBodyBytes int64
 	// SamplingTimeout bounds how long a background tag suggestion waits for
 	// the client's model (default 60 s).
 	SamplingTimeout time.Duration
@@ -157,9 +154,6 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 	}
 	if opts.Version == "" {
 		opts.Version = "dev"
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if opts.SamplingTimeout <= 0 {
 		opts.SamplingTimeout = DefaultSamplingTimeout
