@@ -1,7 +1,6 @@
 package main
 
 import (
-	"container/list"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,11 +9,11 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
 	"github.com/epicme/epicme/mcpserver"
 )
@@ -149,7 +148,7 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 	guard := guardStreams(verifier, streamRecheck, logger)
 	return &authSetup{
 		Middleware: func(h http.Handler) http.Handler { return rs.Protect(guard(h)) },
-		Callers:    newTokenCallers(store, 10000, 5*time.Minute),
+		Callers:    authserver.ExternalCallers(store),
 		Scopes:     scopes,
 		Mount: func(s *httpserver.Server) {
 			md := rs.MetadataHandler()
@@ -198,85 +197,4 @@ func introspectionVerifier(ctx context.Context, c *oauthFlags, resource string, 
 		return nil, usagef("%v", err)
 	}
 	return v, nil
-}
-
-// tokenCallers maps the verified token on a request's context to a Caller:
-// the local user of (issuer, subject), created on first use, with the
-// token's scopes, client and expiry. Users are remembered in a bounded cache
-// so that the hot path makes no query; a user disabled meanwhile is refused
-// once the entry expires (minutes).
-type tokenCallers struct {
-	users epicme.UserService
-	ttl   time.Duration
-	max   int
-
-	mu    sync.Mutex
-	ll    *list.List
-	items map[string]*list.Element
-}
-
-type cachedUser struct {
-	key     string
-	user    *epicme.User
-	expires time.Time
-}
-
-func newTokenCallers(users epicme.UserService, max int, ttl time.Duration) *tokenCallers {
-	return &tokenCallers{users: users, ttl: ttl, max: max, ll: list.New(), items: map[string]*list.Element{}}
-}
-
-// ResolveCaller implements epicme.CallerResolver.
-func (t *tokenCallers) ResolveCaller(ctx context.Context) (*epicme.Caller, error) {
-	ti := auth.TokenInfoFromContext(ctx)
-	if ti == nil || ti.Issuer == "" || ti.Subject == "" {
-		return nil, epicme.Errorf(epicme.EFORBIDDEN, "the request carries no verified access token")
-	}
-	u, err := t.user(ctx, ti)
-	if err != nil {
-		return nil, err
-	}
-	if u.Disabled {
-		return nil, epicme.Errorf(epicme.EFORBIDDEN, "this account is disabled")
-	}
-	return &epicme.Caller{User: u, Scopes: epicme.Scopes(ti.Scopes), ClientID: ti.ClientID, Expiry: ti.Expiry}, nil
-}
-
-func (t *tokenCallers) user(ctx context.Context, ti *auth.TokenInfo) (*epicme.User, error) {
-	key := ti.Issuer + "\x00" + ti.Subject
-	now := time.Now()
-	t.mu.Lock()
-	if el, ok := t.items[key]; ok {
-		cu := el.Value.(*cachedUser)
-		if now.Before(cu.expires) {
-			t.ll.MoveToFront(el)
-			t.mu.Unlock()
-			return cu.user, nil
-		}
-		t.ll.Remove(el)
-		delete(t.items, key)
-	}
-	t.mu.Unlock()
-
-	// The email is informational: one the domain would refuse is dropped
-	// rather than failing the request.
-	email := ti.StringClaim("email")
-	if nu := (epicme.NewUser{Issuer: ti.Issuer, Subject: ti.Subject, Email: email}); nu.Validate() != nil {
-		email = ""
-	}
-	u, err := t.users.EnsureUser(ctx, ti.Issuer, ti.Subject, email)
-	if err != nil {
-		return nil, err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if el, ok := t.items[key]; ok {
-		t.ll.Remove(el)
-	}
-	t.items[key] = t.ll.PushFront(&cachedUser{key: key, user: u, expires: now.Add(t.ttl)})
-	for t.ll.Len() > t.max {
-		el := t.ll.Back()
-		t.ll.Remove(el)
-		delete(t.items, el.Value.(*cachedUser).key)
-	}
-	return u, nil
 }

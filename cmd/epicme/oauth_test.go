@@ -287,51 +287,6 @@ func TestBuildAuth_FlagRules(t *testing.T) {
 	}
 }
 
-func TestTokenCallers_CachesTheUserMapping(t *testing.T) {
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	counted := &countingUsers{UserService: store}
-	tc := newTokenCallers(counted, 2, time.Minute)
-	ti := func(sub string) context.Context {
-		return authContext("https://issuer.example", sub, "entries:read")
-	}
-	for i := 0; i < 5; i++ {
-		c, err := tc.ResolveCaller(ti("ada"))
-		if err != nil || c.User.Subject != "ada" || !c.Scopes.Has("entries:read") || c.ClientID != "cli" {
-			t.Fatalf("%+v %v", c, err)
-		}
-	}
-	if counted.n != 1 {
-		t.Fatalf("%d EnsureUser calls for 5 requests of one user, want 1", counted.n)
-	}
-	// The cache is bounded: two more users push ada out.
-	tc.ResolveCaller(ti("bob"))
-	tc.ResolveCaller(ti("cy"))
-	tc.ResolveCaller(ti("ada"))
-	if counted.n != 4 {
-		t.Fatalf("%d EnsureUser calls, want 4", counted.n)
-	}
-	if _, err := tc.ResolveCaller(ctx); epicme.ErrorCode(err) != epicme.EFORBIDDEN {
-		t.Fatalf("no token: %v", err)
-	}
-}
-
-type countingUsers struct {
-	epicme.UserService
-	mu sync.Mutex
-	n  int
-}
-
-func (c *countingUsers) EnsureUser(ctx context.Context, issuer, subject, email string) (*epicme.User, error) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-	return c.UserService.EnsureUser(ctx, issuer, subject, email)
-}
 
 func TestScopeMapFileOverrides(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "scopes.json")
