@@ -287,7 +287,6 @@ func TestBuildAuth_FlagRules(t *testing.T) {
 	}
 }
 
-
 func TestScopeMapFileOverrides(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "scopes.json")
 	os.WriteFile(path, []byte(`{"tools/call": {"create_entry": ["journal:write"]}, "custom/method": {"*": ["x"]}}`), 0o600)
