@@ -11,15 +11,18 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
 // The fast path answers the journal's hottest requests without mcp-go's
-// transport: a single 2026-07-28 tools/call of a read-only tool that cannot
-// ask the client for input (fastTools). mcp-go decodes such a body five
-// times and spends about 160 µs of CPU on it; the fast path decodes it once.
+// transport: a single tools/call of a read-only tool that cannot ask the
+// client for input (fastTools), stateless (2026-07-28) or on a session of
+// an earlier revision, checked from the session registry's cache. mcp-go
+// decodes such a body five times and spends about 160 µs of CPU on it; the
+// fast path reads the body the auth layer already read.
 //
 // It is deliberately narrow. It accepts only a request that mcp-go would
 // serve without complaint and hands everything else (other methods, batches,
@@ -44,15 +47,15 @@ var fastTools = map[string]bool{
 }
 
 // serveFast answers r from its body, read once, when it qualifies and
-// reports whether it did. It writes nothing when it returns false.
-func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Body) bool {
+// reports whether it did. It writes nothing when it returns false. sess is
+// the request's session, already checked against the registry (revisions
+// 2025-03-26..2025-11-25), or nil for a 2026-07-28 request.
+func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Body, sess *epicme.MCPSession) bool {
 	if s.opts.DisableFastPath || body.Batch {
 		return false
 	}
 	h := r.Header
-	if h.Get(mcp.HeaderProtocolVersion) != mcp.ProtocolVersion20260728 ||
-		h.Get(mcp.HeaderMethod) != string(mcp.MethodToolsCall) ||
-		h.Get(mcp.HeaderLastEventID) != "" {
+	if h.Get(mcp.HeaderLastEventID) != "" {
 		return false
 	}
 	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" {
@@ -60,13 +63,10 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Bo
 	}
 	req := body.Ops[0]
 	if req.JSONRPC != mcp.JSONRPC_VERSION || req.Method != string(mcp.MethodToolsCall) ||
-		!fastTools[req.Name] || h.Get(mcp.HeaderName) != req.Name || !validID(req.ID) {
+		!fastTools[req.Name] || !validID(req.ID) {
 		return false
 	}
-	if string(req.ProtocolVersion) != `"`+mcp.ProtocolVersion20260728+`"` || !isObject(req.ClientCapabilities) {
-		return false
-	}
-	if req.ClientInfo != nil && !isObject(req.ClientInfo) {
+	if sess == nil && !modernFastCall(h, req) || sess != nil && !sessionFastCall(h, req, sess) {
 		return false
 	}
 	var args map[string]any
@@ -101,13 +101,21 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Bo
 	out.WriteString(`{"jsonrpc":"2.0","id":`)
 	out.Write(req.ID)
 	out.WriteString(`,"result":`)
+	// 2026-07-28 decorates every result (basic/lifecycle); earlier
+	// revisions have no _meta or resultType.
+	meta := s.fastMeta
+	if sess != nil {
+		meta = nil
+	}
 	// Every fast tool builds its result with toolResult or as a tool error.
-	if !encodeFastResult(out, res, s.fastMeta, true) {
-		if res.ResultType == "" {
-			res.ResultType = mcp.ResultTypeComplete
-		}
-		if meta := res.EnsureResultMeta(); meta != nil && meta.ServerInfo() == nil {
-			meta.SetServerInfo(s.implementation)
+	if !encodeFastResult(out, res, meta, true) {
+		if sess == nil {
+			if res.ResultType == "" {
+				res.ResultType = mcp.ResultTypeComplete
+			}
+			if m := res.EnsureResultMeta(); m != nil && m.ServerInfo() == nil {
+				m.SetServerInfo(s.implementation)
+			}
 		}
 		result, err := res.MarshalJSON()
 		if err != nil {
@@ -124,6 +132,34 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Bo
 	_, _ = w.Write(out.Bytes())
 	s.fastServed.Add(1)
 	return true
+}
+
+// modernFastCall reports whether a 2026-07-28 request is one mcp-go would
+// serve without complaint: headers agreeing with the body, and the _meta
+// of basic/lifecycle present and well formed.
+func modernFastCall(h http.Header, req auth.Operation) bool {
+	if h.Get(mcp.HeaderProtocolVersion) != mcp.ProtocolVersion20260728 ||
+		h.Get(mcp.HeaderMethod) != string(mcp.MethodToolsCall) || h.Get(mcp.HeaderName) != req.Name {
+		return false
+	}
+	if string(req.ProtocolVersion) != `"`+mcp.ProtocolVersion20260728+`"` || !isObject(req.ClientCapabilities) {
+		return false
+	}
+	return req.ClientInfo == nil || isObject(req.ClientInfo)
+}
+
+// sessionFastCall reports whether a request on a session is one mcp-go
+// would serve as it is: the session's own version in the header, no
+// 2026-07-28 _meta (which would make it a modern request to mcp-go), and
+// no Mcp-Method or Mcp-Name headers to check (the auth layer checks them
+// when present; mcp-go would too).
+func sessionFastCall(h http.Header, req auth.Operation, sess *epicme.MCPSession) bool {
+	if h.Get(mcp.HeaderProtocolVersion) != sess.ProtocolVersion || req.ProtocolVersion != nil {
+		return false
+	}
+	_, method := h[mcp.HeaderMethod]
+	_, name := h[mcp.HeaderName]
+	return !method && !name
 }
 
 // hostAllowed applies the DNS rebinding rule that mcp-go's transport

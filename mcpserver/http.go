@@ -81,7 +81,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeBatchRemoved(w, mcp.ProtocolVersion20260728)
 			return
 		}
-		if body != nil && s.serveFast(w, r, body) {
+		if body != nil && s.serveFast(w, r, body, nil) {
 			return
 		}
 		s.serveLibrary(w, r, true)
@@ -90,6 +90,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Revisions before 2026-07-28 carry a session id.
 	sess, ok := s.legacySession(w, r, body)
 	if !ok {
+		return
+	}
+	if body != nil && sess != nil && s.serveFast(w, r.WithContext(withSession(r.Context(), sess)), body, sess) {
 		return
 	}
 	if sess != nil {
