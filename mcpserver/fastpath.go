@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"mime"
 	"net"
 	"net/http"
@@ -90,9 +91,24 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Bo
 	call.Params.Arguments = args
 	call.Header = h
 	res, err := handler(r.Context(), call)
-	if err != nil || res == nil {
+	var rpc *rpcError
+	switch {
+	case errors.As(err, &rpc):
+		// The adapter dispatched this call, so it writes the JSON-RPC
+		// error itself, with its code: nothing to restore afterwards.
+		s.writeFastError(w, req.ID, rpc, sess == nil)
+	case err != nil || res == nil:
 		return false
+	default:
+		s.writeFastResult(w, r, req, res, sess == nil)
 	}
+	s.fastServed.Add(1)
+	return true
+}
+
+// writeFastResult writes a tool result as mcp-go would for the request's
+// revision.
+func (s *Server) writeFastResult(w http.ResponseWriter, r *http.Request, req auth.Operation, res *mcp.CallToolResult, modern bool) {
 	// The envelope is written by hand: encoding/json would scan the whole
 	// result again to validate what MarshalJSON returned.
 	out := responseBuffers.Get().(*bytes.Buffer)
@@ -103,13 +119,13 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Bo
 	out.WriteString(`,"result":`)
 	// 2026-07-28 decorates every result (basic/lifecycle); earlier
 	// revisions have no _meta or resultType.
-	meta := s.fastMeta
-	if sess != nil {
-		meta = nil
+	var meta []byte
+	if modern {
+		meta = s.fastMeta
 	}
 	// Every fast tool builds its result with toolResult or as a tool error.
 	if !encodeFastResult(out, res, meta, true) {
-		if sess == nil {
+		if modern {
 			if res.ResultType == "" {
 				res.ResultType = mcp.ResultTypeComplete
 			}
@@ -121,7 +137,7 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Bo
 		if err != nil {
 			s.logger.ErrorContext(r.Context(), "encoding a tool result", "tool", req.Name, "error", err)
 			writeRPCError(w, http.StatusInternalServerError, mcp.INTERNAL_ERROR, "internal error")
-			return true
+			return
 		}
 		out.Write(result)
 	}
@@ -130,8 +146,25 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Bo
 	w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out.Bytes())
-	s.fastServed.Add(1)
-	return true
+}
+
+// writeFastError writes the JSON-RPC error (JSON-RPC 2.0 §5.1) of a call
+// the fast path dispatched; on 2026-07-28 with the HTTP status of its code.
+func (s *Server) writeFastError(w http.ResponseWriter, id json.RawMessage, e *rpcError, modern bool) {
+	status := http.StatusOK
+	if modern {
+		status = statusForCode(e.code)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(mcp.JSONRPCError{
+		JSONRPC: mcp.JSONRPC_VERSION,
+		ID:      mcp.NewRequestId(id),
+		Error:   mcp.JSONRPCErrorDetails{Code: e.code, Message: e.message},
+	})
 }
 
 // modernFastCall reports whether a 2026-07-28 request is one mcp-go would
