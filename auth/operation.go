@@ -166,8 +166,6 @@ var (
 	paramKeys   = []string{"name", "uri", "arguments", "ref", "_meta"}
 	refKeys     = []string{"type", "name", "uri"}
 	// metaKeys are the _meta members of MCP 2026-07-28 basic/lifecycle.
-	// MCP libraries read _meta into a map, so only duplicates and escapes
-	// matter there, not case (see metaMembers).
 	metaKeys = []string{"io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientCapabilities", "io.modelcontextprotocol/clientInfo"}
 )
 
@@ -305,44 +303,21 @@ func (op *Operation) readRef(ref json.RawMessage) error {
 }
 
 // readMeta reads the _meta members of MCP 2026-07-28. A library keeps
-// _meta in a map, so names match exactly; a repeated or escaped one is
-// refused all the same.
+// _meta in a map, so names match exactly; a repeated one, an escaped one,
+// or one differing only in case is refused all the same.
 func (op *Operation) readMeta(meta json.RawMessage) bool {
 	q := jsonScanner{b: meta}
-	var seen [3]bool
-	return q.object(func(key []byte, escaped bool) bool {
-		if escaped {
-			var name string
-			if json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &name) != nil {
-				return false
-			}
-			for _, k := range metaKeys {
-				if name == k {
-					return false
-				}
-			}
-			return q.skipValue(0)
+	return q.members("params._meta", metaKeys, func(i int) bool {
+		v := q.value()
+		switch i {
+		case 0:
+			op.ProtocolVersion = v
+		case 1:
+			op.ClientCapabilities = v
+		default:
+			op.ClientInfo = v
 		}
-		for i, k := range metaKeys {
-			if string(key) != k {
-				continue
-			}
-			if seen[i] {
-				return false
-			}
-			seen[i] = true
-			v := q.value()
-			switch i {
-			case 0:
-				op.ProtocolVersion = v
-			case 1:
-				op.ClientCapabilities = v
-			default:
-				op.ClientInfo = v
-			}
-			return v != nil
-		}
-		return q.skipValue(0)
+		return v != nil
 	})
 }
 

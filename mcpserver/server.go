@@ -91,7 +91,8 @@ type Options struct {
 	// share it serve each other's sessions.
 	Sessions epicme.SessionStore
 	// Peers connects the instances sharing Sessions (see Peers). Without
-	// it, every request reads its session from the store, and elicitation,
+	// it, a session ended by another instance is refused here within a
+	// second (the session cache's lifetime), and elicitation,
 	// sampling and resource notifications of a session work only on the
 	// instance that holds its stream: run one instance, or give Peers.
 	Peers Peers
