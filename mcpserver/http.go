@@ -45,8 +45,8 @@ func (s *Server) initHTTP() {
 // middleware), and every decision below reads those: the era, the batch
 // rule, the session, the fast path. Around mcp-go's transport it keeps
 // sessions in the session store, bound to the user and client that opened
-// them (a request with the session id of someone else is refused with
-// 403, one with an unknown, ended or idle session with 404), passes what
+// them (a request with the session id of someone else, or with an
+// unknown, ended or idle session, gets 404), passes what
 // needs another instance to it (see Peers), splits 2025-03-26 batches
 // (batch.go), and restores the JSON-RPC codes of resource and prompt
 // errors (see rpcError). It does not check Origin: the HTTP layer does.
@@ -190,10 +190,12 @@ func (s *Server) legacySession(w http.ResponseWriter, r *http.Request, body *aut
 	}
 	// A session is honoured only for the user and client that opened it
 	// (MCP security best practices, "Session Hijacking"). This is the one
-	// place sessions are bound: the auth middleware leaves it here.
+	// place sessions are bound: the auth middleware leaves it here. Anyone
+	// else gets the answer of an unknown session, on every instance, so
+	// that nobody learns the id exists.
 	c, err := s.caller(r.Context())
 	if err != nil || c.User.ID != sess.UserID || c.ClientID != sess.ClientID {
-		writeRPCError(w, http.StatusForbidden, codeForbidden, "this session belongs to another user or client; start a new session")
+		writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
 		return nil, false
 	}
 	if sess, err = s.sessions.touch(r.Context(), sess); err != nil {
