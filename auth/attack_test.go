@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,31 @@ func TestAttack_SlowIssuer(t *testing.T) {
 	}
 	if _, err := jv.Verify(t.Context(), tok); !errors.Is(err, auth.ErrUnavailable) {
 		t.Fatalf("JWKS from a silent issuer: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestAttack_ParserDifferential_DuplicateMembers: a message naming a
+// member twice is read differently by JSON decoders (encoding/json keeps
+// the last, others the first), so a scope check reading one operation
+// could let the handler run another. Every such body is refused with one
+// parse error, before any scope decision.
+func TestAttack_ParserDifferential_DuplicateMembers(t *testing.T) {
+	f := newFixture(t, fixtureConfig{})
+	tok := f.jwt("scope", "entries:read")
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call","params":{"name":"create_entry"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_entry","name":"create_entry"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_entry"},"params":{"name":"create_entry"}}`,
+		`{"jsonrpc":"2.0","id":1,"\u006dethod":"tools/call","method":"tools/list"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_entry","_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25","io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
+		`[` + call("get_entry") + `,{"jsonrpc":"2.0","id":2,"method":"ping","method":"tools/call","params":{"name":"create_entry"}}]`,
+	} {
+		r := f.post(t, tok, body)
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.Body, "-32700") {
+			t.Errorf("%s: %d %s, want 400 with a parse error", body, r.StatusCode, r.Body)
+		}
+		if strings.Contains(r.Body, "get_entry by") || strings.Contains(r.Body, `"subject"`) {
+			t.Errorf("%s reached the handler", body)
+		}
 	}
 }

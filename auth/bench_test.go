@@ -70,7 +70,7 @@ func BenchmarkMiddleware(b *testing.B) {
 	})
 	v, _ := auth.NewJWTVerifier(auth.JWTOptions{Issuer: is.URL, Resource: resource})
 	rs, err := auth.NewResourceServer(v, auth.Options{
-		ResourceURL: resource, AuthorizationServers: []string{is.URL}, ScopeMap: testScopeMap,
+		ResourceURL: resource, AuthorizationServers: []string{is.URL}, RequiredScopes: testScopeMap.Required,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -9,7 +9,7 @@
 //	rs, _ := auth.NewResourceServer(v, auth.Options{
 //		ResourceURL:          "https://journal.example.com/mcp",
 //		AuthorizationServers: []string{iss},
-//		ScopeMap:             auth.ScopeMap{"tools/call": {"create_entry": {"entries:write"}}},
+//		RequiredScopes:       auth.ScopeMap{"tools/call": {"create_entry": {"entries:write"}}}.Required,
 //	})
 //	rs.Mount(mux, mcpHandler)            // /mcp protected, both RFC 9728 metadata URLs served
 //	// or: mux.Handle("/mcp", rs.Protect(mcpHandler)) and rs.MetadataHandler() at rs.MetadataPaths()
@@ -21,6 +21,7 @@
 // and [ErrUnavailable] → 503), [TokenError], [JWTVerifier], [JWTOptions],
 // [IntrospectionVerifier], [IntrospectionOptions], [FetchServerMetadata],
 // [ResourceServer], [Options], [ScopeMap], [Operation], [ReadOperations],
+// [Body], [ReadBody], [ContextWithBody], [BodyFromContext],
 // [ParseAuthorization], [Challenge], [ParseChallenge], [WriteChallenge],
 // [ProtectedResourceMetadata], [NormalizeResource], [SameResource],
 // [ContextWithTokenInfo], [TokenInfoFromContext].
@@ -31,8 +32,11 @@
 // tokens outside the header refused, Authorization parsed, token verified,
 // MCP-Protocol-Version checked, the JSON-RPC body read once for its
 // operations (every message of a batch; Mcp-Method and Mcp-Name validated
-// against it, never trusted instead of it), scopes checked per request, the
-// session bound to the token's identity, then the MCP handler. Answers that
+// against it, never trusted instead of it; a body two JSON decoders could
+// read differently refused), scopes checked per request, the session bound
+// to the token's identity, then the MCP handler, which finds the read
+// operations with [BodyFromContext] rather than decoding the body again.
+// Cap the body before Protect (http.MaxBytesReader): it reads it whole. Answers that
 // follow authentication carry Cache-Control: private, since they depend on
 // the token (tool lists filtered by scope, for example).
 //
@@ -67,18 +71,21 @@
 //
 // # Scopes and list filtering
 //
-// [ScopeMap] gates calls (tools/call, resources/read, prompts/get, and
-// completion/complete or resources/subscribe by what they refer to). Lists
-// are not filtered here, since that needs the MCP library: the MCP adapter
-// reads the granted scopes from [TokenInfoFromContext] and can ask the same
-// map with [ScopeMap.Required] what each item needs.
+// Options.RequiredScopes gates calls (tools/call, resources/read,
+// prompts/get, and completion/complete or resources/subscribe by what they
+// refer to). It is a function so that the MCP server keeps the one table it
+// also decides calls and filters lists with (the package does not filter
+// lists, since that needs the MCP library); [ScopeMap] is a ready table
+// whose Required method fits.
 //
 // # Sessions
 //
 // The first time a Mcp-Session-Id is seen (in the handler's response to
 // initialize, or in a request), it is bound to the token's (issuer, subject,
 // client id); another identity presenting it gets 404 as for an unknown
-// session. Bindings live in a bounded LRU with a sliding idle expiry.
+// session. Bindings live in a bounded LRU with a sliding idle expiry. A
+// handler that binds sessions itself, from a store its instances share,
+// sets Options.HandlerBindsSessions, and the resource server binds none.
 //
 // # With mark3labs/mcp-go
 //

@@ -45,7 +45,7 @@ func Example_goSDK() {
 	rs, err := auth.NewResourceServer(verifier, auth.Options{
 		ResourceURL:          srv.URL + "/mcp",
 		AuthorizationServers: []string{"https://login.example.com"},
-		ScopeMap:             auth.ScopeMap{"tools/call": {"whoami": {"user:read"}}},
+		RequiredScopes:       auth.ScopeMap{"tools/call": {"whoami": {"user:read"}}}.Required,
 	})
 	if err != nil {
 		panic(err)

@@ -26,7 +26,8 @@ func ExampleResourceServer_Protect() {
 		ResourceURL:          "https://journal.example.com/mcp",
 		AuthorizationServers: []string{"https://login.example.com"},
 		Realm:                "Journal",
-		ScopeMap:             auth.ScopeMap{"tools/call": {"create_entry": {"entries:write"}}},
+		ScopesSupported:      []string{"entries:write"},
+		RequiredScopes:       auth.ScopeMap{"tools/call": {"create_entry": {"entries:write"}}}.Required,
 	})
 	if err != nil {
 		panic(err)
@@ -103,7 +104,7 @@ func Example_mcpGo() {
 	rs, err := auth.NewResourceServer(verifier, auth.Options{
 		ResourceURL:          srv.URL + "/mcp",
 		AuthorizationServers: []string{"https://login.example.com"},
-		ScopeMap:             auth.ScopeMap{"tools/call": {"whoami": {"user:read"}}},
+		RequiredScopes:       auth.ScopeMap{"tools/call": {"whoami": {"user:read"}}}.Required,
 	})
 	if err != nil {
 		panic(err)

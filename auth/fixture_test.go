@@ -54,6 +54,9 @@ type fixtureConfig struct {
 	opts     func(*auth.Options)
 	jwt      func(*auth.JWTOptions)
 	intro    func(*auth.IntrospectionOptions)
+	// maxBody caps request bodies before the resource server, as the HTTP
+	// server in front of it does (0: no cap).
+	maxBody int64
 }
 
 type fakeClock struct {
@@ -100,7 +103,13 @@ func echoHandler() http.Handler {
 			w.Header().Set("Mcp-Session-Id", "session-"+randomToken())
 		}
 		w.Header().Set("Content-Type", "application/json")
-		writeJSON(w, map[string]any{"subject": ti.Subject, "scopes": ti.Scopes, "client": ti.ClientID, "body": string(body)})
+		var ops []string
+		if b := auth.BodyFromContext(r.Context()); b != nil {
+			for _, op := range b.Ops {
+				ops = append(ops, op.String())
+			}
+		}
+		writeJSON(w, map[string]any{"subject": ti.Subject, "scopes": ti.Scopes, "client": ti.ClientID, "body": string(body), "ops": ops})
 	})
 }
 
@@ -140,7 +149,7 @@ func newFixture(t testing.TB, cfg fixtureConfig) *fixture {
 		ResourceName:          "Test Journal",
 		ResourceDocumentation: f.srv.URL + "/docs",
 		Realm:                 "EpicMe",
-		ScopeMap:              testScopeMap,
+		RequiredScopes:        testScopeMap.Required,
 		Logger:                slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:                   f.clock.Now,
 	}
@@ -153,6 +162,12 @@ func newFixture(t testing.TB, cfg fixtureConfig) *fixture {
 	mux := http.NewServeMux()
 	f.rs.Mount(mux, echoHandler())
 	handler = mux
+	if cfg.maxBody > 0 {
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, cfg.maxBody)
+			mux.ServeHTTP(w, r)
+		})
+	}
 	return f
 }
 

@@ -33,8 +33,8 @@ type Options struct {
 	// AuthorizationServers are the issuer URLs clients may get tokens from
 	// (RFC 9728 §2). At least one is required.
 	AuthorizationServers []string
-	// ScopesSupported are advertised in the metadata (default: every scope
-	// ScopeMap mentions).
+	// ScopesSupported are advertised in the metadata (default: none
+	// advertised).
 	ScopesSupported []string
 	// ResourceName and ResourceDocumentation are shown to users by clients
 	// (RFC 9728 §2).
@@ -42,9 +42,13 @@ type Options struct {
 	ResourceDocumentation string
 	// Realm is the challenges' realm (default "mcp").
 	Realm string
-	// ScopeMap says which scopes each operation needs. Nil: every operation
-	// needs only a valid token.
-	ScopeMap ScopeMap
+	// RequiredScopes says which scopes an operation needs: method is the
+	// JSON-RPC method, name the tool or prompt name or the resource URI (see
+	// [Operation]). The MCP server that decides the calls owns the table and
+	// hands its lookup here, so the challenge and the call agree; a
+	// [ScopeMap]'s Required method fits. Nil: every operation needs only a
+	// valid token.
+	RequiredScopes func(method, name string) []string
 	// ChallengeScopes are named in the scope of a 401 when the request itself
 	// needs none (initialize, ping, lists), so that clients ask for a useful
 	// token at once. Default: ScopesSupported.
@@ -58,18 +62,15 @@ type Options struct {
 	// ProtocolVersions are the MCP-Protocol-Version values accepted (default:
 	// 2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28).
 	ProtocolVersions []string
-	// MaxBodyBytes caps a request body (default 4 MiB); larger is 413.
-	MaxBodyBytes int64
 	// SessionCapacity and SessionIdleTTL bound the memory of session
 	// bindings (default 100000 sessions idle at most 24 h).
 	SessionCapacity int
 	SessionIdleTTL  time.Duration
 	// HandlerBindsSessions says that the MCP handler binds each session to
-	// the identity that opened it itself, from a store every instance
-	// shares. The resource server then binds only the session ids it saw
-	// the handler issue, never an id first seen in a request: on an
-	// instance that has not seen a session yet, another identity presenting
-	// its id first would otherwise bind it there and lock the owner out.
+	// the identity that opened it itself (EpicMe's does, in a store every
+	// instance shares): the resource server then binds none, so that one
+	// place decides. Without it, the resource server binds every session
+	// id it sees to the token's identity (see Protect, step 8).
 	HandlerBindsSessions bool
 	// RetryAfter is sent with 503 when verification is unavailable (default
 	// 10 s).
@@ -129,9 +130,6 @@ func NewResourceServer(v Verifier, opts Options) (*ResourceServer, error) {
 	} else if m, err := url.Parse(opts.ResourceMetadataURL); err != nil || m.Scheme == "" || m.Host == "" {
 		return nil, fmt.Errorf("auth: resource metadata URL %q must be absolute", opts.ResourceMetadataURL)
 	}
-	if len(opts.ScopesSupported) == 0 {
-		opts.ScopesSupported = opts.ScopeMap.Scopes()
-	}
 	if len(opts.ChallengeScopes) == 0 {
 		opts.ChallengeScopes = opts.ScopesSupported
 	}
@@ -143,9 +141,6 @@ func NewResourceServer(v Verifier, opts Options) (*ResourceServer, error) {
 	}
 	if len(opts.ProtocolVersions) == 0 {
 		opts.ProtocolVersions = DefaultProtocolVersions
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 4 << 20
 	}
 	if opts.SessionCapacity <= 0 {
 		opts.SessionCapacity = 100000
@@ -179,6 +174,10 @@ func NewResourceServer(v Verifier, opts Options) (*ResourceServer, error) {
 	if path == "" {
 		path = "/"
 	}
+	var sessions *sessionBindings
+	if !opts.HandlerBindsSessions {
+		sessions = newSessionBindings(opts.SessionCapacity, opts.SessionIdleTTL)
+	}
 	return &ResourceServer{
 		verifier:  v,
 		opts:      opts,
@@ -186,7 +185,7 @@ func NewResourceServer(v Verifier, opts Options) (*ResourceServer, error) {
 		mcpPath:   path,
 		metadata:  md,
 		origins:   newOriginMatcher(opts.AllowedOrigins),
-		sessions:  newSessionBindings(opts.SessionCapacity, opts.SessionIdleTTL, !opts.HandlerBindsSessions),
+		sessions:  sessions,
 		logger:    opts.Logger,
 		challenge: strings.Join(opts.ChallengeScopes, " "),
 	}, nil
@@ -230,8 +229,10 @@ func (rs *ResourceServer) Mount(mux *http.ServeMux, mcp http.Handler) {
 //  4. the token is verified: invalid is 401 invalid_token, verifier
 //     unavailable is 503 with Retry-After;
 //  5. an unsupported MCP-Protocol-Version is 400;
-//  6. the JSON-RPC body (read once, capped, then handed on) is read for its
-//     operations; Mcp-Method and Mcp-Name must agree with it (400, -32020);
+//  6. the JSON-RPC body (read once; cap it before, with http.MaxBytesReader)
+//     is read for its operations, which go on the context for the handler
+//     (BodyFromContext); Mcp-Method and Mcp-Name must agree with it (400,
+//     -32020);
 //  7. an operation the token's scopes do not cover is 403 insufficient_scope
 //     naming every scope it needs plus those granted;
 //  8. a session id bound to another identity is 404, as for an unknown
@@ -247,13 +248,8 @@ func (rs *ResourceServer) Protect(next http.Handler) http.Handler {
 
 func (rs *ResourceServer) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	d := decision{rs: rs, r: r}
-	if origin := r.Header.Get("Origin"); origin != "" {
-		if !rs.origins.allows(origin) {
-			d.deny("origin not allowed")
-			writeErrorBody(w, http.StatusForbidden, "invalid_request", "The Origin "+origin+" may not call this server.")
-			return
-		}
-		setCORS(w.Header(), origin)
+	if !rs.checkOrigin(w, r, &d) {
+		return
 	}
 	if r.Method == http.MethodOptions {
 		writePreflight(w, r)
@@ -264,118 +260,173 @@ func (rs *ResourceServer) serve(w http.ResponseWriter, r *http.Request, next htt
 		rs.writeChallenge(w, http.StatusBadRequest, ErrorInvalidRequest, "Send the access token in the Authorization header, not in the query.", "")
 		return
 	}
-	var body []byte
-	if r.Body != nil && r.Body != http.NoBody && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		var err error
-		body, err = io.ReadAll(io.LimitReader(r.Body, rs.opts.MaxBodyBytes+1))
-		// An outer http.MaxBytesReader may have a lower cap than ours.
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) || int64(len(body)) > rs.opts.MaxBodyBytes {
-			d.deny("body too large")
-			writeErrorBody(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large.")
-			return
-		}
-		if err != nil {
-			d.deny("body unreadable")
-			writeErrorBody(w, http.StatusBadRequest, "invalid_request", "The request body could not be read.")
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		if formHasToken(r.Header.Get("Content-Type"), body) {
-			d.deny("token in form body")
-			rs.writeChallenge(w, http.StatusBadRequest, ErrorInvalidRequest, "Send the access token in the Authorization header, not in the body.", "")
-			return
-		}
-	}
-	token, err := ParseAuthorization(r.Header.Values("Authorization"))
-	if err != nil {
-		if errors.Is(err, ErrNoCredentials) {
-			d.deny("no credentials")
-			ops, _ := ReadOperations(body)
-			scope := strings.Join(rs.needed(ops), " ")
-			if scope == "" {
-				scope = rs.challenge
-			}
-			WriteChallenge(w, http.StatusUnauthorized, Challenge{Realm: rs.opts.Realm, ResourceMetadata: rs.opts.ResourceMetadataURL, Scope: scope})
-			return
-		}
-		d.deny(err.Error())
-		rs.writeChallenge(w, http.StatusBadRequest, ErrorInvalidRequest, capitalize(err.Error())+".", "")
+	body, ok := rs.readBody(w, r, &d)
+	if !ok {
 		return
 	}
-	info, err := rs.verifier.Verify(r.Context(), token)
-	if err != nil {
-		var te *TokenError
-		switch {
-		case errors.As(err, &te):
-			d.deny(te.Reason)
-			rs.writeChallenge(w, http.StatusUnauthorized, ErrorInvalidToken, capitalize(te.Reason)+".", "")
-		case errors.Is(err, ErrInvalidToken):
-			d.deny("invalid token")
-			rs.writeChallenge(w, http.StatusUnauthorized, ErrorInvalidToken, "The access token is invalid or expired.", "")
-		default:
-			d.deny("verification unavailable")
-			rs.logUnavailable(err)
-			w.Header().Set("Retry-After", strconv.Itoa(int((rs.opts.RetryAfter+time.Second-1)/time.Second)))
-			writeErrorBody(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The access token cannot be checked right now; try again later.")
-		}
+	info, ok := rs.authenticate(w, r, body, &d)
+	if !ok {
 		return
 	}
-	if info == nil {
-		d.deny("verifier returned no token info")
-		writeErrorBody(w, http.StatusInternalServerError, "server_error", "internal error")
+	if !rs.authorize(w, r, body, info, &d) {
 		return
-	}
-	d.info = info
-	version := r.Header.Get("Mcp-Protocol-Version")
-	if version != "" && !slices.Contains(rs.opts.ProtocolVersions, version) {
-		d.deny("unsupported protocol version")
-		writeErrorBody(w, http.StatusBadRequest, "invalid_request", "Unsupported MCP-Protocol-Version "+version+"; supported: "+strings.Join(rs.opts.ProtocolVersions, ", ")+".")
-		return
-	}
-	var ops []Operation
-	if r.Method == http.MethodPost {
-		if ops, err = ReadOperations(body); err != nil {
-			d.deny(err.Error())
-			writeJSONRPCError(w, http.StatusBadRequest, nil, -32700, "Parse error: "+err.Error())
-			return
-		}
-		d.ops = ops
-		if err := checkStandardHeaders(r.Header, version, ops); err != nil {
-			d.deny(err.Error())
-			writeJSONRPCError(w, http.StatusBadRequest, firstID(ops), HeaderMismatchCode, err.Error())
-			return
-		}
-		if missing := rs.missing(ops, info); len(missing) > 0 {
-			scope := strings.Join(union(rs.needed(ops), info.Scopes), " ")
-			d.deny("insufficient scope: needs " + strings.Join(missing, " "))
-			rs.writeChallenge(w, http.StatusForbidden, ErrorInsufficientScope,
-				"This operation needs the scope "+strings.Join(missing, " ")+".", scope)
-			return
-		}
 	}
 	identity := identityOf(info)
-	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
+	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && rs.sessions != nil {
 		if !rs.sessions.check(sid, identity, rs.opts.Now()) {
 			d.deny("session belongs to another identity")
-			writeJSONRPCError(w, http.StatusNotFound, firstID(ops), -32001, "Session not found")
+			writeJSONRPCError(w, http.StatusNotFound, firstID(body), -32001, "Session not found")
 			return
 		}
 	}
 	d.allow()
 	w.Header().Set("Cache-Control", "private")
 	w.Header().Add("Vary", "Authorization")
-	sw := &sessionWriter{ResponseWriter: w, rs: rs, identity: identity, method: r.Method, requestSID: r.Header.Get("Mcp-Session-Id")}
-	next.ServeHTTP(sw, r.WithContext(ContextWithTokenInfo(r.Context(), info)))
+	ctx := ContextWithTokenInfo(r.Context(), info)
+	if body != nil {
+		ctx = ContextWithBody(ctx, body)
+	}
+	next.ServeHTTP(&sessionWriter{ResponseWriter: w, rs: rs, identity: identity, method: r.Method, requestSID: r.Header.Get("Mcp-Session-Id")}, r.WithContext(ctx))
+}
+
+// checkOrigin refuses a browser Origin outside the allow-list and sets the
+// CORS headers of one inside it.
+func (rs *ResourceServer) checkOrigin(w http.ResponseWriter, r *http.Request, d *decision) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if !rs.origins.allows(origin) {
+		d.deny("origin not allowed")
+		writeErrorBody(w, http.StatusForbidden, "invalid_request", "The Origin "+origin+" may not call this server.")
+		return false
+	}
+	setCORS(w.Header(), origin)
+	return true
+}
+
+// readBody reads the body of a POST once, for every layer after this one:
+// the body is put back for the handler and its JSON-RPC messages go on the
+// context (BodyFromContext). The server caps the body before this
+// (http.MaxBytesReader); a body over that cap is 413. A form body carrying
+// a token is refused (RFC 6750 §2.2 is not offered here).
+func (rs *ResourceServer) readBody(w http.ResponseWriter, r *http.Request, d *decision) (*Body, bool) {
+	if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return nil, true
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			d.deny("body too large")
+			writeErrorBody(w, http.StatusRequestEntityTooLarge, "invalid_request", "The request body is too large.")
+		} else {
+			d.deny("body unreadable")
+			writeErrorBody(w, http.StatusBadRequest, "invalid_request", "The request body could not be read.")
+		}
+		return nil, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	r.ContentLength = int64(len(raw))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
+	if formHasToken(r.Header.Get("Content-Type"), raw) {
+		d.deny("token in form body")
+		rs.writeChallenge(w, http.StatusBadRequest, ErrorInvalidRequest, "Send the access token in the Authorization header, not in the body.", "")
+		return nil, false
+	}
+	return ReadBody(raw), true
+}
+
+// authenticate parses the Authorization header and verifies its token
+// (RFC 6750 §2.1, §3.1).
+func (rs *ResourceServer) authenticate(w http.ResponseWriter, r *http.Request, body *Body, d *decision) (*TokenInfo, bool) {
+	token, err := ParseAuthorization(r.Header.Values("Authorization"))
+	if errors.Is(err, ErrNoCredentials) {
+		d.deny("no credentials")
+		scope := ""
+		if body != nil {
+			scope = strings.Join(rs.needed(body.Ops), " ")
+		}
+		if scope == "" {
+			scope = rs.challenge
+		}
+		WriteChallenge(w, http.StatusUnauthorized, Challenge{Realm: rs.opts.Realm, ResourceMetadata: rs.opts.ResourceMetadataURL, Scope: scope})
+		return nil, false
+	}
+	if err != nil {
+		d.deny(err.Error())
+		rs.writeChallenge(w, http.StatusBadRequest, ErrorInvalidRequest, capitalize(err.Error())+".", "")
+		return nil, false
+	}
+	info, err := rs.verifier.Verify(r.Context(), token)
+	var te *TokenError
+	switch {
+	case err == nil && info == nil:
+		d.deny("verifier returned no token info")
+		writeErrorBody(w, http.StatusInternalServerError, "server_error", "internal error")
+		return nil, false
+	case err == nil:
+		d.info = info
+		return info, true
+	case errors.As(err, &te):
+		d.deny(te.Reason)
+		rs.writeChallenge(w, http.StatusUnauthorized, ErrorInvalidToken, capitalize(te.Reason)+".", "")
+	case errors.Is(err, ErrInvalidToken):
+		d.deny("invalid token")
+		rs.writeChallenge(w, http.StatusUnauthorized, ErrorInvalidToken, "The access token is invalid or expired.", "")
+	default:
+		d.deny("verification unavailable")
+		rs.logUnavailable(err)
+		w.Header().Set("Retry-After", strconv.Itoa(int((rs.opts.RetryAfter+time.Second-1)/time.Second)))
+		writeErrorBody(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The access token cannot be checked right now; try again later.")
+	}
+	return nil, false
+}
+
+// authorize checks the protocol version, that Mcp-Method and Mcp-Name agree
+// with the body, and that the token's scopes cover every message of it.
+func (rs *ResourceServer) authorize(w http.ResponseWriter, r *http.Request, body *Body, info *TokenInfo, d *decision) bool {
+	version := r.Header.Get("Mcp-Protocol-Version")
+	if version != "" && !slices.Contains(rs.opts.ProtocolVersions, version) {
+		d.deny("unsupported protocol version")
+		writeErrorBody(w, http.StatusBadRequest, "invalid_request", "Unsupported MCP-Protocol-Version "+version+"; supported: "+strings.Join(rs.opts.ProtocolVersions, ", ")+".")
+		return false
+	}
+	if r.Method != http.MethodPost {
+		return true
+	}
+	if body == nil {
+		body = ReadBody(nil)
+	}
+	if body.Err != nil {
+		d.deny(body.Err.Error())
+		writeJSONRPCError(w, http.StatusBadRequest, nil, -32700, "Parse error: "+body.Err.Error())
+		return false
+	}
+	d.ops = body.Ops
+	if err := checkStandardHeaders(r.Header, version, body.Ops); err != nil {
+		d.deny(err.Error())
+		writeJSONRPCError(w, http.StatusBadRequest, firstID(body), HeaderMismatchCode, err.Error())
+		return false
+	}
+	if missing := rs.missing(body.Ops, info); len(missing) > 0 {
+		scope := strings.Join(union(rs.needed(body.Ops), info.Scopes), " ")
+		d.deny("insufficient scope: needs " + strings.Join(missing, " "))
+		rs.writeChallenge(w, http.StatusForbidden, ErrorInsufficientScope,
+			"This operation needs the scope "+strings.Join(missing, " ")+".", scope)
+		return false
+	}
+	return true
 }
 
 // needed is the union of the scopes every operation needs.
 func (rs *ResourceServer) needed(ops []Operation) []string {
 	var out []string
 	for _, op := range ops {
-		for _, s := range rs.opts.ScopeMap.Required(op.Method, op.Name) {
+		if rs.opts.RequiredScopes == nil {
+			break
+		}
+		for _, s := range rs.opts.RequiredScopes(op.Method, op.Name) {
 			if !slices.Contains(out, s) {
 				out = append(out, s)
 			}
@@ -508,8 +559,11 @@ func decodeHeaderValue(v string) (string, bool) {
 	return v, true
 }
 
-func firstID(ops []Operation) json.RawMessage {
-	for _, op := range ops {
+func firstID(body *Body) json.RawMessage {
+	if body == nil {
+		return nil
+	}
+	for _, op := range body.Ops {
 		if op.ID != nil {
 			return op.ID
 		}
@@ -554,11 +608,13 @@ func (sw *sessionWriter) WriteHeader(status int) {
 	if !sw.wroteHeader {
 		sw.wroteHeader = true
 		h := sw.Header()
-		if sid := h.Get("Mcp-Session-Id"); sid != "" && status < 300 {
-			sw.rs.sessions.bind(sid, sw.identity, sw.rs.opts.Now())
-		}
-		if sw.method == http.MethodDelete && sw.requestSID != "" && status < 300 {
-			sw.rs.sessions.forget(sw.requestSID)
+		if sessions := sw.rs.sessions; sessions != nil && status < 300 {
+			if sid := h.Get("Mcp-Session-Id"); sid != "" {
+				sessions.bind(sid, sw.identity, sw.rs.opts.Now())
+			}
+			if sw.method == http.MethodDelete && sw.requestSID != "" {
+				sessions.forget(sw.requestSID)
+			}
 		}
 		// A handler may set its own Cache-Control (no-cache on event
 		// streams); whatever it says, the answer depends on the token.

@@ -2,21 +2,36 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 )
 
-// Operation is what one JSON-RPC message of an MCP request asks for.
+// Operation is one JSON-RPC message of an MCP request body, read once: what
+// it asks for, and the parts of it the layers after authentication need
+// (the MCP handler reads them from the context, see [BodyFromContext],
+// rather than decoding the body again).
 type Operation struct {
+	// JSONRPC is the jsonrpc member ("2.0").
+	JSONRPC string
 	// Method is the JSON-RPC method ("" for a response to a server request).
 	Method string
 	// Name is the tool or prompt name (tools/call, prompts/get), the resource
 	// URI (resources/read, resources/subscribe, resources/unsubscribe), or,
 	// for completion/complete, "prompt:<name>" or "resource:<uri template>".
 	Name string
-	// ID is the raw JSON-RPC id (nil for notifications and responses).
+	// ID is the raw JSON-RPC id (nil for notifications and for a null id).
 	ID json.RawMessage
+	// Arguments is params.arguments as sent (tools/call, prompts/get).
+	Arguments json.RawMessage
+	// Result and Error are the members of a response to a server request.
+	Result, Error json.RawMessage
+	// ProtocolVersion, ClientCapabilities and ClientInfo are the raw values
+	// of the params._meta members MCP 2026-07-28 puts on every request
+	// (basic/lifecycle), nil when absent.
+	ProtocolVersion, ClientCapabilities, ClientInfo json.RawMessage
+	// Message is the message's own bytes (one element of a batch).
+	Message json.RawMessage
 }
 
 // String renders the operation for logs: "tools/call create_entry".
@@ -31,47 +46,110 @@ func (o Operation) String() string {
 	}
 }
 
+// IsResponse reports whether the message answers a server request: no
+// method, an id, and a result or an error (JSON-RPC 2.0 §5).
+func (o Operation) IsResponse() bool {
+	return o.Method == "" && o.ID != nil && (o.Result != nil || o.Error != nil)
+}
+
+// Body is a JSON-RPC request body read once: its bytes and its messages.
+type Body struct {
+	// Raw is the body as received.
+	Raw []byte
+	// Batch is true for a JSON array of messages (JSON-RPC 2.0 §6), which
+	// only MCP 2025-03-26 allows.
+	Batch bool
+	// Ops are the messages, one for a body that is not a batch.
+	Ops []Operation
+	// Err is why the body could not be read as JSON-RPC (wrapping
+	// [ErrBadMessage]); Ops is empty then.
+	Err error
+}
+
+type bodyKey struct{}
+
+// ContextWithBody returns ctx carrying b.
+func ContextWithBody(ctx context.Context, b *Body) context.Context {
+	return context.WithValue(ctx, bodyKey{}, b)
+}
+
+// BodyFromContext returns the body read by [ResourceServer.Protect] (or
+// put there by [ContextWithBody]), nil if none.
+func BodyFromContext(ctx context.Context) *Body {
+	b, _ := ctx.Value(bodyKey{}).(*Body)
+	return b
+}
+
+// ReadBody reads a request body that has been read into memory.
+func ReadBody(raw []byte) *Body {
+	b := &Body{Raw: raw}
+	trimmed := bytes.TrimLeft(raw, " \t\r\n")
+	b.Batch = len(trimmed) > 0 && trimmed[0] == '['
+	b.Ops, b.Err = ReadOperations(raw)
+	return b
+}
+
 // ErrBadMessage wraps every error of [ReadOperations]: the body is not a
 // JSON-RPC message or batch the middleware can judge, so it is refused
 // rather than passed on unchecked.
 var ErrBadMessage = errors.New("unreadable JSON-RPC message")
 
 // ReadOperations reads the operations a JSON-RPC request body asks for: one
-// for a single message, one per element for a batch (JSON-RPC 2.0 §6).
+// for a single message, one per element for a batch (JSON-RPC 2.0 §6), in
+// one pass over the bytes.
 //
 // Member names are matched exactly, as the JSON-RPC and MCP schemas spell
-// them. Because some Go JSON decoders match names case-insensitively and
-// others do not, a message that has a member differing from a meaningful one
-// only in case ("Method", "NAME") is refused: two MCP libraries must never
-// read two different operations from the same bytes.
+// them. Because JSON decoders differ on the rest, a message that two of
+// them could read as two different operations is refused: a member
+// differing from a meaningful one only in case ("Method", "NAME"; Go's
+// encoding/json matches it, others do not), a meaningful member given
+// twice (`{"method":"tools/list","method":"tools/call"}`: encoding/json
+// keeps the last, others the first), an escaped member name spelling a
+// meaningful one, and invalid UTF-8 or a lone surrogate in a method, name
+// or URI.
 func ReadOperations(body []byte) ([]Operation, error) {
-	body = bytes.TrimLeft(body, " \t\r\n")
-	if len(body) == 0 {
+	p := jsonScanner{b: body}
+	p.space()
+	if p.i >= len(p.b) {
 		return nil, badMessage("empty body")
 	}
-	if body[0] == '[' {
-		var raw []json.RawMessage
-		if err := json.Unmarshal(body, &raw); err != nil {
-			return nil, badMessage("the batch is not a JSON array of messages")
-		}
-		if len(raw) == 0 {
+	var ops []Operation
+	if p.b[p.i] == '[' {
+		p.i++
+		p.space()
+		if p.i < len(p.b) && p.b[p.i] == ']' {
 			return nil, badMessage("empty batch")
 		}
-		ops := make([]Operation, 0, len(raw))
-		for _, m := range raw {
-			op, err := readMessage(m)
+		for {
+			p.space()
+			op, err := p.message()
 			if err != nil {
 				return nil, err
 			}
 			ops = append(ops, op)
+			p.space()
+			if p.i < len(p.b) && p.b[p.i] == ',' {
+				p.i++
+				continue
+			}
+			if p.i < len(p.b) && p.b[p.i] == ']' {
+				p.i++
+				break
+			}
+			return nil, badMessage("the batch is not a JSON array of messages")
 		}
-		return ops, nil
+	} else {
+		op, err := p.message()
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
 	}
-	op, err := readMessage(body)
-	if err != nil {
-		return nil, err
+	p.space()
+	if p.i != len(p.b) {
+		return nil, badMessage("data after the message")
 	}
-	return []Operation{op}, nil
+	return ops, nil
 }
 
 func badMessage(reason string) error {
@@ -85,154 +163,176 @@ func (e *messageError) Is(target error) bool { return target == ErrBadMessage }
 
 var (
 	messageKeys = []string{"jsonrpc", "id", "method", "params", "result", "error"}
-	paramKeys   = []string{"name", "uri", "ref"}
+	paramKeys   = []string{"name", "uri", "arguments", "ref", "_meta"}
 	refKeys     = []string{"type", "name", "uri"}
-	// allKeys are every member name whose case variants are refused.
-	allKeys = []string{"jsonrpc", "id", "method", "params", "result", "error", "name", "uri", "ref", "type"}
+	// metaKeys are the _meta members of MCP 2026-07-28 basic/lifecycle.
+	metaKeys = []string{"io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientCapabilities", "io.modelcontextprotocol/clientInfo"}
 )
 
-// mayHaveCaseVariants is a fast, conservative test: false means no member
-// name in data can be a case variant of one in allKeys, so the careful
-// check can be skipped. Go's encoding/json also folds 'ſ' (U+017F) to 's'
-// and the Kelvin sign (U+212A) to 'k', hence the two byte sequences.
-func mayHaveCaseVariants(data []byte) bool {
-	if bytes.Contains(data, []byte("\xc5\xbf")) || bytes.Contains(data, []byte("\xe2\x84\xaa")) || bytes.Contains(data, []byte(`\u`)) {
-		return true
-	}
-	for i := bytes.IndexByte(data, '"'); i >= 0 && i < len(data); {
-		rest := data[i+1:]
-		for _, k := range allKeys {
-			n := len(k)
-			if len(rest) > n && rest[n] == '"' && string(rest[:n]) != k && strings.EqualFold(string(rest[:n]), k) {
-				return true
-			}
-		}
-		j := bytes.IndexByte(rest, '"')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
-	}
-	return false
-}
-
-// checkCaseVariants decodes the message, its params and params.ref into
-// maps and refuses member names that collide, case-insensitively, with a
-// meaningful one without being equal to it.
-func checkCaseVariants(data []byte) error {
-	m, err := readObject(data, messageKeys, "message")
-	if err != nil {
-		return err
-	}
-	raw, ok := m["params"]
-	if !ok || string(raw) == "null" {
-		return nil
-	}
-	p, err := readObject(raw, paramKeys, "params")
-	if err != nil {
-		return err
-	}
-	if ref, ok := p["ref"]; ok && string(ref) != "null" {
-		if _, err := readObject(ref, refKeys, "params.ref"); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readObject decodes an object into its members and refuses names that
-// collide, case-insensitively, with one of keys without being equal to it.
-func readObject(data []byte, keys []string, what string) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return nil, badMessage(what + " is not a JSON object")
-	}
-	for k := range m {
-		for _, want := range keys {
-			if k != want && strings.EqualFold(k, want) {
-				return nil, badMessage(what + " has a member " + k + " that differs from " + want + " only in case")
-			}
-		}
-	}
-	return m, nil
-}
-
-// wireMessage is decoded the way Go MCP libraries decode (encoding/json
-// into structs); case variants were refused before, so a case-sensitive
-// decoder would read the same.
-type wireMessage struct {
-	ID     json.RawMessage `json:"id"`
-	Method *string         `json:"method"`
-	Params *struct {
-		Name json.RawMessage `json:"name"`
-		URI  json.RawMessage `json:"uri"`
-		Ref  *struct {
-			Type string `json:"type"`
-			Name string `json:"name"`
-			URI  string `json:"uri"`
-		} `json:"ref"`
-	} `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"error"`
-}
-
-func rawString(raw json.RawMessage, what string) (string, error) {
-	if len(raw) == 0 {
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", badMessage(what + " is not a string")
-	}
-	return s, nil
-}
-
-func readMessage(data []byte) (Operation, error) {
+// message reads one JSON-RPC message at the scanner.
+func (p *jsonScanner) message() (Operation, error) {
 	var op Operation
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
+	start := p.i
+	if p.i >= len(p.b) || p.b[p.i] != '{' {
 		return op, badMessage("message is not a JSON object")
 	}
-	if mayHaveCaseVariants(data) {
-		if err := checkCaseVariants(data); err != nil {
-			return op, err
+	var params, method, id json.RawMessage
+	p.why = ""
+	ok := p.members("message", messageKeys, func(i int) bool {
+		switch i {
+		case 0:
+			var ok bool
+			if op.JSONRPC, ok = p.text(); !ok {
+				p.why = "message.jsonrpc is not a string"
+				return false
+			}
+			return true
+		case 1:
+			id = p.value()
+			return id != nil
+		case 2:
+			method = p.value()
+			return method != nil
+		case 3:
+			params = p.value()
+			return params != nil
+		case 4:
+			op.Result = p.value()
+			return op.Result != nil
+		default:
+			op.Error = p.value()
+			return op.Error != nil
 		}
+	})
+	if !ok {
+		return op, badMessage(p.why)
 	}
-	var m wireMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return op, badMessage("message does not follow JSON-RPC 2.0: " + err.Error())
+	op.Message = p.b[start:p.i]
+	if string(id) != "null" {
+		op.ID = id
 	}
-	if len(m.ID) > 0 && string(m.ID) != "null" {
-		op.ID = m.ID
-	}
-	if m.Method == nil {
-		if len(m.Result) > 0 || len(m.Error) > 0 {
+	if method == nil {
+		if op.Result != nil || op.Error != nil {
 			return op, nil
 		}
 		return op, badMessage("message has neither method nor result nor error")
 	}
-	if *m.Method == "" {
+	var err error
+	if op.Method, err = stringValue(method, "message.method"); err != nil {
+		return op, err
+	}
+	if op.Method == "" {
 		return op, badMessage("message.method is empty")
 	}
-	op.Method = *m.Method
-	if m.Params == nil {
+	if params == nil || string(params) == "null" {
 		return op, nil
+	}
+	return op, op.readParams(params)
+}
+
+// readParams reads the members of params that name what is asked for.
+func (op *Operation) readParams(params json.RawMessage) error {
+	q := jsonScanner{b: params}
+	var name, uri, ref json.RawMessage
+	ok := q.members("params", paramKeys, func(i int) bool {
+		v := q.value()
+		switch i {
+		case 0:
+			name = v
+		case 1:
+			uri = v
+		case 2:
+			op.Arguments = v
+		case 3:
+			ref = v
+		default:
+			return v != nil && op.readMeta(v)
+		}
+		return v != nil
+	})
+	if !ok {
+		return badMessage(q.why)
 	}
 	var err error
 	switch op.Method {
 	case "tools/call", "prompts/get":
-		op.Name, err = rawString(m.Params.Name, "params.name")
+		op.Name, err = optionalString(name, "params.name")
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":
-		op.Name, err = rawString(m.Params.URI, "params.uri")
+		op.Name, err = optionalString(uri, "params.uri")
 	case "completion/complete":
-		if ref := m.Params.Ref; ref != nil {
-			switch ref.Type {
-			case "ref/prompt":
-				op.Name = "prompt:" + ref.Name
-			case "ref/resource":
-				op.Name = "resource:" + ref.URI
-			}
+		if ref != nil && string(ref) != "null" {
+			err = op.readRef(ref)
 		}
 	}
-	return op, err
+	return err
+}
+
+func (op *Operation) readRef(ref json.RawMessage) error {
+	q := jsonScanner{b: ref}
+	var typ, name, uri json.RawMessage
+	ok := q.members("params.ref", refKeys, func(i int) bool {
+		v := q.value()
+		switch i {
+		case 0:
+			typ = v
+		case 1:
+			name = v
+		default:
+			uri = v
+		}
+		return v != nil
+	})
+	if !ok {
+		return badMessage(q.why)
+	}
+	t, err := optionalString(typ, "params.ref.type")
+	if err != nil {
+		return err
+	}
+	switch t {
+	case "ref/prompt":
+		n, err := optionalString(name, "params.ref.name")
+		op.Name = "prompt:" + n
+		return err
+	case "ref/resource":
+		u, err := optionalString(uri, "params.ref.uri")
+		op.Name = "resource:" + u
+		return err
+	}
+	return nil
+}
+
+// readMeta reads the _meta members of MCP 2026-07-28. A library keeps
+// _meta in a map, so names match exactly; a repeated one, an escaped one,
+// or one differing only in case is refused all the same.
+func (op *Operation) readMeta(meta json.RawMessage) bool {
+	q := jsonScanner{b: meta}
+	return q.members("params._meta", metaKeys, func(i int) bool {
+		v := q.value()
+		switch i {
+		case 0:
+			op.ProtocolVersion = v
+		case 1:
+			op.ClientCapabilities = v
+		default:
+			op.ClientInfo = v
+		}
+		return v != nil
+	})
+}
+
+func stringValue(raw json.RawMessage, what string) (string, error) {
+	q := jsonScanner{b: raw}
+	s, ok := q.text()
+	if !ok {
+		return "", badMessage(what + " is not a string of valid UTF-8")
+	}
+	return s, nil
+}
+
+func optionalString(raw json.RawMessage, what string) (string, error) {
+	if raw == nil {
+		return "", nil
+	}
+	return stringValue(raw, what)
 }

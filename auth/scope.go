@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"slices"
-	"sort"
 	"strings"
 )
 
@@ -65,22 +63,6 @@ func lookupName(names map[string][]string, name string) []string {
 		return best
 	}
 	return names["*"]
-}
-
-// Scopes returns every scope the map mentions, sorted.
-func (m ScopeMap) Scopes() []string {
-	var out []string
-	for _, names := range m {
-		for _, scopes := range names {
-			for _, s := range scopes {
-				if !slices.Contains(out, s) {
-					out = append(out, s)
-				}
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 func literalPrefixLen(pattern string) int {

@@ -12,26 +12,20 @@ import (
 type sessionBindings struct {
 	ttl time.Duration
 	m   *lru[string, string]
-	// onSight binds an id first seen in a request to that request's
-	// identity (see Options.HandlerBindsSessions).
-	onSight bool
 }
 
-func newSessionBindings(size int, ttl time.Duration, onSight bool) *sessionBindings {
-	return &sessionBindings{ttl: ttl, m: newLRU[string, string](size), onSight: onSight}
+func newSessionBindings(size int, ttl time.Duration) *sessionBindings {
+	return &sessionBindings{ttl: ttl, m: newLRU[string, string](size)}
 }
 
 // check reports whether id may be used by identity: it is bound to
-// identity, or not bound (then, with onSight, it is bound to identity
-// from now on).
+// identity, or not bound yet (then it is bound to identity from now on).
 func (s *sessionBindings) check(id, identity string, now time.Time) bool {
 	bound, ok := s.m.get(id, now)
 	if ok && bound != identity {
 		return false
 	}
-	if ok || s.onSight {
-		s.m.put(id, identity, now.Add(s.ttl))
-	}
+	s.m.put(id, identity, now.Add(s.ttl))
 	return true
 }
 

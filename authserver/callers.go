@@ -24,7 +24,7 @@ import (
 // (epicme user disable) is therefore refused within that bound, the same one
 // within which revocations made by another process reach this one.
 func Callers(users epicme.UserService, issuer string) epicme.CallerResolver {
-	cache := &userCache{m: map[string]cachedUser{}}
+	cache := &userCache{m: map[string]cachedUser{}, ttl: userCacheTTL}
 	return epicme.CallerResolverFunc(func(ctx context.Context) (*epicme.Caller, error) {
 		ti := auth.TokenInfoFromContext(ctx)
 		if ti == nil || ti.Subject == "" {
@@ -44,14 +44,55 @@ func Callers(users epicme.UserService, issuer string) epicme.CallerResolver {
 			if err != nil {
 				return nil, err
 			}
-			cache.put(u, now)
+			cache.put(u.ID, u, now)
 		}
-		if u.Disabled {
-			return nil, epicme.Errorf(epicme.EFORBIDDEN, "this account is disabled")
-		}
-		return &epicme.Caller{User: u, Scopes: epicme.Scopes(ti.Scopes), ClientID: ti.ClientID, Expiry: ti.Expiry}, nil
+		return callerOf(u, ti)
 	})
 }
+
+// ExternalCallers maps the verified token on a request's context to its
+// Caller when tokens come from an external authorization server: the local
+// user of (issuer, subject), created on first use. A mapping is reused for
+// externalUserTTL, so the hot path makes no query; a user disabled
+// meanwhile is refused once it expires.
+func ExternalCallers(users epicme.UserService) epicme.CallerResolver {
+	cache := &userCache{m: map[string]cachedUser{}, ttl: externalUserTTL}
+	return epicme.CallerResolverFunc(func(ctx context.Context) (*epicme.Caller, error) {
+		ti := auth.TokenInfoFromContext(ctx)
+		if ti == nil || ti.Issuer == "" || ti.Subject == "" {
+			return nil, epicme.Errorf(epicme.EFORBIDDEN, "the request carries no verified access token")
+		}
+		key := ti.Issuer + "\x00" + ti.Subject
+		now := time.Now()
+		u := cache.get(key, now)
+		if u == nil {
+			// The email is informational: one the domain would refuse is
+			// dropped rather than failing the request.
+			email := ti.StringClaim("email")
+			if nu := (epicme.NewUser{Issuer: ti.Issuer, Subject: ti.Subject, Email: email}); nu.Validate() != nil {
+				email = ""
+			}
+			var err error
+			if u, err = users.EnsureUser(ctx, ti.Issuer, ti.Subject, email); err != nil {
+				return nil, err
+			}
+			cache.put(key, u, now)
+		}
+		return callerOf(u, ti)
+	})
+}
+
+func callerOf(u *epicme.User, ti *auth.TokenInfo) (*epicme.Caller, error) {
+	if u.Disabled {
+		return nil, epicme.Errorf(epicme.EFORBIDDEN, "this account is disabled")
+	}
+	return &epicme.Caller{User: u, Scopes: epicme.Scopes(ti.Scopes), ClientID: ti.ClientID, Expiry: ti.Expiry}, nil
+}
+
+// externalUserTTL is how long ExternalCallers reuses a user mapping:
+// EnsureUser is a write when the user is new, and an external issuer's
+// users are disabled here rarely.
+const externalUserTTL = 5 * time.Minute
 
 // userCacheTTL is how long Callers reuses a user row; see Callers.
 const userCacheTTL = syncEvery
@@ -60,11 +101,12 @@ const userCacheTTL = syncEvery
 // saves reads and refills at the next use.
 const userCacheMax = 100_000
 
-// userCache holds user rows by id for userCacheTTL. The users it returns
-// are shared between requests and must not be modified.
+// userCache holds user rows by key for ttl. The users it returns are
+// shared between requests and must not be modified.
 type userCache struct {
-	mu sync.RWMutex
-	m  map[string]cachedUser
+	mu  sync.RWMutex
+	m   map[string]cachedUser
+	ttl time.Duration
 }
 
 type cachedUser struct {
@@ -76,17 +118,17 @@ func (c *userCache) get(id string, now time.Time) *epicme.User {
 	c.mu.RLock()
 	e, ok := c.m[id]
 	c.mu.RUnlock()
-	if !ok || now.Sub(e.at) >= userCacheTTL || now.Before(e.at) {
+	if !ok || now.Sub(e.at) >= c.ttl || now.Before(e.at) {
 		return nil
 	}
 	return e.u
 }
 
-func (c *userCache) put(u *epicme.User, now time.Time) {
+func (c *userCache) put(key string, u *epicme.User, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= userCacheMax {
 		clear(c.m)
 	}
-	c.m[u.ID] = cachedUser{u: u, at: now}
+	c.m[key] = cachedUser{u: u, at: now}
 }

@@ -3,6 +3,7 @@ package authserver_test
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,4 +47,41 @@ func TestCallersRefuseDisabledAccountWithinOneSecond(t *testing.T) {
 	if _, err := resolve.ResolveCaller(tctx); epicme.ErrorCode(err) != epicme.EFORBIDDEN {
 		t.Fatalf("a disabled account after a second: %v, want EFORBIDDEN", err)
 	}
+}
+
+// ExternalCallers maps (issuer, subject) to one local user, created on
+// first use, and reuses the mapping: five requests, one EnsureUser.
+func TestExternalCallersMapAndCacheTheUser(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	counted := &countingUsers{UserService: db}
+	resolve := authserver.ExternalCallers(counted)
+	tctx := auth.ContextWithTokenInfo(ctx, &auth.TokenInfo{Issuer: "https://issuer.example", Subject: "ada", ClientID: "cli",
+		Scopes: []string{epicme.ScopeEntriesRead}, Extra: map[string]any{"email": "ada@example.com"}})
+	for i := 0; i < 5; i++ {
+		c, err := resolve.ResolveCaller(tctx)
+		if err != nil || c.User.Subject != "ada" || c.User.Email != "ada@example.com" || !c.Scopes.Has(epicme.ScopeEntriesRead) || c.ClientID != "cli" {
+			t.Fatalf("%+v %v", c, err)
+		}
+	}
+	if counted.n.Load() != 1 {
+		t.Fatalf("%d EnsureUser calls for 5 requests of one user, want 1", counted.n.Load())
+	}
+	if _, err := resolve.ResolveCaller(ctx); epicme.ErrorCode(err) != epicme.EFORBIDDEN {
+		t.Fatalf("no token: %v", err)
+	}
+}
+
+type countingUsers struct {
+	epicme.UserService
+	n atomic.Int64
+}
+
+func (c *countingUsers) EnsureUser(ctx context.Context, issuer, subject, email string) (*epicme.User, error) {
+	c.n.Add(1)
+	return c.UserService.EnsureUser(ctx, issuer, subject, email)
 }

@@ -37,11 +37,11 @@ func (e *env) mountMCP(t *testing.T) {
 		ScopesSupported:      epicme.AllScopes,
 		Realm:                "EpicMe",
 		Logger:               e.cfg.Logger,
-		ScopeMap: auth.ScopeMap{"tools/call": {
+		RequiredScopes: auth.ScopeMap{"tools/call": {
 			"whoami":       {epicme.ScopeUserRead},
 			"create_entry": {epicme.ScopeEntriesWrite},
 			"list_entries": {epicme.ScopeEntriesRead},
-		}},
+		}}.Required,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// encodeFastResult writes the JSON of a 2026-07-28 tool result as mcp-go
+// encodeFastResult writes the JSON of a tool result as mcp-go
 // would (CallToolResult.MarshalJSON after resultType and _meta serverInfo
 // are set), without building a map of the result and without encoding the
 // structured content twice: the text content that repeats it is escaped
@@ -23,6 +23,8 @@ import (
 // Structured content given as json.RawMessage is copied as it is when
 // trusted is set: the journal's tools make it with encoding/json
 // (toolResult), so it is valid and compact. Otherwise it is checked first.
+// meta is the _meta of a 2026-07-28 result, which also gets its resultType;
+// nil for a result of an earlier revision, which has neither.
 func encodeFastResult(out *bytes.Buffer, res *mcp.CallToolResult, meta []byte, trusted bool) bool {
 	if res.Meta != nil || len(res.InputRequests) > 0 || res.RequestState != "" ||
 		(res.ResultType != "" && res.ResultType != mcp.ResultTypeComplete) {
@@ -40,9 +42,13 @@ func encodeFastResult(out *bytes.Buffer, res *mcp.CallToolResult, meta []byte, t
 		return false
 	}
 	mark := out.Len()
-	out.WriteString(`{"_meta":`)
-	out.Write(meta)
-	out.WriteString(`,"content":[`)
+	if meta != nil {
+		out.WriteString(`{"_meta":`)
+		out.Write(meta)
+		out.WriteString(`,"content":[`)
+	} else {
+		out.WriteString(`{"content":[`)
+	}
 	for i, c := range res.Content {
 		if i > 0 {
 			out.WriteByte(',')
@@ -76,7 +82,9 @@ func encodeFastResult(out *bytes.Buffer, res *mcp.CallToolResult, meta []byte, t
 	if res.IsError {
 		out.WriteString(`,"isError":true`)
 	}
-	out.WriteString(`,"resultType":"complete"`)
+	if meta != nil {
+		out.WriteString(`,"resultType":"complete"`)
+	}
 	if len(structured) > 0 {
 		out.WriteString(`,"structuredContent":`)
 		out.Write(structured)

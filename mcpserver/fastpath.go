@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"mime"
 	"net"
 	"net/http"
@@ -11,14 +12,18 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
 // The fast path answers the journal's hottest requests without mcp-go's
-// transport: a single 2026-07-28 tools/call of a read-only tool that cannot
-// ask the client for input (fastTools). mcp-go decodes such a body five
-// times and spends about 160 µs of CPU on it; the fast path decodes it once.
+// transport: a single tools/call of a read-only tool that cannot ask the
+// client for input (fastTools), stateless (2026-07-28) or on a session of
+// an earlier revision, checked from the session registry's cache. mcp-go
+// decodes such a body five times and spends about 160 µs of CPU on it; the
+// fast path reads the body the auth layer already read.
 //
 // It is deliberately narrow. It accepts only a request that mcp-go would
 // serve without complaint and hands everything else (other methods, batches,
@@ -42,33 +47,27 @@ var fastTools = map[string]bool{
 	"list_tags":      true,
 }
 
-// serveFast answers r from body when it qualifies and reports whether it did.
-// It writes nothing when it returns false.
-func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) bool {
-	if s.opts.DisableFastPath || len(body) == 0 || body[0] != '{' || !s.hostAllowed(r) {
+// serveFast answers r from its body, read once, when it qualifies and
+// reports whether it did. It writes nothing when it returns false. sess is
+// the request's session, already checked against the registry (revisions
+// 2025-03-26..2025-11-25), or nil for a 2026-07-28 request.
+func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Body, sess *epicme.MCPSession) bool {
+	if s.opts.DisableFastPath || body.Batch {
 		return false
 	}
 	h := r.Header
-	if h.Get(mcp.HeaderProtocolVersion) != mcp.ProtocolVersion20260728 ||
-		h.Get(mcp.HeaderMethod) != string(mcp.MethodToolsCall) ||
-		h.Get(mcp.HeaderLastEventID) != "" {
+	if h.Get(mcp.HeaderLastEventID) != "" {
 		return false
 	}
 	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" {
 		return false
 	}
-	req, ok := parseFastCall(body)
-	if !ok {
-		return false
-	}
+	req := body.Ops[0]
 	if req.JSONRPC != mcp.JSONRPC_VERSION || req.Method != string(mcp.MethodToolsCall) ||
-		!fastTools[req.Name] || h.Get(mcp.HeaderName) != req.Name || !validID(req.ID) {
+		!fastTools[req.Name] || !validID(req.ID) {
 		return false
 	}
-	if string(req.Version) != `"`+mcp.ProtocolVersion20260728+`"` || !isObject(req.Capabilities) {
-		return false
-	}
-	if req.HasInfo && !isObject(req.Info) {
+	if sess == nil && !modernFastCall(h, req) || sess != nil && !sessionFastCall(h, req, sess) {
 		return false
 	}
 	var args map[string]any
@@ -83,7 +82,7 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	}
 	// A caller without the tool's scopes gets mcp-go's answer, word for word.
 	c, err := s.caller(r.Context())
-	if err != nil || !c.Scopes.Has(toolScopes[req.Name]...) {
+	if err != nil || !s.allows(c, "tools/call", req.Name) {
 		return false
 	}
 
@@ -92,9 +91,24 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	call.Params.Arguments = args
 	call.Header = h
 	res, err := handler(r.Context(), call)
-	if err != nil || res == nil {
+	var rpc *rpcError
+	switch {
+	case errors.As(err, &rpc):
+		// The adapter dispatched this call, so it writes the JSON-RPC
+		// error itself, with its code: nothing to restore afterwards.
+		s.writeFastError(w, req.ID, rpc, sess == nil)
+	case err != nil || res == nil:
 		return false
+	default:
+		s.writeFastResult(w, r, req, res, sess == nil)
 	}
+	s.fastServed.Add(1)
+	return true
+}
+
+// writeFastResult writes a tool result as mcp-go would for the request's
+// revision.
+func (s *Server) writeFastResult(w http.ResponseWriter, r *http.Request, req auth.Operation, res *mcp.CallToolResult, modern bool) {
 	// The envelope is written by hand: encoding/json would scan the whole
 	// result again to validate what MarshalJSON returned.
 	out := responseBuffers.Get().(*bytes.Buffer)
@@ -103,19 +117,27 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	out.WriteString(`{"jsonrpc":"2.0","id":`)
 	out.Write(req.ID)
 	out.WriteString(`,"result":`)
+	// 2026-07-28 decorates every result (basic/lifecycle); earlier
+	// revisions have no _meta or resultType.
+	var meta []byte
+	if modern {
+		meta = s.fastMeta
+	}
 	// Every fast tool builds its result with toolResult or as a tool error.
-	if !encodeFastResult(out, res, s.fastMeta, true) {
-		if res.ResultType == "" {
-			res.ResultType = mcp.ResultTypeComplete
-		}
-		if meta := res.EnsureResultMeta(); meta != nil && meta.ServerInfo() == nil {
-			meta.SetServerInfo(s.implementation)
+	if !encodeFastResult(out, res, meta, true) {
+		if modern {
+			if res.ResultType == "" {
+				res.ResultType = mcp.ResultTypeComplete
+			}
+			if m := res.EnsureResultMeta(); m != nil && m.ServerInfo() == nil {
+				m.SetServerInfo(s.implementation)
+			}
 		}
 		result, err := res.MarshalJSON()
 		if err != nil {
 			s.logger.ErrorContext(r.Context(), "encoding a tool result", "tool", req.Name, "error", err)
 			writeRPCError(w, http.StatusInternalServerError, mcp.INTERNAL_ERROR, "internal error")
-			return true
+			return
 		}
 		out.Write(result)
 	}
@@ -124,8 +146,53 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body []byte) 
 	w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out.Bytes())
-	s.fastServed.Add(1)
-	return true
+}
+
+// writeFastError writes the JSON-RPC error (JSON-RPC 2.0 §5.1) of a call
+// the fast path dispatched; on 2026-07-28 with the HTTP status of its code.
+func (s *Server) writeFastError(w http.ResponseWriter, id json.RawMessage, e *rpcError, modern bool) {
+	status := http.StatusOK
+	if modern {
+		status = statusForCode(e.code)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(mcp.JSONRPCError{
+		JSONRPC: mcp.JSONRPC_VERSION,
+		ID:      mcp.NewRequestId(id),
+		Error:   mcp.JSONRPCErrorDetails{Code: e.code, Message: e.message},
+	})
+}
+
+// modernFastCall reports whether a 2026-07-28 request is one mcp-go would
+// serve without complaint: headers agreeing with the body, and the _meta
+// of basic/lifecycle present and well formed.
+func modernFastCall(h http.Header, req auth.Operation) bool {
+	if h.Get(mcp.HeaderProtocolVersion) != mcp.ProtocolVersion20260728 ||
+		h.Get(mcp.HeaderMethod) != string(mcp.MethodToolsCall) || h.Get(mcp.HeaderName) != req.Name {
+		return false
+	}
+	if string(req.ProtocolVersion) != `"`+mcp.ProtocolVersion20260728+`"` || !isObject(req.ClientCapabilities) {
+		return false
+	}
+	return req.ClientInfo == nil || isObject(req.ClientInfo)
+}
+
+// sessionFastCall reports whether a request on a session is one mcp-go
+// would serve as it is: the session's own version in the header, no
+// 2026-07-28 _meta (which would make it a modern request to mcp-go), and
+// no Mcp-Method or Mcp-Name headers to check (the auth layer checks them
+// when present; mcp-go would too).
+func sessionFastCall(h http.Header, req auth.Operation, sess *epicme.MCPSession) bool {
+	if h.Get(mcp.HeaderProtocolVersion) != sess.ProtocolVersion || req.ProtocolVersion != nil {
+		return false
+	}
+	_, method := h[mcp.HeaderMethod]
+	_, name := h[mcp.HeaderName]
+	return !method && !name
 }
 
 // hostAllowed applies the DNS rebinding rule that mcp-go's transport
@@ -155,7 +222,7 @@ func isLoopback(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// validID reports whether raw, a value parseFastCall has already checked
+// validID reports whether raw, a value the body reader has already checked
 // to be valid JSON, is a JSON-RPC request id: a string or a number
 // (JSON-RPC 2.0 §4; MCP forbids null).
 func validID(raw json.RawMessage) bool {

@@ -53,17 +53,44 @@ func FuzzJSONRPCBody(f *testing.F) {
 		{"", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_entry","arguments":{"id":1e400},` + meta + `}}`},
 		{"get_entry", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_entry\",\"arguments\":{\"id\":1,\"\xff\":1}," + meta + "}}"},
 	} {
-		f.Add(s.name, s.body)
+		f.Add(s.name, s.body, false)
+		f.Add("", strings.Replace(s.body, ","+meta, "", 1), true)
 	}
-	do := func(h http.Handler, name, body string) (int, string, any) {
+	// On a session (2025-11-25) the same bodies go without the headers of
+	// 2026-07-28; the session is opened on each handler once.
+	sessions := map[*http.Handler]string{}
+	open := func(h *http.Handler) string {
+		if sid, ok := sessions[h]; ok {
+			return sid
+		}
+		req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+v20251125+`","capabilities":{},"clientInfo":{"name":"f","version":"1"}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		rec := httptest.NewRecorder()
+		(*h).ServeHTTP(rec, req)
+		sid := rec.Header().Get(headerSessionID)
+		if sid == "" {
+			f.Fatalf("initialize: %d %s", rec.Code, rec.Body)
+		}
+		sessions[h] = sid
+		return sid
+	}
+	do := func(h *http.Handler, name, body string, onSession bool) (int, string, any) {
 		req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set(mcp.HeaderProtocolVersion, v20260728)
-		req.Header.Set(mcp.HeaderMethod, "tools/call")
-		req.Header.Set(mcp.HeaderName, name)
+		if onSession {
+			req.Header.Set(mcp.HeaderProtocolVersion, v20251125)
+			req.Header.Set(headerSessionID, open(h))
+		} else {
+			req.Header.Set(mcp.HeaderProtocolVersion, v20260728)
+			req.Header.Set(mcp.HeaderMethod, "tools/call")
+		}
+		if name != "" || !onSession {
+			req.Header.Set(mcp.HeaderName, name)
+		}
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		(*h).ServeHTTP(rec, req)
 		b, _ := io.ReadAll(rec.Body)
 		var v any
 		if len(bytes.TrimSpace(b)) > 0 {
@@ -73,12 +100,12 @@ func FuzzJSONRPCBody(f *testing.F) {
 		}
 		return rec.Code, rec.Header().Get("Content-Type"), v
 	}
-	f.Fuzz(func(t *testing.T, name, body string) {
+	f.Fuzz(func(t *testing.T, name, body string, onSession bool) {
 		if strings.ContainsAny(name, "\r\n\x00") || !validHeaderValue(name) {
 			return // net/http would not deliver such a header
 		}
-		fs, fct, fv := do(fast, name, body)
-		ss, sct, sv := do(slow, name, body)
+		fs, fct, fv := do(&fast, name, body, onSession)
+		ss, sct, sv := do(&slow, name, body, onSession)
 		if fs >= 500 || ss >= 500 {
 			t.Fatalf("status %d / %d for %q", fs, ss, body)
 		}

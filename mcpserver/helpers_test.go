@@ -108,11 +108,19 @@ func newTestEnv(tb testing.TB) *testEnv {
 		})
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", auth(srv.HTTPHandler()))
+	// The body cap is the HTTP server's, in front of every route.
+	mux.Handle("/mcp", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, testMaxBody)
+		auth(srv.HTTPHandler()).ServeHTTP(w, r)
+	}))
 	ts := httptest.NewServer(mux)
 	tb.Cleanup(ts.Close)
 	return &testEnv{store: db, alice: alice, bob: bob, srv: srv, ts: ts, url: ts.URL + "/mcp"}
 }
+
+// testMaxBody is the body cap in front of the handler in tests, as
+// httpserver's default is.
+const testMaxBody = 1 << 20
 
 // clientConfig describes one test client.
 type clientConfig struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -36,20 +37,30 @@ func (s *Server) initHTTP() {
 
 // HTTPHandler serves MCP over Streamable HTTP (MCP basic/transports) for
 // every protocol revision from 2025-03-26 to 2026-07-28 on one endpoint;
-// mount it at /mcp behind the authentication middleware.
+// mount it at /mcp behind the authentication middleware and a body cap
+// (httpserver caps every route; a body over the cap is 413 here).
 //
-// Around mcp-go's transport it caps request bodies (Options.MaxBodyBytes),
-// keeps sessions in the session store, bound to the user and client that
-// opened them (a request with the session id of someone else is refused
-// with 403, one with an unknown, ended or idle session with 404), passes
-// what needs another instance to it (see Peers), and restores the
-// JSON-RPC codes of resource and prompt errors (see rpcError). It does not
-// check Origin: the HTTP layer does.
+// Each POST body is read once into typed messages (auth.Body: the auth
+// middleware's, from the request context, or read here when there is no
+// middleware), and every decision below reads those: the era, the batch
+// rule, the session, the fast path. Around mcp-go's transport it keeps
+// sessions in the session store, bound to the user and client that opened
+// them (a request with the session id of someone else, or with an
+// unknown, ended or idle session, gets 404), passes what
+// needs another instance to it (see Peers), splits 2025-03-26 batches
+// (batch.go), and restores the JSON-RPC codes of resource and prompt
+// errors (see rpcError). It does not check Origin: the HTTP layer does.
 func (s *Server) HTTPHandler() http.Handler {
 	return http.HandlerFunc(s.serveHTTP)
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	modern := mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
+	if !s.hostAllowed(r) {
+		// DNS rebinding: mcp-go refuses it, before anything is read.
+		s.serveLibrary(w, r, modern)
+		return
+	}
 	// A database outage is answered as one, 503 with Retry-After, before a
 	// handler could turn it into a tool result or a JSON-RPC error under 200.
 	if _, err := s.caller(r.Context()); epicme.ErrorCode(err) == epicme.EUNAVAILABLE {
@@ -58,160 +69,175 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusServiceUnavailable, codeUnavailable, epicme.ErrorMessage(err))
 		return
 	}
-	modern := mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
+	var body *auth.Body
 	if r.Method == http.MethodPost {
-		if r.ContentLength > s.opts.MaxBodyBytes {
-			s.tooLarge(w)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-		if r.ContentLength < 0 {
-			// A body of unknown length is read here, so that one over the
-			// limit gets the same answer as one whose length says so.
-			if !s.bufferBody(w, r) {
-				return
-			}
-		}
-	}
-
-	if modern && r.Method == http.MethodPost {
-		if !s.bufferBody(w, r) {
-			return
-		}
-		if s.serveFast(w, r, r.Body.(bufferedBody).data) {
+		var ok bool
+		if body, ok = s.readBody(w, r); !ok {
 			return
 		}
 	}
-
-	// Revisions before 2026-07-28 carry a session id; 2026-07-28 has no
-	// sessions and mcp-go ignores the header on its requests.
-	if !modern {
-		if r.Method == http.MethodPost && !s.bufferBody(w, r) {
+	if modern {
+		if body != nil && body.Batch {
+			writeBatchRemoved(w, mcp.ProtocolVersion20260728)
 			return
 		}
-		sid := r.Header.Get(headerSessionID)
-		if sid == "" && r.Method == http.MethodGet {
-			writeRPCError(w, http.StatusBadRequest, codeInvalidRequest, "Mcp-Session-Id header is required")
+		if body != nil && s.serveFast(w, r, body, nil) {
 			return
 		}
-		var sess *epicme.MCPSession
+		s.serveLibrary(w, r, true)
+		return
+	}
+	// Revisions before 2026-07-28 carry a session id.
+	sess, ok := s.legacySession(w, r, body)
+	if !ok {
+		return
+	}
+	if body != nil && sess != nil && s.serveFast(w, r.WithContext(withSession(r.Context(), sess)), body, sess) {
+		return
+	}
+	if sess != nil {
 		var cancel context.CancelFunc
-		switch {
-		case r.Method == http.MethodPost && isInitialize(r):
-			c, err := s.caller(r.Context())
-			if err != nil {
-				writeRPCError(w, http.StatusForbidden, codeForbidden, epicme.ErrorMessage(err))
-				return
-			}
-			if sess, err = s.sessions.startSession(r.Context(), c, r.Body.(bufferedBody).data); err != nil {
-				s.sessionStoreFailed(w, r, err)
-				return
-			}
-		case sid != "":
-			var err error
-			if sess, err = s.sessions.lookup(r.Context(), sid); err != nil {
-				s.sessionStoreFailed(w, r, err)
-				return
-			}
-			if sess == nil {
-				// MCP 2025-03-26 basic/transports: a request with an unknown
-				// or ended session gets 404, and the client starts anew.
-				writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
-				return
-			}
-			// A session is honoured only for the user and client that
-			// opened it (MCP security best practices, "Session Hijacking").
-			c, err := s.caller(r.Context())
-			if err != nil || c.User.ID != sess.UserID || c.ClientID != sess.ClientID {
-				writeRPCError(w, http.StatusForbidden, codeForbidden, "this session belongs to another user or client; start a new session")
-				return
-			}
-			if sess, err = s.sessions.touch(r.Context(), sess); err != nil {
-				s.sessionStoreFailed(w, r, err)
-				return
-			}
-			if sess == nil {
-				writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
-				return
-			}
-			if r.Method == http.MethodPost && s.opts.Peers != nil && isClientResponse(r.Body.(bufferedBody).data) {
-				s.routeResponse(w, r.WithContext(withSession(r.Context(), sess)), sess, r.Body.(bufferedBody).data)
-				return
-			}
+		ctx := withSession(r.Context(), sess)
+		if r.Method == http.MethodGet {
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
 		}
-		if sess != nil {
-			ctx := withSession(r.Context(), sess)
-			if r.Method == http.MethodGet {
-				ctx, cancel = context.WithCancel(ctx)
-				defer cancel()
-			}
-			r = r.WithContext(ctx)
-			defer s.sessions.hold(sess, cancel)()
-			if r.Method == http.MethodGet {
-				// A stream lasts: read the store once more now that the
-				// stream is held, so that an end racing this request is
-				// either seen here or ends the stream (endLocal).
-				if _, err := s.sessionStore.GetSession(ctx, sess.ID, time.Now().Add(-s.opts.SessionIdleTTL)); err != nil {
-					if epicme.ErrorCode(err) != epicme.ENOTFOUND {
-						s.sessionStoreFailed(w, r, err)
-						return
-					}
-					writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
-					return
-				}
-			}
+		r = r.WithContext(ctx)
+		defer s.sessions.hold(sess, cancel)()
+		if r.Method == http.MethodGet && !s.streamStillLive(w, r, sess) {
+			return
 		}
 	}
+	if body != nil && body.Batch {
+		s.serveBatch(w, r, sess, body)
+		return
+	}
+	if body != nil && sess != nil && s.opts.Peers != nil && isClientAnswer(body.Ops[0]) {
+		s.routeResponse(w, r, sess, body.Raw)
+		return
+	}
+	s.serveLibrary(w, r, false)
+}
 
+// serveLibrary hands a request EpicMe has judged to mcp-go's transport.
+func (s *Server) serveLibrary(w http.ResponseWriter, r *http.Request, modern bool) {
 	rw := &rpcWriter{ResponseWriter: w, needle: s.needle, modern: modern}
 	s.http.ServeHTTP(rw, r)
 	rw.finish()
 }
 
-// bufferBody reads the request body into memory (within the limit that
-// MaxBytesReader set) and puts it back for the transport, answering the
-// request itself when it cannot.
-func (s *Server) bufferBody(w http.ResponseWriter, r *http.Request) bool {
-	if _, ok := r.Body.(bufferedBody); ok {
+// readBody returns the POST body read once: by the auth middleware (on the
+// context), or here. A body that is not JSON-RPC gets its parse error here,
+// once (the auth middleware gives the same answer when it reads it).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*auth.Body, bool) {
+	body := auth.BodyFromContext(r.Context())
+	if body == nil {
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeRPCError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest,
+					fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit))
+				return nil, false
+			}
+			writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
+			return nil, false
+		}
+		body = auth.ReadBody(raw)
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+	}
+	if body.Err != nil {
+		writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "Parse error: "+body.Err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// legacySession finds the session of a request of a revision before
+// 2026-07-28, or starts one for initialize; nil for a request that needs
+// none. It answers the request itself when it returns false.
+func (s *Server) legacySession(w http.ResponseWriter, r *http.Request, body *auth.Body) (*epicme.MCPSession, bool) {
+	sid := r.Header.Get(headerSessionID)
+	switch {
+	case body != nil && !body.Batch && body.Ops[0].Method == string(mcp.MethodInitialize):
+		c, err := s.caller(r.Context())
+		if err != nil {
+			writeRPCError(w, http.StatusForbidden, codeForbidden, epicme.ErrorMessage(err))
+			return nil, false
+		}
+		sess, err := s.sessions.startSession(r.Context(), c, body.Ops[0].Message)
+		if err != nil {
+			s.sessionStoreFailed(w, r, err)
+			return nil, false
+		}
+		return sess, true
+	case sid == "" && r.Method == http.MethodGet:
+		writeRPCError(w, http.StatusBadRequest, codeInvalidRequest, "Mcp-Session-Id header is required")
+		return nil, false
+	case sid == "":
+		return nil, true
+	}
+	sess, err := s.sessions.lookup(r.Context(), sid)
+	if err != nil {
+		s.sessionStoreFailed(w, r, err)
+		return nil, false
+	}
+	if sess == nil {
+		// MCP 2025-03-26 basic/transports: a request with an unknown or
+		// ended session gets 404, and the client starts anew.
+		writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
+		return nil, false
+	}
+	// A session is honoured only for the user and client that opened it
+	// (MCP security best practices, "Session Hijacking"). This is the one
+	// place sessions are bound: the auth middleware leaves it here. Anyone
+	// else gets the answer of an unknown session, on every instance, so
+	// that nobody learns the id exists.
+	c, err := s.caller(r.Context())
+	if err != nil || c.User.ID != sess.UserID || c.ClientID != sess.ClientID {
+		writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
+		return nil, false
+	}
+	if sess, err = s.sessions.touch(r.Context(), sess); err != nil {
+		s.sessionStoreFailed(w, r, err)
+		return nil, false
+	}
+	if sess == nil {
+		writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
+		return nil, false
+	}
+	return sess, true
+}
+
+// streamStillLive reads the store once more for a GET stream, now that the
+// stream is held, so that an end racing this request is either seen here
+// or ends the stream (endLocal).
+func (s *Server) streamStillLive(w http.ResponseWriter, r *http.Request, sess *epicme.MCPSession) bool {
+	_, err := s.sessionStore.GetSession(r.Context(), sess.ID, time.Now().Add(-s.opts.SessionIdleTTL))
+	switch {
+	case err == nil:
+		return true
+	case epicme.ErrorCode(err) != epicme.ENOTFOUND:
+		s.sessionStoreFailed(w, r, err)
+	default:
+		writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
+	}
+	return false
+}
+
+// isClientAnswer reports whether a message is a client's answer to a server
+// request (elicitation, sampling, roots), which mcp-go delivers to the
+// request waiting for it. An empty result answers a ping, which mcp-go
+// acknowledges itself.
+func isClientAnswer(op auth.Operation) bool {
+	if !op.IsResponse() {
+		return false
+	}
+	if op.Error != nil {
 		return true
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.tooLarge(w)
-			return false
-		}
-		writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
-		return false
-	}
-	r.Body = bufferedBody{bytes.NewReader(body), body}
-	return true
-}
-
-// bufferedBody is a request body already read into memory.
-type bufferedBody struct {
-	*bytes.Reader
-	data []byte
-}
-
-func (bufferedBody) Close() error { return nil }
-
-// isInitialize reports whether a POST request is an initialize request,
-// which starts a session whatever session id it carries.
-func isInitialize(r *http.Request) bool {
-	b, ok := r.Body.(bufferedBody)
-	if !ok {
-		return false
-	}
-	body := b.data
-	if !bytes.Contains(body, []byte(`"initialize"`)) {
-		return false
-	}
-	var m struct {
-		Method string `json:"method"`
-	}
-	return json.Unmarshal(body, &m) == nil && m.Method == string(mcp.MethodInitialize)
+	r := bytes.TrimSpace(op.Result)
+	return len(r) > 0 && !bytes.Equal(r, []byte("{}")) && !bytes.Equal(r, []byte("null"))
 }
 
 // sessionStoreFailed answers a request whose session could not be read or
@@ -225,11 +251,6 @@ func (s *Server) sessionStoreFailed(w http.ResponseWriter, r *http.Request, err 
 	}
 	s.logger.ErrorContext(r.Context(), "session store failed", slog.Any("err", err))
 	writeRPCError(w, http.StatusInternalServerError, mcp.INTERNAL_ERROR, "internal error")
-}
-
-func (s *Server) tooLarge(w http.ResponseWriter) {
-	writeRPCError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest,
-		fmt.Sprintf("request body is larger than the limit of %d bytes", s.opts.MaxBodyBytes))
 }
 
 // writeRPCError answers with a JSON-RPC error response (JSON-RPC 2.0 §5)

@@ -34,10 +34,10 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	}
 
 	// A body over the limit is refused before it is parsed.
-	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_entry","arguments":{"title":"x","content":"` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}}}`
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_entry","arguments":{"title":"x","content":"` + strings.Repeat("a", testMaxBody) + `"}}}`
 	status, got = e.rawPost(t, h, big)
 	if status != http.StatusRequestEntityTooLarge || num(path(got, "error", "code")) != mcp.INVALID_REQUEST ||
-		!strings.Contains(path(got, "error", "message").(string), "larger than the limit of 4194304 bytes") {
+		!strings.Contains(path(got, "error", "message").(string), "larger than the limit of 1048576 bytes") {
 		t.Errorf("oversized body = %d %v", status, got)
 	}
 
@@ -120,7 +120,8 @@ func TestResourceNotFoundStatus(t *testing.T) {
 }
 
 // TestSessionIsBoundToItsUser checks that a session id is honoured only for
-// the user and client that opened it.
+// the user and client that opened it: anyone else gets 404, as for an
+// unknown session.
 func TestSessionIsBoundToItsUser(t *testing.T) {
 	e := newTestEnv(t)
 	c := e.connect(t, clientConfig{version: v20251125, user: e.alice})
@@ -136,8 +137,8 @@ func TestSessionIsBoundToItsUser(t *testing.T) {
 		client string
 		want   int
 	}{
-		{"other user", e.bob, "", http.StatusForbidden},
-		{"other client", e.alice, "another-app", http.StatusForbidden},
+		{"other user", e.bob, "", http.StatusNotFound},
+		{"other client", e.alice, "another-app", http.StatusNotFound},
 		{"owner", e.alice, "", http.StatusOK},
 	} {
 		h := http.Header{}
@@ -151,7 +152,7 @@ func TestSessionIsBoundToItsUser(t *testing.T) {
 		if status != tc.want {
 			t.Errorf("%s: status %d %v", tc.name, status, got)
 		}
-		if tc.want == http.StatusForbidden && strings.Contains(mustJSON(got), "secret") {
+		if tc.want == http.StatusNotFound && strings.Contains(mustJSON(got), "secret") {
 			t.Errorf("%s saw alice's entry: %v", tc.name, got)
 		}
 	}
@@ -166,7 +167,7 @@ func TestSessionIsBoundToItsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
+	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("bob GET on alice's session = %d", resp.StatusCode)
 	}
 	req.Header.Set("Mcp-Session-Id", "mcp-session-unknown")
@@ -191,7 +192,7 @@ func TestSessionIsBoundToItsUser(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if got := del(e.bob); got != http.StatusForbidden {
+	if got := del(e.bob); got != http.StatusNotFound {
 		t.Errorf("bob DELETE = %d", got)
 	}
 	if got := del(e.alice); got != http.StatusOK {

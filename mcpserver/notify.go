@@ -77,7 +77,7 @@ func (s *Server) subscribed(ctx context.Context, _ any, req *mcp.SubscribeReques
 	if session == nil || err != nil || session.SessionID() == "" {
 		return
 	}
-	if need, ok := resourceScopes(req.Params.URI); !ok || !c.Scopes.Has(need...) {
+	if !s.allows(c, "resources/subscribe", req.Params.URI) {
 		return
 	}
 	if storedSession(ctx) == nil {

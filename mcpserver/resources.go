@@ -126,7 +126,7 @@ func (s *Server) listResources(ctx context.Context, _ any, req *mcp.ListResource
 	var f epicme.EntryFilter
 	if req.Params.Cursor == "" {
 		for _, r := range fixed {
-			if need, ok := resourceScopes(r.URI); ok && c.Scopes.Has(need...) {
+			if s.allows(c, "resources/read", r.URI) {
 				res.Resources = append(res.Resources, r)
 			}
 		}
@@ -139,7 +139,7 @@ func (s *Server) listResources(ctx context.Context, _ any, req *mcp.ListResource
 		}
 		f.Cursor = cur
 	}
-	if !c.Scopes.Has(entryTemplateScope) {
+	if !s.allows(c, "resources/read", uriEntryTemplate) {
 		return
 	}
 	f.Limit = epicme.DefaultPageSize
@@ -186,7 +186,7 @@ func (c completer) CompleteResourceArgument(ctx context.Context, uri string, arg
 func (c completer) CompletePromptArgument(ctx context.Context, prompt string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
 	if prompt == "suggest_tags" && arg.Name == "entryId" {
 		caller, err := c.s.caller(ctx)
-		if err != nil || !caller.Scopes.Has(promptScopes[prompt]...) {
+		if err != nil || !c.s.allows(caller, "prompts/get", prompt) {
 			return &mcp.Completion{Values: []string{}}, nil
 		}
 		return c.entryIDs(ctx, arg.Value)
@@ -198,7 +198,7 @@ func (c completer) CompletePromptArgument(ctx context.Context, prompt string, ar
 // caller without entries:read gets nothing.
 func (c completer) entryIDs(ctx context.Context, prefix string) (*mcp.Completion, error) {
 	caller, err := c.s.caller(ctx)
-	if err != nil || !caller.Scopes.Has(entryTemplateScope) {
+	if err != nil || !c.s.allows(caller, "resources/read", uriEntryTemplate) {
 		return &mcp.Completion{Values: []string{}}, nil
 	}
 	values := []string{}
@@ -227,7 +227,7 @@ func (c completer) entryIDs(ctx context.Context, prefix string) (*mcp.Completion
 // tagIDs completes tag ids that start with prefix.
 func (c completer) tagIDs(ctx context.Context, prefix string) (*mcp.Completion, error) {
 	caller, err := c.s.caller(ctx)
-	if err != nil || !caller.Scopes.Has(tagTemplateScope) {
+	if err != nil || !c.s.allows(caller, "resources/read", uriTagTemplate) {
 		return &mcp.Completion{Values: []string{}}, nil
 	}
 	tags, err := c.s.store.ListTags(ctx, caller.User.ID)

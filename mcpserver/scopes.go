@@ -1,33 +1,45 @@
 package mcpserver
 
 import (
-	"strings"
-
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
 )
 
-// toolScopes says which scopes each tool needs (the scope table of the
-// journal's surface). A tool missing from the table is refused.
-var toolScopes = map[string][]string{
-	"whoami":                {epicme.ScopeUserRead},
-	"get_entry":             {epicme.ScopeEntriesRead},
-	"list_entries":          {epicme.ScopeEntriesRead},
-	"search_entries":        {epicme.ScopeEntriesRead},
-	"create_entry":          {epicme.ScopeEntriesWrite},
-	"update_entry":          {epicme.ScopeEntriesWrite},
-	"delete_entry":          {epicme.ScopeEntriesWrite},
-	"add_tag_to_entry":      {epicme.ScopeEntriesWrite},
-	"remove_tag_from_entry": {epicme.ScopeEntriesWrite},
-	"get_tag":               {epicme.ScopeTagsRead},
-	"list_tags":             {epicme.ScopeTagsRead},
-	"create_tag":            {epicme.ScopeTagsWrite},
-	"update_tag":            {epicme.ScopeTagsWrite},
-	"delete_tag":            {epicme.ScopeTagsWrite},
-}
-
-// promptScopes says which scopes each prompt needs.
-var promptScopes = map[string][]string{
-	"suggest_tags": {epicme.ScopeEntriesRead, epicme.ScopeTagsRead},
+// DefaultScopes returns the scope table of the journal's surface: which
+// scopes each tool call, resource read and prompt needs. It is the only
+// table: the Server decides calls and filters lists with it, and the HTTP
+// auth layer is handed Server.RequiredScopes to answer step-up challenges
+// from the same rows. An operation the table does not list (initialize,
+// ping, the list methods) needs only a caller; a tool, prompt or resource
+// it does not list is refused (see need).
+func DefaultScopes() auth.ScopeMap {
+	return auth.ScopeMap{
+		"tools/call": {
+			"whoami":                {epicme.ScopeUserRead},
+			"get_entry":             {epicme.ScopeEntriesRead},
+			"list_entries":          {epicme.ScopeEntriesRead},
+			"search_entries":        {epicme.ScopeEntriesRead},
+			"create_entry":          {epicme.ScopeEntriesWrite},
+			"update_entry":          {epicme.ScopeEntriesWrite},
+			"delete_entry":          {epicme.ScopeEntriesWrite},
+			"add_tag_to_entry":      {epicme.ScopeEntriesWrite},
+			"remove_tag_from_entry": {epicme.ScopeEntriesWrite},
+			"get_tag":               {epicme.ScopeTagsRead},
+			"list_tags":             {epicme.ScopeTagsRead},
+			"create_tag":            {epicme.ScopeTagsWrite},
+			"update_tag":            {epicme.ScopeTagsWrite},
+			"delete_tag":            {epicme.ScopeTagsWrite},
+		},
+		"resources/read": {
+			uriCurrentUser:   {epicme.ScopeUserRead},
+			uriTags:          {epicme.ScopeTagsRead},
+			uriTagTemplate:   {epicme.ScopeTagsRead},
+			uriEntryTemplate: {epicme.ScopeEntriesRead},
+		},
+		"prompts/get": {
+			"suggest_tags": {epicme.ScopeEntriesRead, epicme.ScopeTagsRead},
+		},
+	}
 }
 
 // samplingScopes are what a token needs before create_entry asks the
@@ -37,51 +49,36 @@ var samplingScopes = []string{epicme.ScopeEntriesRead, epicme.ScopeEntriesWrite,
 
 // URIs of EpicMe's resources.
 const (
-	uriCurrentUser     = "epicme://users/current"
-	uriTags            = "epicme://tags"
-	uriTagPrefix       = "epicme://tags/"
-	uriEntryPrefix     = "epicme://entries/"
-	uriTagTemplate     = "epicme://tags/{id}"
-	uriEntryTemplate   = "epicme://entries/{id}"
-	mimeJSON           = "application/json"
-	entryTemplateScope = epicme.ScopeEntriesRead
-	tagTemplateScope   = epicme.ScopeTagsRead
+	uriCurrentUser   = "epicme://users/current"
+	uriTags          = "epicme://tags"
+	uriTagPrefix     = "epicme://tags/"
+	uriEntryPrefix   = "epicme://entries/"
+	uriTagTemplate   = "epicme://tags/{id}"
+	uriEntryTemplate = "epicme://entries/{id}"
+	mimeJSON         = "application/json"
 )
-
-// resourceScopes returns the scopes a resource URI (or URI template) needs,
-// and false for a URI that is none of EpicMe's.
-func resourceScopes(uri string) ([]string, bool) {
-	switch {
-	case uri == uriCurrentUser:
-		return []string{epicme.ScopeUserRead}, true
-	case uri == uriTags, strings.HasPrefix(uri, uriTagPrefix):
-		return []string{epicme.ScopeTagsRead}, true
-	case strings.HasPrefix(uri, uriEntryPrefix):
-		return []string{epicme.ScopeEntriesRead}, true
-	}
-	return nil, false
-}
 
 // RequiredScopes returns the scopes a JSON-RPC request needs: name is the
 // tool name for tools/call, the prompt name for prompts/get and the URI for
-// resources/read. Other methods (lists, completion, discovery) need no scope
-// of their own: what they show is filtered by the caller's scopes. The HTTP
-// auth layer uses it to answer a step-up challenge (RFC 6750 §3.1,
-// insufficient_scope) before the request reaches the adapter.
-func RequiredScopes(method, name string) []string {
-	switch method {
-	case "tools/call":
-		if s, ok := toolScopes[name]; ok {
-			return s
-		}
-	case "prompts/get":
-		if s, ok := promptScopes[name]; ok {
-			return s
-		}
-	case "resources/read", "resources/subscribe":
-		if s, ok := resourceScopes(name); ok {
-			return s
-		}
-	}
-	return nil
+// resources/read (see auth.ScopeMap.Required for the lookup). Other methods
+// (lists, completion, discovery) need no scope of their own: what they show
+// is filtered by the caller's scopes. Hand it to auth.Options so that the
+// HTTP layer answers a step-up challenge (RFC 6750 §3.1, insufficient_scope)
+// from the same table the Server decides with.
+func (s *Server) RequiredScopes(method, name string) []string {
+	return s.scopes.Required(method, name)
+}
+
+// need returns the scopes a tool call, prompt or resource needs, and false
+// for one the table does not list: the adapter refuses what it cannot judge
+// (fail closed), whatever a handler might do with it.
+func (s *Server) need(method, name string) ([]string, bool) {
+	scopes := s.scopes.Required(method, name)
+	return scopes, len(scopes) > 0
+}
+
+// allows reports whether c may perform method on name.
+func (s *Server) allows(c *epicme.Caller, method, name string) bool {
+	need, ok := s.need(method, name)
+	return ok && c.Scopes.Has(need...)
 }

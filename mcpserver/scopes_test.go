@@ -170,6 +170,7 @@ func TestScopesDecidedPerRequestInASession(t *testing.T) {
 }
 
 func TestRequiredScopes(t *testing.T) {
+	srv := newTestEnv(t).srv
 	for _, tc := range []struct{ method, name, want string }{
 		{"tools/call", "create_tag", `["tags:write"]`},
 		{"tools/call", "search_entries", `["entries:read"]`},
@@ -180,7 +181,7 @@ func TestRequiredScopes(t *testing.T) {
 		{"resources/read", "epicme://users/current", `["user:read"]`},
 		{"tools/list", "", `null`},
 	} {
-		if got := mustJSON(RequiredScopes(tc.method, tc.name)); got != tc.want {
+		if got := mustJSON(srv.RequiredScopes(tc.method, tc.name)); got != tc.want {
 			t.Errorf("RequiredScopes(%s, %s) = %s, want %s", tc.method, tc.name, got, tc.want)
 		}
 	}

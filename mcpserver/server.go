@@ -10,7 +10,7 @@
 // (the HTTP auth middleware puts the verified token there; stdio resolves to
 // one local account). What a caller sees in tools/list, prompts/list,
 // resources/list and resources/templates/list, and what it may call, follows
-// the scopes of its token (see RequiredScopes).
+// the scopes of its token, from one table (see DefaultScopes).
 //
 // Confirmation of deletes (elicitation) and tag suggestions (sampling) are
 // written as multi round-trip requests (MCP 2026-07-28, SEP-2322); mcp-go
@@ -47,13 +47,13 @@ import (
 	"time"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
 // Defaults for Options.
 const (
-	DefaultMaxBodyBytes    = 4 << 20 // a 100 KB entry, JSON-escaped, fits many times over
 	DefaultSamplingTimeout = 60 * time.Second
 	DefaultSessionIdleTTL  = time.Hour
 	minSecretLen           = 32
@@ -74,8 +74,6 @@ type Options struct {
 	Secret []byte
 	// Version is reported as the server's version.
 	Version string
-	// MaxBodyBytes caps the size of an HTTP request body (default 4 MiB).
-	MaxBodyBytes int64
 	// SamplingTimeout bounds how long a background tag suggestion waits for
 	// the client's model (default 60 s).
 	SamplingTimeout time.Duration
@@ -93,10 +91,15 @@ type Options struct {
 	// share it serve each other's sessions.
 	Sessions epicme.SessionStore
 	// Peers connects the instances sharing Sessions (see Peers). Without
-	// it, every request reads its session from the store, and elicitation,
+	// it, a session ended by another instance is refused here within a
+	// second (the session cache's lifetime), and elicitation,
 	// sampling and resource notifications of a session work only on the
 	// instance that holds its stream: run one instance, or give Peers.
 	Peers Peers
+	// Scopes says which scopes each tool call, resource read and prompt
+	// needs (default DefaultScopes()). Hand Server.RequiredScopes to the
+	// HTTP auth layer so that its challenges follow the same table.
+	Scopes auth.ScopeMap
 	// DisableFastPath sends every request through mcp-go, including the
 	// read-only 2026-07-28 tool calls the adapter otherwise answers itself
 	// (see fastpath.go). For tests that compare the two.
@@ -112,6 +115,7 @@ type Server struct {
 	marker   string
 	needle   []byte
 	opts     Options
+	scopes   auth.ScopeMap
 	mcp      *server.MCPServer
 	http     *server.StreamableHTTPServer
 	sessions *sessionRegistry
@@ -154,9 +158,6 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
 	if opts.SamplingTimeout <= 0 {
 		opts.SamplingTimeout = DefaultSamplingTimeout
 	}
@@ -174,6 +175,7 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 		secret:     append([]byte(nil), opts.Secret...),
 		marker:     "epicme" + hex.EncodeToString(m[:]) + ":",
 		opts:       opts,
+		scopes:     opts.Scopes,
 		instance:   newInstanceID(),
 		background: make(chan struct{}, 64),
 		fast:       map[string]fastHandler{},
@@ -182,6 +184,9 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 			Version: opts.Version,
 			Title:   "EpicMe Journal",
 		},
+	}
+	if s.scopes == nil {
+		s.scopes = DefaultScopes()
 	}
 	s.needle = errorNeedle(s.marker)
 	var meta mcp.Meta
@@ -279,7 +284,6 @@ type toolFunc func(ctx context.Context, c *epicme.Caller, req mcp.CallToolReques
 // toolFailure); a panic becomes "internal error".
 func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 	name := tool.Name
-	need := toolScopes[name]
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 		// Every call of every revision passes here (mcp-go and the fast
 		// path call this handler); deferred first, it counts after recover.
@@ -297,7 +301,8 @@ func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 		if err != nil {
 			return s.toolFailure(ctx, name, err)
 		}
-		if need == nil {
+		need, ok := s.need("tools/call", name)
+		if !ok {
 			return s.toolError(ctx, name, epicme.Errorf(epicme.EFORBIDDEN, "tool %s is not available", name)), nil
 		}
 		if missing := c.Scopes.Missing(need...); len(missing) > 0 {
@@ -320,7 +325,7 @@ func (s *Server) filterTools(ctx context.Context, _ any, _ *mcp.ListToolsRequest
 	c, err := s.caller(ctx)
 	kept := res.Tools[:0]
 	for _, t := range res.Tools {
-		if err == nil && c.Scopes.Has(toolScopes[t.Name]...) && toolScopes[t.Name] != nil {
+		if err == nil && s.allows(c, "tools/call", t.Name) {
 			kept = append(kept, t)
 		}
 	}
@@ -332,7 +337,7 @@ func (s *Server) filterPrompts(ctx context.Context, _ any, _ *mcp.ListPromptsReq
 	c, err := s.caller(ctx)
 	kept := res.Prompts[:0]
 	for _, p := range res.Prompts {
-		if err == nil && promptScopes[p.Name] != nil && c.Scopes.Has(promptScopes[p.Name]...) {
+		if err == nil && s.allows(c, "prompts/get", p.Name) {
 			kept = append(kept, p)
 		}
 	}
@@ -344,8 +349,7 @@ func (s *Server) filterTemplates(ctx context.Context, _ any, _ *mcp.ListResource
 	c, err := s.caller(ctx)
 	kept := res.ResourceTemplates[:0]
 	for _, t := range res.ResourceTemplates {
-		need, ok := resourceScopes(t.URITemplate.Raw())
-		if err == nil && ok && c.Scopes.Has(need...) {
+		if err == nil && s.allows(c, "resources/read", t.URITemplate.Raw()) {
 			kept = append(kept, t)
 		}
 	}
@@ -359,7 +363,7 @@ func (s *Server) guardResource(next server.ResourceHandlerFunc) server.ResourceH
 		if err != nil {
 			return nil, s.rpcErr(ctx, req.Params.URI, err)
 		}
-		need, ok := resourceScopes(req.Params.URI)
+		need, ok := s.need("resources/read", req.Params.URI)
 		if !ok {
 			return nil, s.rpcErr(ctx, req.Params.URI, epicme.Errorf(epicme.ENOTFOUND, "Resource %s not found", req.Params.URI))
 		}
@@ -377,8 +381,8 @@ func (s *Server) guardPrompt(next server.PromptHandlerFunc) server.PromptHandler
 		if err != nil {
 			return nil, s.paramsErr(ctx, req.Params.Name, err)
 		}
-		need := promptScopes[req.Params.Name]
-		if need == nil {
+		need, ok := s.need("prompts/get", req.Params.Name)
+		if !ok {
 			return nil, s.paramsErr(ctx, req.Params.Name, epicme.Invalid("name", "prompt %q not found", req.Params.Name))
 		}
 		if missing := c.Scopes.Missing(need...); len(missing) > 0 {

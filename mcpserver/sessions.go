@@ -51,7 +51,8 @@ type sessionRegistry struct {
 
 // sessionCacheTTL bounds how long an instance serves a session from memory
 // without asking the store. A session ended on another instance is refused
-// here as soon as its "end" notice arrives, and at the latest after this.
+// here as soon as its "end" notice arrives (with Peers), and at the latest
+// after this.
 const sessionCacheTTL = time.Second
 
 // maxCachedSessions bounds the cache; it is emptied when full.
@@ -78,9 +79,12 @@ func newSessionRegistry(s *Server, store epicme.SessionStore) *sessionRegistry {
 	return &sessionRegistry{s: s, store: store, cache: map[string]cachedSession{}, local: map[string]*localSession{}}
 }
 
-// cacheTTL is how long a session read from the store is used.
+// cacheTTL is how long a session read from the store is used. Without
+// Peers this instance hears of no other, so a session another process
+// ends is refused at the latest after sessionCacheTTL; with Peers, nothing
+// is cached while notices may be missed.
 func (reg *sessionRegistry) cacheTTL() time.Duration {
-	if reg.s.opts.Peers == nil || !reg.live {
+	if reg.s.opts.Peers != nil && !reg.live {
 		return 0
 	}
 	return sessionCacheTTL

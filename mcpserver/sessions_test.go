@@ -248,18 +248,18 @@ func TestRule_Session_ServedByEveryInstance(t *testing.T) {
 
 // TestRule_Session_BoundToUserAndClientOnEveryInstance: a session id is
 // not a credential (MCP security best practices, "Session Hijacking"):
-// another user, or another client of the same user, is refused with 403 by
-// every instance, and an unknown id gets 404.
+// another user, or another client of the same user, gets 404 from every
+// instance, as an unknown id does, so nobody learns the id exists.
 func TestRule_Session_BoundToUserAndClientOnEveryInstance(t *testing.T) {
 	c := newCluster(t, 3, true)
 	cl := c.connectRotating(t, newRotating(t, c.urls), v20251125, c.alice, false)
 	sid := cl.GetSessionId()
 	for i, u := range c.urls {
-		if got := sessionRequest(t, u, sid, c.bob, ""); got != http.StatusForbidden {
-			t.Errorf("instance %d: another user's request = %d, want 403", i, got)
+		if got := sessionRequest(t, u, sid, c.bob, ""); got != http.StatusNotFound {
+			t.Errorf("instance %d: another user's request = %d, want 404", i, got)
 		}
-		if got := sessionRequest(t, u, sid, c.alice, "another-app"); got != http.StatusForbidden {
-			t.Errorf("instance %d: another client's request = %d, want 403", i, got)
+		if got := sessionRequest(t, u, sid, c.alice, "another-app"); got != http.StatusNotFound {
+			t.Errorf("instance %d: another client's request = %d, want 404", i, got)
 		}
 		if got := sessionRequest(t, u, sid, c.alice, ""); got != http.StatusOK {
 			t.Errorf("instance %d: the owner's request = %d, want 200", i, got)
@@ -290,8 +290,8 @@ func TestRule_Session_DeleteEndsItOnEveryInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("another user's DELETE = %d, want 403", resp.StatusCode)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("another user's DELETE = %d, want 404", resp.StatusCode)
 	}
 	req.Header.Set(hdrUser, c.alice.ID)
 	resp, err = http.DefaultClient.Do(req)
@@ -365,8 +365,8 @@ func TestRule_Session_SurvivesRestart(t *testing.T) {
 	if got := sessionRequest(t, next, sid, c.alice, ""); got != http.StatusOK {
 		t.Fatalf("after the restart = %d, want 200", got)
 	}
-	if got := sessionRequest(t, next, sid, c.bob, ""); got != http.StatusForbidden {
-		t.Fatalf("another user after the restart = %d, want 403", got)
+	if got := sessionRequest(t, next, sid, c.bob, ""); got != http.StatusNotFound {
+		t.Fatalf("another user after the restart = %d, want 404", got)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/httpserver"
 	"github.com/epicme/epicme/password"
 )
@@ -39,6 +40,9 @@ type authSetup struct {
 	Middleware func(http.Handler) http.Handler
 	// Callers turns an authenticated request into its Caller.
 	Callers epicme.CallerResolver
+	// Scopes is the scope table Middleware challenges from; the MCP adapter
+	// must decide with the same one (nil: the adapter's default).
+	Scopes auth.ScopeMap
 	// Mount adds routes the scheme needs (metadata documents), or is nil.
 	Mount func(*httpserver.Server)
 	// Notice is printed under the serving banner: who clients act as, or

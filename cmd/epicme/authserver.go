@@ -19,6 +19,7 @@ import (
 	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/mcpserver"
 	"github.com/epicme/epicme/ratelimit"
 )
 
@@ -82,6 +83,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 	}
 	go as.Maintain(ctx, 0)
 	listenRevocations(ctx, store, as, logger)
+	scopes := mcpserver.DefaultScopes()
 	rs, err := auth.NewResourceServer(as.Verifier(), auth.Options{
 		ResourceURL:           resource,
 		AuthorizationServers:  []string{as.Issuer()},
@@ -89,7 +91,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 		ResourceName:          "EpicMe Journal",
 		ResourceDocumentation: "https://github.com/epicme/epicme#readme",
 		Realm:                 "EpicMe",
-		ScopeMap:              epicmeScopeMap(),
+		RequiredScopes:        scopes.Required,
 		Logger:                logger,
 		// mcpserver binds sessions to their owner in the session store.
 		HandlerBindsSessions: true,
@@ -102,6 +104,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 	setup := &authSetup{
 		Middleware: func(h http.Handler) http.Handler { return rs.Protect(guard(h)) },
 		Callers:    authserver.Callers(store, as.Issuer()),
+		Scopes:     scopes,
 		Mount: func(s *httpserver.Server) {
 			as.Register(s.Mux)
 			md := rs.MetadataHandler()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"container/list"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,12 +9,13 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/mcpserver"
 )
 
 // oauthFlags configure /mcp as a resource server of an external
@@ -60,44 +60,12 @@ func (c *oauthFlags) register(fs *flagSet) {
 // enabled reports whether an external issuer is configured.
 func (c *oauthFlags) enabled() bool { return c.issuer != "" }
 
-// epicmeScopeMap is which scopes each MCP operation of EpicMe needs: the
-// scope table of the journal's surface. Operations not listed (initialize,
-// ping, lists, discovery) need only a valid token; the MCP adapter filters
-// lists by the caller's scopes.
-func epicmeScopeMap() auth.ScopeMap {
-	return auth.ScopeMap{
-		"tools/call": {
-			"whoami":                {epicme.ScopeUserRead},
-			"get_entry":             {epicme.ScopeEntriesRead},
-			"list_entries":          {epicme.ScopeEntriesRead},
-			"search_entries":        {epicme.ScopeEntriesRead},
-			"create_entry":          {epicme.ScopeEntriesWrite},
-			"update_entry":          {epicme.ScopeEntriesWrite},
-			"delete_entry":          {epicme.ScopeEntriesWrite},
-			"add_tag_to_entry":      {epicme.ScopeEntriesWrite},
-			"remove_tag_from_entry": {epicme.ScopeEntriesWrite},
-			"get_tag":               {epicme.ScopeTagsRead},
-			"list_tags":             {epicme.ScopeTagsRead},
-			"create_tag":            {epicme.ScopeTagsWrite},
-			"update_tag":            {epicme.ScopeTagsWrite},
-			"delete_tag":            {epicme.ScopeTagsWrite},
-		},
-		"resources/read": {
-			"epicme://users/current": {epicme.ScopeUserRead},
-			"epicme://tags":          {epicme.ScopeTagsRead},
-			"epicme://tags/{id}":     {epicme.ScopeTagsRead},
-			"epicme://entries/{id}":  {epicme.ScopeEntriesRead},
-		},
-		"prompts/get": {
-			"suggest_tags": {epicme.ScopeEntriesRead, epicme.ScopeTagsRead},
-		},
-	}
-}
-
-// loadScopeMap returns EpicMe's scope map with the entries of a JSON file
-// laid over it (per method, per name).
+// loadScopeMap returns the MCP adapter's scope table with the entries of a
+// JSON file laid over it (per method, per name). The one table it returns
+// goes to the adapter, which decides calls and filters lists with it, and
+// to the auth layer, which challenges from it.
 func loadScopeMap(path string) (auth.ScopeMap, error) {
-	m := epicmeScopeMap()
+	m := mcpserver.DefaultScopes()
 	if path == "" {
 		return m, nil
 	}
@@ -110,6 +78,14 @@ func loadScopeMap(path string) (auth.ScopeMap, error) {
 		return nil, usagef("--scope-map %s must be a JSON object {method: {name: [scopes]}}: %v", path, err)
 	}
 	for method, names := range over {
+		for name, scopes := range names {
+			// An empty list would make the adapter refuse the operation
+			// (it refuses what it cannot judge) while the auth layer let
+			// it through: say so now.
+			if len(scopes) == 0 {
+				return nil, usagef("--scope-map %s: %s %q names no scope; give at least one", path, method, name)
+			}
+		}
 		if m[method] == nil {
 			m[method] = map[string][]string{}
 		}
@@ -153,7 +129,7 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 		ScopesSupported:      epicme.AllScopes,
 		ResourceName:         "EpicMe Journal",
 		Realm:                "EpicMe",
-		ScopeMap:             scopes,
+		RequiredScopes:       scopes.Required,
 		Logger:               logger,
 		// mcpserver binds sessions to their owner in the session store.
 		HandlerBindsSessions: true,
@@ -172,7 +148,8 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 	guard := guardStreams(verifier, streamRecheck, logger)
 	return &authSetup{
 		Middleware: func(h http.Handler) http.Handler { return rs.Protect(guard(h)) },
-		Callers:    newTokenCallers(store, 10000, 5*time.Minute),
+		Callers:    authserver.ExternalCallers(store),
+		Scopes:     scopes,
 		Mount: func(s *httpserver.Server) {
 			md := rs.MetadataHandler()
 			for _, p := range rs.MetadataPaths() {
@@ -220,85 +197,4 @@ func introspectionVerifier(ctx context.Context, c *oauthFlags, resource string, 
 		return nil, usagef("%v", err)
 	}
 	return v, nil
-}
-
-// tokenCallers maps the verified token on a request's context to a Caller:
-// the local user of (issuer, subject), created on first use, with the
-// token's scopes, client and expiry. Users are remembered in a bounded cache
-// so that the hot path makes no query; a user disabled meanwhile is refused
-// once the entry expires (minutes).
-type tokenCallers struct {
-	users epicme.UserService
-	ttl   time.Duration
-	max   int
-
-	mu    sync.Mutex
-	ll    *list.List
-	items map[string]*list.Element
-}
-
-type cachedUser struct {
-	key     string
-	user    *epicme.User
-	expires time.Time
-}
-
-func newTokenCallers(users epicme.UserService, max int, ttl time.Duration) *tokenCallers {
-	return &tokenCallers{users: users, ttl: ttl, max: max, ll: list.New(), items: map[string]*list.Element{}}
-}
-
-// ResolveCaller implements epicme.CallerResolver.
-func (t *tokenCallers) ResolveCaller(ctx context.Context) (*epicme.Caller, error) {
-	ti := auth.TokenInfoFromContext(ctx)
-	if ti == nil || ti.Issuer == "" || ti.Subject == "" {
-		return nil, epicme.Errorf(epicme.EFORBIDDEN, "the request carries no verified access token")
-	}
-	u, err := t.user(ctx, ti)
-	if err != nil {
-		return nil, err
-	}
-	if u.Disabled {
-		return nil, epicme.Errorf(epicme.EFORBIDDEN, "this account is disabled")
-	}
-	return &epicme.Caller{User: u, Scopes: epicme.Scopes(ti.Scopes), ClientID: ti.ClientID, Expiry: ti.Expiry}, nil
-}
-
-func (t *tokenCallers) user(ctx context.Context, ti *auth.TokenInfo) (*epicme.User, error) {
-	key := ti.Issuer + "\x00" + ti.Subject
-	now := time.Now()
-	t.mu.Lock()
-	if el, ok := t.items[key]; ok {
-		cu := el.Value.(*cachedUser)
-		if now.Before(cu.expires) {
-			t.ll.MoveToFront(el)
-			t.mu.Unlock()
-			return cu.user, nil
-		}
-		t.ll.Remove(el)
-		delete(t.items, key)
-	}
-	t.mu.Unlock()
-
-	// The email is informational: one the domain would refuse is dropped
-	// rather than failing the request.
-	email := ti.StringClaim("email")
-	if nu := (epicme.NewUser{Issuer: ti.Issuer, Subject: ti.Subject, Email: email}); nu.Validate() != nil {
-		email = ""
-	}
-	u, err := t.users.EnsureUser(ctx, ti.Issuer, ti.Subject, email)
-	if err != nil {
-		return nil, err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if el, ok := t.items[key]; ok {
-		t.ll.Remove(el)
-	}
-	t.items[key] = t.ll.PushFront(&cachedUser{key: key, user: u, expires: now.Add(t.ttl)})
-	for t.ll.Len() > t.max {
-		el := t.ll.Back()
-		t.ll.Remove(el)
-		delete(t.items, el.Value.(*cachedUser).key)
-	}
-	return u, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -89,6 +90,13 @@ type journal struct {
 
 func newJournal(t testing.TB, is *jwtIssuer) *journal {
 	t.Helper()
+	return newJournalWith(t, &oauthFlags{issuer: is.URL, tokenVerifier: "jwt"}, is != nil)
+}
+
+// newJournalWith is newJournal with the external issuer's flags in full
+// (oauth says nothing when withAuth is false).
+func newJournalWith(t testing.TB, oauth *oauthFlags, withAuth bool) *journal {
+	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
 	if err != nil {
@@ -100,8 +108,8 @@ func newJournal(t testing.TB, is *jwtIssuer) *journal {
 	t.Cleanup(ts.Close)
 	logger := slog.New(slog.DiscardHandler)
 	var setup *authSetup
-	if is != nil {
-		setup, err = externalAuth(ctx, &oauthFlags{issuer: is.URL, tokenVerifier: "jwt"}, ts.URL, store, logger, env{})
+	if withAuth {
+		setup, err = externalAuth(ctx, oauth, ts.URL, store, logger, env{})
 	} else {
 		setup, err = devAuth(ctx, &authFlags{devInsecureNoAuth: true, devUser: "dev@example.com"}, "127.0.0.1:0", store, env{})
 	}
@@ -110,7 +118,7 @@ func newJournal(t testing.TB, is *jwtIssuer) *journal {
 	}
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	m, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret})
+	m, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret, Scopes: setup.Scopes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,66 +287,6 @@ func TestBuildAuth_FlagRules(t *testing.T) {
 	}
 }
 
-func TestTokenCallers_CachesTheUserMapping(t *testing.T) {
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	counted := &countingUsers{UserService: store}
-	tc := newTokenCallers(counted, 2, time.Minute)
-	ti := func(sub string) context.Context {
-		return authContext("https://issuer.example", sub, "entries:read")
-	}
-	for i := 0; i < 5; i++ {
-		c, err := tc.ResolveCaller(ti("ada"))
-		if err != nil || c.User.Subject != "ada" || !c.Scopes.Has("entries:read") || c.ClientID != "cli" {
-			t.Fatalf("%+v %v", c, err)
-		}
-	}
-	if counted.n != 1 {
-		t.Fatalf("%d EnsureUser calls for 5 requests of one user, want 1", counted.n)
-	}
-	// The cache is bounded: two more users push ada out.
-	tc.ResolveCaller(ti("bob"))
-	tc.ResolveCaller(ti("cy"))
-	tc.ResolveCaller(ti("ada"))
-	if counted.n != 4 {
-		t.Fatalf("%d EnsureUser calls, want 4", counted.n)
-	}
-	if _, err := tc.ResolveCaller(ctx); epicme.ErrorCode(err) != epicme.EFORBIDDEN {
-		t.Fatalf("no token: %v", err)
-	}
-}
-
-type countingUsers struct {
-	epicme.UserService
-	mu sync.Mutex
-	n  int
-}
-
-func (c *countingUsers) EnsureUser(ctx context.Context, issuer, subject, email string) (*epicme.User, error) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-	return c.UserService.EnsureUser(ctx, issuer, subject, email)
-}
-
-func TestScopeMapAgreesWithTheAdapter(t *testing.T) {
-	m := epicmeScopeMap()
-	for method, names := range m {
-		for name, want := range names {
-			if strings.Contains(name, "{") {
-				name = strings.ReplaceAll(name, "{id}", "7")
-			}
-			if got := mcpserver.RequiredScopes(method, name); !slices.Equal(got, want) {
-				t.Errorf("%s %s: adapter needs %v, scope map %v", method, name, got, want)
-			}
-		}
-	}
-}
-
 func TestScopeMapFileOverrides(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "scopes.json")
 	os.WriteFile(path, []byte(`{"tools/call": {"create_entry": ["journal:write"]}, "custom/method": {"*": ["x"]}}`), 0o600)
@@ -358,6 +306,87 @@ func TestScopeMapFileOverrides(t *testing.T) {
 	os.WriteFile(path, []byte(`[1]`), 0o600)
 	if _, err := loadScopeMap(path); err == nil {
 		t.Fatal("bad file accepted")
+	}
+	os.WriteFile(path, []byte(`{"tools/call": {"create_entry": []}}`), 0o600)
+	if _, err := loadScopeMap(path); err == nil || !strings.Contains(err.Error(), "names no scope") {
+		t.Fatal("an entry with no scope accepted:", err)
+	}
+}
+
+// TestRule_ScopeMapDecidesChallengeCallAndList changes the scope map with
+// --scope-map and watches, through mcp-go's client, everything that decides
+// follow it: the HTTP challenge (RFC 6750 §3.1 insufficient_scope), the
+// call itself, and tools/list filtering. One table decides all three.
+func TestRule_ScopeMapDecidesChallengeCallAndList(t *testing.T) {
+	is := newJWTIssuer(t)
+	path := filepath.Join(t.TempDir(), "scopes.json")
+	if err := os.WriteFile(path, []byte(`{"tools/call": {"create_entry": ["journal:write"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lists := func(c *client.Client, name string) bool {
+		res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(res.Tools, func(tool mcp.Tool) bool { return tool.Name == name })
+	}
+	create := func(c *client.Client) error {
+		res, err := callTool(c, "create_entry", map[string]any{"title": "T", "content": "C"})
+		if err == nil && res.IsError {
+			err = fmt.Errorf("tool error: %v", res.Content)
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name       string
+		scopeMap   string
+		allowed    string // scope that lets create_entry through
+		challenged string // scope that does not, and what the challenge names
+	}{
+		{"default", "", "entries:write", "journal:write"},
+		{"--scope-map", path, "journal:write", "entries:write"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := newJournalWith(t, &oauthFlags{issuer: is.URL, tokenVerifier: "jwt", scopeMapFile: tc.scopeMap}, true)
+			resource := j.URL + "/mcp"
+
+			ok := j.client(t, is.token(resource, "ada", "entries:read "+tc.allowed))
+			if !lists(ok, "create_entry") {
+				t.Errorf("tools/list with %s hides create_entry", tc.allowed)
+			}
+			if err := create(ok); err != nil {
+				t.Errorf("create_entry with %s: %v", tc.allowed, err)
+			}
+
+			denied := j.client(t, is.token(resource, "ada", "entries:read "+tc.challenged))
+			if lists(denied, "create_entry") {
+				t.Errorf("tools/list with %s shows create_entry", tc.challenged)
+			}
+			want := tc.allowed
+			if err := create(denied); err == nil || !strings.Contains(err.Error(), "insufficient_scope") {
+				t.Errorf("create_entry with %s: %v, want a step-up challenge", tc.challenged, err)
+			}
+
+			// The challenge itself, read off the wire: 403 naming the scope
+			// the map asks for.
+			req, _ := http.NewRequest(http.MethodPost, resource, strings.NewReader(
+				`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_entry","arguments":{"title":"T","content":"C"}}}`))
+			req.Header.Set("Authorization", "Bearer "+is.token(resource, "ada", "entries:read "+tc.challenged))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+			req.Header.Set("Mcp-Method", "tools/call")
+			req.Header.Set("Mcp-Name", "create_entry")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			ch, err := auth.ParseChallenge(resp.Header.Get("WWW-Authenticate"))
+			if resp.StatusCode != http.StatusForbidden || err != nil || !slices.Contains(strings.Fields(ch.Scope), want) {
+				t.Errorf("challenge: %d %q, want 403 naming %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), want)
+			}
+		})
 	}
 }
 

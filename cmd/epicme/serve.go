@@ -102,7 +102,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	peers, listen := mcpPeers(store, logger)
-	mcp, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret, Version: version, Peers: peers})
+	mcp, err := mcpserver.New(store, setup.Callers, mcpserver.Options{Logger: logger, Secret: secret, Version: version, Peers: peers, Scopes: setup.Scopes})
 	if err != nil {
 		return err
 	}

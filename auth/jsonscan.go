@@ -1,136 +1,53 @@
-package mcpserver
+package auth
 
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
-
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// fastCall is what the fast path reads of a request body: a JSON-RPC 2.0
-// request (JSON-RPC 2.0 §4) for tools/call (MCP server/tools), with the
-// _meta entries of MCP 2026-07-28 basic/lifecycle that it checks.
-type fastCall struct {
-	JSONRPC   string
-	ID        json.RawMessage
-	Method    string
-	Name      string
-	Arguments json.RawMessage
-	// Version, Capabilities and Info are the raw values of the _meta keys
-	// mcp.MetaKeyProtocolVersion, mcp.MetaKeyClientCapabilities and
-	// mcp.MetaKeyClientInfo; HasInfo says whether the last was present.
-	Version      json.RawMessage
-	Capabilities json.RawMessage
-	Info         json.RawMessage
-	HasInfo      bool
-}
-
-// parseFastCall reads body (RFC 8259) into a fastCall in one pass, without
-// reflection. It is strict where encoding/json is lenient and reports false
-// whenever the two could read the body differently: a key of the request
-// or of params that matches a known one only when case is ignored, a
-// repeated key, an escape in a key or in the jsonrpc, method or name
-// strings, nesting deeper than maxFastDepth, or anything that is not one
-// JSON value. A body it refuses goes to mcp-go, which answers it as it
-// always does; FuzzParseFastCall holds every accepted body to what
-// encoding/json reads.
-func parseFastCall(body []byte) (fastCall, bool) {
-	var c fastCall
-	p := jsonScanner{b: body}
-	ok := p.members([]string{"jsonrpc", "id", "method", "params"}, func(i int) bool {
-		switch i {
-		case 0:
-			c.JSONRPC, _ = p.plainString()
-			return c.JSONRPC != ""
-		case 1:
-			c.ID = p.value()
-			return c.ID != nil
-		case 2:
-			c.Method, _ = p.plainString()
-			return c.Method != ""
-		default:
-			return c.params(&p)
-		}
-	})
-	if !ok {
-		return fastCall{}, false
-	}
-	p.space()
-	if p.i != len(p.b) {
-		return fastCall{}, false
-	}
-	return c, true
-}
-
-func (c *fastCall) params(p *jsonScanner) bool {
-	return p.members([]string{"name", "arguments", "_meta"}, func(i int) bool {
-		switch i {
-		case 0:
-			c.Name, _ = p.plainString()
-			return c.Name != ""
-		case 1:
-			c.Arguments = p.value()
-			return c.Arguments != nil
-		default:
-			return c.meta(p)
-		}
-	})
-}
-
-// members reads an object whose known member names are keys, as
-// encoding/json would fill a struct with those fields: read(i) consumes
-// the value of keys[i]; other members are skipped. It refuses what
-// encoding/json could read differently from an exact, case-sensitive
-// reader: an escaped name (it could spell a known one), a name equal to a
-// known one but for case, and a known name given twice.
-func (p *jsonScanner) members(keys []string, read func(i int) bool) bool {
+// members reads an object whose known member names are keys, as a JSON
+// decoder would fill a struct with those fields: read(i) consumes the value
+// of keys[i]; other members are skipped, validated. It refuses (setting
+// p.why) what two decoders could read differently: a known name given
+// twice (encoding/json keeps the last, others the first), a name equal to a
+// known one but for case (encoding/json matches it, exact decoders do not),
+// and an escaped name that spells or folds to a known one.
+func (p *jsonScanner) members(what string, keys []string, read func(i int) bool) bool {
 	var seen uint64
-	return p.object(func(key []byte, escaped bool) bool {
+	ok := p.object(func(key []byte, escaped bool) bool {
 		if escaped {
-			return false
+			var name string
+			if json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &name) != nil {
+				return false
+			}
+			if foldsToAny([]byte(name), keys...) {
+				p.why = what + " has an escaped member name that spells " + name
+				return false
+			}
+			return p.skipValue(0)
 		}
 		for i, k := range keys {
 			if string(key) == k {
 				if seen&(1<<i) != 0 {
+					p.why = what + " has the member " + k + " twice"
 					return false
 				}
 				seen |= 1 << i
 				return read(i)
 			}
 		}
-		return p.skipValue(0) && !foldsToAny(key, keys...)
-	})
-}
-
-// meta reads _meta. mcp-go keeps _meta in a map, so its keys match exactly,
-// as here.
-func (c *fastCall) meta(p *jsonScanner) bool {
-	var seen [3]bool
-	return p.object(func(key []byte, escaped bool) bool {
-		var dst *json.RawMessage
-		var i int
-		switch {
-		case escaped:
-			// An escaped key could spell a known one: leave it to mcp-go.
-			return false
-		case string(key) == mcp.MetaKeyProtocolVersion:
-			dst, i = &c.Version, 0
-		case string(key) == mcp.MetaKeyClientCapabilities:
-			dst, i = &c.Capabilities, 1
-		case string(key) == mcp.MetaKeyClientInfo:
-			dst, i = &c.Info, 2
-			c.HasInfo = true
-		default:
-			return p.skipValue(0)
-		}
-		if seen[i] {
+		if foldsToAny(key, keys...) {
+			p.why = what + " has a member " + string(key) + " that differs from a known one only in case"
 			return false
 		}
-		seen[i] = true
-		*dst = p.value()
-		return *dst != nil
+		return p.skipValue(0)
 	})
+	if !ok && p.why == "" {
+		p.why = what + " is not a valid JSON object"
+	}
+	return ok
 }
 
 // foldsToAny reports whether key equals one of names when case is ignored;
@@ -144,14 +61,17 @@ func foldsToAny(key []byte, names ...string) bool {
 	return false
 }
 
-// maxFastDepth bounds the nesting the fast path's scanner follows; deeper
-// bodies go to mcp-go.
-const maxFastDepth = 64
+// maxDepth bounds the nesting the scanner follows; a deeper body is
+// refused (no MCP request needs it, and it bounds the recursion).
+const maxDepth = 64
 
 // jsonScanner walks a JSON text (RFC 8259) and validates what it skips.
 type jsonScanner struct {
 	b []byte
 	i int
+	// why says what was wrong when a read failed, if more is known than
+	// "not valid JSON".
+	why string
 }
 
 // space skips insignificant whitespace (RFC 8259 §2).
@@ -213,16 +133,29 @@ func (p *jsonScanner) object(member func(key []byte, escaped bool) bool) bool {
 	}
 }
 
-// plainString reads a string of valid UTF-8 without escapes and returns
-// its contents; "" and false for anything else (encoding/json would change
-// invalid UTF-8 into U+FFFD).
-func (p *jsonScanner) plainString() (string, bool) {
+// text reads a string of valid UTF-8 and returns its contents; false for
+// anything else, invalid UTF-8 included (encoding/json would change it into
+// U+FFFD, so two readers could see two names).
+func (p *jsonScanner) text() (string, bool) {
 	start := p.i
 	escaped, ok := p.str()
-	if !ok || escaped || !utf8.Valid(p.b[start+1:p.i-1]) {
+	if !ok {
 		return "", false
 	}
-	return string(p.b[start+1 : p.i-1]), true
+	raw := p.b[start:p.i]
+	if !escaped {
+		if !utf8.Valid(raw[1 : len(raw)-1]) {
+			return "", false
+		}
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	// encoding/json turns a lone surrogate escape into U+FFFD: refuse
+	// that too, rather than read a name the client did not send.
+	if json.Unmarshal(raw, &s) != nil || strings.ContainsRune(s, utf8.RuneError) {
+		return "", false
+	}
+	return s, true
 }
 
 // value skips one value and returns its bytes, or nil if it is not valid.
@@ -236,7 +169,7 @@ func (p *jsonScanner) value() json.RawMessage {
 
 // skipValue skips one value (RFC 8259 §3), validating it.
 func (p *jsonScanner) skipValue(depth int) bool {
-	if depth > maxFastDepth || p.i >= len(p.b) {
+	if depth > maxDepth || p.i >= len(p.b) {
 		return false
 	}
 	switch c := p.b[p.i]; {
