@@ -185,6 +185,10 @@ func (s *Server) bufferBody(w http.ResponseWriter, r *http.Request) bool {
 		writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
 		return false
 	}
+	if err := checkText(body); err != nil {
+		writeRPCError(w, http.StatusBadRequest, mcp.INVALID_PARAMS, epicme.ErrorMessage(err))
+		return false
+	}
 	r.Body = bufferedBody{bytes.NewReader(body), body}
 	return true
 }
