@@ -29,7 +29,7 @@ func (s *Server) initHTTP() {
 		// says: mcp-go serves them without a session.
 		server.WithSessionIdManagerResolver(s.sessions),
 		server.WithSessionIdleTTL(s.opts.SessionIdleTTL),
-		server.WithStreamableHTTPLogger(s.logger),
+		server.WithStreamableHTTPLogger(libraryLogger(s.logger)),
 		server.WithDisableLocalhostProtection(s.opts.DisableHostCheck),
 	)
 }
@@ -134,7 +134,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 				writeRPCError(w, http.StatusNotFound, codeInvalidRequest, "unknown or expired session; initialize a new one")
 				return
 			}
-			if r.Method == http.MethodPost && s.opts.Peers != nil && isClientResponse(r.Body.(bufferedBody).data) {
+			if r.Method == http.MethodPost && isClientResponse(r.Body.(bufferedBody).data) {
 				s.routeResponse(w, r.WithContext(withSession(r.Context(), sess)), sess, r.Body.(bufferedBody).data)
 				return
 			}
