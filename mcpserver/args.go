@@ -1,11 +1,15 @@
 package mcpserver
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/epicme/epicme"
 )
@@ -189,4 +193,84 @@ func (a args) page() (limit int, cursor string, err error) {
 		return limit, "", err
 	}
 	return limit, *cur, nil
+}
+
+// checkText refuses a JSON text whose strings are not Unicode: raw bytes
+// that are not UTF-8, and escaped UTF-16 surrogates that do not pair
+// (RFC 8259 §8.2 leaves their meaning undefined). Go's encoding/json turns
+// both into U+FFFD without a word, so the check reads the raw bytes, before
+// any decoder does. The error names the member the string belongs to (its
+// own name when the bad string is a member name) and the rule it broke;
+// nothing of the request has been acted on yet.
+func checkText(body []byte) error {
+	field := ""
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		end, bad := scanString(body, i+1)
+		k := end + 1
+		for k < len(body) && (body[k] == ' ' || body[k] == '\t' || body[k] == '\n' || body[k] == '\r') {
+			k++
+		}
+		isName := k < len(body) && body[k] == ':'
+		if bad != "" {
+			if isName || field == "" {
+				field = "a member name"
+				return epicme.Invalid("", "%s is not valid UTF-8 text: it holds %s; send every string as UTF-8", field, bad)
+			}
+			return epicme.Invalid(field, "%q is not valid UTF-8 text: it holds %s; send every string as UTF-8", field, bad)
+		}
+		if isName && end <= len(body) {
+			var name string
+			if json.Unmarshal(body[i:min(end+1, len(body))], &name) == nil {
+				field = name
+			}
+		}
+		i = end
+	}
+	return nil
+}
+
+// scanString reads the JSON string whose text starts at body[i] up to its
+// closing quote, and returns the index of that quote with what it holds
+// that is not Unicode, if anything.
+func scanString(body []byte, i int) (int, string) {
+	for i < len(body) && body[i] != '"' {
+		switch c := body[i]; {
+		case c == '\\' && i+1 < len(body) && body[i+1] == 'u':
+			r, ok := hex4(body, i+2)
+			if !ok || !utf16.IsSurrogate(r) {
+				i += 6
+				continue
+			}
+			if r < 0xDC00 && i+7 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
+				if r2, ok := hex4(body, i+8); ok && r2 >= 0xDC00 && r2 <= 0xDFFF {
+					i += 12
+					continue
+				}
+			}
+			return i, fmt.Sprintf("the escaped lone surrogate \\u%04x (a character beyond U+FFFF is escaped as a high and a low surrogate, in that order)", r)
+		case c == '\\':
+			i += 2
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && size == 1 {
+				return i, fmt.Sprintf("the byte %02X, which does not begin or continue a UTF-8 character", c)
+			}
+			i += size
+		}
+	}
+	return i, ""
+}
+
+// hex4 reads the four hexadecimal digits of a \u escape at body[i].
+func hex4(body []byte, i int) (rune, bool) {
+	if i+4 > len(body) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(body[i:i+4]), 16, 32)
+	return rune(n), err == nil
 }

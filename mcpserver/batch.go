@@ -82,7 +82,7 @@ func (s *Server) serveElement(r *http.Request, sess *epicme.MCPSession, op auth.
 	one.Header.Del(mcp.HeaderName)
 	one = one.WithContext(auth.ContextWithBody(one.Context(), &auth.Body{Raw: op.Message, Ops: []auth.Operation{op}}))
 	rec := &recorder{header: http.Header{}}
-	if s.opts.Peers != nil && isClientAnswer(op) {
+	if isClientAnswer(op) {
 		s.routeResponse(rec, one, sess, op.Message)
 	} else {
 		s.serveLibrary(rec, one, false)

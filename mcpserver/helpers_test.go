@@ -86,8 +86,16 @@ func quietLogger() *slog.Logger {
 
 func newTestEnv(tb testing.TB) *testEnv {
 	tb.Helper()
+	return newTestEnvWith(tb, func(*Options) {})
+}
+
+// newTestEnvWith is newTestEnv with options changed by set.
+func newTestEnvWith(tb testing.TB, set func(*Options)) *testEnv {
+	tb.Helper()
 	db, alice, bob := openTestStore(tb)
-	srv, err := New(db, contextCallers, Options{Logger: quietLogger(), Secret: testSecret, SamplingTimeout: 10 * time.Second})
+	opts := Options{Logger: quietLogger(), Secret: testSecret, SamplingTimeout: 10 * time.Second}
+	set(&opts)
+	srv, err := New(db, contextCallers, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

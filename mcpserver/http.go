@@ -30,7 +30,7 @@ func (s *Server) initHTTP() {
 		// says: mcp-go serves them without a session.
 		server.WithSessionIdManagerResolver(s.sessions),
 		server.WithSessionIdleTTL(s.opts.SessionIdleTTL),
-		server.WithStreamableHTTPLogger(s.logger),
+		server.WithStreamableHTTPLogger(libraryLogger(s.logger)),
 		server.WithDisableLocalhostProtection(s.opts.DisableHostCheck),
 	)
 }
@@ -112,7 +112,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveBatch(w, r, sess, body)
 		return
 	}
-	if body != nil && sess != nil && s.opts.Peers != nil && isClientAnswer(body.Ops[0]) {
+	if body != nil && sess != nil && isClientAnswer(body.Ops[0]) {
 		s.routeResponse(w, r, sess, body.Raw)
 		return
 	}
@@ -148,6 +148,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*auth.Body, b
 	}
 	if body.Err != nil {
 		writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "Parse error: "+body.Err.Error())
+		return nil, false
+	}
+	if err := checkText(body.Raw); err != nil {
+		writeRPCError(w, http.StatusBadRequest, mcp.INVALID_PARAMS, epicme.ErrorMessage(err))
 		return nil, false
 	}
 	return body, true

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -192,28 +193,6 @@ func (r *recorder) status() int {
 	return r.code
 }
 
-// isClientResponse reports whether a POST body is a JSON-RPC response
-// (JSON-RPC 2.0 §5) with a result or an error: the answer to a server
-// request (elicitation, sampling, roots), which mcp-go delivers to the
-// request waiting for it.
-func isClientResponse(body []byte) bool {
-	var m struct {
-		Method string          `json:"method"`
-		ID     json.RawMessage `json:"id"`
-		Result json.RawMessage `json:"result"`
-		Error  json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(body, &m) != nil || m.Method != "" || len(m.ID) == 0 {
-		return false
-	}
-	if len(m.Error) > 0 {
-		return true
-	}
-	// An empty result answers a ping, which mcp-go acknowledges itself.
-	r := bytes.TrimSpace(m.Result)
-	return len(r) > 0 && !bytes.Equal(r, []byte("{}")) && !bytes.Equal(r, []byte("null"))
-}
-
 // routeResponse serves a client's response to a server request (MCP
 // basic/transports: the client POSTs it, and any instance may receive it).
 // The instance waiting for it is this one if mcp-go here accepts it (202);
@@ -221,13 +200,18 @@ func isClientResponse(body []byte) bool {
 // delivers it. The client gets 202 once it is passed on.
 func (s *Server) routeResponse(w http.ResponseWriter, r *http.Request, sess *epicme.MCPSession, body []byte) {
 	key := epicme.SessionKey(sess.ID)
+	status := http.StatusNotFound
 	if _, _, active, _ := s.sessions.localState(key); active {
 		rec := &recorder{header: http.Header{}}
 		s.http.ServeHTTP(rec, r)
-		if rec.status() == http.StatusAccepted {
+		if status = rec.status(); status == http.StatusAccepted {
 			w.WriteHeader(http.StatusAccepted)
 			return
 		}
+	}
+	if s.opts.Peers == nil {
+		s.strayResponse(w, r, status)
+		return
 	}
 	msg, ok := s.encodePeerMessage(peerMessage{Kind: kindResponse, Key: key, Version: r.Header.Get(mcp.HeaderProtocolVersion), Body: body})
 	if !ok {
@@ -244,4 +228,51 @@ func (s *Server) routeResponse(w http.ResponseWriter, r *http.Request, sess *epi
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// StrayResponses is the number of client responses that answered no
+// request pending on this instance (and, with Peers, were not passed on):
+// answered already, timed out, or never asked.
+func (s *Server) StrayResponses() uint64 { return s.stray.Load() }
+
+// strayResponse answers a client's response that no request here waits
+// for. It is the client's mistake, which any user can make at will, so it
+// is counted and logged at debug, not as an error.
+func (s *Server) strayResponse(w http.ResponseWriter, r *http.Request, status int) {
+	s.stray.Add(1)
+	s.logger.DebugContext(r.Context(), "stray client response: no request of the server waits for it", "status", status)
+	writeRPCError(w, http.StatusBadRequest, codeInvalidRequest,
+		"this response answers no pending request of the server (answered already, timed out, or never asked)")
+}
+
+// libraryLogger is the logger given to mcp-go. mcp-go logs a client's
+// response that matches no pending request as an error
+// ("Failed to handle sampling response"); EpicMe answers and counts those
+// itself (strayResponse), so that line is lowered to debug.
+func libraryLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(demoteStray{l.Handler()})
+}
+
+// mcpgoStrayMessage is mcp-go's log message for an undeliverable client
+// response (server/streamable_http.go, handlePost).
+const mcpgoStrayMessage = "Failed to handle sampling response"
+
+type demoteStray struct{ slog.Handler }
+
+func (h demoteStray) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == mcpgoStrayMessage && r.Level > slog.LevelDebug {
+		if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r = slog.NewRecord(r.Time, slog.LevelDebug, "client response not delivered by mcp-go", r.PC)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h demoteStray) WithAttrs(as []slog.Attr) slog.Handler {
+	return demoteStray{h.Handler.WithAttrs(as)}
+}
+
+func (h demoteStray) WithGroup(name string) slog.Handler {
+	return demoteStray{h.Handler.WithGroup(name)}
 }

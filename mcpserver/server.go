@@ -125,6 +125,7 @@ type Server struct {
 	localSubs localSubscriptions
 	// instance names this server in peer messages.
 	instance string
+	stray    atomic.Uint64 // client responses that answered nothing (StrayResponses)
 	// stop ends the idle-session purge.
 	stop   context.CancelFunc
 	closed atomic.Bool

@@ -22,6 +22,9 @@ const stateTTL = 10 * time.Minute
 type roundTrip struct {
 	// UserID is the user the state was issued to.
 	UserID string `json:"u"`
+	// ClientID is the OAuth client it was issued to: another client of the
+	// same user, with other scopes, may not continue the round trip.
+	ClientID string `json:"c,omitempty"`
 	// Tool is the tool that issued it.
 	Tool string `json:"t"`
 	// Args is a hash of the call's arguments.
@@ -57,10 +60,10 @@ func (s *Server) stateMAC(payload string) []byte {
 }
 
 // openState verifies a requestState echoed by the client and checks that it
-// was issued to this user, for this tool and these arguments, and has not
+// was issued to this user and client, for this tool and these arguments, and has not
 // expired. Every failure is the same EINVALID error: a client learns nothing
 // from which check failed.
-func (s *Server) openState(state, userID, tool string, arguments any, now time.Time) (roundTrip, error) {
+func (s *Server) openState(state string, c *epicme.Caller, tool string, arguments any, now time.Time) (roundTrip, error) {
 	bad := epicme.Invalid("requestState", "requestState is invalid or expired; call %s again without it", tool)
 	p, sig, ok := strings.Cut(state, ".")
 	if !ok || len(state) > 1024 {
@@ -78,7 +81,7 @@ func (s *Server) openState(state, userID, tool string, arguments any, now time.T
 	if err := json.Unmarshal(payload, &rt); err != nil {
 		return roundTrip{}, bad
 	}
-	if rt.UserID != userID || rt.Tool != tool || rt.Args != argsHash(arguments) || now.Unix() > rt.Expires || rt.Target <= 0 {
+	if rt.UserID != c.User.ID || rt.ClientID != c.ClientID || rt.Tool != tool || rt.Args != argsHash(arguments) || now.Unix() > rt.Expires || rt.Target <= 0 {
 		return roundTrip{}, bad
 	}
 	return rt, nil

@@ -207,7 +207,7 @@ func (s *Server) createEntry(ctx context.Context, c *epicme.Caller, req mcp.Call
 			if err != nil {
 				return nil, err
 			}
-			state := s.sealState(roundTrip{UserID: c.User.ID, Tool: "create_entry", Args: argsHash(req.Params.Arguments), Target: e.ID, Expires: time.Now().Add(stateTTL).Unix()})
+			state := s.sealState(roundTrip{UserID: c.User.ID, ClientID: c.ClientID, Tool: "create_entry", Args: argsHash(req.Params.Arguments), Target: e.ID, Expires: time.Now().Add(stateTTL).Unix()})
 			return server.NewInputRequestBuilder(state).Sample(inputSuggestTags, params).ToolResult(), nil
 		}
 		s.askSuggestions(ctx, c.User.ID, e)
@@ -227,9 +227,15 @@ func createdEntry(e *epicme.Entry, added []epicme.TagRef) (*mcp.CallToolResult, 
 // 2026-07-28: the entry was created on the first round; link the tags the
 // client's model suggested and answer with the entry.
 func (s *Server) finishCreateEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	rt, err := s.openState(req.Params.RequestState, c.User.ID, "create_entry", req.Params.Arguments, time.Now())
+	rt, err := s.openState(req.Params.RequestState, c, "create_entry", req.Params.Arguments, time.Now())
 	if err != nil {
 		return nil, err
+	}
+	// This round links and shows tags: the token that continues the round
+	// trip needs the scopes that asking for suggestions needed, whatever
+	// the token that began it had.
+	if !c.Scopes.Has(samplingScopes...) {
+		return nil, forbidden("adding suggested tags", c.Scopes.Missing(samplingScopes...))
 	}
 	var added []epicme.TagRef
 	if answer := server.SamplingResponse(req.Params.InputResponses, inputSuggestTags); answer != nil {
@@ -416,7 +422,7 @@ func (s *Server) deleteEntry(ctx context.Context, c *epicme.Caller, req mcp.Call
 // ticked "confirmed". A client without elicitation is not asked.
 func (s *Server) confirm(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, tool string, target int64, question string) (confirmed bool, ask *mcp.CallToolResult, err error) {
 	if req.Params.RequestState != "" || len(req.Params.InputResponses) > 0 {
-		rt, err := s.openState(req.Params.RequestState, c.User.ID, tool, req.Params.Arguments, time.Now())
+		rt, err := s.openState(req.Params.RequestState, c, tool, req.Params.Arguments, time.Now())
 		if err != nil {
 			return false, nil, err
 		}
@@ -437,7 +443,7 @@ func (s *Server) confirm(ctx context.Context, c *epicme.Caller, req mcp.CallTool
 	if clientCaps(ctx).Elicitation == nil {
 		return true, nil, nil
 	}
-	state := s.sealState(roundTrip{UserID: c.User.ID, Tool: tool, Args: argsHash(req.Params.Arguments), Target: target, Expires: time.Now().Add(stateTTL).Unix()})
+	state := s.sealState(roundTrip{UserID: c.User.ID, ClientID: c.ClientID, Tool: tool, Args: argsHash(req.Params.Arguments), Target: target, Expires: time.Now().Add(stateTTL).Unix()})
 	return false, server.NewInputRequestBuilder(state).Elicit(inputConfirm, mcp.ElicitationParams{
 		Mode:    mcp.ElicitationModeForm,
 		Message: question,

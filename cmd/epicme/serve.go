@@ -156,6 +156,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		if setup.Stats != nil {
 			s = setup.Stats()
 		}
+		s = append(s, httpserver.Sample{Name: "epicme_mcp_stray_responses_total", Help: "Client responses that answered no pending server request.", Type: "counter", Value: float64(mcp.StrayResponses())})
 		return append(s, lim.samples()...)
 	}
 	srv.EnableMetrics(metrics)
