@@ -98,7 +98,6 @@ func TestUsageErrorsExitWith2(t *testing.T) {
 		{[]string{"user", "delete"}, nil, `unknown subcommand "delete"`},
 		{[]string{"user", "add"}, nil, "--email is required"},
 		{[]string{"stdio"}, nil, "--user is required"},
-		{[]string{"bench", "run", "--workload", "fly"}, nil, `--workload "fly"`},
 	} {
 		c := newCLI(t)
 		for k, v := range tc.env {
@@ -130,7 +129,7 @@ func TestHelpDocumentsEveryFlagAndEnvVar(t *testing.T) {
 			t.Errorf("serve --help lacks %q:\n%s", want, out)
 		}
 	}
-	for _, cmd := range [][]string{{"stdio"}, {"user", "add"}, {"user", "list"}, {"migrate"}, {"version"}, {"bench", "fixture"}, {"bench", "run"}, {"user"}, {"bench"}} {
+	for _, cmd := range [][]string{{"stdio"}, {"user", "add"}, {"user", "list"}, {"migrate"}, {"version"}, {"user"}} {
 		code, out, _ := c.run("", append(cmd, "--help")...)
 		if code != 0 || !strings.Contains(out, "Usage: epicme "+cmd[0]) {
 			t.Errorf("epicme %v --help: exit %d, output %q", cmd, code, out)
