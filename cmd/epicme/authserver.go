@@ -43,7 +43,7 @@ type authServerFlags struct {
 	// boundToLoopback is whether --addr is a loopback address: sign-up is
 	// then on unless --allow-signup=false.
 	boundToLoopback bool
-	kek             kekSource
+	kek             keySource
 }
 
 func (c *authServerFlags) register(fs *flagSet) {
@@ -61,6 +61,7 @@ func (c *authServerFlags) register(fs *flagSet) {
 	fs.bindEnv("allow-signup", "EPICME_ALLOW_SIGNUP")
 	fs.BoolVar(&c.devPrivateMetadocs, "dev-allow-private-metadata-documents", false, "DEVELOPMENT ONLY: fetch Client ID Metadata Documents from loopback and private\naddresses (otherwise refused, so that nobody can make the server fetch from its own network)")
 	fs.bindEnv("dev-allow-private-metadata-documents", "EPICME_DEV_ALLOW_PRIVATE_METADATA_DOCUMENTS")
+	c.kek = kekSource()
 	c.kek.register(fs)
 }
 
@@ -148,49 +149,69 @@ func (c *authServerFlags) sources() ratelimit.Sources {
 	return ratelimit.Sources{IPv6Prefix: c.ipv6Prefix, ExemptLoopback: true}
 }
 
-// kekSource is where the key-encryption key comes from: by default keys.kek
-// in the data directory (created on first use); --kek-file or EPICME_KEK
-// give it from outside, as container secrets are, so that every instance
-// sharing a database gets the same key without copying files around.
-type kekSource struct {
+// keySource is where a key of the data directory comes from: by default
+// its file there (created on first use); a --*-file flag or an EPICME_*
+// variable give it from outside, as container secrets are, so that every
+// instance sharing a database gets the same key without copying files
+// around. keys.kek and secret.key are the two such keys.
+type keySource struct {
+	flag, env, dataFile, what string
+	size                      int
+	local                     func(dir string) ([]byte, error)
+
 	file   string
 	getenv func(string) string
 }
 
-func (k *kekSource) register(fs *flagSet) {
-	fs.StringVar(&k.file, "kek-file", "", "`file` holding the key-encryption key (32 bytes, as keys.kek), instead of\n<data-dir>/keys.kek; EPICME_KEK may hold it in base64 instead (base64 < keys.kek).\nEvery instance that shares a database must use the same key")
-	fs.bindEnv("kek-file", "EPICME_KEK_FILE")
+// kekSource is the key-encryption key's source: keys.kek, --kek-file or
+// EPICME_KEK.
+func kekSource() keySource {
+	return keySource{flag: "kek-file", env: "EPICME_KEK", dataFile: kekFile, what: "key-encryption key",
+		size: authserver.KEKSize, local: loadKEK}
+}
+
+// secretSource is the requestState HMAC secret's source: secret.key,
+// --secret-file or EPICME_SECRET.
+func secretSource() keySource {
+	return keySource{flag: "secret-file", env: "EPICME_SECRET", dataFile: secretFile, what: "requestState secret",
+		size: secretLen, local: loadSecret}
+}
+
+func (k *keySource) register(fs *flagSet) {
+	fs.StringVar(&k.file, k.flag, "", fmt.Sprintf("`file` holding the %s (%d bytes, as %s), instead of\n<data-dir>/%s; %s may hold it in base64 instead (base64 < %s).\nEvery instance that shares a database must use the same key",
+		k.what, k.size, k.dataFile, k.dataFile, k.env, k.dataFile))
+	fs.bindEnv(k.flag, k.env+"_FILE")
 	k.getenv = fs.getenv
 }
 
-// load returns the key from --kek-file, else EPICME_KEK, else the data
+// load returns the key from its flag, else its variable, else the data
 // directory.
-func (k *kekSource) load(dir string) ([]byte, error) {
+func (k *keySource) load(dir string) ([]byte, error) {
 	if k.file != "" {
 		b, err := os.ReadFile(k.file)
 		if err != nil {
-			return nil, fmt.Errorf("reading --kek-file: %w", err)
+			return nil, fmt.Errorf("reading --%s: %w", k.flag, err)
 		}
-		if len(b) != authserver.KEKSize {
-			return nil, fmt.Errorf("--kek-file %s holds %d bytes, want %d (a copy of keys.kek)", k.file, len(b), authserver.KEKSize)
+		if len(b) != k.size {
+			return nil, fmt.Errorf("--%s %s holds %d bytes, want %d (a copy of %s)", k.flag, k.file, len(b), k.size, k.dataFile)
 		}
 		return b, nil
 	}
 	if k.getenv != nil {
-		if v := strings.TrimSpace(k.getenv("EPICME_KEK")); v != "" {
+		if v := strings.TrimSpace(k.getenv(k.env)); v != "" {
 			b, err := base64.StdEncoding.DecodeString(v)
-			if err != nil || len(b) != authserver.KEKSize {
-				return nil, usagef("EPICME_KEK must be the base64 of a %d-byte key-encryption key (base64 < keys.kek)", authserver.KEKSize)
+			if err != nil || len(b) != k.size {
+				return nil, usagef("%s must be the base64 of a %d-byte %s (base64 < %s)", k.env, k.size, k.what, k.dataFile)
 			}
 			return b, nil
 		}
 	}
-	return loadKEK(dir)
+	return k.local(dir)
 }
 
 // explain turns an error of authserver.New into what the operator can do
 // about it.
-func (k *kekSource) explain(dir string, err error) error {
+func (k *keySource) explain(dir string, err error) error {
 	if errors.Is(err, authserver.ErrWrongKEK) {
 		from := filepath.Join(dir, kekFile)
 		switch {

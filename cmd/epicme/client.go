@@ -76,7 +76,7 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	fs.BoolVar(&confidential, "confidential", false, "a confidential client: gets a secret")
 	fs.BoolVar(&resourceServer, "resource-server", false, "a resource server that may introspect tokens for this server's /mcp")
 	fs.StringVar(&scope, "scope", "", "space-separated `scopes` the client may ask for (default: all)")
-	var kek kekSource
+	kek := kekSource()
 	kek.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err

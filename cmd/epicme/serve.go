@@ -37,6 +37,8 @@ func runServe(ctx context.Context, args []string, e env) error {
 	)
 	fs := newFlagSet("serve", serveAbout, e)
 	data.register(fs)
+	secretKey := secretSource()
+	secretKey.register(fs)
 	db.register(fs)
 	web.register(fs)
 	auth.register(fs)
@@ -77,7 +79,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	secret, err := loadSecret(dir)
+	secret, err := secretKey.load(dir)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,8 @@ func runStdio(ctx context.Context, args []string, e env) error {
 	)
 	fs := newFlagSet("stdio", stdioAbout, e)
 	data.register(fs)
+	secretKey := secretSource()
+	secretKey.register(fs)
 	db.register(fs)
 	fs.StringVar(&email, "user", "", "`email` of the local account to act as (required; see epicme user add)")
 	fs.bindEnv("user", "EPICME_USER")
@@ -41,7 +43,7 @@ func runStdio(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	secret, err := loadSecret(dir)
+	secret, err := secretKey.load(dir)
 	if err != nil {
 		return err
 	}
