@@ -48,7 +48,7 @@ func TestEmbeddedAuthorizationServer(t *testing.T) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
 	logger := slog.New(slog.DiscardHandler)
-	setup, err := embeddedAuth(ctx, &authServerFlags{accessTokenTTL: 15 * time.Minute}, ts.URL, dir, store, logger)
+	setup, err := embeddedAuth(ctx, &authServerFlags{accessTokenTTL: 15 * time.Minute, kek: kekSource()}, ts.URL, dir, store, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestEmbeddedAuthorizationServer(t *testing.T) {
 	}
 
 	// A restart on the same data directory keeps the token valid.
-	again, err := embeddedAuth(ctx, &authServerFlags{}, ts.URL, dir, store, logger)
+	again, err := embeddedAuth(ctx, &authServerFlags{kek: kekSource()}, ts.URL, dir, store, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestSplitDeployment(t *testing.T) {
 	if _, err := asStore.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "split@example.com", PasswordHash: hash}); err != nil {
 		t.Fatal(err)
 	}
-	asSrv, issuer, err := authServerOnly(ctx, &authServerFlags{accessTokenTTL: 15 * time.Minute}, asTS.URL, resource, asDir, asStore, logger)
+	asSrv, issuer, err := authServerOnly(ctx, &authServerFlags{accessTokenTTL: 15 * time.Minute, kek: kekSource()}, asTS.URL, resource, asDir, asStore, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

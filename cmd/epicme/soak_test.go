@@ -113,7 +113,7 @@ func runSoak(ctx context.Context, duration, ttl time.Duration, clients, every in
 		return nil, err
 	}
 	publicURL := "http://" + ln.Addr().String()
-	flags := authServerFlags{accessTokenTTL: ttl, trustForwardedFor: true}
+	flags := authServerFlags{accessTokenTTL: ttl, trustForwardedFor: true, kek: kekSource()}
 	setup, err := embeddedAuth(ctx, &flags, publicURL, dir, store, logger)
 	if err != nil {
 		ln.Close()
