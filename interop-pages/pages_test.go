@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +46,13 @@ func tool(t *testing.T, name string) string {
 	if _, err := browser.ExecPath(); err != nil {
 		testenv.Missing(t, testenv.Chromium, browser.InstallHint)
 	}
+	return nodeTool(t, name)
+}
+
+// nodeTool is the path of a Node tool of node_modules/.bin, for the tests
+// that need no browser.
+func nodeTool(t *testing.T, name string) string {
+	t.Helper()
 	bin := filepath.Join(folder(), "node_modules", ".bin", name)
 	if _, err := os.Stat(bin); err != nil {
 		testenv.Missing(t, testenv.Node, "interop-pages/node_modules is missing; run `npm ci --prefix interop-pages` to enable these tests")
@@ -124,10 +132,15 @@ func serve(t *testing.T, flags ...string) *server {
 	re := regexp.MustCompile(`sign in as demo@epicme\.local / (\S+)`)
 	// The URL clients get is the one serve prints.
 	printed := regexp.MustCompile(`serving at (http://\S+)`)
+	// Development mode (--dev-insecure-no-auth) creates no demo accounts.
+	dev := slices.Contains(flags, "--dev-insecure-no-auth")
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		out := stdout.String()
-		if m, u := re.FindStringSubmatch(out), printed.FindStringSubmatch(out); m != nil && u != nil {
-			s.url, s.demoPassword = u[1], m[1]
+		if m, u := re.FindStringSubmatch(out), printed.FindStringSubmatch(out); u != nil && (m != nil || dev) {
+			s.url = u[1]
+			if m != nil {
+				s.demoPassword = m[1]
+			}
 			return s
 		}
 	}
