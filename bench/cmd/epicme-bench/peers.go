@@ -191,6 +191,7 @@ type peersHarness struct {
 	epicTokens  []string // one JWT per user
 	missTokens  []string // JWTs for the first-request-per-token runs
 	epicAddr    string
+	toolsFile   string // EpicMe's tools, listed by every peer (writeTools)
 	contestants []*contestant
 	results     []*peersResult
 }
@@ -516,16 +517,44 @@ func (h *peersHarness) startAll(ctx context.Context) error {
 			args = []string{node, filepath.Join(dir, "server.mjs"), "-db", db, "-tokens", tokens}
 			note = "@modelcontextprotocol/sdk " + npmVersion(dir, "@modelcontextprotocol/sdk") + ", Express, requireBearerAuth, better-sqlite3"
 		}
+		if h.toolsFile != "" && name != "epicme-noauth" {
+			args = append(args, "-tools", h.toolsFile)
+		}
 		c := &contestant{Name: name, Note: note, tokens: toks, URL: url}
 		if err := h.start(ctx, c, args); err != nil {
 			return fmt.Errorf("starting %s: %w", name, err)
 		}
 		h.contestants = append(h.contestants, c)
+		if name == "epicme" {
+			if err := h.writeTools(ctx, c); err != nil {
+				return err
+			}
+		}
 	}
 	if len(h.contestants) == 0 {
 		return errors.New("no contestant to run")
 	}
 	return nil
+}
+
+// writeTools saves the tools of EpicMe's tools/list for the peers (their
+// -tools flag), so that every contestant lists the same definitions and
+// the tools/list workload encodes the same bytes everywhere.
+func (h *peersHarness) writeTools(ctx context.Context, c *contestant) error {
+	body, err := mcpPost(ctx, c.URL, c.tokens[0], "tools/list", "", `{}`)
+	if err != nil {
+		return fmt.Errorf("epicme: tools/list: %w", err)
+	}
+	var r struct {
+		Result struct {
+			Tools json.RawMessage `json:"tools"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || len(r.Result.Tools) == 0 {
+		return fmt.Errorf("epicme: tools/list answered %s", truncateBytes(body))
+	}
+	h.toolsFile = filepath.Join(h.work, "tools.json")
+	return os.WriteFile(h.toolsFile, r.Result.Tools, 0o644)
 }
 
 func npmVersion(dir, pkg string) string {
@@ -643,6 +672,7 @@ func (h *peersHarness) stopAll() {
 func (h *peersHarness) check(ctx context.Context) error {
 	var want json.RawMessage
 	var wantFrom string
+	wantTools := 0
 	for _, c := range h.contestants {
 		tok := ""
 		if len(c.tokens) > 0 {
@@ -675,8 +705,21 @@ func (h *peersHarness) check(ctx context.Context) error {
 			return fmt.Errorf("%s and %s return different entries:\n%s\n%s", wantFrom, c.Name, truncateBytes(want), truncateBytes(got))
 		}
 		body, err = mcpPost(ctx, c.URL, tok, "tools/list", "", `{}`)
-		if err != nil || !bytes.Contains(body, []byte(`"get_entry"`)) {
+		var list struct {
+			Result struct {
+				Tools []struct {
+					Name string `json:"name"`
+				} `json:"tools"`
+			} `json:"result"`
+		}
+		if err != nil || json.Unmarshal(body, &list) != nil || !bytes.Contains(body, []byte(`"get_entry"`)) {
 			return fmt.Errorf("%s: tools/list: %v %s", c.Name, err, truncateBytes(body))
+		}
+		// Every contestant lists as many tools as the first (EpicMe).
+		if n := len(list.Result.Tools); wantTools == 0 {
+			wantTools = n
+		} else if n != wantTools {
+			return fmt.Errorf("%s lists %d tools, %s %d: tools/list would not compare like with like", c.Name, n, wantFrom, wantTools)
 		}
 		h.say("%-14s answers: entry 1 of user 0 is %q", c.Name, ent["title"])
 		time.Sleep(200 * time.Millisecond)

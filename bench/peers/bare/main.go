@@ -23,18 +23,27 @@ func main() {
 	if err != nil {
 		peerkit.Fatal(err)
 	}
+	tools, err := peerkit.LoadTools(f.Tools)
+	if err != nil {
+		peerkit.Fatal(err)
+	}
+	list := toolsList
+	if tools != nil {
+		list = map[string]any{"tools": tools}
+	}
 	ln, err := peerkit.Listen(f.Addr)
 	if err != nil {
 		peerkit.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /mcp", &handler{tokens: tokens, store: store})
+	mux.Handle("POST /mcp", &handler{tokens: tokens, store: store, list: list})
 	peerkit.Fatal((&http.Server{Handler: mux}).Serve(ln))
 }
 
 type handler struct {
 	tokens peerkit.TokenTable
 	store  *peerkit.Store
+	list   any // the tools/list result
 }
 
 // request is the part of a JSON-RPC 2.0 request this server reads.
@@ -77,6 +86,7 @@ type callResult struct {
 	IsError           bool            `json:"isError,omitempty"`
 }
 
+// toolsList is the tools/list result without -tools.
 var toolsList = map[string]any{"tools": []any{map[string]any{
 	"name":        peerkit.ToolName,
 	"description": peerkit.ToolDescription,
@@ -103,7 +113,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := response{ID: req.ID}
 	switch {
 	case req.Method == "tools/list":
-		resp.Result = toolsList
+		resp.Result = h.list
 	case req.Method == "tools/call" && req.Params.Name == peerkit.ToolName && req.Params.Arguments.ID != nil:
 		id := *req.Params.Arguments.ID
 		e, err := h.store.GetEntry(r.Context(), user, id)

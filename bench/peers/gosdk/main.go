@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -34,7 +35,26 @@ func main() {
 		peerkit.Fatal(err)
 	}
 
+	tools, err := peerkit.LoadTools(f.Tools)
+	if err != nil {
+		peerkit.Fatal(err)
+	}
+
 	s := mcp.NewServer(&mcp.Implementation{Name: "gosdk-peer", Version: "1"}, nil)
+	// With -tools, the other tools of EpicMe's list are listed from their own
+	// definitions; only get_entry, with the schema the SDK infers, is served.
+	for _, raw := range tools {
+		var t mcp.Tool
+		if err := json.Unmarshal(raw, &t); err != nil {
+			peerkit.Fatal(err)
+		}
+		if t.Name == peerkit.ToolName {
+			continue
+		}
+		s.AddTool(&t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: peerkit.Unserved(req.Params.Name)}}}, nil
+		})
+	}
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        peerkit.ToolName,
 		Description: peerkit.ToolDescription,

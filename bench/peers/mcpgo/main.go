@@ -28,12 +28,33 @@ func main() {
 		peerkit.Fatal(err)
 	}
 
+	tools, err := peerkit.LoadTools(f.Tools)
+	if err != nil {
+		peerkit.Fatal(err)
+	}
+
 	s := server.NewMCPServer("mcpgo-peer", "1", server.WithToolCapabilities(false))
-	s.AddTool(mcp.NewTool(peerkit.ToolName,
+	getEntry := mcp.NewTool(peerkit.ToolName,
 		mcp.WithDescription(peerkit.ToolDescription),
 		mcp.WithInteger("id", mcp.Required(), mcp.Description("The entry's id")),
 		mcp.WithReadOnlyHintAnnotation(true),
-	), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	)
+	// With -tools, every tool of EpicMe's list is registered from its own
+	// definition (schemas kept raw, byte for byte); only get_entry is served.
+	for _, raw := range tools {
+		t, err := rawTool(raw)
+		if err != nil {
+			peerkit.Fatal(err)
+		}
+		if t.Name == peerkit.ToolName {
+			getEntry = t
+			continue
+		}
+		s.AddTool(t, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultError(peerkit.Unserved(req.Params.Name)), nil
+		})
+	}
+	s.AddTool(getEntry, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		user, _ := ctx.Value(userKey{}).(string)
 		id, err := req.RequireInt("id")
 		if err != nil {
@@ -72,6 +93,25 @@ func main() {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", bearer(tokens, h))
 	peerkit.Fatal((&http.Server{Handler: mux}).Serve(ln))
+}
+
+// rawTool decodes a tool definition, keeping its schemas as they are.
+func rawTool(raw json.RawMessage) (mcp.Tool, error) {
+	var t mcp.Tool
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return t, err
+	}
+	var schemas struct {
+		In  json.RawMessage `json:"inputSchema"`
+		Out json.RawMessage `json:"outputSchema"`
+	}
+	if err := json.Unmarshal(raw, &schemas); err != nil {
+		return t, err
+	}
+	// mcp-go encodes either the typed or the raw schema, never both.
+	t.InputSchema, t.OutputSchema = mcp.ToolInputSchema{}, mcp.ToolOutputSchema{}
+	t.RawInputSchema, t.RawOutputSchema = schemas.In, schemas.Out
+	return t, nil
 }
 
 // bearer refuses requests without a known token (RFC 6750 §3) and puts the

@@ -41,6 +41,10 @@ type Flags struct {
 	Tokens string
 	// Addr is the loopback address to listen on.
 	Addr string
+	// Tools is a file holding the "tools" array of EpicMe's tools/list
+	// (optional): a peer lists these tools, so that every contestant's
+	// tools/list encodes the same definitions. Only get_entry is served.
+	Tools string
 }
 
 // ParseFlags parses the command line.
@@ -49,6 +53,7 @@ func ParseFlags() *Flags {
 	flag.StringVar(&f.DB, "db", "", "the fixture's SQLite `file`")
 	flag.StringVar(&f.Tokens, "tokens", "", "token table `file`: lines of <hex sha256 of token> <user id>")
 	flag.StringVar(&f.Addr, "addr", "127.0.0.1:0", "loopback `address` to listen on")
+	flag.StringVar(&f.Tools, "tools", "", "`file` of the tools to list: the \"tools\" array of EpicMe's tools/list\n(default: get_entry alone)")
 	flag.Parse()
 	if f.DB == "" || f.Tokens == "" {
 		fmt.Fprintln(os.Stderr, "both -db and -tokens are required")
@@ -80,6 +85,35 @@ func LoadTokens(path string) (TokenTable, error) {
 	}
 	return t, sc.Err()
 }
+
+// LoadTools reads the tools of Flags.Tools, one raw JSON object each, or
+// returns nil when path is empty.
+func LoadTools(path string) ([]json.RawMessage, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tools []json.RawMessage
+	if err := json.Unmarshal(b, &tools); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON array of tools: %w", path, err)
+	}
+	return tools, nil
+}
+
+// ToolNameOf returns the name of a raw tool definition.
+func ToolNameOf(tool json.RawMessage) string {
+	var t struct {
+		Name string `json:"name"`
+	}
+	json.Unmarshal(tool, &t)
+	return t.Name
+}
+
+// Unserved is the error text of a listed tool that a peer does not serve.
+func Unserved(name string) string { return "tool " + name + " is listed, not served, by this peer" }
 
 // Lookup returns the user of a token, or "" when the token is unknown. It
 // hashes the token as a verifier that stores only hashes must.

@@ -4,7 +4,9 @@
 // that looks the token up by its SHA-256, reading the fixture with
 // better-sqlite3.
 //
-// Usage: node server.mjs -db FILE -tokens FILE [-addr 127.0.0.1:0]
+// Usage: node server.mjs -db FILE -tokens FILE [-addr 127.0.0.1:0] [-tools FILE]
+// (-tools: the "tools" array of EpicMe's tools/list, listed as they are;
+// only get_entry is served)
 // Prints "listening http://HOST:PORT/mcp" once it accepts connections.
 
 import { createHash } from 'node:crypto';
@@ -16,14 +18,14 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { LATEST_PROTOCOL_VERSION, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 function flags(argv) {
   const f = { addr: '127.0.0.1:0' };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i].replace(/^-+/, '');
-    if (!['db', 'tokens', 'addr'].includes(k) || i + 1 >= argv.length) {
-      console.error(`unknown or incomplete flag ${argv[i]}; want -db FILE -tokens FILE [-addr HOST:PORT]`);
+    if (!['db', 'tokens', 'addr', 'tools'].includes(k) || i + 1 >= argv.length) {
+      console.error(`unknown or incomplete flag ${argv[i]}; want -db FILE -tokens FILE [-addr HOST:PORT] [-tools FILE]`);
       process.exit(2);
     }
     f[k] = argv[i + 1];
@@ -36,6 +38,7 @@ function flags(argv) {
 }
 
 const f = flags(process.argv.slice(2));
+const listed = f.tools ? JSON.parse(readFileSync(f.tools, 'utf8')) : null;
 
 // The token table: hex SHA-256 of a token -> user id.
 const tokens = new Map();
@@ -102,6 +105,10 @@ function newServer() {
       structuredContent: { entry: e },
     };
   });
+  // With -tools, tools/list answers EpicMe's definitions (the SDK's
+  // registerTool takes zod schemas, not JSON Schema, so the list is set
+  // on the underlying protocol server).
+  if (listed) server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
   return server;
 }
 
