@@ -100,6 +100,7 @@ func newTestEnvWith(tb testing.TB, set func(*Options)) *testEnv {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { srv.Close() })
+	declareSchemas(tb, srv)
 	users := map[string]*epicme.User{alice.ID: alice, bob.ID: bob}
 	auth := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -200,6 +201,7 @@ func call(tb testing.TB, c *client.Client, name string, args any) *mcp.CallToolR
 	if err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}
+	checkSchemas(tb, name, args, res)
 	return res
 }
 
