@@ -209,7 +209,7 @@ func (s *Server) pageUser(w http.ResponseWriter, r *http.Request) *epicme.User {
 // when the password is wrong, else the current hash.
 func (s *Server) reauthenticate(w http.ResponseWriter, r *http.Request, user *epicme.User, pw string) string {
 	now := s.now()
-	key := "signin:" + user.Email
+	key := signInPairKey(user.Email, s.signInSource(r))
 	if d := s.backoff.wait(key, now); d > 0 {
 		s.showAccount(w, r, user, http.StatusTooManyRequests, "", tooMany(d))
 		return ""
