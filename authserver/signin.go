@@ -213,7 +213,7 @@ func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a quarter of an hour and try again.")
 		return
 	}
-	user, hash, err := s.checkPassword(ctx, email, pw)
+	user, _, err := s.checkPassword(ctx, email, pw)
 	if errors.Is(err, errBusy) {
 		w.Header().Set("Retry-After", "5")
 		refuse(http.StatusServiceUnavailable, "The server is busy. Try again in a few seconds.")
@@ -232,7 +232,11 @@ func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	s.backoff.reset(pairKey)
 	s.store.ResetEvents(ctx, pairKey)
-	s.startSession(w, user, hash)
+	if err := s.startSession(w, r, user); err != nil {
+		s.log.ErrorContext(ctx, "starting a session", "err", err)
+		s.showError(w, r, http.StatusInternalServerError, "Internal error.")
+		return
+	}
 	if a == nil {
 		s.log.InfoContext(ctx, "user signed in", "user", user.ID)
 		http.Redirect(w, r, next, http.StatusSeeOther)
