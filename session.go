@@ -83,6 +83,16 @@ type SessionStore interface {
 	// DeleteIdleSessions deletes the sessions last seen before idleSince
 	// and returns how many.
 	DeleteIdleSessions(ctx context.Context, idleSince time.Time) (int, error)
+
+	// UseRequestState records that the multi round-trip request (MCP
+	// 2026-07-28) of this requestState completed, until expires, when the
+	// state is refused anyway; stores keep only its SessionKey. A state
+	// recorded before is ECONFLICT: of any number of calls with one state,
+	// on any instance sharing the store, exactly one succeeds.
+	UseRequestState(ctx context.Context, state string, expires time.Time) error
+	// DeleteExpiredRequestStates forgets the states that expired at or
+	// before now and returns how many.
+	DeleteExpiredRequestStates(ctx context.Context, now time.Time) (int, error)
 }
 
 // ValidateSession checks a session before it is stored.

@@ -96,7 +96,10 @@ func (s *Server) serveSignUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "account created by sign-up", "user", user.ID)
-	s.startSession(w, user, hash)
+	if err := s.startSession(w, r, user); err != nil {
+		s.busyOrInternal(w, r, err)
+		return
+	}
 	if a == nil {
 		http.Redirect(w, r, AccountPath, http.StatusSeeOther)
 		return
@@ -135,14 +138,17 @@ func (s *Server) busyOrInternal(w http.ResponseWriter, r *http.Request, err erro
 	s.showError(w, r, http.StatusInternalServerError, "Internal error.")
 }
 
-// serveSignOut ends the session on this browser. Inside an authorization
+// serveSignOut ends the session of this browser, on the server too. Inside an authorization
 // (the consent page's "Not you?"), it shows the sign-in form again for the
 // same request.
 func (s *Server) serveSignOut(w http.ResponseWriter, r *http.Request) {
 	if !s.parsePageForm(w, r) {
 		return
 	}
-	http.SetCookie(w, s.cookies.expired("epicme_session"))
+	if err := s.endSession(w, r); err != nil {
+		s.busyOrInternal(w, r, err)
+		return
+	}
 	if r.PostForm.Get("request") != "" {
 		a := s.carriedRequest(w, r)
 		if a == nil {
@@ -209,7 +215,7 @@ func (s *Server) pageUser(w http.ResponseWriter, r *http.Request) *epicme.User {
 // when the password is wrong, else the current hash.
 func (s *Server) reauthenticate(w http.ResponseWriter, r *http.Request, user *epicme.User, pw string) string {
 	now := s.now()
-	key := "signin:" + user.Email
+	key := signInPairKey(user.Email, s.signInSource(r))
 	if d := s.backoff.wait(key, now); d > 0 {
 		s.showAccount(w, r, user, http.StatusTooManyRequests, "", tooMany(d))
 		return ""
@@ -227,9 +233,8 @@ func (s *Server) reauthenticate(w http.ResponseWriter, r *http.Request, user *ep
 	return hash
 }
 
-// serveChangePassword replaces the signed-in user's password. Sessions
-// carry a stamp of the password, so every other session ends; this one is
-// renewed.
+// serveChangePassword replaces the signed-in user's password and ends
+// every session of the user; this browser gets a new one.
 func (s *Server) serveChangePassword(w http.ResponseWriter, r *http.Request) {
 	user := s.pageUser(w, r)
 	if user == nil {
@@ -257,8 +262,15 @@ func (s *Server) serveChangePassword(w http.ResponseWriter, r *http.Request) {
 		s.busyOrInternal(w, r, err)
 		return
 	}
+	if err := EndUserSessions(ctx, s.store, user.ID); err != nil {
+		s.busyOrInternal(w, r, err)
+		return
+	}
 	s.log.InfoContext(ctx, "user changed their password", "user", user.ID)
-	s.startSession(w, user, hash)
+	if err := s.startSession(w, r, user); err != nil {
+		s.busyOrInternal(w, r, err)
+		return
+	}
 	http.Redirect(w, r, AccountPath+"?done=password", http.StatusSeeOther)
 }
 

@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"crypto/hmac"
 	"errors"
 	"net/http"
 	"net/url"
@@ -363,35 +362,6 @@ func loopbackOnly(c *Client) bool {
 		}
 	}
 	return true
-}
-
-// sessionUser returns the signed-in local user, or nil. A session ends
-// when it expires, when the user is disabled or deleted, and when the
-// password it was opened with changes.
-func (s *Server) sessionUser(r *http.Request) *epicme.User {
-	ck, err := r.Cookie(s.cookies.name("epicme_session"))
-	if err != nil {
-		return nil
-	}
-	id, stamp := s.cookies.sessionUserID(ck.Value, s.now())
-	if id == "" {
-		return nil
-	}
-	u, err := s.users.UserByID(r.Context(), id)
-	if err != nil || u.Disabled || u.Issuer != epicme.LocalIssuer {
-		return nil
-	}
-	hash, err := s.users.PasswordHash(r.Context(), id)
-	if err != nil || hash == "" || !hmac.Equal(stamp, s.cookies.passwordStamp(hash)) {
-		return nil
-	}
-	return u
-}
-
-// startSession signs the user in on this browser.
-func (s *Server) startSession(w http.ResponseWriter, user *epicme.User, hash string) {
-	exp := s.now().Add(s.cfg.SessionTTL)
-	http.SetCookie(w, s.cookies.cookie("epicme_session", s.cookies.sessionValue(user.ID, s.cookies.passwordStamp(hash), exp), s.cfg.SessionTTL))
 }
 
 // parsePageForm reads a posted form of the pages and checks its CSRF token;

@@ -208,42 +208,6 @@ func (c cookieCodec) expired(name string) *http.Cookie {
 	return ck
 }
 
-// stampLen is the length of a session's password stamp.
-const stampLen = 8
-
-// passwordStamp ties sessions to the password they were opened with:
-// changing or resetting the password ends every other session. It is
-// keyed, so the cookie tells its holder nothing about the stored hash.
-func (c cookieCodec) passwordStamp(hash string) []byte {
-	return c.mac("session stamp", []byte(hash))[:stampLen]
-}
-
-// session cookie: base64url(expiry(8) || stamp(8) || userID) "." base64url(mac).
-func (c cookieCodec) sessionValue(userID string, stamp []byte, exp time.Time) string {
-	payload := binary.BigEndian.AppendUint64(nil, uint64(exp.Unix()))
-	payload = append(payload, stamp[:stampLen]...)
-	payload = append(payload, userID...)
-	return b64.EncodeToString(payload) + "." + b64.EncodeToString(c.mac("session", payload))
-}
-
-// sessionUserID returns the user id and password stamp of a valid,
-// unexpired session cookie, or "".
-func (c cookieCodec) sessionUserID(v string, now time.Time) (string, []byte) {
-	i := strings.IndexByte(v, '.')
-	if i < 0 {
-		return "", nil
-	}
-	payload, err1 := b64.DecodeString(v[:i])
-	sig, err2 := b64.DecodeString(v[i+1:])
-	if err1 != nil || err2 != nil || len(payload) < 8+stampLen+1 || !hmac.Equal(sig, c.mac("session", payload)) {
-		return "", nil
-	}
-	if int64(binary.BigEndian.Uint64(payload[:8])) < now.Unix() {
-		return "", nil
-	}
-	return string(payload[8+stampLen:]), payload[8 : 8+stampLen]
-}
-
 // csrfToken is the form field that goes with the CSRF cookie: a MAC of the
 // cookie's random value (signed double submit), which a cross-site page can
 // neither read nor compute.

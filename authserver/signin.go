@@ -14,16 +14,24 @@ import (
 	"github.com/epicme/epicme/password"
 )
 
-// Limits on password guessing. Every attempt counts in a fixed window
-// (stored, so they hold across restarts and processes); failures also start
-// an exponential backoff kept in memory. Both key on the email as typed,
-// whether or not an account has it, so that neither reveals which emails
-// exist.
+// Limits on password guessing (OWASP Authentication Cheat Sheet, "Account
+// Lockout"). They key on the pair (email as typed, network source) and on
+// the source, never on the email alone: wrong passwords from other networks
+// cannot keep an account's owner out. Sources are keyed as every other
+// per-source limit is (ratelimit.Sources: an IPv6 /64 is one source).
+//
+// Every attempt counts in a fixed window (stored, so they hold across
+// restarts and instances); failures also start an exponential backoff kept
+// in memory. Attempts from sources that already failed on an email count
+// towards a high ceiling for the email, which a source with no failures on
+// it never meets. Keys name the email whether or not an account has it, so
+// that no answer reveals which emails exist.
 const (
 	signInWindow          = 15 * time.Minute
-	signInPerAccount      = 10 // attempts per email per window
-	signInPerSource       = 50 // attempts per network source per window
-	backoffFreeFailures   = 3  // failures after which attempts must wait
+	signInPerPair         = 10  // attempts per email and source per window
+	signInPerSource       = 50  // attempts per source per window
+	signInAccountCeiling  = 100 // attempts per email, from sources that failed on it, per window
+	backoffFreeFailures   = 3   // failures of a pair after which attempts must wait
 	sourceFreeFailures    = 20
 	maxBackoff            = 5 * time.Minute
 	maxBackoffKeys        = 10000
@@ -190,28 +198,22 @@ func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	accountKey, sourceKey := "signin:"+email, "signin-source:"+s.sourceOf(r)
-	if d := max(s.backoff.wait(accountKey, now), s.backoff.wait(sourceKey, now)); d > 0 {
+	source := s.signInSource(r)
+	pairKey, sourceKey := signInPairKey(email, source), "signin-source:"+source
+	if d := max(s.backoff.wait(pairKey, now), s.backoff.wait(sourceKey, now)); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 		refuse(http.StatusTooManyRequests, tooMany(d))
 		return
 	}
-	for _, lim := range []struct {
-		key   string
-		limit int
-	}{{accountKey, signInPerAccount}, {sourceKey, signInPerSource}} {
-		n, err := s.store.CountEvent(ctx, lim.key, signInWindow, now)
-		if err != nil {
-			s.log.ErrorContext(ctx, "counting sign-in attempts", "err", err)
-			s.showError(w, r, http.StatusInternalServerError, "Internal error.")
-			return
-		}
-		if n > lim.limit {
-			refuse(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a quarter of an hour and try again.")
-			return
-		}
+	if ok, err := s.countSignIn(ctx, email, pairKey, sourceKey, now); err != nil {
+		s.log.ErrorContext(ctx, "counting sign-in attempts", "err", err)
+		s.showError(w, r, http.StatusInternalServerError, "Internal error.")
+		return
+	} else if !ok {
+		refuse(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a quarter of an hour and try again.")
+		return
 	}
-	user, hash, err := s.checkPassword(ctx, email, pw)
+	user, _, err := s.checkPassword(ctx, email, pw)
 	if errors.Is(err, errBusy) {
 		w.Header().Set("Retry-After", "5")
 		refuse(http.StatusServiceUnavailable, "The server is busy. Try again in a few seconds.")
@@ -223,14 +225,18 @@ func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if user == nil {
-		s.backoff.fail(accountKey, backoffFreeFailures, now)
+		s.backoff.fail(pairKey, backoffFreeFailures, now)
 		s.backoff.fail(sourceKey, sourceFreeFailures, now)
 		refuse(http.StatusUnauthorized, "The email or password is wrong.")
 		return
 	}
-	s.backoff.reset(accountKey)
-	s.store.ResetEvents(ctx, accountKey)
-	s.startSession(w, user, hash)
+	s.backoff.reset(pairKey)
+	s.store.ResetEvents(ctx, pairKey)
+	if err := s.startSession(w, r, user); err != nil {
+		s.log.ErrorContext(ctx, "starting a session", "err", err)
+		s.showError(w, r, http.StatusInternalServerError, "Internal error.")
+		return
+	}
 	if a == nil {
 		s.log.InfoContext(ctx, "user signed in", "user", user.ID)
 		http.Redirect(w, r, next, http.StatusSeeOther)
@@ -238,6 +244,38 @@ func (s *Server) serveSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(ctx, "user signed in", "user", user.ID, "client_id", a.client.ID)
 	s.consentOrCode(w, r, a, user)
+}
+
+// signInSource is the network source sign-in limits key on: the request's
+// address as Config.Sources keys it (an IPv6 address by its /64). Guessing
+// passwords is limited from every source, exempt or not.
+func (s *Server) signInSource(r *http.Request) string {
+	key, _, _ := s.sourceKeys(r)
+	return key
+}
+
+// signInPairKey is the key of the limits of one email from one source.
+func signInPairKey(email, source string) string {
+	return "signin:" + source + " " + email
+}
+
+// countSignIn counts one sign-in attempt and reports whether it may go
+// ahead: within the pair's and the source's windows and, when the pair has
+// attempts before this one in its window (which a success clears), within
+// the email's ceiling.
+func (s *Server) countSignIn(ctx context.Context, email, pairKey, sourceKey string, now time.Time) (bool, error) {
+	pair, err := s.store.CountEvent(ctx, pairKey, signInWindow, now)
+	if err != nil || pair > signInPerPair {
+		return false, err
+	}
+	if n, err := s.store.CountEvent(ctx, sourceKey, signInWindow, now); err != nil || n > signInPerSource {
+		return false, err
+	}
+	if pair == 1 {
+		return true, nil
+	}
+	n, err := s.store.CountEvent(ctx, "signin-account:"+email, signInWindow, now)
+	return err == nil && n <= signInAccountCeiling, err
 }
 
 // accountNext is where a sign-in without an authorization request goes:

@@ -109,8 +109,21 @@ type Store interface {
 	// ResetEvents forgets the events counted under key.
 	ResetEvents(ctx context.Context, key string) error
 
+	// CreateSignInSession stores a session of the sign-in pages.
+	CreateSignInSession(ctx context.Context, s *SignInSession) error
+	// SignInSession returns the session with this hash, expired or not;
+	// ENOTFOUND if there is none.
+	SignInSession(ctx context.Context, hash string) (*SignInSession, error)
+	// DeleteSignInSession ends one session; ending a missing one is not an
+	// error.
+	DeleteSignInSession(ctx context.Context, hash string) error
+	// DeleteUserSignInSessions ends every session of a user but the one
+	// with hash keep ("" keeps none). Deleting the user deletes them too.
+	DeleteUserSignInSessions(ctx context.Context, userID, keep string) error
+
 	// PurgeExpired deletes expired codes, refresh tokens, access-token
-	// records, revocation-list entries and rate-limit windows.
+	// records, revocation-list entries, rate-limit windows and sessions of
+	// the sign-in pages.
 	PurgeExpired(ctx context.Context, now time.Time) error
 }
 
@@ -260,6 +273,18 @@ type Consent struct {
 	Scope     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// SignInSession is a session of the sign-in and account pages. The
+// browser's cookie holds a random id; the store keeps only its hash
+// ([HashToken]), so the server can end a session whatever cookies were
+// copied.
+type SignInSession struct {
+	Hash      string
+	UserID    string
+	CreatedAt time.Time
+	// ExpiresAt bounds the session's life (Config.SessionTTL after sign-in).
+	ExpiresAt time.Time
 }
 
 // SigningKey is a key that signs access tokens. The private key is stored

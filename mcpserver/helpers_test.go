@@ -93,6 +93,15 @@ func newTestEnv(tb testing.TB) *testEnv {
 func newTestEnvWith(tb testing.TB, set func(*Options)) *testEnv {
 	tb.Helper()
 	db, alice, bob := openTestStore(tb)
+	e := serveTestStore(tb, db, alice, bob, set)
+	e.store = db
+	return e
+}
+
+// serveTestStore starts a Server on db, as newTestEnvWith does; the
+// returned testEnv has no SQLite store of its own.
+func serveTestStore(tb testing.TB, db epicme.Store, alice, bob *epicme.User, set func(*Options)) *testEnv {
+	tb.Helper()
 	opts := Options{Logger: quietLogger(), Secret: testSecret, SamplingTimeout: 10 * time.Second}
 	set(&opts)
 	srv, err := New(db, contextCallers, opts)
@@ -124,7 +133,7 @@ func newTestEnvWith(tb testing.TB, set func(*Options)) *testEnv {
 	}))
 	ts := httptest.NewServer(mux)
 	tb.Cleanup(ts.Close)
-	return &testEnv{store: db, alice: alice, bob: bob, srv: srv, ts: ts, url: ts.URL + "/mcp"}
+	return &testEnv{alice: alice, bob: bob, srv: srv, ts: ts, url: ts.URL + "/mcp"}
 }
 
 // testMaxBody is the body cap in front of the handler in tests, as

@@ -268,7 +268,8 @@ func TestRequestStateRefused(t *testing.T) {
 	}
 
 	// create_entry: a retry with the state never creates a second entry,
-	// however often it is sent.
+	// however often it is sent; the first completes the request, the others
+	// are refused (TestAttack_CompletedRequestStateReplayed).
 	sampleCaps := map[string]any{"sampling": map[string]any{}}
 	cargs := map[string]any{"title": "Once", "content": "only once"}
 	h, body = modernCall(e.alice, "create_entry", cargs, nil, sampleCaps)
@@ -281,7 +282,8 @@ func TestRequestStateRefused(t *testing.T) {
 	answer := map[string]any{inputSuggestTags: map[string]any{"role": "assistant", "model": "m", "content": map[string]any{"type": "text", "text": `[{"name":"once"}]`}}}
 	for i := 0; i < 3; i++ {
 		h, body = modernCall(e.alice, "create_entry", cargs, map[string]any{"inputResponses": answer, "requestState": cstate}, sampleCaps)
-		if _, got := e.rawPost(t, h, body); path(got, "result", "structuredContent", "entry", "title") != "Once" {
+		_, got := e.rawPost(t, h, body)
+		if completed := path(got, "result", "structuredContent", "entry", "title") == "Once"; completed != (i == 0) {
 			t.Fatalf("retry %d = %v", i, got)
 		}
 	}

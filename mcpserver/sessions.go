@@ -349,8 +349,9 @@ func (reg *sessionRegistry) endStreams(key string) *localSession {
 	return l
 }
 
-// purge deletes the sessions idle for longer than SessionIdleTTL from the
-// store, every half TTL (at most every ten minutes), until ctx is done.
+// purge deletes the sessions idle for longer than SessionIdleTTL and the
+// expired used requestStates from the store, every half TTL (at most every
+// ten minutes), until ctx is done.
 func (reg *sessionRegistry) purge(ctx context.Context) {
 	every := max(min(reg.s.opts.SessionIdleTTL/2, 10*time.Minute), time.Second)
 	t := time.NewTicker(every)
@@ -362,6 +363,9 @@ func (reg *sessionRegistry) purge(ctx context.Context) {
 		case <-t.C:
 			if _, err := reg.store.DeleteIdleSessions(ctx, time.Now().Add(-reg.s.opts.SessionIdleTTL)); err != nil && ctx.Err() == nil {
 				reg.s.logger.Warn("deleting idle sessions failed", "err", err)
+			}
+			if _, err := reg.store.DeleteExpiredRequestStates(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				reg.s.logger.Warn("deleting expired request states failed", "err", err)
 			}
 		}
 	}

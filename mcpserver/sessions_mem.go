@@ -14,10 +14,11 @@ import (
 type memSessions struct {
 	mu       sync.Mutex
 	sessions map[string]*epicme.MCPSession // by epicme.SessionKey
+	used     map[string]time.Time          // completed requestStates' expiry, by epicme.SessionKey
 }
 
 func newMemSessions() *memSessions {
-	return &memSessions{sessions: map[string]*epicme.MCPSession{}}
+	return &memSessions{sessions: map[string]*epicme.MCPSession{}, used: map[string]time.Time{}}
 }
 
 var _ epicme.SessionStore = (*memSessions)(nil)
@@ -113,6 +114,30 @@ func (m *memSessions) DeleteIdleSessions(_ context.Context, idleSince time.Time)
 	for k, s := range m.sessions {
 		if s.LastSeen.Before(idleSince) {
 			delete(m.sessions, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (m *memSessions) UseRequestState(_ context.Context, state string, expires time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := epicme.SessionKey(state)
+	if _, ok := m.used[key]; ok {
+		return epicme.Errorf(epicme.ECONFLICT, "this requestState was used already")
+	}
+	m.used[key] = expires
+	return nil
+}
+
+func (m *memSessions) DeleteExpiredRequestStates(_ context.Context, now time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, exp := range m.used {
+		if !exp.After(now) {
+			delete(m.used, k)
 			n++
 		}
 	}

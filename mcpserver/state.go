@@ -1,7 +1,9 @@
 package mcpserver
 
 import (
+	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -34,6 +36,9 @@ type roundTrip struct {
 	Target int64 `json:"i"`
 	// Expires is a Unix time.
 	Expires int64 `json:"e"`
+	// Nonce makes every state issued unique, so that using one up (see
+	// useState) says nothing of another.
+	Nonce string `json:"n,omitempty"`
 }
 
 // argsHash hashes a call's arguments. encoding/json writes map keys in
@@ -47,6 +52,7 @@ func argsHash(arguments any) string {
 // sealState returns the opaque requestState for rt: base64url(payload) "."
 // base64url(HMAC-SHA256(secret, payload)) (RFC 2104).
 func (s *Server) sealState(rt roundTrip) string {
+	rt.Nonce = rand.Text()[:16]
 	payload, _ := json.Marshal(rt)
 	p := base64.RawURLEncoding.EncodeToString(payload)
 	return p + "." + base64.RawURLEncoding.EncodeToString(s.stateMAC(p))
@@ -85,4 +91,18 @@ func (s *Server) openState(state string, c *epicme.Caller, tool string, argument
 		return roundTrip{}, bad
 	}
 	return rt, nil
+}
+
+// useState marks a requestState opened by openState as used, in the
+// session store every instance shares, until it expires: a completed
+// round trip cannot be completed again, here or on another instance (its
+// HMAC proves it genuine, not unused). The key is the signed payload,
+// which the HMAC fixes byte for byte.
+func (s *Server) useState(ctx context.Context, state string, rt roundTrip, tool string) error {
+	payload, _, _ := strings.Cut(state, ".")
+	err := s.sessionStore.UseRequestState(ctx, payload, time.Unix(rt.Expires+1, 0))
+	if epicme.ErrorCode(err) == epicme.ECONFLICT {
+		return epicme.Invalid("requestState", "this requestState has already been used: its request is complete; call %s again without it", tool)
+	}
+	return err
 }

@@ -237,6 +237,9 @@ func (s *Server) finishCreateEntry(ctx context.Context, c *epicme.Caller, req mc
 	if !c.Scopes.Has(samplingScopes...) {
 		return nil, forbidden("adding suggested tags", c.Scopes.Missing(samplingScopes...))
 	}
+	if err := s.useState(ctx, req.Params.RequestState, rt, "create_entry"); err != nil {
+		return nil, err
+	}
 	var added []epicme.TagRef
 	if answer := server.SamplingResponse(req.Params.InputResponses, inputSuggestTags); answer != nil {
 		added, err = s.applySuggestions(ctx, c.User.ID, rt.Target, samplingText(answer))
@@ -432,6 +435,9 @@ func (s *Server) confirm(ctx context.Context, c *epicme.Caller, req mcp.CallTool
 		answer := server.ElicitationResponse(req.Params.InputResponses, inputConfirm)
 		if answer == nil {
 			return false, nil, epicme.Invalid("inputResponses", "the answer to %q is missing from inputResponses", inputConfirm)
+		}
+		if err := s.useState(ctx, req.Params.RequestState, rt, tool); err != nil {
+			return false, nil, err
 		}
 		if answer.Action != mcp.ElicitationResponseActionAccept {
 			return false, nil, nil

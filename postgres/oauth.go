@@ -690,6 +690,7 @@ func (db *DB) PurgeExpired(ctx context.Context, now time.Time) error {
 			`DELETE FROM oauth_access_tokens WHERE expires_at <= $1`,
 			`DELETE FROM oauth_revoked_tokens WHERE expires_at <= $1`,
 			`DELETE FROM oauth_rate_counts WHERE expires_at <= $1`,
+			`DELETE FROM oauth_signin_sessions WHERE expires_at <= $1`,
 			`DELETE FROM oauth_grants WHERE revoked_at IS NOT NULL AND revoked_at <= $1
 				AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens a WHERE a.grant_id = oauth_grants.id)
 				AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)`,

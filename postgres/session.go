@@ -146,3 +146,30 @@ func (db *DB) DeleteIdleSessions(ctx context.Context, idleSince time.Time) (int,
 	})
 	return int(n), err
 }
+
+// UseRequestState records a completed requestState; ECONFLICT if it was
+// recorded before.
+func (db *DB) UseRequestState(ctx context.Context, state string, expires time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		tag, err := tx.exec(`INSERT INTO mcp_used_request_states (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`,
+			epicme.SessionKey(state), nanos(expires))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return epicme.Errorf(epicme.ECONFLICT, "this requestState was used already")
+		}
+		return nil
+	})
+}
+
+// DeleteExpiredRequestStates forgets the used states expired at now.
+func (db *DB) DeleteExpiredRequestStates(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := db.update(ctx, func(tx *Tx) error {
+		tag, err := tx.exec(`DELETE FROM mcp_used_request_states WHERE expires_at <= $1`, nanos(now))
+		n = tag.RowsAffected()
+		return err
+	})
+	return int(n), err
+}

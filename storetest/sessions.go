@@ -38,6 +38,46 @@ func testSessions(t *testing.T, open opener) {
 		}
 	}
 
+	t.Run("RequestStateUsedOnce", func(t *testing.T) {
+		_, ss := sessions(t)
+		const state = "eyJ1IjoiYWxpY2UifQ"
+		exp := t0.Add(10 * time.Minute)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won, conflicts := 0, 0
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := ss.UseRequestState(ctx, state, exp)
+				mu.Lock()
+				defer mu.Unlock()
+				switch epicme.ErrorCode(err) {
+				case "":
+					won++
+				case epicme.ECONFLICT:
+					conflicts++
+				default:
+					t.Errorf("UseRequestState: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if won != 1 || conflicts != 7 {
+			t.Fatalf("8 concurrent uses of one state: %d succeeded, %d ECONFLICT; want 1 and 7", won, conflicts)
+		}
+		if err := ss.UseRequestState(ctx, state+"x", exp); err != nil {
+			t.Fatalf("another state: %v", err)
+		}
+		if n, err := ss.DeleteExpiredRequestStates(ctx, exp.Add(-time.Second)); err != nil || n != 0 {
+			t.Fatalf("DeleteExpiredRequestStates before the expiry = %d, %v; want 0", n, err)
+		}
+		wantCode(t, ss.UseRequestState(ctx, state, exp), epicme.ECONFLICT)
+		if n, err := ss.DeleteExpiredRequestStates(ctx, exp); err != nil || n != 2 {
+			t.Fatalf("DeleteExpiredRequestStates at the expiry = %d, %v; want 2", n, err)
+		}
+	})
+
 	t.Run("RoundTrip", func(t *testing.T) {
 		s, ss := sessions(t)
 		u := newUser(t, s)

@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 		"SigningKeys":                      testSigningKeys,
 		"CountEvent":                       testCountEvent,
 		"PurgeExpired":                     testPurgeExpired,
+		"SignInSessions":                   testSignInSessions,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, open) })
 	}
@@ -499,5 +500,64 @@ func testPurgeExpired(t *testing.T, open Opener) {
 	}
 	if _, err := db.CodeByHash(ctx, "code"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		t.Fatalf("an expired code should be purged: %v", err)
+	}
+}
+
+func testSignInSessions(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, user := open(t)
+	for _, h := range []string{"s1", "s2", "s3"} {
+		if err := db.CreateSignInSession(ctx, &authserver.SignInSession{Hash: h, UserID: user, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.SignInSession(ctx, "s1")
+	if err != nil || got.UserID != user || !got.CreatedAt.Equal(t0) || !got.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("SignInSession = %+v, %v", got, err)
+	}
+	if _, err := db.SignInSession(ctx, "nosuch"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("a missing session: %v, want ENOTFOUND", err)
+	}
+	if err := db.CreateSignInSession(ctx, &authserver.SignInSession{Hash: "s1", UserID: user, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err == nil {
+		t.Fatal("a second session with the same hash was stored")
+	}
+	if err := db.DeleteSignInSession(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteSignInSession(ctx, "s1"); err != nil {
+		t.Fatalf("ending an ended session: %v", err)
+	}
+	if _, err := db.SignInSession(ctx, "s1"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("an ended session: %v, want ENOTFOUND", err)
+	}
+	if err := db.DeleteUserSignInSessions(ctx, user, "s3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SignInSession(ctx, "s2"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("a session of the user: %v, want ENOTFOUND", err)
+	}
+	if _, err := db.SignInSession(ctx, "s3"); err != nil {
+		t.Fatalf("the kept session: %v", err)
+	}
+	if err := db.PurgeExpired(ctx, t0.Add(time.Hour-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SignInSession(ctx, "s3"); err != nil {
+		t.Fatalf("an unexpired session was swept: %v", err)
+	}
+	if err := db.PurgeExpired(ctx, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SignInSession(ctx, "s3"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("an expired session survived the sweep: %v", err)
+	}
+	if err := db.CreateSignInSession(ctx, &authserver.SignInSession{Hash: "s4", UserID: user, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteAccount(ctx, user, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SignInSession(ctx, "s4"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("a session of a deleted user: %v, want ENOTFOUND", err)
 	}
 }

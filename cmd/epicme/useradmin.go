@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/password"
 )
 
 const userResetPasswordAbout = `Set a new password for a local account. Every browser signed in to it is
-signed out (sessions carry a stamp of the password); the applications it
-connected keep their access (cut them off with: epicme grant revoke --email).
+signed out (its sessions end on the server); the applications it connected
+keep their access (cut them off with: epicme grant revoke --email).
 
 The new password comes from --password, else one line on stdin, else, with
 --generate, a random one printed once:
@@ -101,6 +102,9 @@ func runUserResetPassword(ctx context.Context, args []string, e env) error {
 	if err := store.SetPasswordHash(ctx, u.ID, hash); err != nil {
 		return err
 	}
+	if err := authserver.EndUserSessions(ctx, store, u.ID); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "Password of %s reset; its browsers are signed out.\n", u.Email)
 	if generate {
 		fmt.Fprintf(e.stdout, "New password, shown only now: %s\n", pw)
@@ -144,6 +148,9 @@ func runUserDisable(ctx context.Context, args []string, e env) error {
 		return nil
 	}
 	if err := store.SetUserDisabled(ctx, u.ID, true); err != nil {
+		return err
+	}
+	if err := authserver.EndUserSessions(ctx, store, u.ID); err != nil {
 		return err
 	}
 	if err := store.RevokeUserGrants(ctx, u.ID, time.Now()); err != nil {

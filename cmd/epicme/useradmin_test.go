@@ -178,3 +178,38 @@ func TestServeSeedsDemoAccountsOnlyOnAFreshLoopbackDatabase(t *testing.T) {
 		t.Fatal("development mode seeded demo accounts")
 	}
 }
+
+// epicme user disable and reset-password end the account's sign-in
+// sessions on the server, whoever holds their cookies.
+func TestRule_UserDisableAndResetPasswordEndSignInSessions(t *testing.T) {
+	c := newCLI(t)
+	c.mustRun("user", "add", "--email", "cy@example.com", "--password", "cy's first password")
+	session := func(hash string) {
+		c.withStore(func(db *sqlite.DB) {
+			u, _ := db.LocalUserByEmail(context.Background(), "cy@example.com")
+			now := time.Now()
+			if err := db.CreateSignInSession(context.Background(), &authserver.SignInSession{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	ended := func(hash string) bool {
+		var gone bool
+		c.withStore(func(db *sqlite.DB) {
+			_, err := db.SignInSession(context.Background(), hash)
+			gone = err != nil
+		})
+		return gone
+	}
+	session("before-disable")
+	c.mustRun("user", "disable", "--email", "cy@example.com")
+	if !ended("before-disable") {
+		t.Fatal("user disable left a sign-in session")
+	}
+	c.mustRun("user", "disable", "--email", "cy@example.com", "--enable")
+	session("before-reset")
+	c.mustRun("user", "reset-password", "--email", "cy@example.com", "--password", "cy's second password")
+	if !ended("before-reset") {
+		t.Fatal("user reset-password left a sign-in session")
+	}
+}
