@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/epicme/epicme v0.0.0
-	github.com/mark3labs/mcp-go v1.2.1
+	github.com/mark3labs/mcp-go v1.6.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0
 	golang.org/x/image v0.48.0
 	modernc.org/sqlite v1.62.0

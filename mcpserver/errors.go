@@ -1,12 +1,12 @@
 package mcpserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/epicme/epicme"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -20,7 +20,10 @@ import (
 //     the error's message (MCP 2025-11-25, server/tools, "Error Handling":
 //     tool execution errors are reported in the result so the model can
 //     correct itself);
-//   - resources and prompts answer with a JSON-RPC error (JSON-RPC 2.0 §5.1);
+//   - resources and prompts answer with a JSON-RPC error (JSON-RPC 2.0 §5.1)
+//     whose code mapRPC chooses, returned through server.NewHandlerError;
+//   - completion/complete answers -32603 with the error's message: mcp-go
+//     reports any error of a completion provider so, typed or not;
 //   - the HTTP layer asks HTTPStatus for the status of a code.
 //
 // Internal errors reach clients as "internal error"; the full error goes to
@@ -84,97 +87,77 @@ func (s *Server) toolFailure(ctx context.Context, tool string, err error) (*mcp.
 	return s.toolError(ctx, tool, err), nil
 }
 
-// rpcError is a JSON-RPC error chosen by a resource or prompt handler.
-//
-// mcp-go reports every error a resource or prompt handler returns as -32603
-// with the error's text as message, and offers no way to choose the code. So
-// an rpcError spells itself as marker + code + ":" + message, where marker is
-// a random string private to the Server, and the transports' writers
-// (rewriteErrors) turn `"code":-32603,"message":"<marker><code>:` back into
-// `"code":<code>,"message":"`. A client cannot forge the marker, because it
-// never sees it.
+// rpcError is a JSON-RPC error chosen by a handler (JSON-RPC 2.0 §5.1).
+// Handlers return it wrapped by server.NewHandlerError, which makes mcp-go
+// write its code, message and data as they are (mcp-go reports any other
+// handler error as -32603); the fast path writes it itself.
 type rpcError struct {
-	marker  string
 	code    int
 	message string
+	data    any
 }
 
-func (e *rpcError) Error() string {
-	return e.marker + strconv.Itoa(e.code) + ":" + e.message
+func (e *rpcError) Error() string { return e.message }
+
+// JSONRPCError implements server.JSONRPCErrorProvider.
+func (e *rpcError) JSONRPCError() mcp.JSONRPCError {
+	return mcp.JSONRPCError{
+		JSONRPC: mcp.JSONRPC_VERSION,
+		Error:   mcp.NewJSONRPCErrorDetails(e.code, e.message, e.data),
+	}
 }
 
-// rpcErr maps an application error to a JSON-RPC error for resources,
-// logging internal errors in full.
-func (s *Server) rpcErr(ctx context.Context, what string, err error) error {
-	return s.mapRPC(ctx, what, err, true)
+// rpcErr maps an application error to a JSON-RPC error for the resource
+// uri, logging internal errors in full.
+func (s *Server) rpcErr(ctx context.Context, uri string, err error) error {
+	return handlerError(ctx, s.mapRPC(ctx, uri, err, true))
 }
 
-// paramsErr maps an application error to a JSON-RPC error for prompts and
-// completions, where a missing row is a bad argument (invalid params), not a
-// missing resource.
+// paramsErr maps an application error to a JSON-RPC error for prompts,
+// where a missing row is a bad argument (invalid params), not a missing
+// resource.
 func (s *Server) paramsErr(ctx context.Context, what string, err error) error {
-	return s.mapRPC(ctx, what, err, false)
+	return handlerError(ctx, s.mapRPC(ctx, what, err, false))
 }
 
-func (s *Server) mapRPC(ctx context.Context, what string, err error, resource bool) error {
-	code := codeInternal
+// handlerError returns e for a handler to return, recording its code for
+// the HTTP status of a 2026-07-28 response (see statusWriter).
+func handlerError(ctx context.Context, e *rpcError) error {
+	if slot, ok := ctx.Value(errorCodeKey{}).(*atomic.Int64); ok {
+		slot.Store(int64(e.code))
+	}
+	return server.NewHandlerError(e)
+}
+
+// mapRPC is the one mapping of EpicMe's error vocabulary to JSON-RPC codes;
+// it logs internal errors in full. For a resource, what is its URI: a
+// missing resource's error carries it as data.uri (MCP resources, "Error
+// Handling").
+func (s *Server) mapRPC(ctx context.Context, what string, err error, resource bool) *rpcError {
+	e := &rpcError{code: codeInternal, message: epicme.ErrorMessage(err)}
 	switch epicme.ErrorCode(err) {
 	case epicme.EINVALID:
-		code = codeInvalidParams
+		e.code = codeInvalidParams
 	case epicme.ENOTFOUND:
-		code = codeResourceNotFound
+		e.code = codeResourceNotFound
 		if !resource || server.IsModernRequest(ctx) {
 			// 2026-07-28 reports a missing resource as invalid params.
-			code = codeInvalidParams
+			e.code = codeInvalidParams
+		}
+		if resource {
+			e.data = map[string]string{"uri": what}
 		}
 	case epicme.ECONFLICT:
-		code = codeInvalidParams
+		e.code = codeInvalidParams
 	case epicme.EFORBIDDEN:
-		code = codeForbidden
+		e.code = codeForbidden
 	case epicme.EUNAVAILABLE:
-		code = codeUnavailable
+		e.code = codeUnavailable
 		s.logger.WarnContext(ctx, "request failed: database unavailable", slog.String("what", what), slog.Any("err", err))
 	default:
 		s.logger.ErrorContext(ctx, "request failed", slog.String("what", what), slog.Any("err", err))
 	}
-	return &rpcError{marker: s.marker, code: code, message: epicme.ErrorMessage(err)}
-}
-
-// rewriteErrors restores the codes of the rpcErrors in one encoded JSON-RPC
-// message (or SSE event), and reports the last code restored (0 if none).
-func rewriteErrors(p []byte, needle []byte) ([]byte, int) {
-	if !bytes.Contains(p, needle) {
-		return p, 0
-	}
-	var out []byte
-	last := 0
-	for {
-		i := bytes.Index(p, needle)
-		if i < 0 {
-			break
-		}
-		rest := p[i+len(needle):]
-		colon := bytes.IndexByte(rest, ':')
-		if colon <= 0 || colon > 7 {
-			break
-		}
-		code, err := strconv.Atoi(string(rest[:colon]))
-		if err != nil {
-			break
-		}
-		out = append(out, p[:i]...)
-		out = append(out, `"code":`...)
-		out = strconv.AppendInt(out, int64(code), 10)
-		out = append(out, `,"message":"`...)
-		p = rest[colon+1:]
-		last = code
-	}
-	return append(out, p...), last
-}
-
-// errorNeedle is what an rpcError looks like once mcp-go has encoded it.
-func errorNeedle(marker string) []byte {
-	return []byte(`"code":` + strconv.Itoa(codeInternal) + `,"message":"` + marker)
+	return e
 }
 
 // statusForCode is the HTTP status protocol 2026-07-28 gives a JSON-RPC error

@@ -95,7 +95,7 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, body *auth.Bo
 	switch {
 	case errors.As(err, &rpc):
 		// The adapter dispatched this call, so it writes the JSON-RPC
-		// error itself, with its code: nothing to restore afterwards.
+		// error itself, as mcp-go would.
 		s.writeFastError(w, req.ID, rpc, sess == nil)
 	case err != nil || res == nil:
 		return false
@@ -163,7 +163,7 @@ func (s *Server) writeFastError(w http.ResponseWriter, id json.RawMessage, e *rp
 	_ = json.NewEncoder(w).Encode(mcp.JSONRPCError{
 		JSONRPC: mcp.JSONRPC_VERSION,
 		ID:      mcp.NewRequestId(id),
-		Error:   mcp.JSONRPCErrorDetails{Code: e.code, Message: e.message},
+		Error:   mcp.NewJSONRPCErrorDetails(e.code, e.message, e.data),
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/epicme/epicme"
@@ -48,8 +49,8 @@ func (s *Server) initHTTP() {
 // them (a request with the session id of someone else, or with an
 // unknown, ended or idle session, gets 404), passes what
 // needs another instance to it (see Peers), splits 2025-03-26 batches
-// (batch.go), and restores the JSON-RPC codes of resource and prompt
-// errors (see rpcError). It does not check Origin: the HTTP layer does.
+// (batch.go), and gives 2026-07-28 error responses the HTTP status of
+// their code (see statusWriter). It does not check Origin: the HTTP layer does.
 func (s *Server) HTTPHandler() http.Handler {
 	return http.HandlerFunc(s.serveHTTP)
 }
@@ -121,9 +122,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveLibrary hands a request EpicMe has judged to mcp-go's transport.
 func (s *Server) serveLibrary(w http.ResponseWriter, r *http.Request, modern bool) {
-	rw := &rpcWriter{ResponseWriter: w, needle: s.needle, modern: modern}
-	s.http.ServeHTTP(rw, r)
-	rw.finish()
+	if !modern {
+		s.http.ServeHTTP(w, r)
+		return
+	}
+	code := new(atomic.Int64)
+	s.http.ServeHTTP(&statusWriter{ResponseWriter: w, code: code},
+		r.WithContext(context.WithValue(r.Context(), errorCodeKey{}, code)))
 }
 
 // readBody returns the POST body read once: by the auth middleware (on the
@@ -273,63 +278,49 @@ func writeRPCError(w http.ResponseWriter, status, code int, message string) {
 // for a database outage: long enough not to hammer a recovering server.
 const retryAfter = "2"
 
-// rpcWriter restores the codes of rpcErrors in mcp-go's responses, JSON or
-// SSE, and on protocol 2026-07-28 gives a JSON error response the HTTP
-// status of its restored code. The status is held back until the first
-// write so that it can still change.
-type rpcWriter struct {
+// errorCodeKey holds, on the context of a 2026-07-28 request mcp-go
+// serves, the code of the rpcError its handler returned (mapRPC records
+// it), so that statusWriter can give the response that code's status.
+type errorCodeKey struct{}
+
+// statusWriter gives a 2026-07-28 JSON error response the HTTP status of
+// its code (statusForCode) where mcp-go, which maps only the codes it knows,
+// would send 200: 403 for codeForbidden, 503 with Retry-After for
+// codeUnavailable. The code is the one the handler chose, not read back
+// from the body.
+type statusWriter struct {
 	http.ResponseWriter
-	needle []byte
-	modern bool
-	status int
-	wrote  bool
+	code  *atomic.Int64
+	wrote bool
 }
 
-func (w *rpcWriter) WriteHeader(code int) {
-	if !w.wrote && w.status == 0 {
-		w.status = code
-	}
-}
-
-func (w *rpcWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	out, code := rewriteErrors(p, w.needle)
+func (w *statusWriter) WriteHeader(status int) {
 	if !w.wrote {
-		status := w.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		if code != 0 && w.modern && status == http.StatusOK &&
+		w.wrote = true
+		if code := w.code.Load(); code != 0 && status == http.StatusOK &&
 			strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
-			status = statusForCode(code)
+			status = statusForCode(int(code))
 		}
 		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", retryAfter)
 		}
-		w.ResponseWriter.WriteHeader(status)
-		w.wrote = true
 	}
-	if _, err := w.ResponseWriter.Write(out); err != nil {
-		return 0, err
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
 	}
-	return n, nil
+	return w.ResponseWriter.Write(p)
 }
 
 // Flush implements http.Flusher, which mcp-go needs to stream SSE.
-func (w *rpcWriter) Flush() {
-	w.finish()
+func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
 // Unwrap lets http.ResponseController reach the connection.
-func (w *rpcWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// finish sends a status held back by WriteHeader when nothing was written.
-func (w *rpcWriter) finish() {
-	if !w.wrote && w.status != 0 {
-		w.ResponseWriter.WriteHeader(w.status)
-		w.wrote = true
-	}
-}
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -119,6 +119,39 @@ func TestResourceNotFoundStatus(t *testing.T) {
 	}
 }
 
+// TestRule_ResourceNotFoundNamesItsURI checks that the error for a missing
+// resource carries the requested URI as data.uri (MCP resources, "Error
+// Handling": resource not found SHOULD include the URI), on 2026-07-28
+// (-32602, HTTP 400) and on a 2025-11-25 session (-32002, HTTP 200).
+func TestRule_ResourceNotFoundNamesItsURI(t *testing.T) {
+	e := newTestEnv(t)
+	const uri = "epicme://entries/5"
+	h := http.Header{}
+	h.Set(hdrUser, e.alice.ID)
+	h.Set(mcp.HeaderProtocolVersion, v20260728)
+	h.Set(mcp.HeaderMethod, "resources/read")
+	h.Set(mcp.HeaderName, uri)
+	body := mustJSON(map[string]any{"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": map[string]any{
+		"uri":   uri,
+		"_meta": map[string]any{mcp.MetaKeyProtocolVersion: v20260728, mcp.MetaKeyClientCapabilities: map[string]any{}},
+	}})
+	status, got := e.rawPost(t, h, body)
+	if status != http.StatusBadRequest || num(path(got, "error", "code")) != mcp.INVALID_PARAMS || path(got, "error", "data", "uri") != uri {
+		t.Errorf("2026-07-28 missing entry = %d %v", status, got)
+	}
+
+	c := e.connect(t, clientConfig{version: v20251125, user: e.alice})
+	h = http.Header{}
+	h.Set(hdrUser, e.alice.ID)
+	h.Set("Mcp-Session-Id", c.GetSessionId())
+	h.Set(mcp.HeaderProtocolVersion, v20251125)
+	status, got = e.rawPost(t, h, `{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"`+uri+`"}}`)
+	if status != http.StatusOK || num(path(got, "error", "code")) != mcp.RESOURCE_NOT_FOUND ||
+		path(got, "error", "message") != `Entry with ID "5" not found` || path(got, "error", "data", "uri") != uri {
+		t.Errorf("2025-11-25 missing entry = %d %v", status, got)
+	}
+}
+
 // TestSessionIsBoundToItsUser checks that a session id is honoured only for
 // the user and client that opened it: anyone else gets 404, as for an
 // unknown session.
@@ -300,21 +333,6 @@ func TestHTTPStatus(t *testing.T) {
 		if got := HTTPStatus(code); got != want {
 			t.Errorf("HTTPStatus(%s) = %d, want %d", code, got, want)
 		}
-	}
-}
-
-func TestRewriteErrors(t *testing.T) {
-	s := &Server{marker: "epicmeabc:"}
-	needle := errorNeedle(s.marker)
-	err := &rpcError{marker: s.marker, code: -32002, message: `Entry with ID "5" not found`}
-	in := `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":` + mustJSON(err.Error()) + `}}`
-	out, code := rewriteErrors([]byte(in), needle)
-	if code != -32002 || string(out) != `{"jsonrpc":"2.0","id":1,"error":{"code":-32002,"message":"Entry with ID \"5\" not found"}}` {
-		t.Errorf("rewrite = %d %s", code, out)
-	}
-	plain := `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"epicmeabd:-1:x"}}`
-	if out, code := rewriteErrors([]byte(plain), needle); code != 0 || string(out) != plain {
-		t.Errorf("rewrote a foreign message: %s", out)
 	}
 }
 

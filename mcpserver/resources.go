@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -208,8 +209,7 @@ func (c completer) entryIDs(ctx context.Context, prefix string) (*mcp.Completion
 	for pages := 0; pages < 10 && len(values) < maxCompletions; pages++ {
 		page, err := c.s.store.ListEntries(ctx, caller.User.ID, f)
 		if err != nil {
-			c.s.logger.WarnContext(ctx, "completion failed", "err", err)
-			return nil, c.s.paramsErr(ctx, "completion", err)
+			return nil, c.failed(ctx, err)
 		}
 		for _, e := range page.Entries {
 			if id := strconv.FormatInt(e.ID, 10); strings.HasPrefix(id, prefix) && len(values) < maxCompletions {
@@ -224,6 +224,13 @@ func (c completer) entryIDs(ctx context.Context, prefix string) (*mcp.Completion
 	return &mcp.Completion{Values: values, Total: len(values)}, nil
 }
 
+// failed is the error of a completion whose store read failed. mcp-go
+// reports a completion provider's error as -32603 with the error's text,
+// whatever its type, so only the message is returned (mapRPC logs it).
+func (c completer) failed(ctx context.Context, err error) error {
+	return errors.New(c.s.mapRPC(ctx, "completion", err, false).message)
+}
+
 // tagIDs completes tag ids that start with prefix.
 func (c completer) tagIDs(ctx context.Context, prefix string) (*mcp.Completion, error) {
 	caller, err := c.s.caller(ctx)
@@ -232,7 +239,7 @@ func (c completer) tagIDs(ctx context.Context, prefix string) (*mcp.Completion, 
 	}
 	tags, err := c.s.store.ListTags(ctx, caller.User.ID)
 	if err != nil {
-		return nil, c.s.paramsErr(ctx, "completion", err)
+		return nil, c.failed(ctx, err)
 	}
 	values := []string{}
 	for _, t := range tags {

@@ -37,8 +37,6 @@ package mcpserver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,8 +110,6 @@ type Server struct {
 	callers  epicme.CallerResolver
 	logger   *slog.Logger
 	secret   []byte
-	marker   string
-	needle   []byte
 	opts     Options
 	scopes   auth.ScopeMap
 	mcp      *server.MCPServer
@@ -165,16 +161,11 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 	if opts.SessionIdleTTL <= 0 {
 		opts.SessionIdleTTL = DefaultSessionIdleTTL
 	}
-	var m [12]byte
-	if _, err := rand.Read(m[:]); err != nil {
-		return nil, err
-	}
 	s := &Server{
 		store:      store,
 		callers:    callers,
 		logger:     opts.Logger,
 		secret:     append([]byte(nil), opts.Secret...),
-		marker:     "epicme" + hex.EncodeToString(m[:]) + ":",
 		opts:       opts,
 		scopes:     opts.Scopes,
 		instance:   newInstanceID(),
@@ -189,7 +180,6 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 	if s.scopes == nil {
 		s.scopes = DefaultScopes()
 	}
-	s.needle = errorNeedle(s.marker)
 	var meta mcp.Meta
 	meta.SetServerInfo(s.implementation)
 	fastMeta, err := meta.MarshalJSON()

@@ -20,7 +20,7 @@ import (
 // so that every instance sharing the store serves every session, and a
 // session outlives a restart.
 //
-// mcp-go v1.2.1 keeps its own session objects in memory. For a request
+// mcp-go (v1.6.0) keeps its own session objects in memory. For a request
 // whose session id its SessionIdManager.Validate accepts but that it has no
 // session object for (a session another instance, or this one before a
 // restart, began), it builds an ephemeral session for the one request: it

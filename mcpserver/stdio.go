@@ -19,22 +19,7 @@ import (
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	stdio := server.NewStdioServer(s.mcp)
 	stdio.SetErrorLogger(log.New(slogWriter{s.logger}, "", 0))
-	return stdio.Listen(ctx, in, &rpcLineWriter{w: out, needle: s.needle})
-}
-
-// rpcLineWriter restores the codes of rpcErrors in the messages written to
-// stdout (see rpcError). mcp-go writes each message with one Write call.
-type rpcLineWriter struct {
-	w      io.Writer
-	needle []byte
-}
-
-func (w *rpcLineWriter) Write(p []byte) (int, error) {
-	out, _ := rewriteErrors(p, w.needle)
-	if _, err := w.w.Write(out); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+	return stdio.Listen(ctx, in, out)
 }
 
 // slogWriter sends mcp-go's stdio error log to slog.

@@ -494,7 +494,7 @@ func (h *peersHarness) startAll(ctx context.Context) error {
 			note = "net/http, JSON-RPC by hand (ceiling)"
 		case "mcp-go":
 			args = []string{filepath.Join(h.bins, "mcpgo"), "-db", db, "-tokens", tokens}
-			note = "mark3labs/mcp-go v1.2.1, bearer middleware"
+			note = "mark3labs/mcp-go v1.6.0, bearer middleware"
 		case "go-sdk":
 			args = []string{filepath.Join(h.bins, "gosdk"), "-db", db, "-tokens", tokens}
 			note = "modelcontextprotocol/go-sdk v1.8.0, auth.RequireBearerToken"
