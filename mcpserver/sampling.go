@@ -223,8 +223,12 @@ func (s *Server) askSuggestions(ctx context.Context, userID string, e *epicme.En
 // suggestInBackground asks for tag suggestions on a session of protocol
 // 2025-03-26..2025-11-25 after the tool result has gone out, so a slow or
 // absent model never holds up create_entry. It runs with the session of the
-// request (for the sampling request and the log notification) but not its
-// cancellation, bounded by Options.SamplingTimeout.
+// request (for the sampling request and the log notification) and nothing
+// else of it, bounded by Options.SamplingTimeout: mcp-go sends a server
+// request on the response stream of the POST whose context it is given
+// while that stream is open, and the create_entry response may be closing
+// by then, taking the request with it; from a fresh context the request
+// always goes out on the session's GET stream.
 func (s *Server) suggestInBackground(ctx context.Context, userID string, e *epicme.Entry) {
 	select {
 	case s.background <- struct{}{}:
@@ -232,7 +236,7 @@ func (s *Server) suggestInBackground(ctx context.Context, userID string, e *epic
 		s.logger.WarnContext(ctx, "tag suggestion skipped: too many in flight", "entry", e.ID)
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx = s.mcp.WithContext(context.Background(), server.ClientSessionFromContext(ctx))
 	go func() {
 		defer func() { <-s.background }()
 		defer func() {

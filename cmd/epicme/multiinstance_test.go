@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"hash/fnv"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,10 +25,13 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// roundRobin is a reverse proxy that sends each request to the next
-// instance, as a load balancer without sticky sessions does, keeping the
-// Host the client used.
-func roundRobin(t *testing.T, backends []string) *httptest.Server {
+// balancer is a reverse proxy in front of the instances, keeping the Host
+// the client used. With bySession it routes as docs/deployment.md asks: a
+// request carrying an Mcp-Session-Id to the instance a hash of it picks,
+// any other to the next instance. Without, every request goes to the next
+// instance, as a load balancer without sticky sessions does, so that each
+// step of a session lands elsewhere and what instances relay is exercised.
+func balancer(t *testing.T, backends []string, bySession bool) *httptest.Server {
 	t.Helper()
 	var next atomic.Uint64
 	var targets []*url.URL
@@ -39,7 +43,13 @@ func roundRobin(t *testing.T, backends []string) *httptest.Server {
 		targets = append(targets, u)
 	}
 	p := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(targets[next.Add(1)%uint64(len(targets))])
+		i := next.Add(1)
+		if id := r.In.Header.Get("Mcp-Session-Id"); bySession && id != "" {
+			h := fnv.New64a()
+			h.Write([]byte(id))
+			i = h.Sum64()
+		}
+		r.SetURL(targets[i%uint64(len(targets))])
 		r.Out.Host = r.In.Host
 		r.SetXForwarded()
 	}}
@@ -120,8 +130,15 @@ type cluster struct {
 
 // newCluster creates the database with a local account for each of emails
 // (password "a good password") and starts the three instances with flags
-// besides --addr and --public-url.
+// besides --addr and --public-url, behind a balancer that routes sessions
+// by their id.
 func newCluster(t *testing.T, emails []string, flags ...string) *cluster {
+	t.Helper()
+	return newClusterRouted(t, true, emails, flags...)
+}
+
+// newClusterRouted is newCluster with the balancer's routing chosen.
+func newClusterRouted(t *testing.T, bySession bool, emails []string, flags ...string) *cluster {
 	t.Helper()
 	dbURL := pgtest.NewDatabase(t)
 	ctx := context.Background()
@@ -143,11 +160,16 @@ func newCluster(t *testing.T, emails []string, flags ...string) *cluster {
 	for _, a := range addrs {
 		cl.backends = append(cl.backends, "http://"+a)
 	}
-	cl.lb = roundRobin(t, cl.backends)
+	cl.lb = balancer(t, cl.backends, bySession)
 	cl.cli = newCLI(t)
 	cl.cli.vars["EPICME_DATABASE_URL"] = dbURL
-	for _, a := range addrs {
-		startServe(t, cl.cli, append([]string{"--addr", a, "--public-url", cl.lb.URL}, flags...)...)
+	for i, a := range addrs {
+		sv := startServe(t, cl.cli, append([]string{"--addr", a, "--public-url", cl.lb.URL}, flags...)...)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("instance %d (%s) logged:\n%s", i, a, sv.stderr)
+			}
+		})
 	}
 	return cl
 }
@@ -364,18 +386,28 @@ func (a *sessionAnswers) CreateMessage(context.Context, mcp.CreateMessageRequest
 }
 
 // TestMultiInstanceSessions runs three serve instances on one PostgreSQL
-// database behind a round-robin proxy (no sticky sessions). A client of
-// protocol 2025-11-25 begins its session on one instance and each of its
-// requests lands on the next: tool calls and reads work everywhere; the
-// delete confirmation (elicitation) asked on one instance is answered
-// through another; tag suggestions (sampling) and resources/updated reach
-// the client on its GET stream, held by whichever instance it landed on.
-// The session is refused with 403 by every instance to another user, and
-// to the same user through another client; a DELETE on one instance ends
-// it on all (404).
+// database, twice: behind a balancer that routes each session by its id
+// (the deployment docs/deployment.md describes), and behind a round-robin
+// one (no sticky sessions), where each request of a session lands on the
+// next instance. A client of protocol 2025-11-25: tool calls and reads work
+// everywhere; the delete confirmation (elicitation) is answered; tag
+// suggestions (sampling) after every create_entry and resources/updated
+// reach the client on its GET stream, whichever instance holds it. The
+// session is refused with 404 by every instance to another user, and to
+// the same user through another client; a DELETE on one instance ends it
+// on all (404).
 func TestMultiInstanceSessions(t *testing.T) {
+	for _, routed := range []struct {
+		name      string
+		bySession bool
+	}{{"routed-by-session", true}, {"round-robin", false}} {
+		t.Run(routed.name, func(t *testing.T) { testMultiInstanceSessions(t, routed.bySession) })
+	}
+}
+
+func testMultiInstanceSessions(t *testing.T, bySession bool) {
 	ctx := context.Background()
-	cs := newCluster(t, []string{"alice@example.com", "bob@example.com"})
+	cs := newClusterRouted(t, bySession, []string{"alice@example.com", "bob@example.com"})
 	db, backends, lb := cs.db, cs.backends, cs.lb
 	alice := cs.users["alice@example.com"]
 	resource := lb.URL + "/mcp"
