@@ -338,3 +338,48 @@ func TestAttack_UserEnumeration_SignUp(t *testing.T) {
 		t.Fatalf("the eleventh probe: %d, says whether the email exists: %v", r.status, strings.Contains(r.body, "already exists"))
 	}
 }
+
+// A client names itself with Unicode controls: a right-to-left override
+// that turns "Trusted App\u202Etxt.exe" around on screen, a bell, a
+// zero-width joiner hiding between letters. The sign-in, consent and
+// connected-apps pages show each one as a visible escape, never the
+// character itself, so the name a person reads is the name that was
+// registered.
+func TestAttack_ClientNameWithBidiAndControlCharacters(t *testing.T) {
+	e := newEnv(t)
+	name := "Trusted App\u202Eexe.txt\u0007 \u2066x\u2069 a\u200Db"
+	r := e.register(map[string]any{
+		"client_name": name, "redirect_uris": []string{"http://127.0.0.1:9999/callback"},
+		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"},
+	})
+	if r.status != http.StatusCreated {
+		t.Fatalf("registration: %d %s", r.status, r.body)
+	}
+	c := testClient{id: r.json(t)["client_id"].(string), redirect: "http://127.0.0.1:9999/callback"}
+	shown := `Trusted App\u202Eexe.txt\u0007 \u2066x\u2069 a\u200Db`
+	check := func(page, body string) {
+		t.Helper()
+		for _, bad := range []string{"\u202E", "\u0007", "\u2066", "\u2069", "\u200D"} {
+			if strings.Contains(body, bad) {
+				t.Errorf("the %s page shows %U raw", page, []rune(bad)[0])
+			}
+		}
+		if !strings.Contains(body, shown) {
+			t.Errorf("the %s page does not show the name with visible escapes %q", page, shown)
+		}
+	}
+	b := e.browser()
+	_, ch := pkce()
+	signIn := b.get(e.authzURL(c, ch, nil))
+	if signIn.status != http.StatusOK || !strings.Contains(signIn.body, `name="password"`) {
+		t.Fatalf("sign-in page: %d", signIn.status)
+	}
+	check("sign-in", signIn.body)
+	consent := b.signIn(signIn.body, testEmail, testPassword)
+	if consent.status != http.StatusOK || !strings.Contains(consent.body, `name="decision"`) {
+		t.Fatalf("consent page: %d", consent.status)
+	}
+	check("consent", consent.body)
+	b.consent(consent.body)
+	check("connected apps", b.get(e.issuer+"/oauth/apps").body)
+}

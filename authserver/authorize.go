@@ -3,10 +3,12 @@ package authserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/epicme/epicme"
 )
@@ -260,7 +262,7 @@ func (s *Server) consentOrCode(w http.ResponseWriter, r *http.Request, a *authzR
 
 func clientDisplayName(c *Client) string {
 	if c.Name != "" {
-		return c.Name
+		return visible(c.Name)
 	}
 	if c.Kind == ClientMetadataDoc {
 		if u, err := url.Parse(c.ID); err == nil {
@@ -268,6 +270,24 @@ func clientDisplayName(c *Client) string {
 		}
 	}
 	return "An unnamed application"
+}
+
+// visible returns s with every control, format (bidi overrides and
+// isolates, zero-width joiners and spaces) and line or paragraph separator
+// character written as a visible \uXXXX escape: a name a client chose
+// itself must read on the page as it was registered (Unicode Technical
+// Report #36, "Bidirectional Text Spoofing"; RFC 7591 §5, client_name is
+// shown to the user).
+func visible(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			fmt.Fprintf(&b, "\\u%04X", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // showSignIn shows the sign-in form, for an authorization request a or,
