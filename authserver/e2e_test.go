@@ -26,7 +26,7 @@ import (
 func (e *env) mountMCP(t *testing.T) {
 	t.Helper()
 	m, err := mcpserver.New(e.db, authserver.Callers(e.db, e.issuer), mcpserver.Options{
-		Secret: []byte(strings.Repeat("k", 32)), Logger: e.cfg.Logger, DisableHostCheck: true,
+		Secret: []byte(strings.Repeat("k", 32)), Logger: e.cfg.Logger,
 	})
 	if err != nil {
 		t.Fatal(err)

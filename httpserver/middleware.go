@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -78,6 +80,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}()
 		defer s.recoverPanic(rec, r)
 
+		if !s.hostAllowed(r) {
+			writeJSONError(rec, http.StatusMisdirectedRequest, "misdirected_request",
+				fmt.Sprintf("this server does not answer for the host %q; use the URL it prints (its --public-url)", r.Host))
+			return
+		}
 		if r.ContentLength > s.cfg.MaxBodyBytes {
 			writeJSONError(rec, http.StatusRequestEntityTooLarge, "request_too_large",
 				fmt.Sprintf("request body must be at most %d bytes", s.cfg.MaxBodyBytes))
@@ -196,4 +203,41 @@ func (r *responseRecorder) startStream() {
 	r.stream = true
 	_ = http.NewResponseController(r.ResponseWriter).SetWriteDeadline(time.Time{})
 	r.server.streams.add(r, r.cancel)
+}
+
+// hostAllowed applies Config.Hosts to a request; the health checks answer
+// whatever the host.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/healthz", "/healthcheck", "/readyz":
+		return true
+	}
+	host := hostname(r.Host)
+	for _, h := range s.cfg.Hosts {
+		if strings.EqualFold(host, hostname(h)) {
+			return true
+		}
+	}
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if local == nil || !isLoopback(hostname(local.String())) {
+		return len(s.cfg.Hosts) == 0
+	}
+	return isLoopback(host)
+}
+
+// hostname is the host of a Host header value or address, without its
+// port or IPv6 brackets.
+func hostname(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -52,6 +52,18 @@ type Config struct {
 	// the token endpoint.
 	Guard func(http.Handler) http.Handler
 
+	// Hosts are the names this server answers for in the Host header (RFC
+	// 9110 §7.2), such as the host of its public URL; ports are not
+	// compared. A request naming another host is refused with 421
+	// Misdirected Request (RFC 9110 §15.5.20) before any route sees it, on
+	// every route but the health checks (probes come by address): a page,
+	// a token or a tool call answered for a name the server does not own is
+	// what a DNS rebinding attack needs (MCP basic/security_best_practices,
+	// "Local MCP Server Compromise"). On a loopback listener the loopback
+	// names (localhost, 127.0.0.1, ::1) are accepted too; with no Hosts,
+	// only those, and a server on another address answers any name.
+	Hosts []string
+
 	// Home, when set, is served at / and shown to browsers that open the
 	// MCP endpoint without a token (see HomePage).
 	Home *HomePage

@@ -486,3 +486,65 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		t.Errorf("unfinished request was answered: %q", b)
 	}
 }
+
+// TestRule_HostCheckedOnEveryRoute: a request naming a host the server
+// does not answer for is refused with 421 on the MCP endpoint and on every
+// route other packages mount (the OAuth pages and metadata), not only on
+// /mcp; the public name, loopback names on a loopback listener and the
+// health checks pass (RFC 9110 §7.2, §15.5.20; MCP security best
+// practices, DNS rebinding).
+func TestRule_HostCheckedOnEveryRoute(t *testing.T) {
+	ts := start(t, httpserver.Config{Hosts: []string{"journal.example.com"}})
+	ts.srv.Handle("/oauth/authorize", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page") }))
+	ts.srv.Handle("/.well-known/oauth-authorization-server", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") }))
+	port := ts.URL[strings.LastIndexByte(ts.URL, ':'):]
+	status := func(path, host string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", ts.URL+path, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, path := range []string{"/mcp", "/oauth/authorize", "/.well-known/oauth-authorization-server"} {
+		for _, host := range []string{"journal.example.com", "JOURNAL.example.com:443", "localhost" + port, "127.0.0.1" + port, "[::1]" + port} {
+			if got := status(path, host); got != http.StatusOK {
+				t.Errorf("%s with Host %s = %d, want 200", path, host, got)
+			}
+		}
+		for _, host := range []string{"evil.example", "journal.example.com.evil.example", "10.0.0.1" + port} {
+			if got := status(path, host); got != http.StatusMisdirectedRequest {
+				t.Errorf("%s with Host %s = %d, want 421", path, host, got)
+			}
+		}
+	}
+	if got := status("/healthz", "10.0.0.1"); got != http.StatusOK {
+		t.Errorf("/healthz by address = %d, want 200", got)
+	}
+}
+
+// TestRule_LoopbackListenerAnswersLoopbackNamesOnly: with no public name
+// configured, a server on loopback answers only loopback names, as mcp-go's
+// transport did for /mcp alone.
+func TestRule_LoopbackListenerAnswersLoopbackNamesOnly(t *testing.T) {
+	ts := start(t, httpserver.Config{})
+	for host, want := range map[string]int{"localhost": 200, "127.0.0.1": 200, "evil.example": 421} {
+		req, _ := http.NewRequest("GET", ts.URL+"/mcp", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s = %d %s, want %d", host, resp.StatusCode, b, want)
+		}
+		if want == 421 && !strings.Contains(string(b), "public-url") {
+			t.Errorf("the refusal does not say what to do: %s", b)
+		}
+	}
+}

@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"mime"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/epicme/epicme"
@@ -193,33 +190,6 @@ func sessionFastCall(h http.Header, req auth.Operation, sess *epicme.MCPSession)
 	_, method := h[mcp.HeaderMethod]
 	_, name := h[mcp.HeaderName]
 	return !method && !name
-}
-
-// hostAllowed applies the DNS rebinding rule that mcp-go's transport
-// applies (MCP basic/security_best_practices, "Local MCP Server
-// Compromise"): on a loopback connection the Host must be a loopback name.
-// A request that breaks it goes to mcp-go, which refuses it.
-func (s *Server) hostAllowed(r *http.Request) bool {
-	if s.opts.DisableHostCheck {
-		return true
-	}
-	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok || local == nil {
-		return true
-	}
-	return !isLoopback(local.String()) || isLoopback(r.Host)
-}
-
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = strings.Trim(addr, "[]")
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // validID reports whether raw, a value the body reader has already checked

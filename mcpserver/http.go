@@ -32,7 +32,9 @@ func (s *Server) initHTTP() {
 		server.WithSessionIdManagerResolver(s.sessions),
 		server.WithSessionIdleTTL(s.opts.SessionIdleTTL),
 		server.WithStreamableHTTPLogger(libraryLogger(s.logger)),
-		server.WithDisableLocalhostProtection(s.opts.DisableHostCheck),
+		// The Host check (DNS rebinding) is the HTTP layer's, on every
+		// route (httpserver.Config.Hosts), so mcp-go's own is off.
+		server.WithDisableLocalhostProtection(true),
 	)
 }
 
@@ -57,11 +59,6 @@ func (s *Server) HTTPHandler() http.Handler {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	modern := mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
-	if !s.hostAllowed(r) {
-		// DNS rebinding: mcp-go refuses it, before anything is read.
-		s.serveLibrary(w, r, modern)
-		return
-	}
 	// A database outage is answered as one, 503 with Retry-After, before a
 	// handler could turn it into a tool result or a JSON-RPC error under 200.
 	if _, err := s.caller(r.Context()); epicme.ErrorCode(err) == epicme.EUNAVAILABLE {

@@ -78,11 +78,6 @@ type Options struct {
 	// SessionIdleTTL ends HTTP sessions (protocol revisions before
 	// 2026-07-28) idle for longer than this (default 1 h).
 	SessionIdleTTL time.Duration
-	// DisableHostCheck turns off mcp-go's DNS rebinding protection, which
-	// refuses a request that arrives on a loopback address with a Host other
-	// than localhost. Turn it off behind a reverse proxy on loopback; the
-	// HTTP layer validates Origin.
-	DisableHostCheck bool
 	// Sessions keeps the HTTP sessions of revisions before 2026-07-28. It
 	// defaults to the journal store when that implements
 	// epicme.SessionStore (both stores do), else to memory. Instances that

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -362,6 +363,7 @@ func authServerOnly(ctx context.Context, c *authServerFlags, publicURL, resource
 		// This process serves no MCP endpoint: /mcp is not found here.
 		MCP:    http.NotFoundHandler(),
 		Auth:   func(h http.Handler) http.Handler { return h },
+		Hosts:  publicHosts(publicURL),
 		Ready:  store.Ping,
 		Logger: logger,
 	})
@@ -370,4 +372,14 @@ func authServerOnly(ctx context.Context, c *authServerFlags, publicURL, resource
 	}
 	as.Register(srv.Mux)
 	return srv, as.Issuer(), nil
+}
+
+// publicHosts is the name the HTTP server answers for besides loopback
+// names: the host of the public URL (httpserver.Config.Hosts).
+func publicHosts(publicURL string) []string {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	return []string{u.Host}
 }

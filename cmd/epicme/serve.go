@@ -142,6 +142,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		MCP:    mcp.HTTPHandler(),
 		Auth:   lim.mcp(setup.Middleware, source),
 		Guard:  lim.endpoints(source),
+		Hosts:  publicHosts(publicURL),
 		Home:   homePage(&auth, publicURL),
 		Ready:  store.Ping,
 		Logger: logger,
