@@ -120,18 +120,16 @@ func (s *Server) ReceivePeerMessage(msg string) {
 	case kindUpdated:
 		go s.deliverUpdates(m.UserID, m.URIs)
 	case kindSuggest:
-		_, registered, _, streams := s.sessions.localState(m.Key)
-		if registered == nil || !streams {
+		if _, _, _, streams := s.sessions.localState(m.Key); !streams {
 			return
 		}
 		go func() {
-			ctx := s.mcp.WithContext(context.Background(), registered)
-			e, err := s.store.GetEntry(ctx, m.UserID, m.EntryID)
+			e, err := s.store.GetEntry(context.Background(), m.UserID, m.EntryID)
 			if err != nil {
 				s.logger.Info("tag suggestion skipped", "entry", m.EntryID, "err", err)
 				return
 			}
-			s.suggestInBackground(ctx, m.UserID, e)
+			s.suggestOnStream(m.Key, m.UserID, e)
 		}()
 	}
 }

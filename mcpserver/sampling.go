@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/epicme/epicme"
@@ -208,16 +209,53 @@ func (s *Server) applySuggestions(ctx context.Context, userID string, entryID in
 // Peers. With no GET stream open anywhere, no one asks.
 func (s *Server) askSuggestions(ctx context.Context, userID string, e *epicme.Entry) {
 	session := server.ClientSessionFromContext(ctx)
-	if s.opts.Peers == nil || session == nil || session.SessionID() == "" {
+	if session == nil || session.SessionID() == "" {
 		s.suggestInBackground(ctx, userID, e)
 		return
 	}
 	key := epicme.SessionKey(session.SessionID())
-	if _, _, _, streams := s.sessions.localState(key); streams {
+	id, _, _, streams := s.sessions.localState(key)
+	if id == "" && s.opts.Peers == nil {
+		// Not an HTTP session (stdio): the request's own session object is
+		// the one its transport reads.
 		s.suggestInBackground(ctx, userID, e)
 		return
 	}
+	if streams || s.opts.Peers == nil {
+		go s.suggestOnStream(key, userID, e)
+		return
+	}
 	_ = s.publish(ctx, peerMessage{Kind: kindSuggest, Key: key, UserID: userID, EntryID: e.ID})
+}
+
+// streamRegistrationWait bounds how long suggestOnStream waits for mcp-go
+// to register the session object of a GET stream EpicMe has already seen.
+const streamRegistrationWait = 2 * time.Second
+
+// suggestOnStream asks for tag suggestions on the session's GET stream held
+// here, through the session object that stream registered with mcp-go,
+// never through the one of the request that created the entry: a request
+// that arrived before the stream registered gets an ephemeral object of
+// its own, and a server request queued on it is read by no one. A stream
+// EpicMe has seen may not be registered with mcp-go yet; it is waited for,
+// briefly.
+func (s *Server) suggestOnStream(key, userID string, e *epicme.Entry) {
+	deadline := time.Now().Add(streamRegistrationWait)
+	for {
+		_, registered, _, streams := s.sessions.localState(key)
+		if !streams {
+			return
+		}
+		if registered != nil {
+			s.suggestInBackground(s.mcp.WithContext(context.Background(), registered), userID, e)
+			return
+		}
+		if time.Now().After(deadline) {
+			s.logger.Info("tag suggestion skipped: the session's stream did not register", "entry", e.ID)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // suggestInBackground asks for tag suggestions on a session of protocol
