@@ -383,3 +383,40 @@ func TestAttack_ClientNameWithBidiAndControlCharacters(t *testing.T) {
 	b.consent(consent.body)
 	check("connected apps", b.get(e.issuer+"/oauth/apps").body)
 }
+
+// A refresh token presented three times within the grace period used to
+// give three refresh tokens, all live: three chains from one token. A grace
+// retry now supersedes the successors issued before it, so one chain is
+// live; presenting a superseded token is a reuse and revokes the family, and
+// so is a retry once the chain has moved on (RFC 9700 §4.14.2).
+func TestAttack_RefreshForkWithinGrace(t *testing.T) {
+	e := newEnv(t)
+	c := e.publicClient()
+	rt0 := e.tokens(c)["refresh_token"].(string)
+	var next []string
+	for range 3 {
+		r := e.refresh(c, rt0, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("a retry within the grace period: %d %s", r.status, r.body)
+		}
+		next = append(next, r.json(t)["refresh_token"].(string))
+	}
+	e.clock.Advance(2500 * time.Millisecond)
+	// The last chain is the live one.
+	last := e.refresh(c, next[2], nil)
+	if last.status != http.StatusOK {
+		t.Fatalf("the newest chain: %d %s", last.status, last.body)
+	}
+	// A superseded one is a reuse: refused, and the family revoked with it.
+	wantOAuthError(t, e.refresh(c, next[0], nil), http.StatusBadRequest, "invalid_grant")
+	wantOAuthError(t, e.refresh(c, last.json(t)["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
+
+	// A retry of rt0 after its successor was used is not a retry: the chain
+	// moved on, and the family is revoked even within the grace period.
+	c2 := e.publicClient()
+	r0 := e.tokens(c2)["refresh_token"].(string)
+	r1 := e.refresh(c2, r0, nil).json(t)["refresh_token"].(string)
+	r2 := e.refresh(c2, r1, nil).json(t)["refresh_token"].(string)
+	wantOAuthError(t, e.refresh(c2, r0, nil), http.StatusBadRequest, "invalid_grant")
+	wantOAuthError(t, e.refresh(c2, r2, nil), http.StatusBadRequest, "invalid_grant")
+}

@@ -254,9 +254,13 @@ type RevokedToken struct {
 // The store looks up OldHash. It fails with ErrInvalidGrant when the token
 // is unknown or expired, its grant revoked, or its grant belongs to another
 // client than ClientID. When the token was already rotated, it succeeds only
-// if that happened no more than Grace ago (concurrent refreshes of one
-// client); otherwise it revokes the whole grant and fails with
-// ErrRefreshReused (OAuth 2.1 §4.3.1, refresh token rotation).
+// if that happened no more than Grace ago (a client retrying a refresh
+// whose answer it did not get) and no token of the grant was rotated since
+// (the chain has not moved on); the successors issued before then are
+// superseded (their rotation time set to SupersededAt), so that one chain
+// is live at a time. Otherwise it revokes the whole grant and fails with
+// ErrRefreshReused (OAuth 2.1 §4.3.1, refresh token rotation; RFC 9700
+// §4.14.2): presenting a superseded token is such a reuse.
 type Rotation struct {
 	OldHash  string
 	ClientID string
@@ -337,3 +341,8 @@ func CodeNotRedeemed(found, used bool, grantID string) error {
 	}
 	return ErrInvalidGrant
 }
+
+// SupersededAt is the rotation time (Unix nanoseconds: the epoch) a store
+// gives the refresh tokens a grace retry superseded (see [Rotation]): a
+// time beyond any grace period, so that presenting one is a reuse.
+const SupersededAt int64 = 0

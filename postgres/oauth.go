@@ -473,12 +473,23 @@ func (db *DB) RotateRefreshToken(ctx context.Context, r *authserver.Rotation) (*
 			return nil
 		}
 		if !rt.RotatedAt.IsZero() {
-			if r.Grace <= 0 || r.Now.Sub(rt.RotatedAt) > r.Grace {
+			moved := 0
+			if r.Grace > 0 && r.Now.Sub(rt.RotatedAt) <= r.Grace {
+				if err := tx.queryRow(`SELECT COUNT(*) FROM oauth_refresh_tokens WHERE grant_id = $1 AND hash != $2 AND rotated_at >= $3`,
+					g.ID, r.OldHash, nanos(rt.RotatedAt)).Scan(&moved); err != nil {
+					return err
+				}
+			}
+			if r.Grace <= 0 || r.Now.Sub(rt.RotatedAt) > r.Grace || moved > 0 {
 				if err := tx.revokeGrantsWhere(r.Now, `id = $2`, g.ID); err != nil {
 					return err
 				}
 				outcome = authserver.ErrRefreshReused
 				return nil
+			}
+			if _, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE grant_id = $2 AND rotated_at IS NULL`,
+				authserver.SupersededAt, g.ID); err != nil {
+				return err
 			}
 		} else if _, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE hash = $2`, nanos(r.Now), r.OldHash); err != nil {
 			return err

@@ -344,12 +344,23 @@ func (db *DB) RotateRefreshToken(ctx context.Context, r *authserver.Rotation) (*
 			return nil
 		}
 		if !rt.RotatedAt.IsZero() {
-			if r.Grace <= 0 || r.Now.Sub(rt.RotatedAt) > r.Grace {
+			moved := 0
+			if r.Grace > 0 && r.Now.Sub(rt.RotatedAt) <= r.Grace {
+				if err := tx.queryRow(`SELECT COUNT(*) FROM oauth_refresh_tokens WHERE grant_id = ? AND hash != ? AND rotated_at >= ?`,
+					g.ID, r.OldHash, toNanos(rt.RotatedAt)).Scan(&moved); err != nil {
+					return err
+				}
+			}
+			if r.Grace <= 0 || r.Now.Sub(rt.RotatedAt) > r.Grace || moved > 0 {
 				if err := tx.revokeGrantsWhere(r.Now, `id = ?`, g.ID); err != nil {
 					return err
 				}
 				outcome = authserver.ErrRefreshReused
 				return nil
+			}
+			if _, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = ? WHERE grant_id = ? AND rotated_at IS NULL`,
+				authserver.SupersededAt, g.ID); err != nil {
+				return err
 			}
 		} else if _, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = ? WHERE hash = ?`, toNanos(r.Now), r.OldHash); err != nil {
 			return err

@@ -236,6 +236,23 @@ func testRefreshRotationUnderConcurrency(t *testing.T, open Opener) {
 				if err != nil || got.Revoked() || !got.LastUsedAt.Equal(t0.Add(time.Second)) {
 					t.Fatalf("grant after rotations: %+v, %v", got, err)
 				}
+				// One chain is live: each retry superseded the successors
+				// issued before it (RFC 9700 §4.14.2).
+				live := 0
+				for i := range n {
+					next, _, err := db.RefreshTokenByHash(ctx, fmt.Sprint("next", i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if next.RotatedAt.IsZero() {
+						live++
+					} else if next.RotatedAt.UnixNano() != authserver.SupersededAt {
+						t.Fatalf("next%d rotated at %v, want live or superseded", i, next.RotatedAt)
+					}
+				}
+				if live != 1 {
+					t.Fatalf("%d live refresh tokens after %d retries within the grace period, want 1", live, n)
+				}
 			}
 			_ = g
 		})
