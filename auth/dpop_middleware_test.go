@@ -104,3 +104,14 @@ func TestRule_RFC9449_7_BearerClientsKeepWorking(t *testing.T) {
 		t.Fatalf("metadata %v requires DPoP without the option", m)
 	}
 }
+
+// TestRule_RFC9449_7_CORSAllowsTheDPoPHeader: a browser client sends its
+// proof in the DPoP header, which the preflight must allow.
+func TestRule_RFC9449_7_CORSAllowsTheDPoPHeader(t *testing.T) {
+	f := newFixture(t, fixtureConfig{})
+	r := do(t, http.MethodOptions, f.MCP, "", "Origin", "http://localhost:6274",
+		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization, dpop")
+	if r.StatusCode != http.StatusNoContent || !strings.Contains(strings.ToLower(r.Header.Get("Access-Control-Allow-Headers")), "dpop") {
+		t.Fatalf("preflight: %d allows %q", r.StatusCode, r.Header.Get("Access-Control-Allow-Headers"))
+	}
+}
