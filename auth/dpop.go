@@ -184,7 +184,7 @@ func (c *DPoPChecker) Check(method string, u *url.URL, proof, accessToken, jkt s
 	}
 	// §4.3 check 11 and §11.1: iat within the window.
 	secs, err := iat.Float64()
-	if err != nil {
+	if err != nil || secs < 0 || secs > 1e11 {
 		return "", invalidProof("the proof iat is not a number")
 	}
 	now := c.now()
@@ -274,8 +274,13 @@ func newMemoryReplayCache(max int) *memoryReplayCache {
 func (m *memoryReplayCache) Seen(jti string, expiry time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if exp, ok := m.seen[jti]; ok && m.now().Before(exp) {
-		return true
+	if exp, ok := m.seen[jti]; ok {
+		if m.now().Before(exp) {
+			return true
+		}
+		// Expired: record anew in place; it is already in order.
+		m.seen[jti] = expiry
+		return false
 	}
 	for len(m.seen) >= m.max && len(m.order) > 0 {
 		// Drop the oldest insertion: with one window for every proof it

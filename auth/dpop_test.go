@@ -295,3 +295,15 @@ func BenchmarkDPoPCheckES256(b *testing.B) {
 		}
 	}
 }
+
+func TestRule_RFC9449_4_3_IATOutOfRangeRefused(t *testing.T) {
+	c, k := newChecker(t), newDPoPKey(t)
+	for _, iat := range []any{1e300, -1e300, "now"} {
+		cl := dpopClaims("POST", "https://mcp.example/mcp")
+		cl["iat"] = iat
+		_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), k.proof(t, cl, nil), dpopToken, k.jkt)
+		if err == nil {
+			t.Fatalf("iat %v accepted", iat)
+		}
+	}
+}
