@@ -17,6 +17,11 @@ const (
 // Challenge is one Bearer challenge of a WWW-Authenticate header (RFC 6750
 // §3, RFC 9728 §5.1 for resource_metadata). Empty fields are left out.
 type Challenge struct {
+	// Scheme is the authentication scheme: "" means Bearer; "DPoP" for
+	// RFC 9449 §7.1.
+	Scheme string
+	// Algs lists the accepted DPoP proof algorithms (RFC 9449 §7.1).
+	Algs             string
 	Realm            string
 	ResourceMetadata string
 	// Scope is a space-separated list of scopes (RFC 6749 §3.3).
@@ -33,7 +38,11 @@ func (c Challenge) String() string {
 	c = c.Sanitized()
 	var b strings.Builder
 	b.Grow(32 + len(c.Realm) + len(c.ResourceMetadata) + len(c.Scope) + len(c.Error) + len(c.ErrorDescription))
-	b.WriteString("Bearer")
+	if c.Scheme == "" {
+		b.WriteString("Bearer")
+	} else {
+		b.WriteString(c.Scheme)
+	}
 	sep := " "
 	param := func(name, value string) {
 		if value == "" {
@@ -46,6 +55,7 @@ func (c Challenge) String() string {
 		b.WriteByte('"')
 		sep = ", "
 	}
+	param("algs", c.Algs)
 	param("realm", c.Realm)
 	param("resource_metadata", c.ResourceMetadata)
 	param("scope", c.Scope)

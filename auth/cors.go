@@ -10,7 +10,7 @@ import (
 var (
 	corsAllowHeaders = []string{
 		"Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "Mcp-Protocol-Version",
-		"Mcp-Method", "Mcp-Name", "Last-Event-ID",
+		"Mcp-Method", "Mcp-Name", "Last-Event-ID", "DPoP",
 	}
 	corsExposeHeaders = "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version"
 )

@@ -48,7 +48,7 @@ func ExampleResourceServer_Protect() {
 	// Output:
 	// 401
 	// Bearer realm="Journal", resource_metadata="https://journal.example.com/.well-known/oauth-protected-resource/mcp", scope="entries:write"
-	// {"resource":"https://journal.example.com/mcp","authorization_servers":["https://login.example.com"],"scopes_supported":["entries:write"],"bearer_methods_supported":["header"]}
+	// {"resource":"https://journal.example.com/mcp","authorization_servers":["https://login.example.com"],"scopes_supported":["entries:write"],"bearer_methods_supported":["header"],"dpop_signing_alg_values_supported":["ES256","EdDSA","RS256","PS256"]}
 }
 
 func ExampleChallenge_String() {

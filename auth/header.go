@@ -24,37 +24,53 @@ var (
 // Bearer, and an error wrapping [ErrMalformedAuthorization] when there are
 // several headers or the one header is not well formed.
 func ParseAuthorization(values []string) (string, error) {
+	scheme, token, err := parseCredentials(values)
+	if err == nil && scheme != "Bearer" {
+		return "", ErrNoCredentials
+	}
+	return token, err
+}
+
+// parseCredentials is [ParseAuthorization] for the Bearer and DPoP schemes
+// (RFC 9449 §7.1: the same token68 syntax), returning the scheme as
+// "Bearer" or "DPoP".
+func parseCredentials(values []string) (scheme, token string, err error) {
 	switch len(values) {
 	case 0:
-		return "", ErrNoCredentials
+		return "", "", ErrNoCredentials
 	case 1:
 	default:
-		return "", malformed("more than one Authorization header")
+		return "", "", malformed("more than one Authorization header")
 	}
 	v := strings.Trim(values[0], " \t")
 	if v == "" {
-		return "", malformed("empty Authorization header")
+		return "", "", malformed("empty Authorization header")
 	}
 	if strings.ContainsRune(v, ',') {
 		// Several credentials in one field are not a thing (RFC 9110 §11.6.2
 		// allows one), and a comma never appears in a b64token.
-		return "", malformed("more than one credential in the Authorization header")
+		return "", "", malformed("more than one credential in the Authorization header")
 	}
 	scheme, rest, _ := strings.Cut(v, " ")
 	if !isToken(scheme) {
-		return "", malformed("the authentication scheme is not a token")
+		return "", "", malformed("the authentication scheme is not a token")
 	}
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", ErrNoCredentials
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		scheme = "Bearer"
+	case strings.EqualFold(scheme, "DPoP"):
+		scheme = "DPoP"
+	default:
+		return "", "", ErrNoCredentials
 	}
-	token := strings.TrimLeft(rest, " ")
+	token = strings.TrimLeft(rest, " ")
 	if token == "" {
-		return "", malformed("the Bearer credentials carry no token")
+		return "", "", malformed("the " + scheme + " credentials carry no token")
 	}
 	if !isB64Token(token) {
-		return "", malformed("the bearer token has characters outside b64token (RFC 6750 §2.1)")
+		return "", "", malformed("the bearer token has characters outside b64token (RFC 6750 §2.1)")
 	}
-	return token, nil
+	return scheme, token, nil
 }
 
 func malformed(reason string) error {

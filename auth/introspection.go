@@ -215,7 +215,10 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 	if info.Subject == "" {
 		return nil, invalidToken("the access token has no subject")
 	}
-	if ir.TokenType != "" && !strings.EqualFold(ir.TokenType, "Bearer") && !strings.EqualFold(ir.TokenType, "access_token") {
+	// RFC 9449 §6.2: a DPoP-bound token introspects as token_type DPoP
+	// with cnf.jkt; without the key binding it is not usable.
+	dpop := strings.EqualFold(ir.TokenType, "DPoP") && info.ConfirmationJKT() != ""
+	if ir.TokenType != "" && !dpop && !strings.EqualFold(ir.TokenType, "Bearer") && !strings.EqualFold(ir.TokenType, "access_token") {
 		return nil, invalidToken("the token is not a bearer access token")
 	}
 	if info.Audience, err = readAudience(ir.Aud); err != nil {

@@ -14,6 +14,12 @@ type ProtectedResourceMetadata struct {
 	BearerMethodsSupported []string `json:"bearer_methods_supported"`
 	ResourceName           string   `json:"resource_name,omitempty"`
 	ResourceDocumentation  string   `json:"resource_documentation,omitempty"`
+	// DPoPSigningAlgValuesSupported lists the DPoP proof algorithms
+	// accepted (RFC 9728 §2).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// DPoPBoundAccessTokensRequired says bearer tokens are refused
+	// (RFC 9728 §2, RFC 9449 §7).
+	DPoPBoundAccessTokensRequired bool `json:"dpop_bound_access_tokens_required,omitempty"`
 }
 
 // MetadataPaths are the paths where the metadata is served: the RFC 9728

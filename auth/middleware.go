@@ -84,6 +84,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+	// DPoP verifies the proofs of DPoP-bound tokens (RFC 9449 §7). Default:
+	// a checker with [DPoPOptions] defaults and Now.
+	DPoP *DPoPChecker
+	// RequireDPoP refuses bearer tokens: every token must be DPoP-bound
+	// and presented with a proof (RFC 9449 §7.1). Without it, bearer
+	// clients keep working and DPoP-bound tokens are still checked.
+	RequireDPoP bool
 }
 
 // DefaultProtocolVersions are the MCP revisions accepted when
@@ -160,13 +167,20 @@ func NewResourceServer(v Verifier, opts Options) (*ResourceServer, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.DPoP == nil {
+		if opts.DPoP, err = NewDPoPChecker(DPoPOptions{Now: opts.Now}); err != nil {
+			return nil, err
+		}
+	}
 	md, err := json.Marshal(ProtectedResourceMetadata{
-		Resource:               opts.ResourceURL,
-		AuthorizationServers:   opts.AuthorizationServers,
-		ScopesSupported:        opts.ScopesSupported,
-		BearerMethodsSupported: []string{"header"},
-		ResourceName:           opts.ResourceName,
-		ResourceDocumentation:  opts.ResourceDocumentation,
+		DPoPSigningAlgValuesSupported: opts.DPoP.Algorithms(),
+		DPoPBoundAccessTokensRequired: opts.RequireDPoP,
+		Resource:                      opts.ResourceURL,
+		AuthorizationServers:          opts.AuthorizationServers,
+		ScopesSupported:               opts.ScopesSupported,
+		BearerMethodsSupported:        []string{"header"},
+		ResourceName:                  opts.ResourceName,
+		ResourceDocumentation:         opts.ResourceDocumentation,
 	})
 	if err != nil {
 		return nil, err
@@ -340,7 +354,12 @@ func (rs *ResourceServer) readBody(w http.ResponseWriter, r *http.Request, d *de
 // authenticate parses the Authorization header and verifies its token
 // (RFC 6750 §2.1, §3.1).
 func (rs *ResourceServer) authenticate(w http.ResponseWriter, r *http.Request, body *Body, d *decision) (*TokenInfo, bool) {
-	token, err := ParseAuthorization(r.Header.Values("Authorization"))
+	scheme, token, err := parseCredentials(r.Header.Values("Authorization"))
+	if err == nil && scheme == "Bearer" && rs.opts.RequireDPoP {
+		d.deny("bearer token where DPoP is required")
+		rs.writeDPoPChallenge(w, http.StatusUnauthorized, ErrorInvalidToken, "This resource requires a DPoP-bound token (RFC 9449).")
+		return nil, false
+	}
 	if errors.Is(err, ErrNoCredentials) {
 		d.deny("no credentials")
 		scope := ""
@@ -349,6 +368,10 @@ func (rs *ResourceServer) authenticate(w http.ResponseWriter, r *http.Request, b
 		}
 		if scope == "" {
 			scope = rs.challenge
+		}
+		if rs.opts.RequireDPoP {
+			rs.writeDPoPChallenge(w, http.StatusUnauthorized, "", "")
+			return nil, false
 		}
 		WriteChallenge(w, http.StatusUnauthorized, Challenge{Realm: rs.opts.Realm, ResourceMetadata: rs.opts.ResourceMetadataURL, Scope: scope})
 		return nil, false
@@ -366,6 +389,9 @@ func (rs *ResourceServer) authenticate(w http.ResponseWriter, r *http.Request, b
 		writeErrorBody(w, http.StatusInternalServerError, "server_error", "internal error")
 		return nil, false
 	case err == nil:
+		if !rs.checkDPoP(w, r, scheme, token, info, d) {
+			return nil, false
+		}
 		d.info = info
 		return info, true
 	case errors.As(err, &te):
@@ -679,4 +705,59 @@ func (d *decision) log(result, reason string) {
 		attrs = append(attrs, slog.String("operation", strings.Join(names, ", ")))
 	}
 	d.rs.logger.LogAttrs(ctx, slog.LevelDebug, "auth decision", attrs...)
+}
+
+// checkDPoP applies RFC 9449 §7 to a verified token: a DPoP-bound token
+// (cnf.jkt) needs the DPoP scheme and a proof by its key; the DPoP scheme
+// needs a DPoP-bound token.
+func (rs *ResourceServer) checkDPoP(w http.ResponseWriter, r *http.Request, scheme, token string, info *TokenInfo, d *decision) bool {
+	jkt := info.ConfirmationJKT()
+	if scheme == "Bearer" {
+		if jkt == "" {
+			return true
+		}
+		// §7.2: a DPoP-bound token presented as a bearer token is refused.
+		d.deny("DPoP-bound token presented as Bearer")
+		rs.writeDPoPChallenge(w, http.StatusUnauthorized, ErrorInvalidToken, "This access token is DPoP-bound: present it with the DPoP scheme and a proof.")
+		return false
+	}
+	if jkt == "" {
+		d.deny("DPoP scheme with a token that is not DPoP-bound")
+		rs.writeDPoPChallenge(w, http.StatusUnauthorized, ErrorInvalidToken, "The access token is not DPoP-bound.")
+		return false
+	}
+	proofs := r.Header.Values("DPoP")
+	if len(proofs) != 1 {
+		d.deny("not exactly one DPoP proof")
+		rs.writeDPoPChallenge(w, http.StatusUnauthorized, ErrorInvalidDPoPProof, "Send exactly one DPoP header.")
+		return false
+	}
+	// The proof is for the resource URL as clients address it, whatever
+	// host a proxy forwarded (RFC 9449 §4.3 check 9).
+	target := *rs.resource
+	target.Path, target.RawPath = r.URL.Path, r.URL.RawPath
+	if _, err := rs.opts.DPoP.Check(r.Method, &target, proofs[0], token, jkt); err != nil {
+		var de *DPoPError
+		if !errors.As(err, &de) {
+			de = &DPoPError{Code: ErrorInvalidDPoPProof, Reason: "the proof is invalid"}
+		}
+		d.deny(de.Reason)
+		rs.writeDPoPChallenge(w, http.StatusUnauthorized, de.Code, capitalize(de.Reason)+".")
+		return false
+	}
+	return true
+}
+
+// writeDPoPChallenge answers with a DPoP challenge (RFC 9449 §7.1) carrying
+// the accepted algorithms and, with code, the error.
+func (rs *ResourceServer) writeDPoPChallenge(w http.ResponseWriter, status int, code, description string) {
+	c := Challenge{Scheme: "DPoP", Algs: strings.Join(rs.opts.DPoP.Algorithms(), " "),
+		Realm: rs.opts.Realm, ResourceMetadata: rs.opts.ResourceMetadataURL,
+		Error: code, ErrorDescription: description}
+	if code == "" {
+		w.Header().Add("WWW-Authenticate", c.String())
+		w.WriteHeader(status)
+		return
+	}
+	WriteChallenge(w, status, c)
 }

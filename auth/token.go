@@ -36,6 +36,15 @@ type TokenInfo struct {
 	Extra map[string]any
 }
 
+// ConfirmationJKT returns the token's cnf.jkt, the SHA-256 thumbprint of the
+// key it is bound to (RFC 9449 §6.1 in a JWT, §6.2 in introspection), or ""
+// when the token is not DPoP-bound.
+func (t *TokenInfo) ConfirmationJKT() string {
+	cnf, _ := t.Extra["cnf"].(map[string]any)
+	jkt, _ := cnf["jkt"].(string)
+	return jkt
+}
+
 // HasScopes reports whether every one of want is granted.
 func (t *TokenInfo) HasScopes(want ...string) bool {
 	for _, w := range want {

@@ -123,7 +123,7 @@ func TestHelpDocumentsEveryFlagAndEnvVar(t *testing.T) {
 		"--addr", "EPICME_ADDR", "127.0.0.1:8080",
 		"--data-dir", "EPICME_DATA_DIR", "--public-url", "EPICME_PUBLIC_URL",
 		"--log-level", "EPICME_LOG_LEVEL", "--dev-insecure-no-auth", "EPICME_DEV_INSECURE_NO_AUTH",
-		"--dev-user", "EPICME_DEV_USER",
+		"--dev-user", "EPICME_DEV_USER", "--require-dpop", "EPICME_REQUIRE_DPOP",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("serve --help lacks %q:\n%s", want, out)

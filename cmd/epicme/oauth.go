@@ -31,6 +31,7 @@ type oauthFlags struct {
 	verifierCacheTTL          time.Duration
 	allowedOrigins            string
 	scopeMapFile              string
+	requireDPoP               bool
 }
 
 func (c *oauthFlags) register(fs *flagSet) {
@@ -55,6 +56,8 @@ func (c *oauthFlags) register(fs *flagSet) {
 	fs.bindEnv("allowed-origins", "EPICME_ALLOWED_ORIGINS")
 	fs.StringVar(&c.scopeMapFile, "scope-map", "", "JSON `file` overriding which scopes each operation needs, e.g.\n{\"tools/call\": {\"create_entry\": [\"journal:write\"]}}")
 	fs.bindEnv("scope-map", "EPICME_SCOPE_MAP")
+	fs.BoolVar(&c.requireDPoP, "require-dpop", false, "accept only DPoP-bound access tokens with a proof of their key (RFC 9449),\nrefusing bearer tokens; needs --issuer, whose tokens carry cnf.jkt")
+	fs.bindEnv("require-dpop", "EPICME_REQUIRE_DPOP")
 }
 
 // enabled reports whether an external issuer is configured.
@@ -133,6 +136,7 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 		Logger:               logger,
 		// mcpserver binds sessions to their owner in the session store.
 		HandlerBindsSessions: true,
+		RequireDPoP:          c.requireDPoP,
 	}
 	if c.allowedOrigins != "" {
 		for _, o := range strings.Split(c.allowedOrigins, ",") {

@@ -1,0 +1,294 @@
+package auth
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Error codes of RFC 9449 §7.1 and §8 for a DPoP challenge.
+const (
+	ErrorInvalidDPoPProof = "invalid_dpop_proof"
+	ErrorUseDPoPNonce     = "use_dpop_nonce"
+)
+
+// DPoPError is a refused DPoP proof (RFC 9449 §4.3, §7.1). Code is
+// [ErrorInvalidDPoPProof] or [ErrorUseDPoPNonce]; Reason is safe to show the
+// client in error_description and never contains the proof or the token.
+type DPoPError struct {
+	Code   string
+	Reason string
+}
+
+func (e *DPoPError) Error() string { return e.Code + ": " + e.Reason }
+
+func invalidProof(reason string) error {
+	return &DPoPError{Code: ErrorInvalidDPoPProof, Reason: reason}
+}
+
+// DPoPReplayCache remembers the jti of the proofs seen until they expire
+// (RFC 9449 §11.1). Seen reports whether jti was already recorded and
+// records it otherwise, until expiry. An in-memory cache per instance is
+// enough: the iat window is short, so a proof replayed at another instance
+// after it left the window is refused for its age.
+type DPoPReplayCache interface {
+	Seen(jti string, expiry time.Time) bool
+}
+
+// DPoPOptions configures a [DPoPChecker].
+type DPoPOptions struct {
+	// Algorithms the proofs may be signed with (RFC 9449 §5.1
+	// dpop_signing_alg_values_supported). Default: ES256, EdDSA, RS256,
+	// PS256. Symmetric and "none" algorithms are never accepted.
+	Algorithms []string
+	// Window is how far iat may be from now, either way (RFC 9449 §11.1).
+	// Default 60 s.
+	Window time.Duration
+	// Replay records the jti of accepted proofs. Default: an in-memory
+	// cache of at most 100 000 entries.
+	Replay DPoPReplayCache
+	// Now is the clock; tests set it. Default time.Now.
+	Now func() time.Time
+}
+
+// DPoPChecker verifies DPoP proofs (RFC 9449 §4.3) presented to a resource
+// server. It is safe for concurrent use.
+type DPoPChecker struct {
+	algs   []jose.SignatureAlgorithm
+	window time.Duration
+	replay DPoPReplayCache
+	now    func() time.Time
+}
+
+// defaultDPoPAlgorithms are the asymmetric algorithms accepted by default.
+var defaultDPoPAlgorithms = []string{"ES256", "EdDSA", "RS256", "PS256"}
+
+// NewDPoPChecker returns a checker for opts. It refuses an algorithm that
+// is not an asymmetric signature algorithm (RFC 9449 §4.2: none and MAC
+// algorithms are forbidden).
+func NewDPoPChecker(opts DPoPOptions) (*DPoPChecker, error) {
+	names := opts.Algorithms
+	if len(names) == 0 {
+		names = defaultDPoPAlgorithms
+	}
+	c := &DPoPChecker{window: opts.Window, replay: opts.Replay, now: opts.Now}
+	for _, a := range names {
+		if !supportedAlgorithms[a] {
+			return nil, errors.New("auth: DPoP algorithm " + a + " is not an asymmetric signature algorithm")
+		}
+		c.algs = append(c.algs, jose.SignatureAlgorithm(a))
+	}
+	if c.window <= 0 {
+		c.window = time.Minute
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.replay == nil {
+		m := newMemoryReplayCache(100_000)
+		m.now = c.now
+		c.replay = m
+	}
+	return c, nil
+}
+
+// Algorithms returns the accepted algorithms, for the algs parameter of a
+// DPoP challenge (RFC 9449 §7.1).
+func (c *DPoPChecker) Algorithms() []string {
+	out := make([]string, len(c.algs))
+	for i, a := range c.algs {
+		out[i] = string(a)
+	}
+	return out
+}
+
+type dpopClaims struct {
+	JTI   string          `json:"jti"`
+	HTM   string          `json:"htm"`
+	HTU   string          `json:"htu"`
+	IAT   json.RawMessage `json:"iat"`
+	ATH   string          `json:"ath"`
+	Nonce string          `json:"nonce"`
+}
+
+// Check verifies proof, the value of the DPoP header of a request with
+// method and target u, against accessToken and jkt, the token's cnf.jkt
+// (RFC 9449 §4.3, §7.1). With an empty accessToken (a proof at a token
+// endpoint) ath is not checked and jkt may be empty. It returns the JWK
+// SHA-256 thumbprint (RFC 7638) of the proof's key. Errors are *DPoPError.
+func (c *DPoPChecker) Check(method string, u *url.URL, proof, accessToken, jkt string) (string, error) {
+	// §4.3 check 1: exactly one well-formed JWT.
+	if proof == "" || strings.ContainsAny(proof, ", ") {
+		return "", invalidProof("the DPoP header is not one JWT")
+	}
+	j, err := jose.ParseSignedCompact(proof, c.algs)
+	var unexpected *jose.ErrUnexpectedSignatureAlgorithm
+	switch {
+	case errors.As(err, &unexpected):
+		alg := string(unexpected.Got)
+		switch {
+		case alg == "" || strings.EqualFold(alg, "none"):
+			return "", invalidProof("the proof is unsigned: alg none is refused")
+		case strings.HasPrefix(strings.ToUpper(alg), "HS"):
+			return "", invalidProof("HMAC-signed proofs are refused")
+		}
+		return "", invalidProof("the proof algorithm is not allowed")
+	case err != nil:
+		return "", invalidProof("the proof is not a compact JWS")
+	}
+	h := j.Signatures[0].Protected
+	if _, ok := h.ExtraHeaders["crit"]; ok {
+		return "", invalidProof("the proof has critical header extensions")
+	}
+	// §4.3 check 4: typ is dpop+jwt.
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
+		return "", invalidProof("the proof typ is not dpop+jwt")
+	}
+	// §4.3 check 6-7: a public key in jwk, and the signature verifies
+	// with it.
+	key := h.JSONWebKey
+	if key == nil || !key.Valid() || !key.IsPublic() {
+		return "", invalidProof("the proof jwk is missing or not a public key")
+	}
+	payload, err := j.Verify(key.Key)
+	if err != nil {
+		return "", invalidProof("the proof signature does not verify")
+	}
+	var cl dpopClaims
+	if json.Unmarshal(payload, &cl) != nil {
+		return "", invalidProof("the proof claims are not a JSON object")
+	}
+	// §4.3 check 5: the required claims.
+	var iat json.Number
+	if cl.JTI == "" || cl.HTM == "" || cl.HTU == "" || json.Unmarshal(cl.IAT, &iat) != nil {
+		return "", invalidProof("the proof lacks jti, htm, htu or iat")
+	}
+	// §4.3 check 8: htm is the method.
+	if cl.HTM != method {
+		return "", invalidProof("the proof is for another HTTP method")
+	}
+	// §4.3 check 9: htu is the target URI, without query and fragment,
+	// after syntax- and scheme-based normalisation (RFC 3986 §6.2.2-3).
+	if !htuMatches(cl.HTU, u) {
+		return "", invalidProof("the proof is for another URL")
+	}
+	// §4.3 check 11 and §11.1: iat within the window.
+	secs, err := iat.Float64()
+	if err != nil || secs < 0 || secs > 1e11 {
+		return "", invalidProof("the proof iat is not a number")
+	}
+	now := c.now()
+	issued := time.Unix(0, int64(secs*1e9))
+	if issued.Before(now.Add(-c.window)) || issued.After(now.Add(c.window)) {
+		return "", invalidProof("the proof iat is outside the accepted window")
+	}
+	// §4.3 check 12: with an access token, ath and the key binding.
+	if accessToken != "" {
+		sum := sha256.Sum256([]byte(accessToken))
+		want := base64.RawURLEncoding.EncodeToString(sum[:])
+		if subtle.ConstantTimeCompare([]byte(cl.ATH), []byte(want)) != 1 {
+			return "", invalidProof("the proof ath does not match the access token")
+		}
+	}
+	tp, err := key.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", invalidProof("the proof jwk has no thumbprint")
+	}
+	got := base64.RawURLEncoding.EncodeToString(tp)
+	if jkt != "" && subtle.ConstantTimeCompare([]byte(got), []byte(jkt)) != 1 {
+		return "", invalidProof("the proof key is not the key the token is bound to")
+	}
+	// §11.1: a jti once. Recorded last, so a refused proof does not
+	// occupy the cache; the entry lives as long as the proof could be
+	// accepted.
+	if c.replay.Seen(got+" "+cl.JTI, issued.Add(c.window)) {
+		return "", invalidProof("the proof was already used")
+	}
+	return got, nil
+}
+
+// htuMatches compares a proof's htu with the request target, ignoring query
+// and fragment, case-insensitive in scheme and host, with default ports and
+// an empty path normalised (RFC 9449 §4.3, RFC 3986 §6.2.2, §6.2.3).
+func htuMatches(htu string, target *url.URL) bool {
+	p, err := url.Parse(htu)
+	if err != nil || target == nil {
+		return false
+	}
+	a, b := normalURL(p), normalURL(target)
+	return a != "" && a == b
+}
+
+func normalURL(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" || u.Host == "" || u.User != nil {
+		return ""
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	// Percent-encoded unreserved characters decode (RFC 3986 §6.2.2.2);
+	// hex digits of the rest compare upper-case (§6.2.2.1).
+	if dec, err := url.PathUnescape(path); err == nil {
+		path = (&url.URL{Path: dec}).EscapedPath()
+	}
+	return scheme + "://" + host + path
+}
+
+// memoryReplayCache is a bounded in-memory [DPoPReplayCache]. When full it
+// first drops expired entries, then refuses to grow by dropping the oldest
+// insertion.
+type memoryReplayCache struct {
+	mu    sync.Mutex
+	max   int
+	seen  map[string]time.Time
+	order []string
+	now   func() time.Time
+}
+
+func newMemoryReplayCache(max int) *memoryReplayCache {
+	return &memoryReplayCache{max: max, seen: make(map[string]time.Time), now: time.Now}
+}
+
+// Seen implements [DPoPReplayCache].
+func (m *memoryReplayCache) Seen(jti string, expiry time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if exp, ok := m.seen[jti]; ok {
+		if m.now().Before(exp) {
+			return true
+		}
+		// Expired: record anew in place; it is already in order.
+		m.seen[jti] = expiry
+		return false
+	}
+	for len(m.seen) >= m.max && len(m.order) > 0 {
+		// Drop the oldest insertion: with one window for every proof it
+		// also expires first.
+		delete(m.seen, m.order[0])
+		m.order = m.order[1:]
+	}
+	m.seen[jti] = expiry
+	m.order = append(m.order, jti)
+	return false
+}

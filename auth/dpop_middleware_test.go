@@ -1,0 +1,117 @@
+package auth_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epicme/epicme/auth"
+)
+
+const listTools = `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
+
+// dpopPost sends listTools to the fixture's MCP endpoint with
+// Authorization: DPoP and a fresh proof by k.
+func (f *fixture) dpopPost(t *testing.T, k dpopKey, token string) reply {
+	t.Helper()
+	cl := map[string]any{"jti": randomToken(), "htm": "POST", "htu": f.MCP, "iat": time.Now().Unix(), "ath": ath(token)}
+	return do(t, http.MethodPost, f.MCP, listTools, "Authorization", "DPoP "+token, "DPoP", k.proof(t, cl, nil))
+}
+
+// boundToken is a token bound to jkt: a JWT with cnf.jkt (RFC 9449 §6.1),
+// or an opaque token whose introspection answer has it (§6.2).
+func (f *fixture) boundToken(verifier, jkt string) string {
+	if verifier == "introspection" {
+		return f.is.opaque(f.is.claims(f.MCP, "cnf", map[string]any{"jkt": jkt}, "token_type", "DPoP"))
+	}
+	return f.jwt("cnf", map[string]any{"jkt": jkt})
+}
+
+func wantDPoPChallenge(t *testing.T, r reply, code string) {
+	t.Helper()
+	h := r.Header.Get("WWW-Authenticate")
+	if r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(h, "DPoP ") || !strings.Contains(h, `algs="ES256`) ||
+		(code != "" && !strings.Contains(h, `error="`+code+`"`)) {
+		t.Fatalf("status %d, WWW-Authenticate %q; want 401 DPoP challenge with %q", r.StatusCode, h, code)
+	}
+}
+
+func TestRule_RFC9449_7_1_DPoPBoundTokenWithProofAccepted(t *testing.T) {
+	for _, verifier := range []string{"jwt", "introspection"} {
+		f, k := newFixture(t, fixtureConfig{verifier: verifier}), newDPoPKey(t)
+		tok := f.boundToken(verifier, k.jkt)
+		if r := f.dpopPost(t, k, tok); r.StatusCode != 200 {
+			t.Fatalf("%s: status %d %s %s", verifier, r.StatusCode, r.Header.Get("WWW-Authenticate"), r.Body)
+		}
+	}
+}
+
+// TestAttack_StolenDPoPTokenReplayedWithoutKey: the thief has the token but
+// not the key: as Bearer it is refused, and proofs by another key too.
+func TestAttack_StolenDPoPTokenReplayedWithoutKey(t *testing.T) {
+	f, owner, thief := newFixture(t, fixtureConfig{}), newDPoPKey(t), newDPoPKey(t)
+	tok := f.jwt("cnf", map[string]any{"jkt": owner.jkt})
+	wantDPoPChallenge(t, f.post(t, tok, listTools), auth.ErrorInvalidToken)
+	wantDPoPChallenge(t, f.dpopPost(t, thief, tok), auth.ErrorInvalidDPoPProof)
+	// And a proof captured from the owner cannot be replayed.
+	cl := map[string]any{"jti": randomToken(), "htm": "POST", "htu": f.MCP, "iat": time.Now().Unix(), "ath": ath(tok)}
+	p := owner.proof(t, cl, nil)
+	if r := do(t, http.MethodPost, f.MCP, listTools, "Authorization", "DPoP "+tok, "DPoP", p); r.StatusCode != 200 {
+		t.Fatalf("first use: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	r := do(t, http.MethodPost, f.MCP, listTools, "Authorization", "DPoP "+tok, "DPoP", p)
+	wantDPoPChallenge(t, r, auth.ErrorInvalidDPoPProof)
+	if strings.Contains(r.Body, "ey") || !strings.Contains(r.Body, "invalid_dpop_proof") {
+		t.Fatalf("body %q: want only the OAuth error", r.Body)
+	}
+}
+
+func TestRule_RFC9449_7_2_BoundTokenAsBearerRefused(t *testing.T) {
+	f, k := newFixture(t, fixtureConfig{verifier: "introspection"}), newDPoPKey(t)
+	wantDPoPChallenge(t, f.post(t, f.boundToken("introspection", k.jkt), listTools), auth.ErrorInvalidToken)
+}
+
+func TestRule_RFC9449_7_1_ProofRequiredWithDPoPScheme(t *testing.T) {
+	f, k := newFixture(t, fixtureConfig{}), newDPoPKey(t)
+	tok := f.jwt("cnf", map[string]any{"jkt": k.jkt})
+	wantDPoPChallenge(t, do(t, http.MethodPost, f.MCP, listTools, "Authorization", "DPoP "+tok), auth.ErrorInvalidDPoPProof)
+	// An unbound token cannot be sent with the DPoP scheme.
+	wantDPoPChallenge(t, f.dpopPost(t, k, f.jwt()), auth.ErrorInvalidToken)
+}
+
+func TestRule_RFC9449_7_1_RequireDPoPRefusesBearer(t *testing.T) {
+	f := newFixture(t, fixtureConfig{opts: func(o *auth.Options) { o.RequireDPoP = true }})
+	wantDPoPChallenge(t, f.post(t, f.jwt(), listTools), auth.ErrorInvalidToken)
+	wantDPoPChallenge(t, f.post(t, "", listTools), "")
+	m := do(t, http.MethodGet, f.srv.URL+"/.well-known/oauth-protected-resource/mcp", "").json(t)
+	if m["dpop_bound_access_tokens_required"] != true {
+		t.Fatalf("metadata %v lacks dpop_bound_access_tokens_required", m)
+	}
+	k := newDPoPKey(t)
+	if r := f.dpopPost(t, k, f.jwt("cnf", map[string]any{"jkt": k.jkt})); r.StatusCode != 200 {
+		t.Fatalf("DPoP with RequireDPoP: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+}
+
+func TestRule_RFC9449_7_BearerClientsKeepWorking(t *testing.T) {
+	f := newFixture(t, fixtureConfig{})
+	if r := f.post(t, f.jwt(), listTools); r.StatusCode != 200 {
+		t.Fatalf("bearer: %d", r.StatusCode)
+	}
+	m := do(t, http.MethodGet, f.srv.URL+"/.well-known/oauth-protected-resource/mcp", "").json(t)
+	if _, ok := m["dpop_bound_access_tokens_required"]; ok {
+		t.Fatalf("metadata %v requires DPoP without the option", m)
+	}
+}
+
+// TestRule_RFC9449_7_CORSAllowsTheDPoPHeader: a browser client sends its
+// proof in the DPoP header, which the preflight must allow.
+func TestRule_RFC9449_7_CORSAllowsTheDPoPHeader(t *testing.T) {
+	f := newFixture(t, fixtureConfig{})
+	r := do(t, http.MethodOptions, f.MCP, "", "Origin", "http://localhost:6274",
+		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization, dpop")
+	if r.StatusCode != http.StatusNoContent || !strings.Contains(strings.ToLower(r.Header.Get("Access-Control-Allow-Headers")), "dpop") {
+		t.Fatalf("preflight: %d allows %q", r.StatusCode, r.Header.Get("Access-Control-Allow-Headers"))
+	}
+}
