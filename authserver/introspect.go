@@ -21,6 +21,8 @@ type introspection struct {
 	Aud       string `json:"aud"`
 	Iss       string `json:"iss"`
 	JTI       string `json:"jti"`
+	// Cnf carries the key a DPoP-bound token is bound to (RFC 9449 §6.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 var inactive = map[string]bool{"active": false}
@@ -74,8 +76,8 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, introspection{
-		Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
-		Exp: c.Expiry, Iat: c.IssuedAt, Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, JTI: c.JTI,
+		Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: c.tokenType(),
+		Exp: c.Expiry, Iat: c.IssuedAt, Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, JTI: c.JTI, Cnf: c.Confirmation,
 	})
 }
 

@@ -26,6 +26,6 @@ func (s *Server) IssueAccessToken(ctx context.Context, user *epicme.User, client
 	if user == nil || user.Issuer != epicme.LocalIssuer || user.Disabled {
 		return "", epicme.Errorf(epicme.EINVALID, "tokens are issued only for enabled local accounts")
 	}
-	tok, _, err := s.mintAccessToken(ctx, user, clientID, strings.Join(scopes, " "), s.resource, s.now())
+	tok, _, err := s.mintAccessToken(ctx, user, clientID, strings.Join(scopes, " "), s.resource, "", s.now())
 	return tok, err
 }

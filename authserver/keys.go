@@ -289,6 +289,15 @@ type AccessTokenClaims struct {
 	Expiry   int64  `json:"exp"`
 	IssuedAt int64  `json:"iat"`
 	JTI      string `json:"jti"`
+	// Confirmation binds the token to a DPoP key (RFC 9449 §6.1, RFC
+	// 7800 §3.1); nil for a bearer token.
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is a token's cnf claim: the JWK SHA-256 thumbprint (RFC
+// 7638) of the key a DPoP-bound token is bound to.
+type Confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // signJWT signs claims as an RFC 9068 access token (typ at+jwt, §2.1).

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/password"
 	"github.com/epicme/epicme/ratelimit"
 )
@@ -165,6 +166,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 
+	dpop      *auth.DPoPChecker // DPoP proofs at the token endpoint
 	keys      *keyring
 	secrets   secretHasher
 	cookies   cookieCodec
@@ -284,6 +286,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		usage:   newUsageRecorder(),
 	}
 	s.cookies = cookieCodec{key: subkey(cfg.KEK, "cookies"), secure: s.secure}
+	dpop, err := auth.NewDPoPChecker(auth.DPoPOptions{Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	s.dpop = dpop
 	s.keys = &keyring{
 		store:       cfg.Store,
 		sealer:      sealer,
@@ -380,6 +387,9 @@ type Metadata struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported"`
+	// DPoPSigningAlgValuesSupported are the algorithms of the DPoP proofs
+	// the token endpoint accepts (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // Metadata returns the server's RFC 8414 metadata.
@@ -401,6 +411,7 @@ func (s *Server) Metadata() *Metadata {
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		AuthorizationResponseIssParameterSupported: true,
 		ClientIDMetadataDocumentSupported:          !s.cfg.MetadataDocuments.Disabled,
+		DPoPSigningAlgValuesSupported:              s.dpop.Algorithms(),
 	}
 	if !s.cfg.Registration.Disabled {
 		m.RegistrationEndpoint = s.issuer + RegistrationPath

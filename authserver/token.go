@@ -7,10 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/ratelimit"
 )
 
@@ -64,16 +66,21 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	jkt, e := s.dpopKey(r)
+	if e != nil {
+		writeOAuthError(w, e)
+		return
+	}
 	var resp *tokenResponse
 	switch gt := r.PostForm.Get("grant_type"); gt {
 	case "authorization_code":
-		resp, e = s.codeGrant(r, client)
+		resp, e = s.codeGrant(r, client, jkt)
 	case "refresh_token":
 		if !contains(client.GrantTypes, "refresh_token") {
 			e = oerr(http.StatusBadRequest, errUnauthorizedClient, "this client may not use refresh tokens")
 			break
 		}
-		resp, e = s.refreshGrant(r, client)
+		resp, e = s.refreshGrant(r, client, jkt)
 	case "":
 		e = oerr(http.StatusBadRequest, errInvalidRequest, "grant_type is required")
 	default:
@@ -88,6 +95,39 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// dpopKey checks the DPoP proof of a token request, if any (RFC 9449 §4.3,
+// §5: htm POST, htu the token endpoint, no access token yet), and returns
+// the thumbprint of its key, which the tokens issued are bound to; "" for
+// a request without a proof (a bearer token).
+func (s *Server) dpopKey(r *http.Request) (string, *oauthError) {
+	proofs := r.Header.Values("DPoP")
+	if len(proofs) == 0 {
+		return "", nil
+	}
+	if len(proofs) > 1 {
+		return "", oerr(http.StatusBadRequest, auth.ErrorInvalidDPoPProof, "send one DPoP header")
+	}
+	target, _ := url.Parse(s.issuer + TokenPath)
+	jkt, err := s.dpop.Check(http.MethodPost, target, proofs[0], "", "")
+	if err != nil {
+		var de *auth.DPoPError
+		if errors.As(err, &de) {
+			return "", oerr(http.StatusBadRequest, de.Code, de.Reason)
+		}
+		return "", oerr(http.StatusBadRequest, auth.ErrorInvalidDPoPProof, "the DPoP proof is not valid")
+	}
+	return jkt, nil
+}
+
+// tokenType is the token_type of a token bound to jkt, or of a bearer
+// token when jkt is "" (RFC 9449 §5).
+func tokenType(jkt string) string {
+	if jkt != "" {
+		return "DPoP"
+	}
+	return "Bearer"
 }
 
 func internalErr(err error) *oauthError {
@@ -107,7 +147,7 @@ func (s *Server) checkResource(r *http.Request, granted string) *oauthError {
 }
 
 // codeGrant redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
-func (s *Server) codeGrant(r *http.Request, client *Client) (*tokenResponse, *oauthError) {
+func (s *Server) codeGrant(r *http.Request, client *Client, jkt string) (*tokenResponse, *oauthError) {
 	ctx := r.Context()
 	code := r.PostForm.Get("code")
 	verifier := r.PostForm.Get("code_verifier")
@@ -177,7 +217,7 @@ func (s *Server) codeGrant(r *http.Request, client *Client) (*tokenResponse, *oa
 		refresh = randomToken(32)
 		rt = &RefreshToken{Hash: HashToken(refresh), GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenIdle)}
 	}
-	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, c.Resource, now)
+	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, c.Resource, jkt, now)
 	if err != nil {
 		return nil, internalErr(err)
 	}
@@ -200,7 +240,7 @@ func (s *Server) codeGrant(r *http.Request, client *Client) (*tokenResponse, *oa
 	}
 	return &tokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(jkt),
 		ExpiresIn:    int64(s.cfg.AccessTokenTTL / time.Second),
 		RefreshToken: refresh,
 		Scope:        scope,
@@ -242,7 +282,7 @@ func (s *Server) activeUser(ctx context.Context, id string) (*epicme.User, *oaut
 // refreshGrant exchanges a refresh token (RFC 6749 §6) and rotates it
 // (OAuth 2.1 §4.3.1). A narrower scope applies to the new access token
 // only: the refresh token keeps the scope of the grant (RFC 6749 §6).
-func (s *Server) refreshGrant(r *http.Request, client *Client) (*tokenResponse, *oauthError) {
+func (s *Server) refreshGrant(r *http.Request, client *Client, jkt string) (*tokenResponse, *oauthError) {
 	ctx := r.Context()
 	token := r.PostForm.Get("refresh_token")
 	if token == "" {
@@ -276,7 +316,7 @@ func (s *Server) refreshGrant(r *http.Request, client *Client) (*tokenResponse, 
 		return nil, e
 	}
 	next := randomToken(32)
-	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, g.Resource, now)
+	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, g.Resource, jkt, now)
 	if err != nil {
 		return nil, internalErr(err)
 	}
@@ -302,7 +342,7 @@ func (s *Server) refreshGrant(r *http.Request, client *Client) (*tokenResponse, 
 	}
 	return &tokenResponse{
 		AccessToken:  access,
-		TokenType:    "Bearer",
+		TokenType:    tokenType(jkt),
 		ExpiresIn:    int64(s.cfg.AccessTokenTTL / time.Second),
 		RefreshToken: next,
 		Scope:        scope,
@@ -310,7 +350,7 @@ func (s *Server) refreshGrant(r *http.Request, client *Client) (*tokenResponse, 
 }
 
 // mintAccessToken signs an RFC 9068 access token for resource.
-func (s *Server) mintAccessToken(ctx context.Context, user *epicme.User, clientID, scope, resource string, now time.Time) (string, *AccessToken, error) {
+func (s *Server) mintAccessToken(ctx context.Context, user *epicme.User, clientID, scope, resource, jkt string, now time.Time) (string, *AccessToken, error) {
 	sk, err := s.keys.signer(ctx, now)
 	if err != nil {
 		return "", nil, err
@@ -325,6 +365,9 @@ func (s *Server) mintAccessToken(ctx context.Context, user *epicme.User, clientI
 		Expiry:   exp.Unix(),
 		IssuedAt: now.Unix(),
 		JTI:      randomToken(16),
+	}
+	if jkt != "" {
+		claims.Confirmation = &Confirmation{JKT: jkt}
 	}
 	tok, err := signJWT(sk, claims)
 	if err != nil {

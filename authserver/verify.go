@@ -215,8 +215,26 @@ func (c *AccessTokenClaims) TokenInfo() *auth.TokenInfo {
 		Audience: []string{c.Audience},
 		Expiry:   time.Unix(c.Expiry, 0),
 		IssuedAt: time.Unix(c.IssuedAt, 0),
-		Extra:    map[string]any{"jti": c.JTI},
+		Extra:    c.extra(),
 	}
+}
+
+// extra is the claims of TokenInfo.Extra: the jti, and cnf of a DPoP-bound
+// token, as a resource server reads them (auth.TokenInfo.ConfirmationJKT).
+func (c *AccessTokenClaims) extra() map[string]any {
+	m := map[string]any{"jti": c.JTI}
+	if c.Confirmation != nil {
+		m["cnf"] = map[string]any{"jkt": c.Confirmation.JKT}
+	}
+	return m
+}
+
+// tokenType is the token_type of the token (RFC 9449 §5, §6.2).
+func (c *AccessTokenClaims) tokenType() string {
+	if c.Confirmation != nil {
+		return "DPoP"
+	}
+	return "Bearer"
 }
 
 func splitScope(s string) []string {

@@ -76,11 +76,6 @@ func buildAuth(ctx context.Context, c *authFlags, addr, publicURL, dir string, s
 	case c.devInsecureNoAuth:
 		return devAuth(ctx, c, addr, store, e)
 	}
-	if c.oauth.requireDPoP {
-		// Fail closed and say why: the embedded authorization server
-		// issues bearer tokens, which --require-dpop would all refuse.
-		return nil, usagef("--require-dpop needs --issuer: the embedded authorization server does not issue DPoP-bound tokens yet")
-	}
 	if publicURL == "" {
 		host, port, _ := net.SplitHostPort(addr)
 		if port == "0" || host == "" {
@@ -93,6 +88,7 @@ func buildAuth(ctx context.Context, c *authFlags, addr, publicURL, dir string, s
 		return nil, err
 	}
 	c.embedded.boundToLoopback = isLoopbackListen(addr)
+	c.embedded.requireDPoP = c.oauth.requireDPoP
 	return embeddedAuth(ctx, &c.embedded, publicURL, dir, db, logger)
 }
 

@@ -37,6 +37,7 @@ type authServerFlags struct {
 	devPrivateMetadocs  bool
 	disableMetadataDocs bool
 	trustForwardedFor   bool
+	requireDPoP         bool // --require-dpop of serve, for the resource server
 	ipv6Prefix          int
 	// tokenClient is the token endpoint's per-client limit (limitFlags).
 	tokenClient *ratelimit.Limiter
@@ -97,6 +98,7 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 		Logger:                logger,
 		// mcpserver binds sessions to their owner in the session store.
 		HandlerBindsSessions: true,
+		RequireDPoP:          c.requireDPoP,
 	})
 	if err != nil {
 		return nil, err

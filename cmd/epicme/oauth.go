@@ -56,7 +56,7 @@ func (c *oauthFlags) register(fs *flagSet) {
 	fs.bindEnv("allowed-origins", "EPICME_ALLOWED_ORIGINS")
 	fs.StringVar(&c.scopeMapFile, "scope-map", "", "JSON `file` overriding which scopes each operation needs, e.g.\n{\"tools/call\": {\"create_entry\": [\"journal:write\"]}}")
 	fs.bindEnv("scope-map", "EPICME_SCOPE_MAP")
-	fs.BoolVar(&c.requireDPoP, "require-dpop", false, "accept only DPoP-bound access tokens with a proof of their key (RFC 9449),\nrefusing bearer tokens; needs --issuer, whose tokens carry cnf.jkt")
+	fs.BoolVar(&c.requireDPoP, "require-dpop", false, "accept only DPoP-bound access tokens with a proof of their key (RFC 9449),\nrefusing bearer tokens (the embedded authorization server binds a token to the key of\nthe DPoP proof its token request carries)")
 	fs.bindEnv("require-dpop", "EPICME_REQUIRE_DPOP")
 }
 

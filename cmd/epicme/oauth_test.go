@@ -273,7 +273,6 @@ func TestBuildAuth_FlagRules(t *testing.T) {
 		{"unknown verifier", authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "magic"}}, "127.0.0.1:8080", "--token-verifier"},
 		{"introspection without credentials", authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "introspection"}}, "127.0.0.1:8080", "--introspection-client-id"},
 		{"port 0 without a public URL", authFlags{oauth: oauthFlags{issuer: "https://login.example.com", tokenVerifier: "jwt"}}, "127.0.0.1:0", "--public-url"},
-		{"--require-dpop with the embedded server", authFlags{oauth: oauthFlags{requireDPoP: true}}, "127.0.0.1:8080", "--require-dpop needs --issuer"},
 	}
 	for _, tc := range cases {
 		_, err := buildAuth(ctx, &tc.flags, tc.addr, "", t.TempDir(), store, log, env{})

@@ -1,0 +1,179 @@
+package authserver_test
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/epicme/epicme/authserver"
+	"github.com/go-jose/go-jose/v4"
+)
+
+// proofKey is a client's DPoP key.
+type proofKey struct {
+	priv *ecdsa.PrivateKey
+	jkt  string
+}
+
+func newProofKey(t *testing.T) proofKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := (&jose.JSONWebKey{Key: &priv.PublicKey}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proofKey{priv: priv, jkt: base64.RawURLEncoding.EncodeToString(tp)}
+}
+
+// proof signs a DPoP proof (RFC 9449 §4.2) for method and u, with ath
+// when token is set.
+func (k proofKey) proof(t *testing.T, e *env, method, u, token string) string {
+	t.Helper()
+	claims := map[string]any{"jti": rand.Text(), "htm": method, "htu": u, "iat": e.clock.Now().Unix()}
+	if token != "" {
+		sum := sha256.Sum256([]byte(token))
+		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tokenRequest posts form to the token endpoint with a DPoP header.
+func tokenRequest(t *testing.T, e *env, form url.Values, proof string) reply {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+authserver.TokenPath, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
+	return do(t, nil, req)
+}
+
+// TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey: a token
+// request with a DPoP proof gets token_type DPoP and an access token whose
+// cnf.jkt is the proof key's thumbprint, in the JWT (§6.1) and in
+// introspection (§6.2); the refresh keeps the binding; the metadata lists
+// the proof algorithms (§5.1); and the resource server takes the token
+// only with a proof by that key, never as a bearer token (§7).
+func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
+	e := newEnv(t)
+	e.mountMCP(t)
+	if algs := e.get("/.well-known/oauth-authorization-server").json(t)["dpop_signing_alg_values_supported"]; algs == nil || !strings.Contains(mustString(algs), "ES256") {
+		t.Fatalf("dpop_signing_alg_values_supported = %v", algs)
+	}
+	c := e.publicClient()
+	k := newProofKey(t)
+	v, ch := pkce()
+	code := e.browser().authorize(c, ch, nil)
+	tokenURL := e.issuer + authserver.TokenPath
+	r := tokenRequest(t, e, url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
+		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
+	}, k.proof(t, e, "POST", tokenURL, ""))
+	if r.status != http.StatusOK {
+		t.Fatalf("token request with a proof: %d %s", r.status, r.body)
+	}
+	tok := r.json(t)
+	if tok["token_type"] != "DPoP" {
+		t.Fatalf("token_type = %v, want DPoP", tok["token_type"])
+	}
+	access := tok["access_token"].(string)
+	parts := strings.Split(access, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct {
+		Cnf struct {
+			JKT string `json:"jkt"`
+		} `json:"cnf"`
+	}
+	if json.Unmarshal(payload, &claims); claims.Cnf.JKT != k.jkt {
+		t.Fatalf("cnf.jkt = %q, want the proof key's %q", claims.Cnf.JKT, k.jkt)
+	}
+
+	// The resource server: the proof of the key, yes; as Bearer, no.
+	call := func(scheme, proof string) int {
+		req, _ := http.NewRequest(http.MethodPost, e.resource, strings.NewReader(
+			`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+		req.Header.Set("Authorization", scheme+" "+access)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		return do(t, nil, req).status
+	}
+	if got := call("DPoP", k.proof(t, e, "POST", e.resource, access)); got != http.StatusOK {
+		t.Fatalf("the bound token with its proof = %d, want 200", got)
+	}
+	if got := call("Bearer", ""); got != http.StatusUnauthorized {
+		t.Fatalf("the bound token as a bearer token = %d, want 401", got)
+	}
+	thief := newProofKey(t)
+	if got := call("DPoP", thief.proof(t, e, "POST", e.resource, access)); got != http.StatusUnauthorized {
+		t.Fatalf("the bound token with another key's proof = %d, want 401", got)
+	}
+
+	// A refresh with a proof keeps the binding.
+	r = tokenRequest(t, e, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {c.id}},
+		k.proof(t, e, "POST", tokenURL, ""))
+	if r.status != http.StatusOK || r.json(t)["token_type"] != "DPoP" {
+		t.Fatalf("refresh with a proof: %d %s", r.status, r.body)
+	}
+}
+
+// TestRule_RFC9449_5_BadProofAtTheTokenEndpoint: a proof for another URL
+// or method, unsigned, or replayed gets 400 invalid_dpop_proof, and no
+// token; the code stays unredeemed.
+func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
+	e := newEnv(t)
+	c := e.publicClient()
+	k := newProofKey(t)
+	v, ch := pkce()
+	code := e.browser().authorize(c, ch, nil)
+	tokenURL := e.issuer + authserver.TokenPath
+	form := url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
+		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
+	}
+	good := k.proof(t, e, "POST", tokenURL, "")
+	for name, proof := range map[string]string{
+		"another URL":    k.proof(t, e, "POST", e.issuer+"/elsewhere", ""),
+		"another method": k.proof(t, e, "GET", tokenURL, ""),
+		"unsigned":       strings.Join(strings.Split(good, ".")[:2], ".") + ".",
+		"not a JWT":      "hello",
+	} {
+		wantOAuthError(t, tokenRequest(t, e, form, proof), http.StatusBadRequest, "invalid_dpop_proof")
+		_ = name
+	}
+	if r := tokenRequest(t, e, form, good); r.status != http.StatusOK {
+		t.Fatalf("the good proof after the bad ones: %d %s", r.status, r.body)
+	}
+	wantOAuthError(t, tokenRequest(t, e, form, good), http.StatusBadRequest, "invalid_dpop_proof")
+}
+
+func mustString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
