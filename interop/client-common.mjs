@@ -34,6 +34,7 @@ export function options() {
       password: { type: 'string' },
       grant: { type: 'string' },
       'step-up': { type: 'boolean', default: false },
+      dpop: { type: 'boolean', default: false },
       title: { type: 'string', default: 'Interop entry' },
     },
     strict: true,
@@ -56,6 +57,9 @@ export function recordingFetch(log) {
     const res = await fetch(input, init);
     const url = new URL(req.url);
     const entry = { method: req.method, url: `${url.origin}${url.pathname}`, status: res.status };
+    const scheme = req.headers.get('authorization')?.split(' ')[0];
+    if (scheme) entry.scheme = scheme;
+    if (req.headers.has('dpop')) entry.dpop = true;
     if (res.status === 401 || res.status === 403) entry.challenge = res.headers.get('www-authenticate');
     log.push(entry);
     return res;

@@ -45,7 +45,8 @@ type clientReport struct {
 		FinalScope string `json:"finalScope"`
 		Steps      int    `json:"steps"`
 	} `json:"stepUp"`
-	Requests []exchange `json:"requests"`
+	Requests  []exchange `json:"requests"`
+	TokenType string     `json:"tokenType"`
 }
 
 // authorizationRequest is what a client sent to the authorization endpoint.
@@ -63,6 +64,8 @@ type exchange struct {
 	URL       string `json:"url"`
 	Status    int    `json:"status"`
 	Challenge string `json:"challenge"`
+	Scheme    string `json:"scheme"` // of the Authorization header sent
+	DPoP      bool   `json:"dpop"`   // a DPoP proof was sent
 }
 
 type journalEntry struct {
@@ -196,4 +199,36 @@ func testClients(t *testing.T, st *stack) {
 			t.Errorf("scope after step-up %q lacks entries:write", rep.StepUp.FinalScope)
 		}
 	})
+}
+
+// testDPoPClient runs the TypeScript client 2.x with a DpopSession through
+// the whole flow against the external issuer (oidc-provider with DPoP on):
+// its token requests carry proofs, the issuer binds the token to the key
+// (token_type DPoP, cnf.jkt), and EpicMe takes each MCP request only as
+// "Authorization: DPoP" with a fresh proof of that key (RFC 9449 §7),
+// calling tools as the signed-in user.
+func testDPoPClient(t *testing.T, st *stack) {
+	c := tsClients[1]
+	title := "DPoP entry"
+	rep := runClient(t, st, c, "", "carol", title, "--dpop")
+	if rep.Error != "" {
+		t.Fatalf("%s --dpop: %s", c.script, rep.Error)
+	}
+	checkScenario(t, st, c, rep, "carol", title)
+	if !strings.EqualFold(rep.TokenType, "DPoP") {
+		t.Fatalf("token_type %q, want DPoP", rep.TokenType)
+	}
+	authorized := 0
+	for _, r := range rep.Requests {
+		if r.URL != st.mcpURL || r.Scheme == "" {
+			continue
+		}
+		authorized++
+		if r.Scheme != "DPoP" || !r.DPoP || r.Status >= 400 {
+			t.Errorf("an MCP request went out as %q (proof %v) and got %d", r.Scheme, r.DPoP, r.Status)
+		}
+	}
+	if authorized == 0 {
+		t.Fatal("no authorized MCP request was recorded")
+	}
 }

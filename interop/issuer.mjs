@@ -204,6 +204,9 @@ const provider = new Provider(issuer, {
     registration: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },
+    // DPoP (RFC 9449): a token request with a proof gets a token bound to
+    // its key (cnf.jkt, token_type DPoP); one without stays bearer.
+    dPoP: { enabled: true },
     resourceIndicators: {
       enabled: true,
       // Clients that do not name a resource get EpicMe's.

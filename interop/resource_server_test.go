@@ -146,6 +146,7 @@ func TestExternalIssuer(t *testing.T) {
 			})
 
 			t.Run("TypeScript clients", func(t *testing.T) { testClients(t, st) })
+			t.Run("TypeScript client with DPoP", func(t *testing.T) { testDPoPClient(t, st) })
 
 			if verifier != verifierIntrospection {
 				return

@@ -14,10 +14,15 @@
 // insufficient_scope, the client asks the user again for the union of the
 // scopes, and the call succeeds on the new token.
 //
+// With --dpop (and the OAuth flow) the provider holds a DpopSession: the
+// token requests carry DPoP proofs, the tokens are bound to its key, and
+// every MCP request sends "Authorization: DPoP" with a fresh proof
+// (RFC 9449).
+//
 // It prints one JSON line, as ts-sdk-client.mjs does.
 
 import {
-  Client, StreamableHTTPClientTransport, UnauthorizedError,
+  Client, DpopSession, StreamableHTTPClientTransport, UnauthorizedError,
 } from '@modelcontextprotocol/client';
 
 import {
@@ -44,6 +49,10 @@ await main(async () => {
     await client.connect(transport);
   } else {
     provider = new MemoryOAuthProvider({ login: opt.login, password: opt.password, grant: opt.grant?.split(' ') });
+    if (opt.dpop) {
+      const session = await DpopSession.create();
+      provider.dpop = () => session;
+    }
     transport = new StreamableHTTPClientTransport(url, { fetch, authProvider: provider });
     try {
       await client.connect(transport);
@@ -92,6 +101,7 @@ await main(async () => {
     authorizations: provider?.authorizations,
     stepUp,
     scope: provider?.tokens()?.scope,
+    tokenType: provider?.tokens()?.token_type,
     requests,
   };
   await client.close();
