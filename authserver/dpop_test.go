@@ -135,11 +135,20 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 		t.Fatalf("the bound token with another key's proof = %d, want 401", got)
 	}
 
-	// A refresh with a proof keeps the binding.
-	r = tokenRequest(t, e, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {c.id}},
-		k.proof(t, e, "POST", tokenURL, ""))
+	// The public client's refresh token is bound to the key too: without
+	// a proof, or with another key's, it is refused and nothing rotates.
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {c.id}}
+	wantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
+	wantOAuthError(t, tokenRequest(t, e, refresh, thief.proof(t, e, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
+	// With a proof by the key it refreshes, and the binding carries on.
+	r = tokenRequest(t, e, refresh, k.proof(t, e, "POST", tokenURL, ""))
 	if r.status != http.StatusOK || r.json(t)["token_type"] != "DPoP" {
 		t.Fatalf("refresh with a proof: %d %s", r.status, r.body)
+	}
+	refresh.Set("refresh_token", r.json(t)["refresh_token"].(string))
+	wantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
+	if r := tokenRequest(t, e, refresh, k.proof(t, e, "POST", tokenURL, "")); r.status != http.StatusOK {
+		t.Fatalf("the next refresh with a proof: %d %s", r.status, r.body)
 	}
 }
 

@@ -232,6 +232,9 @@ type RefreshToken struct {
 	// RotatedAt is when the token was exchanged for its successor (zero
 	// while it is the current one).
 	RotatedAt time.Time
+	// JKT is the thumbprint of the DPoP key a public client's token is
+	// bound to (RFC 9449 §5), or "".
+	JKT string
 }
 
 // AccessToken records an issued access token so that revoking its grant can

@@ -121,6 +121,16 @@ func (s *Server) dpopKey(r *http.Request) (string, *oauthError) {
 	return jkt, nil
 }
 
+// refreshKey is the key a new refresh token is bound to: the proof's, for
+// a public client (RFC 9449 §5: a confidential client's refresh tokens are
+// bound to its authentication instead).
+func refreshKey(client *Client, jkt string) string {
+	if client.AuthMethod == AuthNone {
+		return jkt
+	}
+	return ""
+}
+
 // tokenType is the token_type of a token bound to jkt, or of a bearer
 // token when jkt is "" (RFC 9449 §5).
 func tokenType(jkt string) string {
@@ -215,7 +225,7 @@ func (s *Server) codeGrant(r *http.Request, client *Client, jkt string) (*tokenR
 	var rt *RefreshToken
 	if contains(client.GrantTypes, "refresh_token") {
 		refresh = randomToken(32)
-		rt = &RefreshToken{Hash: HashToken(refresh), GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenIdle)}
+		rt = &RefreshToken{Hash: HashToken(refresh), GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenIdle), JKT: refreshKey(client, jkt)}
 	}
 	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, c.Resource, jkt, now)
 	if err != nil {
@@ -290,12 +300,17 @@ func (s *Server) refreshGrant(r *http.Request, client *Client, jkt string) (*tok
 	}
 	now := s.now()
 	hash := HashToken(token)
-	_, g, err := s.store.RefreshTokenByHash(ctx, hash)
+	old, g, err := s.store.RefreshTokenByHash(ctx, hash)
 	if epicme.ErrorCode(err) == epicme.ENOTFOUND {
 		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the refresh token is unknown, expired or revoked")
 	}
 	if err != nil {
 		return nil, internalErr(err)
+	}
+	// RFC 9449 §5: a refresh token bound to a key is refreshed only with a
+	// proof by that key, before anything rotates (a grace retry too).
+	if old.JKT != "" && subtle.ConstantTimeCompare([]byte(jkt), []byte(old.JKT)) != 1 {
+		return nil, oerr(http.StatusBadRequest, auth.ErrorInvalidDPoPProof, "this refresh token is bound to a DPoP key: send a proof signed by that key")
 	}
 	if g.ClientID != client.ID {
 		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the refresh token was issued to another client")
@@ -325,7 +340,7 @@ func (s *Server) refreshGrant(r *http.Request, client *Client, jkt string) (*tok
 		ClientID: client.ID,
 		Now:      now,
 		Grace:    s.cfg.RefreshReuseGrace,
-		Next:     &RefreshToken{Hash: HashToken(next), CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenIdle)},
+		Next:     &RefreshToken{Hash: HashToken(next), CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenIdle), JKT: old.JKT},
 		Access:   at,
 	})
 	switch {

@@ -330,8 +330,8 @@ func (tx *Tx) insertGrant(g *authserver.Grant) error {
 }
 
 func (tx *Tx) insertRefresh(rt *authserver.RefreshToken) error {
-	_, err := tx.exec(`INSERT INTO oauth_refresh_tokens (hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
-		rt.Hash, rt.GrantID, nanos(rt.CreatedAt), nanos(rt.ExpiresAt))
+	_, err := tx.exec(`INSERT INTO oauth_refresh_tokens (hash, grant_id, created_at, expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5)`,
+		rt.Hash, rt.GrantID, nanos(rt.CreatedAt), nanos(rt.ExpiresAt), rt.JKT)
 	return err
 }
 
@@ -402,14 +402,14 @@ func scanRefresh(row pgx.Row) (*authserver.RefreshToken, error) {
 	var rt authserver.RefreshToken
 	var created, expires int64
 	var rotated *int64
-	if err := row.Scan(&rt.Hash, &rt.GrantID, &created, &expires, &rotated); err != nil {
+	if err := row.Scan(&rt.Hash, &rt.GrantID, &created, &expires, &rotated, &rt.JKT); err != nil {
 		return nil, err
 	}
 	rt.CreatedAt, rt.ExpiresAt, rt.RotatedAt = fromNanos(created), fromNanos(expires), fromNull(rotated)
 	return &rt, nil
 }
 
-const refreshColumns = `hash, grant_id, created_at, expires_at, rotated_at`
+const refreshColumns = `hash, grant_id, created_at, expires_at, rotated_at, dpop_jkt`
 
 // RefreshTokenByHash returns a refresh token with its grant.
 func (db *DB) RefreshTokenByHash(ctx context.Context, hash string) (*authserver.RefreshToken, *authserver.Grant, error) {

@@ -243,8 +243,8 @@ func (tx *Tx) insertGrant(g *authserver.Grant) error {
 }
 
 func (tx *Tx) insertRefresh(rt *authserver.RefreshToken) error {
-	_, err := tx.exec(`INSERT INTO oauth_refresh_tokens (hash, grant_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		rt.Hash, rt.GrantID, toNanos(rt.CreatedAt), toNanos(rt.ExpiresAt))
+	_, err := tx.exec(`INSERT INTO oauth_refresh_tokens (hash, grant_id, created_at, expires_at, dpop_jkt) VALUES (?, ?, ?, ?, ?)`,
+		rt.Hash, rt.GrantID, toNanos(rt.CreatedAt), toNanos(rt.ExpiresAt), rt.JKT)
 	return err
 }
 
@@ -299,7 +299,7 @@ func scanGrantAndRefresh(row interface{ Scan(...any) error }) (*authserver.Refre
 	var g authserver.Grant
 	var rtCreated, rtExpires, gCreated, gUsed int64
 	var rotated, revoked sql.NullInt64
-	err := row.Scan(&rt.Hash, &rt.GrantID, &rtCreated, &rtExpires, &rotated,
+	err := row.Scan(&rt.Hash, &rt.GrantID, &rtCreated, &rtExpires, &rotated, &rt.JKT,
 		&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.Resource, &gCreated, &gUsed, &revoked)
 	if err != nil {
 		return nil, nil, err
@@ -309,7 +309,7 @@ func scanGrantAndRefresh(row interface{ Scan(...any) error }) (*authserver.Refre
 	return &rt, &g, nil
 }
 
-const refreshQuery = `SELECT rt.hash, rt.grant_id, rt.created_at, rt.expires_at, rt.rotated_at, ` + grantColumns + `
+const refreshQuery = `SELECT rt.hash, rt.grant_id, rt.created_at, rt.expires_at, rt.rotated_at, rt.dpop_jkt, ` + grantColumns + `
 	FROM oauth_refresh_tokens rt JOIN oauth_grants g ON g.id = rt.grant_id WHERE rt.hash = ?`
 
 // RefreshTokenByHash returns a refresh token with its grant.

@@ -26,6 +26,7 @@ func Run(t *testing.T, open Opener) {
 		"CodeRedeemedOnceUnderConcurrency": testCodeRedeemedOnceUnderConcurrency,
 		"RefreshRotationUnderConcurrency":  testRefreshRotationUnderConcurrency,
 		"RefreshRules":                     testRefreshRules,
+		"RefreshTokenKeepsItsDPoPKey":      testRefreshTokenKeepsItsDPoPKey,
 		"DeleteClientRevokesItsTokens":     testDeleteClientRevokesItsTokens,
 		"Consents":                         testConsents,
 		"ListAndRevokeUserGrants":          testListAndRevokeUserGrants,
@@ -576,5 +577,36 @@ func testSignInSessions(t *testing.T, open Opener) {
 	}
 	if _, err := db.SignInSession(ctx, "s4"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		t.Fatalf("a session of a deleted user: %v, want ENOTFOUND", err)
+	}
+}
+
+// testRefreshTokenKeepsItsDPoPKey: the key a refresh token is bound to
+// (RFC 9449 §5) is stored with it, at redemption and at rotation alike.
+func testRefreshTokenKeepsItsDPoPKey(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, user := open(t)
+	if err := db.CreateCode(ctx, &authserver.AuthCode{
+		Hash: "code", ClientID: "app", UserID: user, RedirectURI: "http://127.0.0.1/cb", CodeChallenge: "c",
+		Resource: "r", Scope: "entries:read", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g := &authserver.Grant{ID: "g", ClientID: "app", UserID: user, Scope: "entries:read", Resource: "r", CreatedAt: t0, LastUsedAt: t0}
+	rt := &authserver.RefreshToken{Hash: "rt", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), JKT: "key-1"}
+	if err := db.RedeemCode(ctx, "code", t0, g, rt, &authserver.AccessToken{JTI: "at", ExpiresAt: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := db.RefreshTokenByHash(ctx, "rt"); err != nil || got.JKT != "key-1" {
+		t.Fatalf("redeemed refresh token: %+v, %v; want jkt key-1", got, err)
+	}
+	if _, err := db.RotateRefreshToken(ctx, &authserver.Rotation{
+		OldHash: "rt", ClientID: "app", Now: t0,
+		Next:   &authserver.RefreshToken{Hash: "rt2", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), JKT: "key-1"},
+		Access: &authserver.AccessToken{JTI: "at2", ExpiresAt: t0.Add(time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := db.RefreshTokenByHash(ctx, "rt2"); err != nil || got.JKT != "key-1" {
+		t.Fatalf("rotated refresh token: %+v, %v; want jkt key-1", got, err)
 	}
 }

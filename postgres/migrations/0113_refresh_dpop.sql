@@ -1,0 +1,5 @@
+-- The DPoP key a public client's refresh token is bound to (RFC 9449 §5):
+-- the JWK SHA-256 thumbprint of the proof that came with the token request
+-- that issued it, or '' for a token not bound to a key. A refresh must then
+-- carry a proof by that key.
+ALTER TABLE oauth_refresh_tokens ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';
