@@ -21,6 +21,7 @@ type authzRequest struct {
 	redirectGiven bool
 	state         string
 	challenge     string
+	dpopJKT       string // RFC 9449 §10: the key the code is bound to
 	resource      string
 	scope         string
 	prompt        string
@@ -84,7 +85,7 @@ func (s *Server) parseAuthorize(ctx context.Context, q url.Values) (*authzReques
 		}
 	}
 	a.state = q.Get("state")
-	for _, p := range []string{"response_type", "state", "code_challenge", "code_challenge_method", "scope", "prompt"} {
+	for _, p := range []string{"response_type", "state", "code_challenge", "code_challenge_method", "scope", "prompt", "dpop_jkt"} {
 		if len(q[p]) > 1 {
 			return a, nil, &authzError{errInvalidRequest, p + " appears more than once"}
 		}
@@ -110,6 +111,14 @@ func (s *Server) parseAuthorize(ctx context.Context, q url.Values) (*authzReques
 	}
 	if !validChallenge(a.challenge) {
 		return a, nil, &authzError{errInvalidRequest, "code_challenge must be 43 base64url characters (the S256 of the verifier)"}
+	}
+	// RFC 9449 §10: a client may bind the code to its DPoP key; the token
+	// request must then carry a proof by that key.
+	if j := q.Get("dpop_jkt"); j != "" {
+		if !validChallenge(j) {
+			return a, nil, &authzError{errInvalidRequest, "dpop_jkt must be the 43-character base64url SHA-256 thumbprint of the DPoP key (RFC 9449 §10)"}
+		}
+		a.dpopJKT = j
 	}
 	a.resource = s.resource
 	for _, res := range q["resource"] {
@@ -467,6 +476,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, a *authzReque
 		RedirectURI:   a.redirectURI,
 		RedirectGiven: a.redirectGiven,
 		CodeChallenge: a.challenge,
+		DPoPJKT:       a.dpopJKT,
 		Resource:      a.resource,
 		Scope:         scope,
 		CreatedAt:     now,

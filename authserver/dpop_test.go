@@ -182,6 +182,34 @@ func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
 	wantOAuthError(t, tokenRequest(t, e, form, good), http.StatusBadRequest, "invalid_dpop_proof")
 }
 
+// TestRule_RFC9449_10_DPoPJKTBindsTheCode: an authorization request with
+// dpop_jkt binds its code to that key; the code is redeemed only with a
+// proof by it, and a malformed dpop_jkt is refused at the authorization
+// endpoint.
+func TestRule_RFC9449_10_DPoPJKTBindsTheCode(t *testing.T) {
+	e := newEnv(t)
+	c := e.publicClient()
+	k, thief := newProofKey(t), newProofKey(t)
+	v, ch := pkce()
+	code := e.browser().authorize(c, ch, url.Values{"dpop_jkt": {k.jkt}})
+	tokenURL := e.issuer + authserver.TokenPath
+	form := url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
+		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
+	}
+	wantOAuthError(t, tokenRequest(t, e, form, ""), http.StatusBadRequest, "invalid_dpop_proof")
+	wantOAuthError(t, tokenRequest(t, e, form, thief.proof(t, e, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
+	if r := tokenRequest(t, e, form, k.proof(t, e, "POST", tokenURL, "")); r.status != http.StatusOK {
+		t.Fatalf("the code with a proof by its key: %d %s", r.status, r.body)
+	}
+
+	_, ch = pkce()
+	r := e.browser().get(e.authzURL(c, ch, url.Values{"dpop_jkt": {"not-a-thumbprint"}}))
+	if q := location(t, r, c.redirect); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "dpop_jkt") {
+		t.Fatalf("a malformed dpop_jkt: %v", q)
+	}
+}
+
 func mustString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)

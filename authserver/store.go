@@ -189,11 +189,14 @@ type AuthCode struct {
 	// request; if so the token request must repeat it (RFC 6749 §4.1.3).
 	RedirectGiven bool
 	CodeChallenge string
-	Resource      string
-	Scope         string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
-	UsedAt        time.Time
+	// DPoPJKT is the thumbprint of the DPoP key the authorization request
+	// bound the code to (dpop_jkt, RFC 9449 §10), or "".
+	DPoPJKT   string
+	Resource  string
+	Scope     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time
 	// GrantID is the grant the code produced, once redeemed.
 	GrantID string
 }

@@ -189,6 +189,11 @@ func (s *Server) codeGrant(r *http.Request, client *Client, jkt string) (*tokenR
 	if c.ClientID != client.ID {
 		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the code was issued to another client")
 	}
+	// RFC 9449 §10.1: a code bound to a key by dpop_jkt is redeemed only
+	// with a proof by that key.
+	if c.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(jkt), []byte(c.DPoPJKT)) != 1 {
+		return nil, oerr(http.StatusBadRequest, auth.ErrorInvalidDPoPProof, "the authorization request bound this code to a DPoP key (dpop_jkt): send a proof signed by that key")
+	}
 	ru := r.PostForm.Get("redirect_uri")
 	if (c.RedirectGiven || ru != "") && ru != c.RedirectURI {
 		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "redirect_uri differs from the authorization request")

@@ -284,9 +284,9 @@ func (db *DB) DeleteUnusedDynamicClients(ctx context.Context, createdBefore time
 func (db *DB) CreateCode(ctx context.Context, c *authserver.AuthCode) error {
 	return db.update(ctx, func(tx *Tx) error {
 		_, err := tx.exec(`INSERT INTO oauth_codes (hash, client_id, user_id, redirect_uri, redirect_given,
-			code_challenge, resource, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			code_challenge, resource, scope, created_at, expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.RedirectGiven,
-			c.CodeChallenge, c.Resource, c.Scope, nanos(c.CreatedAt), nanos(c.ExpiresAt))
+			c.CodeChallenge, c.Resource, c.Scope, nanos(c.CreatedAt), nanos(c.ExpiresAt), c.DPoPJKT)
 		return err
 	})
 }
@@ -302,9 +302,9 @@ func (db *DB) CodeByHash(ctx context.Context, hash string) (*authserver.AuthCode
 		var used *int64
 		var grant *string
 		err := db.pool.QueryRow(ctx, `SELECT hash, client_id, user_id, redirect_uri, redirect_given, code_challenge,
-			resource, scope, created_at, expires_at, used_at, grant_id FROM oauth_codes WHERE hash = $1`, hash).
+			resource, scope, created_at, expires_at, used_at, grant_id, dpop_jkt FROM oauth_codes WHERE hash = $1`, hash).
 			Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.RedirectGiven, &c.CodeChallenge,
-				&c.Resource, &c.Scope, &created, &expires, &used, &grant)
+				&c.Resource, &c.Scope, &created, &expires, &used, &grant, &c.DPoPJKT)
 		if err != nil {
 			return nil, err
 		}

@@ -206,9 +206,9 @@ func (db *DB) DeleteUnusedDynamicClients(ctx context.Context, createdBefore time
 func (db *DB) CreateCode(ctx context.Context, c *authserver.AuthCode) error {
 	return db.update(ctx, func(tx *Tx) error {
 		_, err := tx.exec(`INSERT INTO oauth_codes (hash, client_id, user_id, redirect_uri, redirect_given,
-			code_challenge, resource, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			code_challenge, resource, scope, created_at, expires_at, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Hash, c.ClientID, c.UserID, c.RedirectURI, boolInt(c.RedirectGiven),
-			c.CodeChallenge, c.Resource, c.Scope, toNanos(c.CreatedAt), toNanos(c.ExpiresAt))
+			c.CodeChallenge, c.Resource, c.Scope, toNanos(c.CreatedAt), toNanos(c.ExpiresAt), c.DPoPJKT)
 		return err
 	})
 }
@@ -221,9 +221,9 @@ func (db *DB) CodeByHash(ctx context.Context, hash string) (*authserver.AuthCode
 	var used sql.NullInt64
 	var grant sql.NullString
 	err := db.queryRow(ctx, `SELECT hash, client_id, user_id, redirect_uri, redirect_given, code_challenge,
-		resource, scope, created_at, expires_at, used_at, grant_id FROM oauth_codes WHERE hash = ?`, hash).
+		resource, scope, created_at, expires_at, used_at, grant_id, dpop_jkt FROM oauth_codes WHERE hash = ?`, hash).
 		Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &given, &c.CodeChallenge,
-			&c.Resource, &c.Scope, &created, &expires, &used, &grant)
+			&c.Resource, &c.Scope, &created, &expires, &used, &grant, &c.DPoPJKT)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, epicme.Errorf(epicme.ENOTFOUND, "code not found")
 	}

@@ -587,9 +587,12 @@ func testRefreshTokenKeepsItsDPoPKey(t *testing.T, open Opener) {
 	db, user := open(t)
 	if err := db.CreateCode(ctx, &authserver.AuthCode{
 		Hash: "code", ClientID: "app", UserID: user, RedirectURI: "http://127.0.0.1/cb", CodeChallenge: "c",
-		Resource: "r", Scope: "entries:read", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute),
+		Resource: "r", Scope: "entries:read", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute), DPoPJKT: "key-1",
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if c, err := db.CodeByHash(ctx, "code"); err != nil || c.DPoPJKT != "key-1" {
+		t.Fatalf("code: %+v, %v; want dpop_jkt key-1", c, err)
 	}
 	g := &authserver.Grant{ID: "g", ClientID: "app", UserID: user, Scope: "entries:read", Resource: "r", CreatedAt: t0, LastUsedAt: t0}
 	rt := &authserver.RefreshToken{Hash: "rt", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), JKT: "key-1"}
