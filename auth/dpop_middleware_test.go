@@ -7,19 +7,20 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/internal/dpoptest"
 )
 
 const listTools = `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
 
 // dpopPost sends listTools to the fixture's MCP endpoint with
 // Authorization: DPoP and a fresh proof by k.
-func (f *fixture) dpopPost(t *testing.T, k dpopKey, token string) reply {
+func (f *fixture) dpopPost(t *testing.T, k dpoptest.Key, token string) reply {
 	t.Helper()
 	cl := map[string]any{"jti": randomToken(), "htm": "POST", "htu": f.MCP, "iat": time.Now().Unix(), "ath": ath(token)}
-	return do(t, http.MethodPost, f.MCP, listTools, "Authorization", "DPoP "+token, "DPoP", k.proof(t, cl, nil))
+	return do(t, http.MethodPost, f.MCP, listTools, "Authorization", "DPoP "+token, "DPoP", k.Proof(t, cl, nil))
 }
 
-// boundToken is a token bound to jkt: a JWT with cnf.jkt (RFC 9449 §6.1),
+// boundToken is a token bound to jkt: a JWT with cnf.JKT (RFC 9449 §6.1),
 // or an opaque token whose introspection answer has it (§6.2).
 func (f *fixture) boundToken(verifier, jkt string) string {
 	if verifier == "introspection" {
@@ -39,8 +40,8 @@ func wantDPoPChallenge(t *testing.T, r reply, code string) {
 
 func TestRule_RFC9449_7_1_DPoPBoundTokenWithProofAccepted(t *testing.T) {
 	for _, verifier := range []string{"jwt", "introspection"} {
-		f, k := newFixture(t, fixtureConfig{verifier: verifier}), newDPoPKey(t)
-		tok := f.boundToken(verifier, k.jkt)
+		f, k := newFixture(t, fixtureConfig{verifier: verifier}), dpoptest.NewKey(t)
+		tok := f.boundToken(verifier, k.JKT)
 		if r := f.dpopPost(t, k, tok); r.StatusCode != 200 {
 			t.Fatalf("%s: status %d %s %s", verifier, r.StatusCode, r.Header.Get("WWW-Authenticate"), r.Body)
 		}
@@ -50,13 +51,13 @@ func TestRule_RFC9449_7_1_DPoPBoundTokenWithProofAccepted(t *testing.T) {
 // TestAttack_StolenDPoPTokenReplayedWithoutKey: the thief has the token but
 // not the key: as Bearer it is refused, and proofs by another key too.
 func TestAttack_StolenDPoPTokenReplayedWithoutKey(t *testing.T) {
-	f, owner, thief := newFixture(t, fixtureConfig{}), newDPoPKey(t), newDPoPKey(t)
-	tok := f.jwt("cnf", map[string]any{"jkt": owner.jkt})
+	f, owner, thief := newFixture(t, fixtureConfig{}), dpoptest.NewKey(t), dpoptest.NewKey(t)
+	tok := f.jwt("cnf", map[string]any{"jkt": owner.JKT})
 	wantDPoPChallenge(t, f.post(t, tok, listTools), auth.ErrorInvalidToken)
 	wantDPoPChallenge(t, f.dpopPost(t, thief, tok), auth.ErrorInvalidDPoPProof)
 	// And a proof captured from the owner cannot be replayed.
 	cl := map[string]any{"jti": randomToken(), "htm": "POST", "htu": f.MCP, "iat": time.Now().Unix(), "ath": ath(tok)}
-	p := owner.proof(t, cl, nil)
+	p := owner.Proof(t, cl, nil)
 	if r := do(t, http.MethodPost, f.MCP, listTools, "Authorization", "DPoP "+tok, "DPoP", p); r.StatusCode != 200 {
 		t.Fatalf("first use: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
 	}
@@ -68,13 +69,13 @@ func TestAttack_StolenDPoPTokenReplayedWithoutKey(t *testing.T) {
 }
 
 func TestRule_RFC9449_7_2_BoundTokenAsBearerRefused(t *testing.T) {
-	f, k := newFixture(t, fixtureConfig{verifier: "introspection"}), newDPoPKey(t)
-	wantDPoPChallenge(t, f.post(t, f.boundToken("introspection", k.jkt), listTools), auth.ErrorInvalidToken)
+	f, k := newFixture(t, fixtureConfig{verifier: "introspection"}), dpoptest.NewKey(t)
+	wantDPoPChallenge(t, f.post(t, f.boundToken("introspection", k.JKT), listTools), auth.ErrorInvalidToken)
 }
 
 func TestRule_RFC9449_7_1_ProofRequiredWithDPoPScheme(t *testing.T) {
-	f, k := newFixture(t, fixtureConfig{}), newDPoPKey(t)
-	tok := f.jwt("cnf", map[string]any{"jkt": k.jkt})
+	f, k := newFixture(t, fixtureConfig{}), dpoptest.NewKey(t)
+	tok := f.jwt("cnf", map[string]any{"jkt": k.JKT})
 	wantDPoPChallenge(t, do(t, http.MethodPost, f.MCP, listTools, "Authorization", "DPoP "+tok), auth.ErrorInvalidDPoPProof)
 	// An unbound token cannot be sent with the DPoP scheme.
 	wantDPoPChallenge(t, f.dpopPost(t, k, f.jwt()), auth.ErrorInvalidToken)
@@ -88,8 +89,8 @@ func TestRule_RFC9449_7_1_RequireDPoPRefusesBearer(t *testing.T) {
 	if m["dpop_bound_access_tokens_required"] != true {
 		t.Fatalf("metadata %v lacks dpop_bound_access_tokens_required", m)
 	}
-	k := newDPoPKey(t)
-	if r := f.dpopPost(t, k, f.jwt("cnf", map[string]any{"jkt": k.jkt})); r.StatusCode != 200 {
+	k := dpoptest.NewKey(t)
+	if r := f.dpopPost(t, k, f.jwt("cnf", map[string]any{"jkt": k.JKT})); r.StatusCode != 200 {
 		t.Fatalf("DPoP with RequireDPoP: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
 	}
 }

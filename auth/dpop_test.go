@@ -1,9 +1,6 @@
 package auth_test
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -17,51 +14,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/internal/dpoptest"
 )
-
-// dpopKey is a client's DPoP key pair; proofs are made by go-jose, as a
-// client library would.
-type dpopKey struct {
-	priv *ecdsa.PrivateKey
-	jkt  string
-}
-
-func newDPoPKey(t testing.TB) dpopKey {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := (&jose.JSONWebKey{Key: &priv.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dpopKey{priv: priv, jkt: base64.RawURLEncoding.EncodeToString(tp)}
-}
-
-// proof signs a DPoP proof with claims; header overrides replace the
-// protected header values (typ, jwk).
-func (k dpopKey) proof(t testing.TB, claims map[string]any, header map[jose.HeaderKey]any) string {
-	t.Helper()
-	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt")
-	for name, v := range header {
-		opts = opts.WithHeader(name, v)
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func ath(token string) string {
 	sum := sha256.Sum256([]byte(token))
@@ -109,36 +63,36 @@ func wantDPoPError(t *testing.T, err error, reason string) {
 }
 
 func TestRule_RFC9449_4_3_ValidProofAccepted(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
-	p := k.proof(t, dpopClaims("POST", "https://mcp.example/mcp"), nil)
-	got, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.jkt)
-	if err != nil || got != k.jkt {
-		t.Fatalf("Check = %q, %v; want %q", got, err, k.jkt)
+	c, k := newChecker(t), dpoptest.NewKey(t)
+	p := k.Proof(t, dpopClaims("POST", "https://mcp.example/mcp"), nil)
+	got, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.JKT)
+	if err != nil || got != k.JKT {
+		t.Fatalf("Check = %q, %v; want %q", got, err, k.JKT)
 	}
 }
 
 func TestRule_RFC9449_4_3_TypIsDPoPJWT(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
-	p := k.proof(t, dpopClaims("POST", "https://mcp.example/mcp"), map[jose.HeaderKey]any{jose.HeaderType: "JWT"})
-	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.jkt)
+	c, k := newChecker(t), dpoptest.NewKey(t)
+	p := k.Proof(t, dpopClaims("POST", "https://mcp.example/mcp"), map[jose.HeaderKey]any{jose.HeaderType: "JWT"})
+	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.JKT)
 	wantDPoPError(t, err, "typ")
 }
 
 func TestRule_RFC9449_4_3_HTMMatchesRequest(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
-	p := k.proof(t, dpopClaims("GET", "https://mcp.example/mcp"), nil)
-	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.jkt)
+	c, k := newChecker(t), dpoptest.NewKey(t)
+	p := k.Proof(t, dpopClaims("GET", "https://mcp.example/mcp"), nil)
+	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.JKT)
 	wantDPoPError(t, err, "method")
 }
 
 func TestRule_RFC9449_4_3_HTUMatchesRequest(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
-	p := k.proof(t, dpopClaims("POST", "https://other.example/mcp"), nil)
-	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.jkt)
+	c, k := newChecker(t), dpoptest.NewKey(t)
+	p := k.Proof(t, dpopClaims("POST", "https://other.example/mcp"), nil)
+	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.JKT)
 	wantDPoPError(t, err, "another URL")
 
-	p = k.proof(t, dpopClaims("POST", "https://mcp.example/other"), nil)
-	_, err = c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.jkt)
+	p = k.Proof(t, dpopClaims("POST", "https://mcp.example/other"), nil)
+	_, err = c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.JKT)
 	wantDPoPError(t, err, "another URL")
 }
 
@@ -155,84 +109,84 @@ func TestRule_RFC9449_4_3_HTUNormalised(t *testing.T) {
 		{"https://mcp.example/%6Dcp", "https://mcp.example/mcp"},
 		{"https://mcp.example", "https://mcp.example/"},
 	} {
-		c, k := newChecker(t), newDPoPKey(t)
-		p := k.proof(t, dpopClaims("POST", tc.htu), nil)
-		if _, err := c.Check("POST", mustURL(tc.target), p, dpopToken, k.jkt); err != nil {
+		c, k := newChecker(t), dpoptest.NewKey(t)
+		p := k.Proof(t, dpopClaims("POST", tc.htu), nil)
+		if _, err := c.Check("POST", mustURL(tc.target), p, dpopToken, k.JKT); err != nil {
 			t.Errorf("htu %s for %s: %v", tc.htu, tc.target, err)
 		}
 	}
 	// Path case is significant.
-	c, k := newChecker(t), newDPoPKey(t)
-	p := k.proof(t, dpopClaims("POST", "https://mcp.example/MCP"), nil)
-	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.jkt)
+	c, k := newChecker(t), dpoptest.NewKey(t)
+	p := k.Proof(t, dpopClaims("POST", "https://mcp.example/MCP"), nil)
+	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.JKT)
 	wantDPoPError(t, err, "another URL")
 }
 
 func TestRule_RFC9449_4_3_IATWithinWindow(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
+	c, k := newChecker(t), dpoptest.NewKey(t)
 	for _, skew := range []time.Duration{-5 * time.Minute, 5 * time.Minute} {
 		cl := dpopClaims("POST", "https://mcp.example/mcp")
 		cl["iat"] = dpopNow.Add(skew).Unix()
-		_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), k.proof(t, cl, nil), dpopToken, k.jkt)
+		_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), k.Proof(t, cl, nil), dpopToken, k.JKT)
 		wantDPoPError(t, err, "iat")
 	}
 }
 
 func TestRule_RFC9449_11_1_JTINotReplayed(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
-	p := k.proof(t, dpopClaims("POST", "https://mcp.example/mcp"), nil)
-	if _, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.jkt); err != nil {
+	c, k := newChecker(t), dpoptest.NewKey(t)
+	p := k.Proof(t, dpopClaims("POST", "https://mcp.example/mcp"), nil)
+	if _, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.JKT); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.jkt)
+	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.JKT)
 	wantDPoPError(t, err, "already used")
 }
 
 func TestRule_RFC9449_4_3_ATHMatchesToken(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
+	c, k := newChecker(t), dpoptest.NewKey(t)
 	cl := dpopClaims("POST", "https://mcp.example/mcp")
 	cl["ath"] = ath("another-token")
-	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), k.proof(t, cl, nil), dpopToken, k.jkt)
+	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), k.Proof(t, cl, nil), dpopToken, k.JKT)
 	wantDPoPError(t, err, "ath")
 	delete(cl, "ath")
-	_, err = c.Check("POST", mustURL("https://mcp.example/mcp"), k.proof(t, cl, nil), dpopToken, k.jkt)
+	_, err = c.Check("POST", mustURL("https://mcp.example/mcp"), k.Proof(t, cl, nil), dpopToken, k.JKT)
 	wantDPoPError(t, err, "ath")
 }
 
 func TestRule_RFC9449_4_3_RequiredClaims(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
+	c, k := newChecker(t), dpoptest.NewKey(t)
 	for _, name := range []string{"jti", "htm", "htu", "iat"} {
 		cl := dpopClaims("POST", "https://mcp.example/mcp")
 		delete(cl, name)
-		_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), k.proof(t, cl, nil), dpopToken, k.jkt)
+		_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), k.Proof(t, cl, nil), dpopToken, k.JKT)
 		wantDPoPError(t, err, "lacks")
 	}
 }
 
 // TestAttack_StolenDPoPTokenWithoutKey: an attacker who stole a DPoP-bound
 // token makes proofs with a key of their own; the thumbprint is not the
-// token's cnf.jkt.
+// token's cnf.JKT.
 func TestAttack_StolenDPoPTokenWithoutKey(t *testing.T) {
-	c, owner, thief := newChecker(t), newDPoPKey(t), newDPoPKey(t)
-	p := thief.proof(t, dpopClaims("POST", "https://mcp.example/mcp"), nil)
-	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, owner.jkt)
+	c, owner, thief := newChecker(t), dpoptest.NewKey(t), dpoptest.NewKey(t)
+	p := thief.Proof(t, dpopClaims("POST", "https://mcp.example/mcp"), nil)
+	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, owner.JKT)
 	wantDPoPError(t, err, "bound")
 }
 
 func TestRule_RFC9449_4_3_SignatureVerifiesWithJWK(t *testing.T) {
-	c, k, other := newChecker(t), newDPoPKey(t), newDPoPKey(t)
+	c, k, other := newChecker(t), dpoptest.NewKey(t), dpoptest.NewKey(t)
 	// The header carries other's public key but k signed the proof.
-	p := k.proof(t, dpopClaims("POST", "https://mcp.example/mcp"),
-		map[jose.HeaderKey]any{"jwk": jose.JSONWebKey{Key: &other.priv.PublicKey}})
-	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, other.jkt)
+	p := k.Proof(t, dpopClaims("POST", "https://mcp.example/mcp"),
+		map[jose.HeaderKey]any{"jwk": jose.JSONWebKey{Key: &other.Priv.PublicKey}})
+	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, other.JKT)
 	wantDPoPError(t, err, "signature")
 }
 
 func TestRule_RFC9449_4_3_JWKIsPublic(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
-	p := k.proof(t, dpopClaims("POST", "https://mcp.example/mcp"),
-		map[jose.HeaderKey]any{"jwk": jose.JSONWebKey{Key: k.priv}})
-	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.jkt)
+	c, k := newChecker(t), dpoptest.NewKey(t)
+	p := k.Proof(t, dpopClaims("POST", "https://mcp.example/mcp"),
+		map[jose.HeaderKey]any{"jwk": jose.JSONWebKey{Key: k.Priv}})
+	_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), p, dpopToken, k.JKT)
 	if err == nil {
 		t.Fatal("a proof carrying a private key was accepted")
 	}
@@ -263,10 +217,10 @@ func TestRule_RFC9449_4_2_HMACRefused(t *testing.T) {
 }
 
 func TestRule_RFC9449_4_3_OneProofOnly(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
-	p := k.proof(t, dpopClaims("POST", "https://mcp.example/mcp"), nil)
+	c, k := newChecker(t), dpoptest.NewKey(t)
+	p := k.Proof(t, dpopClaims("POST", "https://mcp.example/mcp"), nil)
 	for _, bad := range []string{"", "garbage", p + ", " + p} {
-		_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), bad, dpopToken, k.jkt)
+		_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), bad, dpopToken, k.JKT)
 		if err == nil {
 			t.Fatalf("proof %q accepted", bad)
 		}
@@ -278,7 +232,7 @@ func BenchmarkDPoPCheckES256(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	k := newDPoPKey(b)
+	k := dpoptest.NewKey(b)
 	u := mustURL("https://mcp.example/mcp")
 	// A proof is new on every request: sign them beforehand, check in the
 	// loop.
@@ -286,22 +240,22 @@ func BenchmarkDPoPCheckES256(b *testing.B) {
 	for i := range proofs {
 		cl := dpopClaims("POST", u.String())
 		cl["iat"] = time.Now().Unix()
-		proofs[i] = k.proof(b, cl, nil)
+		proofs[i] = k.Proof(b, cl, nil)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := c.Check("POST", u, proofs[i], dpopToken, k.jkt); err != nil {
+		if _, err := c.Check("POST", u, proofs[i], dpopToken, k.JKT); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func TestRule_RFC9449_4_3_IATOutOfRangeRefused(t *testing.T) {
-	c, k := newChecker(t), newDPoPKey(t)
+	c, k := newChecker(t), dpoptest.NewKey(t)
 	for _, iat := range []any{1e300, -1e300, "now"} {
 		cl := dpopClaims("POST", "https://mcp.example/mcp")
 		cl["iat"] = iat
-		_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), k.proof(t, cl, nil), dpopToken, k.jkt)
+		_, err := c.Check("POST", mustURL("https://mcp.example/mcp"), k.Proof(t, cl, nil), dpopToken, k.JKT)
 		if err == nil {
 			t.Fatalf("iat %v accepted", iat)
 		}

@@ -1,9 +1,6 @@
 package authserver_test
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,51 +11,19 @@ import (
 	"testing"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/go-jose/go-jose/v4"
+	"github.com/epicme/epicme/internal/dpoptest"
 )
 
-// proofKey is a client's DPoP key.
-type proofKey struct {
-	priv *ecdsa.PrivateKey
-	jkt  string
-}
-
-func newProofKey(t *testing.T) proofKey {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := (&jose.JSONWebKey{Key: &priv.PublicKey}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return proofKey{priv: priv, jkt: base64.RawURLEncoding.EncodeToString(tp)}
-}
-
-// proof signs a DPoP proof (RFC 9449 §4.2) for method and u, with ath
-// when token is set.
-func (k proofKey) proof(t *testing.T, e *env, method, u, token string) string {
+// proof signs a DPoP proof by k for method and u at the env's time, with
+// ath when token is set (RFC 9449 §4.2).
+func proof(t *testing.T, e *env, k dpoptest.Key, method, u, token string) string {
 	t.Helper()
 	claims := map[string]any{"jti": rand.Text(), "htm": method, "htu": u, "iat": e.clock.Now().Unix()}
 	if token != "" {
 		sum := sha256.Sum256([]byte(token))
 		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return k.Proof(t, claims, nil)
 }
 
 // tokenRequest posts form to the token endpoint with a DPoP header.
@@ -74,7 +39,7 @@ func tokenRequest(t *testing.T, e *env, form url.Values, proof string) reply {
 
 // TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey: a token
 // request with a DPoP proof gets token_type DPoP and an access token whose
-// cnf.jkt is the proof key's thumbprint, in the JWT (§6.1) and in
+// cnf.JKT is the proof key's thumbprint, in the JWT (§6.1) and in
 // introspection (§6.2); the refresh keeps the binding; the metadata lists
 // the proof algorithms (§5.1); and the resource server takes the token
 // only with a proof by that key, never as a bearer token (§7).
@@ -85,14 +50,14 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 		t.Fatalf("dpop_signing_alg_values_supported = %v", algs)
 	}
 	c := e.publicClient()
-	k := newProofKey(t)
+	k := dpoptest.NewKey(t)
 	v, ch := pkce()
 	code := e.browser().authorize(c, ch, nil)
 	tokenURL := e.issuer + authserver.TokenPath
 	r := tokenRequest(t, e, url.Values{
 		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
 		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
-	}, k.proof(t, e, "POST", tokenURL, ""))
+	}, proof(t, e, k, "POST", tokenURL, ""))
 	if r.status != http.StatusOK {
 		t.Fatalf("token request with a proof: %d %s", r.status, r.body)
 	}
@@ -108,8 +73,8 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 			JKT string `json:"jkt"`
 		} `json:"cnf"`
 	}
-	if json.Unmarshal(payload, &claims); claims.Cnf.JKT != k.jkt {
-		t.Fatalf("cnf.jkt = %q, want the proof key's %q", claims.Cnf.JKT, k.jkt)
+	if json.Unmarshal(payload, &claims); claims.Cnf.JKT != k.JKT {
+		t.Fatalf("cnf.JKT = %q, want the proof key's %q", claims.Cnf.JKT, k.JKT)
 	}
 
 	// The resource server: the proof of the key, yes; as Bearer, no.
@@ -124,14 +89,14 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 		}
 		return do(t, nil, req).status
 	}
-	if got := call("DPoP", k.proof(t, e, "POST", e.resource, access)); got != http.StatusOK {
+	if got := call("DPoP", proof(t, e, k, "POST", e.resource, access)); got != http.StatusOK {
 		t.Fatalf("the bound token with its proof = %d, want 200", got)
 	}
 	if got := call("Bearer", ""); got != http.StatusUnauthorized {
 		t.Fatalf("the bound token as a bearer token = %d, want 401", got)
 	}
-	thief := newProofKey(t)
-	if got := call("DPoP", thief.proof(t, e, "POST", e.resource, access)); got != http.StatusUnauthorized {
+	thief := dpoptest.NewKey(t)
+	if got := call("DPoP", proof(t, e, thief, "POST", e.resource, access)); got != http.StatusUnauthorized {
 		t.Fatalf("the bound token with another key's proof = %d, want 401", got)
 	}
 
@@ -139,15 +104,15 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 	// a proof, or with another key's, it is refused and nothing rotates.
 	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {c.id}}
 	wantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
-	wantOAuthError(t, tokenRequest(t, e, refresh, thief.proof(t, e, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
+	wantOAuthError(t, tokenRequest(t, e, refresh, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
 	// With a proof by the key it refreshes, and the binding carries on.
-	r = tokenRequest(t, e, refresh, k.proof(t, e, "POST", tokenURL, ""))
+	r = tokenRequest(t, e, refresh, proof(t, e, k, "POST", tokenURL, ""))
 	if r.status != http.StatusOK || r.json(t)["token_type"] != "DPoP" {
 		t.Fatalf("refresh with a proof: %d %s", r.status, r.body)
 	}
 	refresh.Set("refresh_token", r.json(t)["refresh_token"].(string))
 	wantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
-	if r := tokenRequest(t, e, refresh, k.proof(t, e, "POST", tokenURL, "")); r.status != http.StatusOK {
+	if r := tokenRequest(t, e, refresh, proof(t, e, k, "POST", tokenURL, "")); r.status != http.StatusOK {
 		t.Fatalf("the next refresh with a proof: %d %s", r.status, r.body)
 	}
 }
@@ -158,7 +123,7 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
 	e := newEnv(t)
 	c := e.publicClient()
-	k := newProofKey(t)
+	k := dpoptest.NewKey(t)
 	v, ch := pkce()
 	code := e.browser().authorize(c, ch, nil)
 	tokenURL := e.issuer + authserver.TokenPath
@@ -166,10 +131,10 @@ func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
 		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
 		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
 	}
-	good := k.proof(t, e, "POST", tokenURL, "")
+	good := proof(t, e, k, "POST", tokenURL, "")
 	for name, proof := range map[string]string{
-		"another URL":    k.proof(t, e, "POST", e.issuer+"/elsewhere", ""),
-		"another method": k.proof(t, e, "GET", tokenURL, ""),
+		"another URL":    proof(t, e, k, "POST", e.issuer+"/elsewhere", ""),
+		"another method": proof(t, e, k, "GET", tokenURL, ""),
 		"unsigned":       strings.Join(strings.Split(good, ".")[:2], ".") + ".",
 		"not a JWT":      "hello",
 	} {
@@ -189,17 +154,17 @@ func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
 func TestRule_RFC9449_10_DPoPJKTBindsTheCode(t *testing.T) {
 	e := newEnv(t)
 	c := e.publicClient()
-	k, thief := newProofKey(t), newProofKey(t)
+	k, thief := dpoptest.NewKey(t), dpoptest.NewKey(t)
 	v, ch := pkce()
-	code := e.browser().authorize(c, ch, url.Values{"dpop_jkt": {k.jkt}})
+	code := e.browser().authorize(c, ch, url.Values{"dpop_jkt": {k.JKT}})
 	tokenURL := e.issuer + authserver.TokenPath
 	form := url.Values{
 		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
 		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
 	}
 	wantOAuthError(t, tokenRequest(t, e, form, ""), http.StatusBadRequest, "invalid_dpop_proof")
-	wantOAuthError(t, tokenRequest(t, e, form, thief.proof(t, e, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
-	if r := tokenRequest(t, e, form, k.proof(t, e, "POST", tokenURL, "")); r.status != http.StatusOK {
+	wantOAuthError(t, tokenRequest(t, e, form, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
+	if r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, "")); r.status != http.StatusOK {
 		t.Fatalf("the code with a proof by its key: %d %s", r.status, r.body)
 	}
 
