@@ -232,9 +232,9 @@ func (c *AccessTokenClaims) extra() map[string]any {
 // tokenType is the token_type of the token (RFC 9449 §5, §6.2).
 func (c *AccessTokenClaims) tokenType() string {
 	if c.Confirmation != nil {
-		return "DPoP"
+		return tokenType(c.Confirmation.JKT)
 	}
-	return "Bearer"
+	return tokenType("")
 }
 
 func splitScope(s string) []string {

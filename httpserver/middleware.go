@@ -219,10 +219,10 @@ func (s *Server) hostAllowed(r *http.Request) bool {
 		}
 	}
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if local == nil || !isLoopback(hostname(local.String())) {
+	if local == nil || !IsLoopbackHost(hostname(local.String())) {
 		return len(s.cfg.Hosts) == 0
 	}
-	return isLoopback(host)
+	return IsLoopbackHost(host)
 }
 
 // hostname is the host of a Host header value or address, without its
@@ -234,7 +234,9 @@ func hostname(hostport string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
 }
 
-func isLoopback(host string) bool {
+// IsLoopbackHost reports whether host (a name or an address, without port
+// or brackets) is "localhost" or a loopback address.
+func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

@@ -168,14 +168,7 @@ func loadSecret(dir string) ([]byte, error) {
 // "localhost"). An empty host means every interface and is not loopback.
 func isLoopbackListen(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && host != "" && httpserver.IsLoopbackHost(host)
 }
 
 // freshDatabase reports whether the data directory has no SQLite database yet.
