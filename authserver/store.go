@@ -121,9 +121,20 @@ type Store interface {
 	// with hash keep ("" keeps none). Deleting the user deletes them too.
 	DeleteUserSignInSessions(ctx context.Context, userID, keep string) error
 
+	// CreateGrant stores a grant that no code or refresh token stands
+	// behind, with the access token issued from it, in one transaction:
+	// what the client credentials grant issues (RFC 6749 §4.4). GrantIDs
+	// are filled in by the caller.
+	CreateGrant(ctx context.Context, g *Grant, at *AccessToken) error
+	// UseOnce records key as used until expiresAt and reports whether this
+	// was its first use; exactly one of concurrent calls with the same key
+	// gets true, on every instance sharing the store. It keeps the jti of
+	// client assertions single-use (RFC 7523 §3).
+	UseOnce(ctx context.Context, key string, expiresAt time.Time) (bool, error)
+
 	// PurgeExpired deletes expired codes, refresh tokens, access-token
-	// records, revocation-list entries, rate-limit windows and sessions of
-	// the sign-in pages.
+	// records, revocation-list entries, rate-limit windows, sessions of
+	// the sign-in pages and used keys (UseOnce).
 	PurgeExpired(ctx context.Context, now time.Time) error
 }
 
@@ -139,7 +150,14 @@ const (
 	AuthNone              = "none"
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
+	// AuthPrivateKeyJWT: the client signs an assertion with a key it
+	// registered (RFC 7523 §2.2, OpenID Connect Core §9).
+	AuthPrivateKeyJWT = "private_key_jwt"
 )
+
+// GrantClientCredentials is the grant type of machine clients (RFC 6749
+// §4.4).
+const GrantClientCredentials = "client_credentials"
 
 // Client is an OAuth client.
 type Client struct {
@@ -168,6 +186,15 @@ type Client struct {
 	// endpoint about tokens for Resource.
 	ResourceServer bool
 	Resource       string
+	// ActsAs is the user a machine client acts for: the only user whose
+	// journal its client credentials tokens reach ("" for every other
+	// client).
+	ActsAs string
+	// JWKS is the JSON Web Key Set (RFC 7517 §5) of the public keys a
+	// private_key_jwt client signs its assertions with, or ""; JWKSURI is
+	// where to fetch it instead.
+	JWKS    string
+	JWKSURI string
 	// RegisteredFrom is the network source of a dynamic registration.
 	RegisteredFrom string
 	CreatedAt      time.Time
@@ -175,8 +202,13 @@ type Client struct {
 	UsedAt time.Time
 }
 
-// Public reports whether the client has no secret.
-func (c *Client) Public() bool { return c.SecretHash == "" }
+// Public reports whether the client authenticates with nothing: no secret
+// and no registered key.
+func (c *Client) Public() bool { return c.SecretHash == "" && c.AuthMethod != AuthPrivateKeyJWT }
+
+// Machine reports whether the client is a machine client, acting for one
+// user by the client credentials grant.
+func (c *Client) Machine() bool { return c.ActsAs != "" }
 
 // AuthCode is an authorization code (RFC 6749 §4.1.2), bound to everything
 // the token request must repeat.

@@ -52,7 +52,7 @@ func list(v []string) []string {
 
 const clientColumns = `id, kind, name, secret_hash, redirect_uris, auth_method, grant_types, scope,
 	client_uri, logo_uri, contacts, software_id, software_version, resource_server, resource,
-	registered_from, created_at, used_at`
+	registered_from, created_at, used_at, acts_as, jwks, jwks_uri`
 
 func scanClient(row pgx.Row) (*authserver.Client, error) {
 	var c authserver.Client
@@ -60,7 +60,7 @@ func scanClient(row pgx.Row) (*authserver.Client, error) {
 	var used *int64
 	err := row.Scan(&c.ID, &c.Kind, &c.Name, &c.SecretHash, &c.RedirectURIs, &c.AuthMethod, &c.GrantTypes, &c.Scope,
 		&c.ClientURI, &c.LogoURI, &c.Contacts, &c.SoftwareID, &c.SoftwareVersion, &c.ResourceServer, &c.Resource,
-		&c.RegisteredFrom, &created, &used)
+		&c.RegisteredFrom, &created, &used, &c.ActsAs, &c.JWKS, &c.JWKSURI)
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +72,10 @@ func scanClient(row pgx.Row) (*authserver.Client, error) {
 func (db *DB) CreateClient(ctx context.Context, c *authserver.Client) error {
 	return db.update(ctx, func(tx *Tx) error {
 		_, err := tx.exec(`INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			c.ID, c.Kind, c.Name, c.SecretHash, list(c.RedirectURIs), c.AuthMethod, list(c.GrantTypes), c.Scope,
 			c.ClientURI, c.LogoURI, list(c.Contacts), c.SoftwareID, c.SoftwareVersion, c.ResourceServer, c.Resource,
-			c.RegisteredFrom, nanos(c.CreatedAt), nullNanos(c.UsedAt))
+			c.RegisteredFrom, nanos(c.CreatedAt), nullNanos(c.UsedAt), c.ActsAs, c.JWKS, c.JWKSURI)
 		if isUnique(err, "oauth_clients_pkey") {
 			return epicme.Errorf(epicme.ECONFLICT, "a client with id %q exists", c.ID)
 		}
@@ -339,6 +339,30 @@ func (tx *Tx) insertAccess(at *authserver.AccessToken) error {
 	_, err := tx.exec(`INSERT INTO oauth_access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)`,
 		at.JTI, at.GrantID, nanos(at.ExpiresAt))
 	return err
+}
+
+// CreateGrant stores a grant with no code or refresh token behind it and
+// the access token issued from it, in one transaction.
+func (db *DB) CreateGrant(ctx context.Context, g *authserver.Grant, at *authserver.AccessToken) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if err := tx.insertGrant(g); err != nil {
+			return err
+		}
+		return tx.insertAccess(at)
+	})
+}
+
+// UseOnce records key as used until expiresAt; false if it was recorded
+// before. The primary key makes exactly one of concurrent inserts win.
+func (db *DB) UseOnce(ctx context.Context, key string, expiresAt time.Time) (bool, error) {
+	first := false
+	err := db.update(ctx, func(tx *Tx) error {
+		tag, err := tx.exec(`INSERT INTO oauth_used_jtis (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`,
+			key, nanos(expiresAt))
+		first = err == nil && tag.RowsAffected() == 1
+		return err
+	})
+	return first, err
 }
 
 // RedeemCode marks a code used and stores what it produced, atomically. The
@@ -702,6 +726,7 @@ func (db *DB) PurgeExpired(ctx context.Context, now time.Time) error {
 			`DELETE FROM oauth_revoked_tokens WHERE expires_at <= $1`,
 			`DELETE FROM oauth_rate_counts WHERE expires_at <= $1`,
 			`DELETE FROM oauth_signin_sessions WHERE expires_at <= $1`,
+			`DELETE FROM oauth_used_jtis WHERE expires_at <= $1`,
 			`DELETE FROM oauth_grants WHERE revoked_at IS NOT NULL AND revoked_at <= $1
 				AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens a WHERE a.grant_id = oauth_grants.id)
 				AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)`,
@@ -758,6 +783,10 @@ func (db *DB) RevokeUserGrants(ctx context.Context, userID string, now time.Time
 func (db *DB) DeleteAccount(ctx context.Context, userID string, now time.Time) error {
 	return db.update(ctx, func(tx *Tx) error {
 		if err := tx.revokeGrantsWhere(now, `user_id = $2`, userID); err != nil {
+			return err
+		}
+		// The user's machine clients act for nobody else: they go too.
+		if _, err := tx.exec(`DELETE FROM oauth_clients WHERE acts_as = $1`, userID); err != nil {
 			return err
 		}
 		tag, err := tx.exec(`DELETE FROM users WHERE id = $1`, userID)

@@ -47,7 +47,7 @@ func boolInt(b bool) int {
 
 const clientColumns = `id, kind, name, secret_hash, redirect_uris, auth_method, grant_types, scope,
 	client_uri, logo_uri, contacts, software_id, software_version, resource_server, resource,
-	registered_from, created_at, used_at`
+	registered_from, created_at, used_at, acts_as, jwks, jwks_uri`
 
 func scanClient(row interface{ Scan(...any) error }) (*authserver.Client, error) {
 	var c authserver.Client
@@ -57,7 +57,7 @@ func scanClient(row interface{ Scan(...any) error }) (*authserver.Client, error)
 	var used sql.NullInt64
 	err := row.Scan(&c.ID, &c.Kind, &c.Name, &c.SecretHash, &redirects, &c.AuthMethod, &grants, &c.Scope,
 		&c.ClientURI, &c.LogoURI, &contacts, &c.SoftwareID, &c.SoftwareVersion, &rs, &c.Resource,
-		&c.RegisteredFrom, &created, &used)
+		&c.RegisteredFrom, &created, &used, &c.ActsAs, &c.JWKS, &c.JWKSURI)
 	if err != nil {
 		return nil, err
 	}
@@ -76,10 +76,10 @@ func scanClient(row interface{ Scan(...any) error }) (*authserver.Client, error)
 func (db *DB) CreateClient(ctx context.Context, c *authserver.Client) error {
 	return db.update(ctx, func(tx *Tx) error {
 		_, err := tx.exec(`INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Kind, c.Name, c.SecretHash, jsonList(c.RedirectURIs), c.AuthMethod, jsonList(c.GrantTypes), c.Scope,
 			c.ClientURI, c.LogoURI, jsonList(c.Contacts), c.SoftwareID, c.SoftwareVersion, boolInt(c.ResourceServer), c.Resource,
-			c.RegisteredFrom, toNanos(c.CreatedAt), nullNanos(c.UsedAt))
+			c.RegisteredFrom, toNanos(c.CreatedAt), nullNanos(c.UsedAt), c.ActsAs, c.JWKS, c.JWKSURI)
 		if isUnique(err, "oauth_clients.id") {
 			return epicme.Errorf(epicme.ECONFLICT, "a client with id %q exists", c.ID)
 		}
@@ -252,6 +252,34 @@ func (tx *Tx) insertAccess(at *authserver.AccessToken) error {
 	_, err := tx.exec(`INSERT INTO oauth_access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)`,
 		at.JTI, at.GrantID, toNanos(at.ExpiresAt))
 	return err
+}
+
+// CreateGrant stores a grant with no code or refresh token behind it and
+// the access token issued from it, in one transaction.
+func (db *DB) CreateGrant(ctx context.Context, g *authserver.Grant, at *authserver.AccessToken) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if err := tx.insertGrant(g); err != nil {
+			return err
+		}
+		return tx.insertAccess(at)
+	})
+}
+
+// UseOnce records key as used until expiresAt; false if it was recorded
+// before.
+func (db *DB) UseOnce(ctx context.Context, key string, expiresAt time.Time) (bool, error) {
+	first := false
+	err := db.update(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`INSERT INTO oauth_used_jtis (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
+			key, toNanos(expiresAt))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		first = n == 1
+		return nil
+	})
+	return first, err
 }
 
 // RedeemCode marks a code used and stores what it produced, atomically; the
@@ -590,6 +618,7 @@ func (db *DB) PurgeExpired(ctx context.Context, now time.Time) error {
 			`DELETE FROM oauth_revoked_tokens WHERE expires_at <= ?`,
 			`DELETE FROM oauth_rate_counts WHERE expires_at <= ?`,
 			`DELETE FROM oauth_signin_sessions WHERE expires_at <= ?`,
+			`DELETE FROM oauth_used_jtis WHERE expires_at <= ?`,
 			`DELETE FROM oauth_grants WHERE revoked_at IS NOT NULL AND revoked_at <= ?
 				AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens a WHERE a.grant_id = oauth_grants.id)
 				AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)`,

@@ -68,6 +68,10 @@ func (db *DB) DeleteAccount(ctx context.Context, userID string, now time.Time) e
 		if err := tx.revokeGrantsWhere(now, `user_id = ?`, userID); err != nil {
 			return err
 		}
+		// The user's machine clients act for nobody else: they go too.
+		if _, err := tx.exec(`DELETE FROM oauth_clients WHERE acts_as = ?`, userID); err != nil {
+			return err
+		}
 		res, err := tx.exec(`DELETE FROM users WHERE id = ?`, userID)
 		if err != nil {
 			return err

@@ -36,6 +36,8 @@ func Run(t *testing.T, open Opener) {
 		"CountEvent":                       testCountEvent,
 		"PurgeExpired":                     testPurgeExpired,
 		"SignInSessions":                   testSignInSessions,
+		"MachineClients":                   testMachineClients,
+		"UseOnceUnderConcurrency":          testUseOnceUnderConcurrency,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, open) })
 	}
@@ -611,5 +613,94 @@ func testRefreshTokenKeepsItsDPoPKey(t *testing.T, open Opener) {
 	}
 	if got, _, err := db.RefreshTokenByHash(ctx, "rt2"); err != nil || got.JKT != "key-1" {
 		t.Fatalf("rotated refresh token: %+v, %v; want jkt key-1", got, err)
+	}
+}
+
+// testMachineClients: a machine client keeps the user it acts for and its
+// keys; CreateGrant stores a grant with its access token, which revoking
+// the grant revokes; deleting the user deletes their machine clients.
+func testMachineClients(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, user := open(t)
+	c := &authserver.Client{
+		ID: "m1", Kind: authserver.ClientPreregistered, Name: "Nightly backup", AuthMethod: authserver.AuthPrivateKeyJWT,
+		GrantTypes: []string{authserver.GrantClientCredentials}, Scope: "entries:read", ActsAs: user,
+		JWKS: `{"keys":[]}`, JWKSURI: "https://keys.example/jwks.json", CreatedAt: t0,
+	}
+	if err := db.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.ClientByID(ctx, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ActsAs != user || got.JWKS != c.JWKS || got.JWKSURI != c.JWKSURI || got.AuthMethod != authserver.AuthPrivateKeyJWT || !got.Machine() || got.Public() {
+		t.Fatalf("machine client read back differs: %+v", got)
+	}
+	g := &authserver.Grant{ID: "g-m1", ClientID: "m1", UserID: user, Scope: "entries:read", Resource: "https://mcp.example/mcp", CreatedAt: t0, LastUsedAt: t0}
+	if err := db.CreateGrant(ctx, g, &authserver.AccessToken{JTI: "at-m1", GrantID: g.ID, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := db.ListGrants(ctx, authserver.GrantFilter{ClientID: "m1"}); err != nil || len(list) != 1 || list[0].Scope != "entries:read" {
+		t.Fatalf("ListGrants after CreateGrant = %v, %v", list, err)
+	}
+	if err := db.RevokeGrant(ctx, g.ID, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := db.IsAccessTokenRevoked(ctx, "at-m1"); err != nil || !r {
+		t.Fatalf("revoking the grant must revoke its access token: %v, %v", r, err)
+	}
+	if err := db.DeleteAccount(ctx, user, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClientByID(ctx, "m1"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("a deleted user's machine client must go with them: %v", err)
+	}
+}
+
+// testUseOnceUnderConcurrency: of concurrent uses of one key exactly one is
+// first; the key can be used again once PurgeExpired has swept it after
+// its expiry.
+func testUseOnceUnderConcurrency(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, _ := open(t)
+	const n = 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	firsts, errs := 0, 0
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first, err := db.UseOnce(ctx, "k", t0.Add(time.Minute))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs++
+				t.Error(err)
+			}
+			if first {
+				firsts++
+			}
+		}()
+	}
+	wg.Wait()
+	if firsts != 1 || errs != 0 {
+		t.Fatalf("%d of %d concurrent uses were first (%d errors), want exactly 1", firsts, n, errs)
+	}
+	if first, err := db.UseOnce(ctx, "other", t0.Add(time.Minute)); err != nil || !first {
+		t.Fatalf("another key: %v, %v", first, err)
+	}
+	if err := db.PurgeExpired(ctx, t0.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := db.UseOnce(ctx, "k", t0.Add(time.Minute)); first {
+		t.Fatal("a key must stay used until it expires")
+	}
+	if err := db.PurgeExpired(ctx, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if first, err := db.UseOnce(ctx, "k", t0.Add(3*time.Minute)); err != nil || !first {
+		t.Fatalf("after expiry and purge the key is free: %v, %v", first, err)
 	}
 }
