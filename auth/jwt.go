@@ -184,7 +184,7 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 	if info.Subject == "" {
 		return nil, invalidToken("the access token has no subject")
 	}
-	exp, ok := numericDate(c.Exp)
+	exp, ok := NumericDate(c.Exp)
 	if !ok {
 		return nil, invalidToken("the access token has no expiry")
 	}
@@ -192,10 +192,10 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 	if !now.Before(exp.Add(v.opts.Skew)) {
 		return nil, invalidToken("the access token has expired")
 	}
-	if nbf, ok := numericDate(c.Nbf); ok && now.Add(v.opts.Skew).Before(nbf) {
+	if nbf, ok := NumericDate(c.Nbf); ok && now.Add(v.opts.Skew).Before(nbf) {
 		return nil, invalidToken("the access token is not valid yet")
 	}
-	if iat, ok := numericDate(c.Iat); ok {
+	if iat, ok := NumericDate(c.Iat); ok {
 		info.IssuedAt = iat
 	}
 	if info.Audience, err = readAudience(c.Aud); err != nil {

@@ -119,11 +119,19 @@ func (cc *clientCache) forget(id string) {
 
 // authenticateClient authenticates the client of a token, introspection or
 // revocation request (RFC 6749 §2.3.1): client_secret_basic,
-// client_secret_post or, for public clients, none (client_id alone).
+// client_secret_post, private_key_jwt (RFC 7523 §2.2) or, for public
+// clients, none (client_id alone).
 func (s *Server) authenticateClient(r *http.Request) (*Client, *oauthError) {
 	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if len(r.PostForm["client_id"]) > 1 || len(r.PostForm["client_secret"]) > 1 {
 		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "client_id and client_secret may appear once")
+	}
+	if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+		// RFC 6749 §2.3: one authentication method per request.
+		if formSecret != "" || r.Header.Get("Authorization") != "" {
+			return nil, oerr(http.StatusBadRequest, errInvalidRequest, "use only one client authentication method")
+		}
+		return s.assertionClient(r, formID)
 	}
 	var id, secret string
 	basic := false
@@ -180,6 +188,10 @@ func (s *Server) authenticateClient(r *http.Request) (*Client, *oauthError) {
 			return nil, fail
 		}
 		return c, nil
+	}
+	if c.AuthMethod == AuthPrivateKeyJWT {
+		fail.Description = "this client authenticates with private_key_jwt: send a client_assertion"
+		return nil, fail
 	}
 	if secret == "" || !s.secrets.equal(secret, c.SecretHash) {
 		return nil, fail
@@ -252,6 +264,14 @@ type NewClient struct {
 	ResourceServer bool
 	Resource       string
 	Scope          string
+	// ActsAs makes a machine client: the id of the one user whose journal
+	// it reaches, by the client credentials grant, with at most Scope
+	// (required). It implies Confidential and takes no redirect URIs.
+	ActsAs string
+	// JWKS, for a machine client, is the JSON Web Key Set of the public
+	// keys it signs its assertions with (private_key_jwt); without it the
+	// client gets a secret.
+	JWKS string
 }
 
 // AddClient pre-registers a client (the operator's `epicme client add`)
@@ -264,6 +284,12 @@ func AddClient(ctx context.Context, store Store, kek []byte, in NewClient, now t
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || len(in.Name) > 100 {
 		return nil, "", epicme.Invalid("name", "client name is required and must be at most 100 characters")
+	}
+	if in.ActsAs != "" {
+		return addMachineClient(ctx, store, kek, in, now)
+	}
+	if in.JWKS != "" {
+		return nil, "", epicme.Invalid("jwks", "only a machine client (acting for a user) registers keys")
 	}
 	if in.ResourceServer {
 		in.Confidential = true

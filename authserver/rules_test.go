@@ -35,9 +35,9 @@ func TestRule_MetadataAtWellKnownWithExactIssuer(t *testing.T) {
 	}
 	want := map[string]string{
 		"response_types_supported":                       `["code"]`,
-		"grant_types_supported":                          `["authorization_code","refresh_token"]`,
+		"grant_types_supported":                          `["authorization_code","refresh_token","client_credentials"]`,
 		"code_challenge_methods_supported":               `["S256"]`,
-		"token_endpoint_auth_methods_supported":          `["client_secret_basic","client_secret_post","none"]`,
+		"token_endpoint_auth_methods_supported":          `["client_secret_basic","client_secret_post","private_key_jwt","none"]`,
 		"scopes_supported":                               `["user:read","entries:read","entries:write","tags:read","tags:write"]`,
 		"client_id_metadata_document_supported":          `true`,
 		"authorization_response_iss_parameter_supported": `true`,

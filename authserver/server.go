@@ -380,6 +380,7 @@ type Metadata struct {
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
 	GrantTypesSupported                        []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
@@ -395,15 +396,16 @@ type Metadata struct {
 // Metadata returns the server's RFC 8414 metadata.
 func (s *Server) Metadata() *Metadata {
 	m := &Metadata{
-		Issuer:                                     s.issuer,
-		AuthorizationEndpoint:                      s.issuer + AuthorizePath,
-		TokenEndpoint:                              s.issuer + TokenPath,
-		JWKSURI:                                    s.issuer + JWKSPath,
-		ScopesSupported:                            s.scopes,
-		ResponseTypesSupported:                     []string{"code"},
-		ResponseModesSupported:                     []string{"query"},
-		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
-		TokenEndpointAuthMethodsSupported:          []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone},
+		Issuer:                            s.issuer,
+		AuthorizationEndpoint:             s.issuer + AuthorizePath,
+		TokenEndpoint:                     s.issuer + TokenPath,
+		JWKSURI:                           s.issuer + JWKSPath,
+		ScopesSupported:                   s.scopes,
+		ResponseTypesSupported:            []string{"code"},
+		ResponseModesSupported:            []string{"query"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token", GrantClientCredentials},
+		TokenEndpointAuthMethodsSupported: []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone},
+		TokenEndpointAuthSigningAlgValuesSupported: AssertionAlgorithms,
 		RevocationEndpoint:                         s.issuer + RevocationPath,
 		RevocationEndpointAuthMethodsSupported:     []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone},
 		IntrospectionEndpoint:                      s.issuer + IntrospectionPath,

@@ -81,10 +81,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		resp, e = s.refreshGrant(r, client, jkt)
+	case GrantClientCredentials:
+		resp, e = s.clientCredentialsGrant(r, client, jkt)
 	case "":
 		e = oerr(http.StatusBadRequest, errInvalidRequest, "grant_type is required")
 	default:
-		e = oerr(http.StatusBadRequest, errUnsupportedGrantType, "grant_type must be authorization_code or refresh_token")
+		e = oerr(http.StatusBadRequest, errUnsupportedGrantType, "grant_type must be authorization_code, refresh_token or client_credentials")
 	}
 	if e != nil {
 		if e.Status == http.StatusInternalServerError {

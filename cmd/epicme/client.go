@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ or be identified by a Client ID Metadata Document).
 Subcommands:
   epicme client add --name NAME --redirect-uri URI [--redirect-uri URI...] [--public|--confidential]
   epicme client add --name NAME --resource-server [--public-url URL]
+  epicme client add --name NAME --confidential --acts-as EMAIL --scope "S..." [--jwks-file FILE]
   epicme client list
   epicme client remove CLIENT_ID`
 
@@ -30,7 +32,15 @@ accepts any port.
 
 A resource server client (--resource-server) may call the introspection
 endpoint about tokens issued for this server's MCP endpoint: give its id and
-secret to an "epicme serve --token-verifier introspection" in front of it.`
+secret to an "epicme serve --token-verifier introspection" in front of it.
+
+A machine client (--acts-as EMAIL) is an automation that reaches one user's
+journal without a browser: it gets tokens by the client credentials grant
+(RFC 6749 §4.4), acting as that user with at most --scope, and no refresh
+token. It authenticates with its secret (client_secret_basic), or, with
+--jwks-file, with assertions signed by one of the public keys in that JSON Web
+Key Set (private_key_jwt, RFC 7523; aud must be the issuer). It is listed
+among the user's connected apps, where the user can revoke it.`
 
 func runClient(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
@@ -63,7 +73,7 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 		name                                 string
 		redirects                            stringList
 		public, confidential, resourceServer bool
-		scope                                string
+		scope, actsAs, jwksFile              string
 	)
 	fs := newFlagSet("client add", clientAddAbout, e)
 	data.register(fs)
@@ -75,7 +85,9 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	fs.BoolVar(&public, "public", false, "a public client: no secret (the default)")
 	fs.BoolVar(&confidential, "confidential", false, "a confidential client: gets a secret")
 	fs.BoolVar(&resourceServer, "resource-server", false, "a resource server that may introspect tokens for this server's /mcp")
-	fs.StringVar(&scope, "scope", "", "space-separated `scopes` the client may ask for (default: all)")
+	fs.StringVar(&scope, "scope", "", "space-separated `scopes` the client may ask for (default: all; required with --acts-as)")
+	fs.StringVar(&actsAs, "acts-as", "", "make a machine client acting for the user with this `email` (client credentials grant)")
+	fs.StringVar(&jwksFile, "jwks-file", "", "with --acts-as: a JSON Web Key Set `file` of the public keys the client signs its assertions with (private_key_jwt) instead of a secret")
 	kek := kekSource()
 	kek.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
@@ -87,7 +99,20 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	if public && (confidential || resourceServer) {
 		return usagef("--public cannot be combined with --confidential or --resource-server")
 	}
+	if (actsAs != "") && (public || resourceServer || len(redirects) > 0) {
+		return usagef("--acts-as makes a machine client: it cannot be combined with --public, --resource-server or --redirect-uri")
+	}
+	if jwksFile != "" && actsAs == "" {
+		return usagef("--jwks-file registers a machine client's keys: give --acts-as EMAIL too")
+	}
 	in := authserver.NewClient{Name: name, RedirectURIs: redirects, Confidential: confidential, ResourceServer: resourceServer, Scope: scope}
+	if jwksFile != "" {
+		b, err := os.ReadFile(jwksFile)
+		if err != nil {
+			return fmt.Errorf("reading --jwks-file: %w", err)
+		}
+		in.JWKS = string(b)
+	}
 	if resourceServer {
 		publicURL, err := normalizePublicURL(web.publicURL)
 		if err != nil {
@@ -111,11 +136,27 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer store.Close()
+	if actsAs != "" {
+		u, err := store.LocalUserByEmail(ctx, actsAs)
+		if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+			return epicme.Errorf(epicme.ENOTFOUND, "no local account has the email %q (see epicme user list)", actsAs)
+		}
+		if err != nil {
+			return err
+		}
+		in.ActsAs = u.ID
+	}
 	c, secret, err := authserver.AddClient(ctx, store, key, in, time.Now())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Registered client %q.\n  client_id:     %s\n", c.Name, c.ID)
+	if c.Machine() {
+		fmt.Fprintf(e.stdout, "  acts as %s with the scopes %q (grant_type=client_credentials)\n", actsAs, c.Scope)
+		if c.AuthMethod == authserver.AuthPrivateKeyJWT {
+			fmt.Fprintf(e.stdout, "  authenticates with private_key_jwt: sign assertions with a key of %s, aud = the issuer\n", jwksFile)
+		}
+	}
 	if secret != "" {
 		fmt.Fprintf(e.stdout, "  client_secret: %s\n  (shown only this once; it is stored hashed)\n", secret)
 	}
@@ -156,6 +197,9 @@ func runClientList(ctx context.Context, args []string, e env) error {
 		}
 		if c.ResourceServer {
 			typ = "resource-server"
+		}
+		if c.Machine() {
+			typ = "machine"
 		}
 		name, used := c.Name, "never"
 		if name == "" {

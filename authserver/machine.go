@@ -1,0 +1,270 @@
+package authserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
+)
+
+// Machine clients: a user's automation (a nightly backup, a summarising
+// agent) reaching their own journal without a browser. The client is
+// confidential, acts for one user (Client.ActsAs) with at most the scopes
+// it was created with, and gets its tokens by the client credentials grant
+// (RFC 6749 §4.4), authenticated with a secret (client_secret_basic) or an
+// assertion signed by a key it registered (private_key_jwt, RFC 7523 §2.2).
+
+// ClientAssertionType is the client_assertion_type of a JWT client
+// assertion (RFC 7523 §2.2).
+const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// AssertionAlgorithms are the algorithms a client may sign its assertion
+// with (token_endpoint_auth_signing_alg_values_supported, RFC 8414 §2):
+// asymmetric ones only, so that the registered keys are public.
+var AssertionAlgorithms = []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
+
+// Bounds of a client assertion: the clock skew allowed on its times, and
+// the longest it may live (RFC 7523 §3 item 4 lets the server refuse an
+// exp too far ahead; it also bounds how long its jti is remembered).
+const (
+	assertionSkew        = 30 * time.Second
+	assertionMaxLifetime = 10 * time.Minute
+)
+
+// clientCredentialsGrant issues a token to a machine client for the user
+// it acts for (RFC 6749 §4.4): no refresh token (§4.4.3), at most the
+// client's scopes, for this server's resource.
+func (s *Server) clientCredentialsGrant(r *http.Request, client *Client, jkt string) (*tokenResponse, *oauthError) {
+	ctx := r.Context()
+	if !client.Machine() || client.Public() || !contains(client.GrantTypes, GrantClientCredentials) {
+		return nil, oerr(http.StatusBadRequest, errUnauthorizedClient, "this client may not use the client credentials grant: create a machine client (account page, or epicme client add --acts-as)")
+	}
+	if e := s.checkResource(r, s.resource); e != nil {
+		return nil, e
+	}
+	scope := client.Scope
+	if sc := r.PostForm.Get("scope"); sc != "" {
+		narrowed, unknown := normalizeScopes(strings.Fields(client.Scope), sc)
+		if len(unknown) > 0 || narrowed == "" {
+			return nil, oerr(http.StatusBadRequest, errInvalidScope, "the scope exceeds what this machine client may have ("+client.Scope+")")
+		}
+		scope = narrowed
+	}
+	// The user's consent is what the connected-apps page withdraws: check
+	// it in the store on every request, so that withdrawing it on one
+	// instance stops every instance at once.
+	if _, err := s.store.Consent(ctx, client.ActsAs, client.ID); epicme.ErrorCode(err) == epicme.ENOTFOUND {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the user withdrew this machine client's access")
+	} else if err != nil {
+		return nil, internalErr(err)
+	}
+	user, e := s.activeUser(ctx, client.ActsAs)
+	if e != nil {
+		return nil, e
+	}
+	now := s.now()
+	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, s.resource, jkt, now)
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	g := &Grant{ID: randomToken(16), ClientID: client.ID, UserID: user.ID, Scope: scope, Resource: s.resource, CreatedAt: now, LastUsedAt: now}
+	at.GrantID = g.ID
+	if err := s.store.CreateGrant(ctx, g, at); err != nil {
+		return nil, internalErr(err)
+	}
+	return &tokenResponse{
+		AccessToken: access,
+		TokenType:   tokenType(jkt),
+		ExpiresIn:   int64(s.cfg.AccessTokenTTL / time.Second),
+		Scope:       scope,
+	}, nil
+}
+
+// assertionClaims are the claims of a client assertion (RFC 7523 §3).
+type assertionClaims struct {
+	Iss string          `json:"iss"`
+	Sub string          `json:"sub"`
+	Aud json.RawMessage `json:"aud"`
+	Exp json.Number     `json:"exp"`
+	Nbf json.Number     `json:"nbf"`
+	Iat json.Number     `json:"iat"`
+	JTI string          `json:"jti"`
+}
+
+// assertionClient authenticates a client by a JWT assertion (RFC 7523
+// §2.2, §3) and returns it. formID is the client_id parameter, if any.
+func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oauthError) {
+	fail := func(desc string) *oauthError {
+		return oerr(http.StatusUnauthorized, errInvalidClient, desc)
+	}
+	if r.PostForm.Get("client_assertion_type") != ClientAssertionType {
+		return nil, fail("client_assertion_type must be " + ClientAssertionType)
+	}
+	assertion := r.PostForm.Get("client_assertion")
+	// The client is named by the unverified iss; nothing else is believed
+	// before the signature verifies with that client's keys.
+	var unverified assertionClaims
+	if parts := strings.Split(assertion, "."); len(parts) == 3 {
+		if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+			json.Unmarshal(raw, &unverified)
+		}
+	}
+	id := unverified.Iss
+	if id == "" {
+		return nil, fail("the client assertion is not a JWT naming its client in iss")
+	}
+	if formID != "" && formID != id {
+		return nil, fail("client_id differs from the client assertion's iss")
+	}
+	c, err := s.lookupClient(s.withSource(r), id)
+	if errors.Is(err, errUnknownClient) || errors.Is(err, errMetadataDocument) {
+		return nil, fail("client authentication failed")
+	}
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	if c.AuthMethod != AuthPrivateKeyJWT || c.JWKS == "" {
+		return nil, fail("this client does not authenticate with private_key_jwt")
+	}
+	keys, err := auth.ParseKeySet([]byte(c.JWKS))
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	typ, payload, err := keys.VerifyJWS(assertion, AssertionAlgorithms)
+	if err != nil {
+		var te *auth.TokenError
+		if errors.As(err, &te) {
+			return nil, fail("the client assertion is not valid: " + te.Reason)
+		}
+		return nil, fail("the client assertion is not valid")
+	}
+	// An access token, a DPoP proof or an ID token is not a client
+	// assertion, whoever signed it (RFC 8725 §3.11).
+	if t := strings.ToLower(typ); t != "" && t != "jwt" && t != "client-authentication+jwt" {
+		return nil, fail("the client assertion's typ is " + typ + ", not JWT")
+	}
+	var cl assertionClaims
+	if json.Unmarshal(payload, &cl) != nil {
+		return nil, fail("the client assertion's claims are not a JSON object")
+	}
+	if e := s.checkAssertion(r.Context(), c.ID, &cl); e != nil {
+		return nil, e
+	}
+	return c, nil
+}
+
+// checkAssertion applies RFC 7523 §3 to the verified claims of client
+// id's assertion, and spends its jti.
+func (s *Server) checkAssertion(ctx context.Context, id string, cl *assertionClaims) *oauthError {
+	fail := func(desc string) *oauthError {
+		return oerr(http.StatusUnauthorized, errInvalidClient, desc)
+	}
+	// §3 items 1-2: iss and sub are the client_id (§2.2).
+	if cl.Iss != id || cl.Sub != id {
+		return fail("the client assertion's iss and sub must both be the client_id")
+	}
+	// §3 item 3: the audience is this server. Only the issuer identifier,
+	// as one value: an assertion made for another endpoint or shared with
+	// other audiences cannot be replayed here.
+	if !audienceIsOnly(cl.Aud, s.issuer) {
+		return fail("the client assertion's aud must be exactly the issuer, " + s.issuer)
+	}
+	now := s.now()
+	// §3 item 4: exp, not passed, and not too far ahead.
+	exp, ok := auth.NumericDate(cl.Exp)
+	if !ok {
+		return fail("the client assertion has no exp")
+	}
+	if !now.Before(exp.Add(assertionSkew)) {
+		return fail("the client assertion has expired")
+	}
+	if exp.Sub(now) > assertionMaxLifetime {
+		return fail("the client assertion lives too long: its exp must be within 10 minutes")
+	}
+	// §3 items 5-6: nbf and iat not in the future.
+	if nbf, ok := auth.NumericDate(cl.Nbf); ok && nbf.After(now.Add(assertionSkew)) {
+		return fail("the client assertion is not valid yet (nbf)")
+	}
+	if iat, ok := auth.NumericDate(cl.Iat); ok && iat.After(now.Add(assertionSkew)) {
+		return fail("the client assertion was issued in the future (iat)")
+	}
+	// §3 item 7: a jti, used once, on every instance.
+	if cl.JTI == "" || len(cl.JTI) > 256 {
+		return fail("the client assertion needs a jti of at most 256 characters")
+	}
+	sum := sha256.Sum256([]byte("client-assertion\x00" + id + "\x00" + cl.JTI))
+	first, err := s.store.UseOnce(ctx, hex.EncodeToString(sum[:]), exp.Add(assertionSkew))
+	if err != nil {
+		return internalErr(err)
+	}
+	if !first {
+		return fail("the client assertion was used already: sign a new one with a new jti for each request")
+	}
+	return nil
+}
+
+// audienceIsOnly reports whether an aud claim (a string, or an array of
+// one string) is exactly want.
+func audienceIsOnly(raw json.RawMessage, want string) bool {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return one == want
+	}
+	var list []string
+	return json.Unmarshal(raw, &list) == nil && len(list) == 1 && list[0] == want
+}
+
+// addMachineClient creates a machine client acting for in.ActsAs, and the
+// consent that lists it among the user's connected apps; withdrawing the
+// consent stops it.
+func addMachineClient(ctx context.Context, store Store, kek []byte, in NewClient, now time.Time) (*Client, string, error) {
+	if len(in.RedirectURIs) > 0 || in.ResourceServer {
+		return nil, "", epicme.Invalid("acts_as", "a machine client has no redirect URIs and is not a resource server")
+	}
+	scope, unknown := normalizeScopes(epicme.AllScopes, in.Scope)
+	if len(unknown) > 0 {
+		return nil, "", epicme.Invalid("scope", "unknown scope %q (known: %s)", unknown[0], strings.Join(epicme.AllScopes, " "))
+	}
+	if scope == "" {
+		return nil, "", epicme.Invalid("scope", "a machine client needs the scopes it may have, for example \"entries:read\"")
+	}
+	c := &Client{
+		ID:         newClientID(),
+		Kind:       ClientPreregistered,
+		Name:       in.Name,
+		AuthMethod: AuthClientSecretBasic,
+		GrantTypes: []string{GrantClientCredentials},
+		Scope:      scope,
+		ActsAs:     in.ActsAs,
+		CreatedAt:  now,
+	}
+	var secret string
+	if in.JWKS != "" {
+		if len(in.JWKS) > 16<<10 {
+			return nil, "", epicme.Invalid("jwks", "the JWKS is larger than 16 KiB")
+		}
+		if _, err := auth.ParseKeySet([]byte(in.JWKS)); err != nil {
+			return nil, "", epicme.Invalid("jwks", "%v", err)
+		}
+		c.AuthMethod, c.JWKS = AuthPrivateKeyJWT, in.JWKS
+	} else {
+		secret = randomToken(32)
+		c.SecretHash = secretHasher{key: subkey(kek, "client secrets")}.hash(secret)
+	}
+	if err := store.CreateClient(ctx, c); err != nil {
+		return nil, "", err
+	}
+	if err := store.SaveConsent(ctx, &Consent{UserID: in.ActsAs, ClientID: c.ID, Scope: scope, CreatedAt: now, UpdatedAt: now}); err != nil {
+		store.DeleteClient(ctx, c.ID, now)
+		return nil, "", err
+	}
+	return c, secret, nil
+}

@@ -1,0 +1,349 @@
+package authserver_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/authserver"
+)
+
+// machineKey is a private_key_jwt client's signing key and its public JWKS.
+type machineKey struct {
+	priv *ecdsa.PrivateKey
+	kid  string
+	jwks string
+}
+
+func newMachineKey(t *testing.T) machineKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := machineKey{priv: priv, kid: "k1"}
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &priv.PublicKey, KeyID: k.kid, Algorithm: "ES256", Use: "sig"}}}
+	b, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.jwks = string(b)
+	return k
+}
+
+// assertion signs a client assertion (RFC 7523 §3) with claims over the
+// defaults for client id and issuer; a nil value deletes a claim.
+func (k machineKey) assertion(t *testing.T, e *env, id string, claims map[string]any, alg jose.SignatureAlgorithm, typ string) string {
+	t.Helper()
+	now := e.clock.Now()
+	c := map[string]any{"iss": id, "sub": id, "aud": e.issuer, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": randomID()}
+	for name, v := range claims {
+		if v == nil {
+			delete(c, name)
+		} else {
+			c[name] = v
+		}
+	}
+	opts := (&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), k.kid)
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	var key any = k.priv
+	if alg == jose.HS256 {
+		key = []byte("a shared secret anyone could guess...")
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(c)
+	jws, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// machineClient adds a machine client acting for the env's user, with a
+// secret, or with jwks for private_key_jwt.
+func (e *env) machineClient(scope, jwks string) (*authserver.Client, string) {
+	e.t.Helper()
+	c, secret, err := authserver.AddClient(context.Background(), e.db, e.kek, authserver.NewClient{Name: "Nightly backup", ActsAs: e.user.ID, Scope: scope, JWKS: jwks}, e.clock.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c, secret
+}
+
+// clientCredentials asks for a token by the client credentials grant.
+func (e *env) clientCredentials(id, secret string, form url.Values) reply {
+	e.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("grant_type", "client_credentials")
+	return e.postForm(authserver.TokenPath, form, id, secret)
+}
+
+func withAssertion(a string) url.Values {
+	return url.Values{"client_assertion_type": {authserver.ClientAssertionType}, "client_assertion": {a}}
+}
+
+// TestRule_RFC6749_4_4_ClientCredentialsActsForItsUser: a machine client
+// authenticated with its secret gets an access token for the user it acts
+// for, with its scopes, and no refresh token (RFC 6749 §4.4.3).
+func TestRule_RFC6749_4_4_ClientCredentialsActsForItsUser(t *testing.T) {
+	e := newEnv(t)
+	c, secret := e.machineClient("user:read entries:read", "")
+	r := e.clientCredentials(c.ID, secret, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("client credentials: %d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	if _, ok := m["refresh_token"]; ok {
+		t.Fatalf("a client credentials grant must not issue a refresh token: %s", r.body)
+	}
+	if m["token_type"] != "Bearer" || m["scope"] != "user:read entries:read" {
+		t.Fatalf("token response: %s", r.body)
+	}
+	info, err := e.srv.Verifier().Verify(context.Background(), m["access_token"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Subject != e.user.ID || info.ClientID != c.ID || strings.Join(info.Scopes, " ") != "user:read entries:read" {
+		t.Fatalf("token acts as %q for %q with %v", info.Subject, info.ClientID, info.Scopes)
+	}
+	// Narrowing is allowed; widening is not.
+	if r := e.clientCredentials(c.ID, secret, url.Values{"scope": {"entries:read"}}); r.status != http.StatusOK || r.json(t)["scope"] != "entries:read" {
+		t.Fatalf("narrowed scope: %d %s", r.status, r.body)
+	}
+	wantOAuthError(t, e.clientCredentials(c.ID, secret, url.Values{"scope": {"entries:write"}}), http.StatusBadRequest, "invalid_scope")
+	wantOAuthError(t, e.clientCredentials(c.ID, "wrong-secret", nil), http.StatusUnauthorized, "invalid_client")
+}
+
+// TestRule_RFC6749_4_4_OnlyMachineClients: a client that is not a machine
+// client (here a confidential client of the code flow) may not use the
+// client credentials grant: it acts for nobody.
+func TestRule_RFC6749_4_4_OnlyMachineClients(t *testing.T) {
+	e := newEnv(t)
+	c := e.confidentialClient()
+	wantOAuthError(t, e.clientCredentials(c.id, c.secret, nil), http.StatusBadRequest, "unauthorized_client")
+	// The metadata says which algorithms may sign a client assertion
+	// (RFC 8414 §2); grant_types_supported and
+	// token_endpoint_auth_methods_supported are checked with the rest of
+	// the metadata.
+	b, _ := json.Marshal(e.get("/.well-known/oauth-authorization-server").json(t)["token_endpoint_auth_signing_alg_values_supported"])
+	if !strings.Contains(string(b), `"ES256"`) || strings.Contains(string(b), `"HS`) || strings.Contains(string(b), `none`) {
+		t.Fatalf("token_endpoint_auth_signing_alg_values_supported = %s", b)
+	}
+}
+
+// TestRule_RFC7523_2_2_PrivateKeyJWT: a machine client with registered keys
+// authenticates with an assertion signed by one of them, and not with a
+// secret.
+func TestRule_RFC7523_2_2_PrivateKeyJWT(t *testing.T) {
+	e := newEnv(t)
+	k := newMachineKey(t)
+	c, secret := e.machineClient("entries:read", k.jwks)
+	if secret != "" {
+		t.Fatal("a private_key_jwt client must not get a secret")
+	}
+	r := e.clientCredentials("", "", withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT")))
+	if r.status != http.StatusOK {
+		t.Fatalf("private_key_jwt: %d %s", r.status, r.body)
+	}
+	if err := e.verify(r.json(t)["access_token"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	// client_id may be repeated, and must then agree.
+	form := withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, ""))
+	form.Set("client_id", c.ID)
+	if r := e.clientCredentials("", "", form); r.status != http.StatusOK {
+		t.Fatalf("with client_id: %d %s", r.status, r.body)
+	}
+	form = withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, ""))
+	form.Set("client_id", "someone-else")
+	wantOAuthError(t, e.clientCredentials("", "", form), http.StatusUnauthorized, "invalid_client")
+	// No secret authenticates it, even an empty one.
+	wantOAuthError(t, e.clientCredentials(c.ID, "", nil), http.StatusUnauthorized, "invalid_client")
+}
+
+// TestRule_RFC7523_3_AssertionClaims: each rule of RFC 7523 §3 (and RFC
+// 8725) refuses an assertion that breaks it, with invalid_client, while
+// the same assertion without the fault passes (the first case).
+func TestRule_RFC7523_3_AssertionClaims(t *testing.T) {
+	e := newEnv(t)
+	k := newMachineKey(t)
+	c, _ := e.machineClient("entries:read", k.jwks)
+	other := newMachineKey(t)
+	now := e.clock.Now()
+	cases := []struct {
+		name   string
+		claims map[string]any
+		alg    jose.SignatureAlgorithm
+		typ    string
+		signer machineKey
+		ok     bool
+		want   string // in the refusal's description
+	}{
+		{name: "valid", ok: true},
+		{name: "aud is the token endpoint, not the issuer", claims: map[string]any{"aud": e.issuer + authserver.TokenPath}, want: "aud must be exactly the issuer"},
+		{name: "aud lists another audience too", claims: map[string]any{"aud": []string{e.issuer, "https://other.example"}}, want: "aud must be exactly the issuer"},
+		{name: "no aud", claims: map[string]any{"aud": nil}, want: "aud must be exactly the issuer"},
+		{name: "sub is not the client", claims: map[string]any{"sub": "someone"}, want: "iss and sub"},
+		{name: "expired", claims: map[string]any{"exp": now.Add(-time.Minute).Unix()}, want: "expired"},
+		{name: "no exp", claims: map[string]any{"exp": nil}, want: "no exp"},
+		{name: "exp too far ahead", claims: map[string]any{"exp": now.Add(time.Hour).Unix()}, want: "lives too long"},
+		{name: "not valid yet", claims: map[string]any{"nbf": now.Add(5 * time.Minute).Unix()}, want: "nbf"},
+		{name: "issued in the future", claims: map[string]any{"iat": now.Add(5 * time.Minute).Unix()}, want: "(iat)"},
+		{name: "no jti", claims: map[string]any{"jti": nil}, want: "jti"},
+		{name: "signed by another key", signer: other, want: "signature does not verify"},
+		{name: "HMAC with a guessable secret", alg: jose.HS256, want: "HMAC"},
+		{name: "typ of an access token", typ: "at+jwt", want: "typ"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			signer := tc.signer
+			if signer.priv == nil {
+				signer = k
+			}
+			alg := tc.alg
+			if alg == "" {
+				alg = jose.ES256
+			}
+			signer.kid = k.kid
+			r := e.clientCredentials("", "", withAssertion(signer.assertion(t, e, c.ID, tc.claims, alg, tc.typ)))
+			if tc.ok {
+				if r.status != http.StatusOK {
+					t.Fatalf("a valid assertion was refused: %d %s", r.status, r.body)
+				}
+				return
+			}
+			wantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+			if d, _ := r.json(t)["error_description"].(string); !strings.Contains(d, tc.want) {
+				t.Fatalf("refused for another reason: %q, want it to mention %q", d, tc.want)
+			}
+		})
+	}
+	// alg none: an unsigned JWT.
+	b64 := base64.RawURLEncoding.EncodeToString
+	unsigned := b64([]byte(`{"alg":"none","kid":"k1"}`)) + "." + b64([]byte(`{"iss":"`+c.ID+`","sub":"`+c.ID+`","aud":"`+e.issuer+`","exp":`+jsonNumber(now.Add(time.Minute).Unix())+`,"jti":"x"}`)) + "."
+	r := e.clientCredentials("", "", withAssertion(unsigned))
+	wantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+	if !strings.Contains(r.body, "alg none") {
+		t.Fatalf("an unsigned assertion refused for another reason: %s", r.body)
+	}
+}
+
+func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestAttack_ClientAssertionReplayed: an assertion captured in transit (or
+// from a log) is refused the second time, on this instance and on another
+// that shares the database (RFC 7523 §3 item 7).
+func TestAttack_ClientAssertionReplayed(t *testing.T) {
+	e := newEnv(t)
+	k := newMachineKey(t)
+	c, _ := e.machineClient("entries:read", k.jwks)
+	a := k.assertion(t, e, c.ID, nil, jose.ES256, "JWT")
+	if r := e.clientCredentials("", "", withAssertion(a)); r.status != http.StatusOK {
+		t.Fatalf("first use: %d %s", r.status, r.body)
+	}
+	r := e.clientCredentials("", "", withAssertion(a))
+	wantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+	if !strings.Contains(r.body, "used already") {
+		t.Fatalf("the refusal should say why: %s", r.body)
+	}
+	// A second server over the same database refuses it too.
+	second, err := authserver.New(context.Background(), e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	second.Register(mux)
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+authserver.TokenPath, strings.NewReader(url.Values{
+		"grant_type": {"client_credentials"}, "client_assertion_type": {authserver.ClientAssertionType}, "client_assertion": {a},
+	}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "used already") {
+		t.Fatalf("another instance accepted the replay: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestAttack_MachineClientAfterTheUserWithdrewIt: once the user revokes a
+// machine client on the connected-apps page (its consent withdrawn), its
+// secret gets no more tokens, and the tokens it had stop working.
+func TestAttack_MachineClientAfterTheUserWithdrewIt(t *testing.T) {
+	e := newEnv(t)
+	c, secret := e.machineClient("entries:read", "")
+	r := e.clientCredentials(c.ID, secret, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("client credentials: %d %s", r.status, r.body)
+	}
+	tok := r.json(t)["access_token"].(string)
+	b := e.browser()
+	page := b.get(e.issuer + authserver.AppsPath)
+	page = b.signIn(page.body, testEmail, testPassword)
+	if !strings.Contains(page.body, "Nightly backup") {
+		t.Fatalf("the machine client is not among the connected apps:\n%s", page.body)
+	}
+	csrf := csrfField.FindStringSubmatch(page.body)
+	if csrf == nil {
+		t.Fatalf("no CSRF field on the page:\n%s", page.body)
+	}
+	form := url.Values{"csrf": {html.UnescapeString(csrf[1])}, "client_id": {c.ID}}
+	if r := b.post(authserver.AppsRevokePath, form); r.status >= 400 {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	if err := e.verify(tok); err == nil {
+		t.Fatal("the machine client's token still works after the user revoked it")
+	}
+	wantOAuthError(t, e.clientCredentials(c.ID, secret, nil), http.StatusUnauthorized, "invalid_client")
+	if _, err := e.db.ClientByID(context.Background(), c.ID); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("a revoked machine client should be deleted: %v", err)
+	}
+}
+
+// TestMachineClientNeedsScopesAndNoRedirects: the operator's and the
+// account page's one constructor refuses a machine client without scopes,
+// with unknown ones, with redirect URIs, or with a JWKS holding no usable
+// public key.
+func TestMachineClientNeedsScopesAndNoRedirects(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for name, in := range map[string]authserver.NewClient{
+		"no scope":      {Name: "x", ActsAs: e.user.ID},
+		"unknown scope": {Name: "x", ActsAs: e.user.ID, Scope: "entries:read admin"},
+		"redirects":     {Name: "x", ActsAs: e.user.ID, Scope: "entries:read", RedirectURIs: []string{"https://a.example/cb"}},
+		"private JWKS":  {Name: "x", ActsAs: e.user.ID, Scope: "entries:read", JWKS: `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`},
+		"JWKS not JSON": {Name: "x", ActsAs: e.user.ID, Scope: "entries:read", JWKS: `keys`},
+	} {
+		if _, _, err := authserver.AddClient(ctx, e.db, e.kek, in, e.clock.Now()); epicme.ErrorCode(err) != epicme.EINVALID {
+			t.Errorf("%s: got %v, want EINVALID", name, err)
+		}
+	}
+}
