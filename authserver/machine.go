@@ -50,13 +50,19 @@ func (s *Server) clientCredentialsGrant(r *http.Request, client *Client, jkt str
 	if e := s.checkResource(r, s.resource); e != nil {
 		return nil, e
 	}
+	// RFC 6749 §3.3: the server may issue less than asked, and says what
+	// in the response's scope. A client asking for the scopes a 401
+	// challenge listed gets those of them it may have; asking for none of
+	// them, or for scopes that do not exist, is an error.
 	scope := client.Scope
 	if sc := r.PostForm.Get("scope"); sc != "" {
-		narrowed, unknown := normalizeScopes(strings.Fields(client.Scope), sc)
-		if len(unknown) > 0 || narrowed == "" {
-			return nil, oerr(http.StatusBadRequest, errInvalidScope, "the scope exceeds what this machine client may have ("+client.Scope+")")
+		if _, unknown := normalizeScopes(s.scopes, sc); len(unknown) > 0 {
+			return nil, oerr(http.StatusBadRequest, errInvalidScope, "unknown scope "+unknown[0])
 		}
-		scope = narrowed
+		scope, _ = normalizeScopes(strings.Fields(client.Scope), sc)
+		if scope == "" {
+			return nil, oerr(http.StatusBadRequest, errInvalidScope, "none of the scopes asked for is one this machine client may have ("+client.Scope+")")
+		}
 	}
 	// The user's consent is what the connected-apps page withdraws: check
 	// it in the store on every request, so that withdrawing it on one

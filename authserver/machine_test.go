@@ -136,11 +136,15 @@ func TestRule_RFC6749_4_4_ClientCredentialsActsForItsUser(t *testing.T) {
 	if info.Subject != e.user.ID || info.ClientID != c.ID || strings.Join(info.Scopes, " ") != "user:read entries:read" {
 		t.Fatalf("token acts as %q for %q with %v", info.Subject, info.ClientID, info.Scopes)
 	}
-	// Narrowing is allowed; widening is not.
-	if r := e.clientCredentials(c.ID, secret, url.Values{"scope": {"entries:read"}}); r.status != http.StatusOK || r.json(t)["scope"] != "entries:read" {
-		t.Fatalf("narrowed scope: %d %s", r.status, r.body)
+	// RFC 6749 §3.3: a request gets the scopes it asked for that the
+	// client may have, and the response says which; never more.
+	for asked, want := range map[string]string{"entries:read": "entries:read", "entries:read entries:write tags:write": "entries:read"} {
+		if r := e.clientCredentials(c.ID, secret, url.Values{"scope": {asked}}); r.status != http.StatusOK || r.json(t)["scope"] != want {
+			t.Fatalf("asking for %q: %d %s, want scope %q", asked, r.status, r.body, want)
+		}
 	}
 	wantOAuthError(t, e.clientCredentials(c.ID, secret, url.Values{"scope": {"entries:write"}}), http.StatusBadRequest, "invalid_scope")
+	wantOAuthError(t, e.clientCredentials(c.ID, secret, url.Values{"scope": {"entries:read admin"}}), http.StatusBadRequest, "invalid_scope")
 	wantOAuthError(t, e.clientCredentials(c.ID, "wrong-secret", nil), http.StatusUnauthorized, "invalid_client")
 }
 

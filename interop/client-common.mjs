@@ -20,6 +20,13 @@ import { signIn } from './browser.mjs';
  *                        "oauth"); --grant leaves only those scopes ticked on
  *                        the first consent page; --step-up (2.x client) then
  *                        expects a 403 insufficient_scope and signs in again
+ *   --client-id ID (--client-secret S | --private-key FILE [--alg A])
+ *     [--issuer URL] [--scope "s1 s2"] [--outside-tool NAME]
+ *                        a machine client (2.x client): the client
+ *                        credentials grant, authenticated by secret or by a
+ *                        private_key_jwt assertion signed with the PKCS #8
+ *                        key in FILE; --outside-tool is a tool its scopes do
+ *                        not cover, which must be refused
  *   --title T            title of the entry the scenario creates
  *
  * The token may also come from the environment variable MCP_ACCESS_TOKEN so it
@@ -35,14 +42,21 @@ export function options() {
       grant: { type: 'string' },
       'step-up': { type: 'boolean', default: false },
       dpop: { type: 'boolean', default: false },
+      'client-id': { type: 'string' },
+      'client-secret': { type: 'string' },
+      'private-key': { type: 'string' },
+      alg: { type: 'string', default: 'ES256' },
+      issuer: { type: 'string' },
+      scope: { type: 'string' },
+      'outside-tool': { type: 'string' },
       title: { type: 'string', default: 'Interop entry' },
     },
     strict: true,
   });
   values.token ??= process.env.MCP_ACCESS_TOKEN;
   if (!values.url) throw new Error('--url is required');
-  if (!values.token && !(values.login && values.password)) {
-    throw new Error('give --token (or MCP_ACCESS_TOKEN), or --login and --password for the OAuth flow');
+  if (!values.token && !(values.login && values.password) && !values['client-id']) {
+    throw new Error('give --token (or MCP_ACCESS_TOKEN), --login and --password for the OAuth flow, or --client-id for a machine client');
   }
   return values;
 }

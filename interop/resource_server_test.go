@@ -14,6 +14,7 @@ type whoami struct {
 		ID      string `json:"id"`
 		Issuer  string `json:"issuer"`
 		Subject string `json:"subject"`
+		Email   string `json:"email"`
 	} `json:"user"`
 	Scopes []string `json:"scopes"`
 }

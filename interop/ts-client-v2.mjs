@@ -19,10 +19,18 @@
 // every MCP request sends "Authorization: DPoP" with a fresh proof
 // (RFC 9449).
 //
+// With --client-id it is a machine client: ClientCredentialsProvider
+// (--client-secret, client_secret_basic) or PrivateKeyJwtProvider
+// (--private-key, an RFC 7523 assertion per token request) gets a token by
+// the client credentials grant, with no user and no browser.
+//
 // It prints one JSON line, as ts-sdk-client.mjs does.
 
+import { readFileSync } from 'node:fs';
+
 import {
-  Client, DpopSession, StreamableHTTPClientTransport, UnauthorizedError,
+  Client, ClientCredentialsProvider, DpopSession, PrivateKeyJwtProvider,
+  StreamableHTTPClientTransport, UnauthorizedError,
 } from '@modelcontextprotocol/client';
 
 import {
@@ -44,9 +52,25 @@ await main(async () => {
   let client = newClient();
   let transport;
   let provider;
+  let outside;
   if (opt.token) {
     transport = new StreamableHTTPClientTransport(url, { fetch, authProvider: { token: async () => opt.token } });
     await client.connect(transport);
+  } else if (opt['client-id']) {
+    const common = { clientId: opt['client-id'], expectedIssuer: opt.issuer, scope: opt.scope, clientName: 'EpicMe interop machine client' };
+    provider = opt['client-secret']
+      ? new ClientCredentialsProvider({ ...common, clientSecret: opt['client-secret'] })
+      : new PrivateKeyJwtProvider({ ...common, privateKey: readFileSync(opt['private-key'], 'utf8'), algorithm: opt.alg });
+    transport = new StreamableHTTPClientTransport(url, { fetch, authProvider: provider });
+    await client.connect(transport);
+    if (opt['outside-tool']) {
+      try {
+        const res = await client.callTool({ name: opt['outside-tool'], arguments: {} });
+        outside = { refused: Boolean(res.isError), text: res.content?.find((c) => c.type === 'text')?.text };
+      } catch (err) {
+        outside = { refused: true, error: String(err?.message ?? err) };
+      }
+    }
   } else {
     provider = new MemoryOAuthProvider({ login: opt.login, password: opt.password, grant: opt.grant?.split(' ') });
     if (opt.dpop) {
@@ -97,11 +121,13 @@ await main(async () => {
     sessionId: transport.sessionId !== undefined,
     server: client.getServerVersion(),
     ...result,
-    authorizationRequest: provider?.authorizations[0],
+    authorizationRequest: provider?.authorizations?.[0],
     authorizations: provider?.authorizations,
     stepUp,
     scope: provider?.tokens()?.scope,
     tokenType: provider?.tokens()?.token_type,
+    refreshToken: provider?.tokens()?.refresh_token !== undefined,
+    outside,
     requests,
   };
   await client.close();
