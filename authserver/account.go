@@ -177,11 +177,24 @@ func (s *Server) serveAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, user *epicme.User, status int, notice, msg string) {
+	s.showAccountWith(w, r, user, status, notice, msg, nil)
+}
+
+// showAccount renders the account page; created, when not nil, is the
+// machine client just made, whose secret is shown this once.
+func (s *Server) showAccountWith(w http.ResponseWriter, r *http.Request, user *epicme.User, status int, notice, msg string, created map[string]string) {
 	export := ""
 	if s.cfg.Journal != nil {
 		export = AccountExportPath
 	}
+	var scopes []map[string]string
+	for _, sc := range s.scopes {
+		scopes = append(scopes, map[string]string{"Name": sc, "Description": epicme.ScopeDescriptions[sc]})
+	}
 	s.render(w, r, status, s.pages.account, map[string]any{
+		"MachineAction":  AccountMachinePath,
+		"Scopes":         scopes,
+		"Created":        created,
 		"Title":          "Your account",
 		"Nav":            "account",
 		"Email":          user.Email,

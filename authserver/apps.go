@@ -21,6 +21,8 @@ const (
 type appItem struct {
 	ClientID, Name, First, Last, Sessions string
 	Scopes                                []string
+	// Machine marks an automation of the user's (a machine client).
+	Machine bool
 }
 
 // serveApps shows the signed-in user the clients they consented to, each
@@ -66,9 +68,12 @@ func (s *Server) serveApps(w http.ResponseWriter, r *http.Request) {
 	var apps []appItem
 	for _, c := range consents {
 		item := appItem{ClientID: c.ClientID, Name: c.ClientID, First: "not yet", Last: "not yet"}
+		machine := false
 		if cl, err := s.lookupClient(ctx, c.ClientID); err == nil {
 			item.Name = clientDisplayName(cl)
+			machine = cl.Machine()
 		}
+		item.Machine = machine
 		for _, sc := range strings.Fields(c.Scope) {
 			if d := epicme.ScopeDescriptions[sc]; d != "" {
 				item.Scopes = append(item.Scopes, d)
@@ -78,9 +83,12 @@ func (s *Server) serveApps(w http.ResponseWriter, r *http.Request) {
 		}
 		if u := uses[c.ClientID]; u != nil {
 			item.First, item.Last = s.when(u.first), s.when(u.last)
-			if u.n == 1 {
+			switch {
+			case machine:
+				// Each token it gets is a grant of its own.
+			case u.n == 1:
 				item.Sessions = "1 active sign-in"
-			} else {
+			default:
 				item.Sessions = fmt.Sprintf("%d active sign-ins", u.n)
 			}
 		}

@@ -274,3 +274,64 @@ func addMachineClient(ctx context.Context, store Store, kek []byte, in NewClient
 	}
 	return c, secret, nil
 }
+
+// maxMachineClients bounds the machine clients one user may hold.
+const maxMachineClients = 10
+
+// serveAddMachineClient creates a machine client for the signed-in user's
+// own journal, after their password: a stolen session cookie alone cannot
+// mint a credential that outlives the session. The secret is shown once.
+func (s *Server) serveAddMachineClient(w http.ResponseWriter, r *http.Request) {
+	user := s.pageUser(w, r)
+	if user == nil {
+		return
+	}
+	in := NewClient{
+		Name:   strings.TrimSpace(r.PostForm.Get("name")),
+		ActsAs: user.ID,
+		Scope:  strings.Join(r.PostForm["scope"], " "),
+		JWKS:   strings.TrimSpace(r.PostForm.Get("jwks")),
+	}
+	if in.Name == "" {
+		s.showAccount(w, r, user, http.StatusBadRequest, "", "Give the automation a name.")
+		return
+	}
+	if in.Scope == "" {
+		s.showAccount(w, r, user, http.StatusBadRequest, "", "Choose at least one thing the automation may do.")
+		return
+	}
+	if s.reauthenticate(w, r, user, r.PostForm.Get("password")) == "" {
+		return
+	}
+	ctx := r.Context()
+	consents, err := s.store.ListConsents(ctx, user.ID)
+	if err != nil {
+		s.busyOrInternal(w, r, err)
+		return
+	}
+	held := 0
+	for _, c := range consents {
+		if cl, err := s.lookupClient(ctx, c.ClientID); err == nil && cl.Machine() {
+			held++
+		}
+	}
+	if held >= maxMachineClients {
+		s.showAccount(w, r, user, http.StatusConflict, "", "You have as many automations as an account may hold (10). Revoke one under Connected apps first.")
+		return
+	}
+	c, secret, err := AddClient(ctx, s.store, s.cfg.KEK, in, s.now())
+	if epicme.ErrorCode(err) == epicme.EINVALID {
+		s.showAccount(w, r, user, http.StatusBadRequest, "", epicme.ErrorMessage(err))
+		return
+	}
+	if err != nil {
+		s.busyOrInternal(w, r, err)
+		return
+	}
+	s.log.InfoContext(ctx, "user created a machine client", "user", user.ID, "client_id", c.ID, "auth", c.AuthMethod)
+	w.Header().Set("Cache-Control", "no-store")
+	s.showAccountWith(w, r, user, http.StatusOK, "", "", map[string]string{
+		"Name": c.Name, "ClientID": c.ID, "Secret": secret, "Scope": c.Scope,
+		"TokenURL": s.issuer + TokenPath, "Issuer": s.issuer, "Resource": s.resource,
+	})
+}

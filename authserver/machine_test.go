@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -349,5 +350,73 @@ func TestMachineClientNeedsScopesAndNoRedirects(t *testing.T) {
 		if _, _, err := authserver.AddClient(ctx, e.db, e.kek, in, e.clock.Now()); epicme.ErrorCode(err) != epicme.EINVALID {
 			t.Errorf("%s: got %v, want EINVALID", name, err)
 		}
+	}
+}
+
+var (
+	createdClientID = regexp.MustCompile(`<dt>Client ID</dt><dd><code>([^<]+)</code>`)
+	createdSecret   = regexp.MustCompile(`<dt>Client secret</dt><dd><code>([^<]+)</code>`)
+)
+
+// TestMachineClientFromTheAccountPage: a signed-in user creates an
+// automation for their own journal on the account page, with their
+// password; the page shows its id and secret once, the secret gets a token
+// for that user with the scopes ticked, and the automation is listed under
+// connected apps as such.
+func TestMachineClientFromTheAccountPage(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	page := b.signIn(b.get(e.issuer+authserver.AccountPath).body, testEmail, testPassword)
+	csrf := csrfField.FindStringSubmatch(page.body)
+	if csrf == nil || !strings.Contains(page.body, authserver.AccountMachinePath) {
+		t.Fatalf("the account page has no automation form:\n%s", page.body)
+	}
+	r := b.post(authserver.AccountMachinePath, url.Values{
+		"csrf": {html.UnescapeString(csrf[1])}, "name": {"Nightly backup"},
+		"scope": {"entries:read", "tags:read"}, "password": {testPassword},
+	})
+	id, secret := createdClientID.FindStringSubmatch(r.body), createdSecret.FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || id == nil || secret == nil {
+		t.Fatalf("create: %d, no id or secret shown:\n%s", r.status, r.body)
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("a page showing a secret must not be cached: Cache-Control %q", r.header.Get("Cache-Control"))
+	}
+	tok := e.clientCredentials(id[1], html.UnescapeString(secret[1]), nil)
+	if tok.status != http.StatusOK || tok.json(t)["scope"] != "entries:read tags:read" {
+		t.Fatalf("token: %d %s", tok.status, tok.body)
+	}
+	info, err := e.srv.Verifier().Verify(context.Background(), tok.json(t)["access_token"].(string))
+	if err != nil || info.Subject != e.user.ID {
+		t.Fatalf("the token should act for the user who made the automation: %+v, %v", info, err)
+	}
+	apps := b.get(e.issuer + authserver.AppsPath)
+	if !strings.Contains(apps.body, "Nightly backup") || !strings.Contains(apps.body, "Automation") {
+		t.Fatalf("the automation is not listed as one under connected apps:\n%s", apps.body)
+	}
+}
+
+// TestAttack_StolenSessionCannotMintAMachineClient: someone holding only a
+// user's session cookie cannot create an automation, a credential that
+// would outlive the session and survive sign-out: the form needs the
+// password.
+func TestAttack_StolenSessionCannotMintAMachineClient(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	page := b.signIn(b.get(e.issuer+authserver.AccountPath).body, testEmail, testPassword)
+	csrf := csrfField.FindStringSubmatch(page.body)
+	if csrf == nil {
+		t.Fatalf("no CSRF field:\n%s", page.body)
+	}
+	r := b.post(authserver.AccountMachinePath, url.Values{
+		"csrf": {html.UnescapeString(csrf[1])}, "name": {"Exfiltrator"},
+		"scope": {"entries:read"}, "password": {"not the password"},
+	})
+	if r.status != http.StatusUnauthorized || createdClientID.MatchString(r.body) {
+		t.Fatalf("without the password: %d\n%s", r.status, r.body)
+	}
+	consents, err := e.db.ListConsents(context.Background(), e.user.ID)
+	if err != nil || len(consents) != 0 {
+		t.Fatalf("a client was created without the password: %v, %v", consents, err)
 	}
 }

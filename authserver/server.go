@@ -55,6 +55,7 @@ const (
 	AccountPasswordPath = "/oauth/account/password"
 	AccountExportPath   = "/oauth/account/export"
 	AccountDeletePath   = "/oauth/account/delete"
+	AccountMachinePath  = "/oauth/account/automations"
 )
 
 // Config configures a Server. Zero durations take the defaults named.
@@ -345,6 +346,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(SignOutPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveSignOut), http.MethodPost)))
 	mux.Handle(AccountPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveAccount), http.MethodGet)))
 	mux.Handle(AccountPasswordPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveChangePassword), http.MethodPost)))
+	mux.Handle(AccountMachinePath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveAddMachineClient), http.MethodPost)))
 	mux.Handle(AccountExportPath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveExport), http.MethodPost)))
 	mux.Handle(AccountDeletePath, pageHeaders(onlyMethods(http.HandlerFunc(s.serveDeleteAccount), http.MethodPost)))
 	mux.Handle(StylePath, onlyMethods(http.HandlerFunc(s.serveStyle), http.MethodGet, http.MethodHead))
