@@ -420,3 +420,25 @@ func TestAttack_StolenSessionCannotMintAMachineClient(t *testing.T) {
 		t.Fatalf("a client was created without the password: %v, %v", consents, err)
 	}
 }
+
+// TestLimits_MachineClientsPerUser: a user holds at most 10 automations;
+// the account page refuses the 11th and says how to make room.
+func TestLimits_MachineClientsPerUser(t *testing.T) {
+	e := newEnv(t)
+	for range 10 {
+		e.machineClient("entries:read", "")
+	}
+	b := e.browser()
+	page := b.signIn(b.get(e.issuer+authserver.AccountPath).body, testEmail, testPassword)
+	csrf := csrfField.FindStringSubmatch(page.body)
+	if csrf == nil {
+		t.Fatalf("no CSRF field:\n%s", page.body)
+	}
+	r := b.post(authserver.AccountMachinePath, url.Values{
+		"csrf": {html.UnescapeString(csrf[1])}, "name": {"One too many"},
+		"scope": {"entries:read"}, "password": {testPassword},
+	})
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "Revoke one") || createdClientID.MatchString(r.body) {
+		t.Fatalf("the 11th automation: %d\n%s", r.status, r.body)
+	}
+}
