@@ -33,6 +33,10 @@ type JWTOptions struct {
 	// AllowTypJWT also accepts the header typ "JWT", which some issuers
 	// write on access tokens instead of RFC 9068's "at+jwt".
 	AllowTypJWT bool
+	// Typ, when set, is the one header typ accepted instead of "at+jwt":
+	// a verifier of other JWTs than access tokens names theirs, such as
+	// "oauth-id-jag+jwt" (RFC 8725 §3.11, explicit typing).
+	Typ string
 	// Skew is the clock skew allowed on exp and nbf (default 30 s).
 	Skew time.Duration
 	// RefreshInterval is how often the JWKS is refetched (default 1 h);
@@ -160,6 +164,9 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 	h := j.Signatures[0].Protected
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !v.typAllowed(typ) {
+		if v.opts.Typ != "" {
+			return nil, invalidToken("the JWT's typ is %q, not %s", typ, v.opts.Typ)
+		}
 		return nil, invalidToken("the JWT is not an access token (typ must be at+jwt)")
 	}
 	key, err := v.keyFor(ctx, h.KeyID, h.Algorithm, now)
@@ -239,6 +246,9 @@ func readScopes(raw json.RawMessage) []string {
 func (v *JWTVerifier) typAllowed(typ string) bool {
 	t := strings.ToLower(typ)
 	t = strings.TrimPrefix(t, "application/")
+	if v.opts.Typ != "" {
+		return t == strings.ToLower(v.opts.Typ)
+	}
 	switch t {
 	case "at+jwt":
 		return true

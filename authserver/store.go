@@ -132,6 +132,19 @@ type Store interface {
 	// client assertions single-use (RFC 7523 §3).
 	UseOnce(ctx context.Context, key string, expiresAt time.Time) (bool, error)
 
+	// SaveIdentityProvider creates or replaces a trusted identity provider.
+	SaveIdentityProvider(ctx context.Context, p *IdentityProvider) error
+	// IdentityProvider returns the trusted identity provider with this
+	// issuer; ENOTFOUND if there is none.
+	IdentityProvider(ctx context.Context, issuer string) (*IdentityProvider, error)
+	// ListIdentityProviders returns every trusted identity provider,
+	// oldest first.
+	ListIdentityProviders(ctx context.Context) ([]*IdentityProvider, error)
+	// DeleteIdentityProvider stops trusting an identity provider and
+	// revokes every grant of its users (the users whose issuer is its),
+	// as RevokeGrant does each; ENOTFOUND if there is none.
+	DeleteIdentityProvider(ctx context.Context, issuer string, now time.Time) error
+
 	// PurgeExpired deletes expired codes, refresh tokens, access-token
 	// records, revocation-list entries, rate-limit windows, sessions of
 	// the sign-in pages and used keys (UseOnce).
@@ -306,6 +319,25 @@ type Rotation struct {
 	Grace    time.Duration
 	Next     *RefreshToken // GrantID is filled in by the store
 	Access   *AccessToken  // GrantID is filled in by the store
+}
+
+// IdentityProvider is an enterprise identity provider the operator trusts
+// to vouch for its users by Identity Assertion JWT Authorization Grants
+// (ID-JAG, the jwt-bearer grant of RFC 7523): its users sign in there, and
+// it decides which of them may use EpicMe, through which clients, with at
+// most which scopes.
+type IdentityProvider struct {
+	// Issuer is the IdP's issuer identifier: the iss of its assertions,
+	// and the issuer of the users it vouches for.
+	Issuer string
+	// JWKSURI is where its signing keys are; "" finds them in its metadata
+	// (RFC 8414, then OpenID Connect Discovery).
+	JWKSURI string
+	// Clients are the EpicMe client ids it may vouch for.
+	Clients []string
+	// Scope is the most it may grant ("" for every scope).
+	Scope     string
+	CreatedAt time.Time
 }
 
 // Consent is what a user allowed a client.

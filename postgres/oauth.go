@@ -821,3 +821,63 @@ func (db *DB) MarkAccessTokensUsed(ctx context.Context, uses map[string]time.Tim
 		return err
 	})
 }
+
+// SaveIdentityProvider creates or replaces a trusted identity provider.
+func (db *DB) SaveIdentityProvider(ctx context.Context, p *authserver.IdentityProvider) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_identity_providers (issuer, jwks_uri, clients, scope, created_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (issuer) DO UPDATE SET jwks_uri = excluded.jwks_uri, clients = excluded.clients, scope = excluded.scope`,
+			p.Issuer, p.JWKSURI, list(p.Clients), p.Scope, nanos(p.CreatedAt))
+		return err
+	})
+}
+
+const identityProviderColumns = `issuer, jwks_uri, clients, scope, created_at`
+
+func scanIdentityProvider(row pgx.Row) (*authserver.IdentityProvider, error) {
+	var p authserver.IdentityProvider
+	var created int64
+	if err := row.Scan(&p.Issuer, &p.JWKSURI, &p.Clients, &p.Scope, &created); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromNanos(created)
+	return &p, nil
+}
+
+// IdentityProvider returns a trusted identity provider.
+func (db *DB) IdentityProvider(ctx context.Context, issuer string) (*authserver.IdentityProvider, error) {
+	if hasNUL(issuer) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "identity provider %q is not trusted", issuer)
+	}
+	p, err := idempotent(ctx, db, func() (*authserver.IdentityProvider, error) {
+		return scanIdentityProvider(db.pool.QueryRow(ctx, `SELECT `+identityProviderColumns+` FROM oauth_identity_providers WHERE issuer = $1`, issuer))
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "identity provider %q is not trusted", issuer)
+	}
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return p, nil
+}
+
+// ListIdentityProviders returns every trusted identity provider, oldest
+// first.
+func (db *DB) ListIdentityProviders(ctx context.Context) ([]*authserver.IdentityProvider, error) {
+	return collect(ctx, db, scanIdentityProvider, `SELECT `+identityProviderColumns+` FROM oauth_identity_providers ORDER BY created_at, issuer`)
+}
+
+// DeleteIdentityProvider stops trusting an identity provider and revokes
+// its users' grants, in one transaction.
+func (db *DB) DeleteIdentityProvider(ctx context.Context, issuer string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		tag, err := tx.exec(`DELETE FROM oauth_identity_providers WHERE issuer = $1`, issuer)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return epicme.Errorf(epicme.ENOTFOUND, "identity provider %q is not trusted", issuer)
+		}
+		return tx.revokeGrantsWhere(now, `user_id IN (SELECT id FROM users WHERE issuer = $2)`, issuer)
+	})
+}

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -98,5 +100,80 @@ func (db *DB) MarkAccessTokensUsed(ctx context.Context, uses map[string]time.Tim
 			}
 		}
 		return nil
+	})
+}
+
+// SaveIdentityProvider creates or replaces a trusted identity provider.
+func (db *DB) SaveIdentityProvider(ctx context.Context, p *authserver.IdentityProvider) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.exec(`INSERT INTO oauth_identity_providers (issuer, jwks_uri, clients, scope, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (issuer) DO UPDATE SET jwks_uri = excluded.jwks_uri, clients = excluded.clients, scope = excluded.scope`,
+			p.Issuer, p.JWKSURI, jsonList(p.Clients), p.Scope, toNanos(p.CreatedAt))
+		return err
+	})
+}
+
+const identityProviderColumns = `issuer, jwks_uri, clients, scope, created_at`
+
+func scanIdentityProvider(row interface{ Scan(...any) error }) (*authserver.IdentityProvider, error) {
+	var p authserver.IdentityProvider
+	var clients string
+	var created int64
+	if err := row.Scan(&p.Issuer, &p.JWKSURI, &clients, &p.Scope, &created); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(clients), &p.Clients); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromNanos(created)
+	return &p, nil
+}
+
+// IdentityProvider returns a trusted identity provider.
+func (db *DB) IdentityProvider(ctx context.Context, issuer string) (*authserver.IdentityProvider, error) {
+	p, err := scanIdentityProvider(db.queryRow(ctx, `SELECT `+identityProviderColumns+` FROM oauth_identity_providers WHERE issuer = ?`, issuer))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, epicme.Errorf(epicme.ENOTFOUND, "identity provider %q is not trusted", issuer)
+	}
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return p, nil
+}
+
+// ListIdentityProviders returns every trusted identity provider, oldest
+// first.
+func (db *DB) ListIdentityProviders(ctx context.Context) ([]*authserver.IdentityProvider, error) {
+	rows, err := db.query(ctx, `SELECT `+identityProviderColumns+` FROM oauth_identity_providers ORDER BY created_at, issuer`)
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	defer rows.Close()
+	var out []*authserver.IdentityProvider
+	for rows.Next() {
+		p, err := scanIdentityProvider(rows)
+		if err != nil {
+			return nil, epicme.Internal(err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return out, nil
+}
+
+// DeleteIdentityProvider stops trusting an identity provider and revokes
+// its users' grants, in one transaction.
+func (db *DB) DeleteIdentityProvider(ctx context.Context, issuer string, now time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`DELETE FROM oauth_identity_providers WHERE issuer = ?`, issuer)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return epicme.Errorf(epicme.ENOTFOUND, "identity provider %q is not trusted", issuer)
+		}
+		return tx.revokeGrantsWhere(now, `user_id IN (SELECT id FROM users WHERE issuer = ?)`, issuer)
 	})
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		"SignInSessions":                   testSignInSessions,
 		"MachineClients":                   testMachineClients,
 		"UseOnceUnderConcurrency":          testUseOnceUnderConcurrency,
+		"IdentityProviders":                testIdentityProviders,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, open) })
 	}
@@ -702,5 +703,61 @@ func testUseOnceUnderConcurrency(t *testing.T, open Opener) {
 	}
 	if first, err := db.UseOnce(ctx, "k", t0.Add(3*time.Minute)); err != nil || !first {
 		t.Fatalf("after expiry and purge the key is free: %v, %v", first, err)
+	}
+}
+
+// testIdentityProviders: a trusted IdP reads back as saved, saving again
+// replaces it, and deleting it revokes the grants of its users (and no
+// one else's).
+func testIdentityProviders(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, local := open(t)
+	users, ok := db.(interface {
+		EnsureUser(ctx context.Context, issuer, subject, email string) (*epicme.User, error)
+	})
+	if !ok {
+		t.Skip("the store keeps no users")
+	}
+	const iss = "https://idp.example.com"
+	p := &authserver.IdentityProvider{Issuer: iss, Clients: []string{"c1", "c2"}, Scope: "entries:read", CreatedAt: t0}
+	if err := db.SaveIdentityProvider(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	p2 := *p
+	p2.JWKSURI, p2.Clients = "https://idp.example.com/keys", []string{"c3"}
+	if err := db.SaveIdentityProvider(ctx, &p2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.IdentityProvider(ctx, iss)
+	if err != nil || got.JWKSURI != p2.JWKSURI || len(got.Clients) != 1 || got.Clients[0] != "c3" || got.Scope != "entries:read" || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("IdentityProvider = %+v, %v", got, err)
+	}
+	if list, err := db.ListIdentityProviders(ctx); err != nil || len(list) != 1 {
+		t.Fatalf("ListIdentityProviders = %v, %v", list, err)
+	}
+	if _, err := db.IdentityProvider(ctx, "https://other.example"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("unknown IdP: %v", err)
+	}
+	emp, err := users.EnsureUser(ctx, iss, "employee-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []struct{ id, user string }{{"g-emp", emp.ID}, {"g-local", local}} {
+		gr := &authserver.Grant{ID: g.id, ClientID: "c3", UserID: g.user, Scope: "entries:read", Resource: "https://mcp.example/mcp", CreatedAt: t0, LastUsedAt: t0}
+		if err := db.CreateGrant(ctx, gr, &authserver.AccessToken{JTI: "at-" + g.id, GrantID: g.id, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.DeleteIdentityProvider(ctx, iss, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := db.IsAccessTokenRevoked(ctx, "at-g-emp"); !r {
+		t.Fatal("removing an IdP must revoke its users' tokens")
+	}
+	if r, _ := db.IsAccessTokenRevoked(ctx, "at-g-local"); r {
+		t.Fatal("removing an IdP revoked another user's token")
+	}
+	if err := db.DeleteIdentityProvider(ctx, iss, t0); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("deleting twice: %v", err)
 	}
 }
