@@ -2,9 +2,7 @@ package authserver
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -76,22 +74,7 @@ func (s *Server) clientCredentialsGrant(r *http.Request, client *Client, jkt str
 	if e != nil {
 		return nil, e
 	}
-	now := s.now()
-	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, s.resource, jkt, now)
-	if err != nil {
-		return nil, internalErr(err)
-	}
-	g := &Grant{ID: randomToken(16), ClientID: client.ID, UserID: user.ID, Scope: scope, Resource: s.resource, CreatedAt: now, LastUsedAt: now}
-	at.GrantID = g.ID
-	if err := s.store.CreateGrant(ctx, g, at); err != nil {
-		return nil, internalErr(err)
-	}
-	return &tokenResponse{
-		AccessToken: access,
-		TokenType:   tokenType(jkt),
-		ExpiresIn:   int64(s.cfg.AccessTokenTTL / time.Second),
-		Scope:       scope,
-	}, nil
+	return s.issueWithoutRefresh(ctx, user, client, scope, jkt)
 }
 
 // assertionClaims are the claims of a client assertion (RFC 7523 §3).
@@ -117,13 +100,7 @@ func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oaut
 	assertion := r.PostForm.Get("client_assertion")
 	// The client is named by the unverified iss; nothing else is believed
 	// before the signature verifies with that client's keys.
-	var unverified assertionClaims
-	if parts := strings.Split(assertion, "."); len(parts) == 3 {
-		if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
-			json.Unmarshal(raw, &unverified)
-		}
-	}
-	id := unverified.Iss
+	id := unverifiedClaims(assertion).Iss
 	if id == "" {
 		return nil, fail("the client assertion is not a JWT naming its client in iss")
 	}
@@ -206,8 +183,7 @@ func (s *Server) checkAssertion(ctx context.Context, id string, cl *assertionCla
 	if cl.JTI == "" || len(cl.JTI) > 256 {
 		return fail("the client assertion needs a jti of at most 256 characters")
 	}
-	sum := sha256.Sum256([]byte("client-assertion\x00" + id + "\x00" + cl.JTI))
-	first, err := s.store.UseOnce(ctx, hex.EncodeToString(sum[:]), exp.Add(assertionSkew))
+	first, err := s.spendJTI(ctx, "client-assertion", id, cl.JTI, exp)
 	if err != nil {
 		return internalErr(err)
 	}
@@ -215,6 +191,18 @@ func (s *Server) checkAssertion(ctx context.Context, id string, cl *assertionCla
 		return fail("the client assertion was used already: sign a new one with a new jti for each request")
 	}
 	return nil
+}
+
+// unverifiedClaims reads the claims of a compact JWS without checking
+// anything: only to find whose keys verify it.
+func unverifiedClaims(jwt string) assertionClaims {
+	var cl assertionClaims
+	if parts := strings.Split(jwt, "."); len(parts) == 3 {
+		if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+			json.Unmarshal(raw, &cl)
+		}
+	}
+	return cl
 }
 
 // audienceIsOnly reports whether an aud claim (a string, or an array of

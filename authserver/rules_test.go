@@ -35,7 +35,7 @@ func TestRule_MetadataAtWellKnownWithExactIssuer(t *testing.T) {
 	}
 	want := map[string]string{
 		"response_types_supported":                       `["code"]`,
-		"grant_types_supported":                          `["authorization_code","refresh_token","client_credentials"]`,
+		"grant_types_supported":                          `["authorization_code","refresh_token","client_credentials","urn:ietf:params:oauth:grant-type:jwt-bearer"]`,
 		"code_challenge_methods_supported":               `["S256"]`,
 		"token_endpoint_auth_methods_supported":          `["client_secret_basic","client_secret_post","private_key_jwt","none"]`,
 		"scopes_supported":                               `["user:read","entries:read","entries:write","tags:read","tags:write"]`,

@@ -175,6 +175,7 @@ type Server struct {
 	verified  *verifiedCache
 	clients   clientCache
 	docs      *metadataFetcher
+	idps      idpVerifiers
 	pages     *pages
 	secure    bool
 	passwords *passwordGate
@@ -405,7 +406,7 @@ func (s *Server) Metadata() *Metadata {
 		ScopesSupported:                   s.scopes,
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
-		GrantTypesSupported:               []string{"authorization_code", "refresh_token", GrantClientCredentials},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token", GrantClientCredentials, GrantJWTBearer},
 		TokenEndpointAuthMethodsSupported: []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone},
 		TokenEndpointAuthSigningAlgValuesSupported: AssertionAlgorithms,
 		RevocationEndpoint:                         s.issuer + RevocationPath,

@@ -83,10 +83,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		resp, e = s.refreshGrant(r, client, jkt)
 	case GrantClientCredentials:
 		resp, e = s.clientCredentialsGrant(r, client, jkt)
+	case GrantJWTBearer:
+		resp, e = s.jwtBearerGrant(r, client, jkt)
 	case "":
 		e = oerr(http.StatusBadRequest, errInvalidRequest, "grant_type is required")
 	default:
-		e = oerr(http.StatusBadRequest, errUnsupportedGrantType, "grant_type must be authorization_code, refresh_token or client_credentials")
+		e = oerr(http.StatusBadRequest, errUnsupportedGrantType, "grant_type must be authorization_code, refresh_token, client_credentials or "+GrantJWTBearer)
 	}
 	if e != nil {
 		if e.Status == http.StatusInternalServerError {

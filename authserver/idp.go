@@ -1,0 +1,297 @@
+package authserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
+)
+
+// Enterprise-managed authorization (the MCP extension
+// io.modelcontextprotocol/enterprise-managed-authorization): an employee
+// signed in at the company's identity provider gets EpicMe access without
+// a consent screen. The client exchanges the employee's ID token at the
+// IdP for an Identity Assertion JWT Authorization Grant (ID-JAG, by RFC
+// 8693 token exchange), and presents it here by the jwt-bearer grant (RFC
+// 7523 §2.1). The IdP decides who may; the operator decides which IdPs,
+// for which clients, with at most which scopes (epicme idp add).
+
+// GrantJWTBearer is the grant type of a JWT authorization grant (RFC 7523
+// §2.1).
+const GrantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+// IDJAGType is the typ header of an Identity Assertion JWT Authorization
+// Grant (draft-ietf-oauth-identity-assertion-authz-grant §3.1).
+const IDJAGType = "oauth-id-jag+jwt"
+
+// idpVerifiers holds one JWT verifier per trusted IdP, so that each IdP's
+// keys are fetched (through the guarded fetcher of metadata documents) and
+// cached once, and refetched, rate-limited, when an assertion names a key
+// not seen yet.
+type idpVerifiers struct {
+	mu sync.Mutex
+	m  map[string]idpVerifier // by issuer
+}
+
+type idpVerifier struct {
+	jwksURI string
+	v       *auth.JWTVerifier
+}
+
+// maxIdentityProviders bounds the verifiers kept: an operator trusts a
+// handful of IdPs; past the bound the map starts afresh.
+const maxIdentityProviders = 100
+
+// verifier returns the verifier of p's assertions, made anew when p's key
+// location changed.
+func (s *Server) idpVerifier(p *IdentityProvider) (*auth.JWTVerifier, error) {
+	s.idps.mu.Lock()
+	defer s.idps.mu.Unlock()
+	if iv, ok := s.idps.m[p.Issuer]; ok && iv.jwksURI == p.JWKSURI {
+		return iv.v, nil
+	}
+	v, err := auth.NewJWTVerifier(auth.JWTOptions{
+		Issuer:     p.Issuer,
+		Resource:   s.issuer, // the audience of an ID-JAG is this server
+		JWKSURL:    p.JWKSURI,
+		Algorithms: AssertionAlgorithms,
+		Typ:        IDJAGType,
+		HTTPClient: s.docs.http,
+		CacheSize:  -1, // every assertion is checked, and spent, once
+		Skew:       assertionSkew,
+		Now:        s.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.idps.m == nil || len(s.idps.m) >= maxIdentityProviders {
+		s.idps.m = map[string]idpVerifier{}
+	}
+	s.idps.m[p.Issuer] = idpVerifier{jwksURI: p.JWKSURI, v: v}
+	return v, nil
+}
+
+// jwtBearerGrant exchanges an ID-JAG for an access token (RFC 7523 §2.1,
+// §3; draft-ietf-oauth-identity-assertion-authz-grant §4.3): no refresh
+// token, so the IdP's decisions apply at the next exchange.
+func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*tokenResponse, *oauthError) {
+	ctx := r.Context()
+	bad := func(desc string) (*tokenResponse, *oauthError) {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, desc)
+	}
+	if client.Public() {
+		return nil, oerr(http.StatusBadRequest, errUnauthorizedClient, "the jwt-bearer grant needs a confidential client: one that authenticates")
+	}
+	assertion := r.PostForm.Get("assertion")
+	if assertion == "" {
+		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "assertion is required (RFC 7523 §2.1)")
+	}
+	iss := unverifiedClaims(assertion).Iss
+	p, err := s.store.IdentityProvider(ctx, iss)
+	if epicme.ErrorCode(err) == epicme.ENOTFOUND || iss == "" {
+		return bad("the assertion's issuer is not an identity provider this server trusts")
+	}
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	if !slices.Contains(p.Clients, client.ID) {
+		return bad("this identity provider may not vouch for this client (epicme idp add --client)")
+	}
+	v, err := s.idpVerifier(p)
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	info, err := v.Verify(ctx, assertion)
+	var te *auth.TokenError
+	switch {
+	case errors.As(err, &te):
+		return bad("the assertion is not valid: " + te.Reason)
+	case errors.Is(err, auth.ErrUnavailable):
+		s.log.WarnContext(ctx, "identity provider keys unavailable", "idp", p.Issuer, "err", err)
+		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider's keys could not be fetched; try again shortly")
+	case err != nil:
+		return nil, internalErr(err)
+	}
+	// draft-ietf-oauth-identity-assertion-authz-grant §4.3: the grant is
+	// for this client, and for this resource.
+	if info.ClientID != client.ID {
+		return bad("the assertion was issued for another client")
+	}
+	if res := info.StringClaim("resource"); res == "" || !auth.SameResource(res, s.resource) {
+		return bad("the assertion is not for this resource (" + s.resource + ")")
+	}
+	if e := s.checkResource(r, s.resource); e != nil {
+		return nil, e
+	}
+	now := s.now()
+	if info.IssuedAt.IsZero() || info.IssuedAt.After(now.Add(assertionSkew)) {
+		return bad("the assertion has no iat, or one in the future")
+	}
+	if info.Expiry.Sub(now) > assertionMaxLifetime {
+		return bad("the assertion lives too long: its exp must be within 10 minutes")
+	}
+	// RFC 7523 §3 item 7: the jti is used once, on every instance.
+	first, err := s.spendJTI(ctx, "id-jag", p.Issuer, info.StringClaim("jti"), info.Expiry)
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	if !first {
+		return bad("the assertion has no jti, or was used already: exchange the ID token for a new one")
+	}
+	scope, e := s.idpScope(r, p, client, info.Scopes)
+	if e != nil {
+		return nil, e
+	}
+	// The user is the IdP's (issuer, subject), never an account found by
+	// email: an IdP vouches only for its own users.
+	email := info.StringClaim("email")
+	if nu := (epicme.NewUser{Issuer: p.Issuer, Subject: info.Subject, Email: email}); nu.Validate() != nil {
+		email = ""
+	}
+	u, err := s.users.EnsureUser(ctx, p.Issuer, info.Subject, email)
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	if u.Disabled {
+		return bad("the user's account is disabled here")
+	}
+	return s.issueWithoutRefresh(ctx, u, client, scope, jkt)
+}
+
+// idpScope is the scope an ID-JAG gets: what the assertion grants (all,
+// if it names none), within the IdP's policy, the client's scopes, and
+// the request's scope parameter (RFC 6749 §3.3: the response says which).
+func (s *Server) idpScope(r *http.Request, p *IdentityProvider, client *Client, asserted []string) (string, *oauthError) {
+	scopes := slices.Clone(s.scopes)
+	narrow := func(by string) {
+		if by != "" {
+			scopes = slices.DeleteFunc(scopes, func(sc string) bool { return !slices.Contains(strings.Fields(by), sc) })
+		}
+	}
+	narrow(p.Scope)
+	narrow(client.Scope)
+	if len(asserted) > 0 {
+		narrow(strings.Join(asserted, " "))
+	}
+	if req := r.PostForm.Get("scope"); req != "" {
+		if _, unknown := normalizeScopes(s.scopes, req); len(unknown) > 0 {
+			return "", oerr(http.StatusBadRequest, errInvalidScope, "unknown scope "+unknown[0])
+		}
+		narrow(req)
+	}
+	if len(scopes) == 0 {
+		return "", oerr(http.StatusBadRequest, errInvalidScope, "no scope is left within what the assertion, the identity provider's policy and the client allow")
+	}
+	return strings.Join(scopes, " "), nil
+}
+
+// spendJTI records the jti of an assertion of kind by iss as used until
+// exp (and the allowed skew); false when it was used before, or is
+// missing or too long.
+func (s *Server) spendJTI(ctx context.Context, kind, iss, jti string, exp time.Time) (bool, error) {
+	if jti == "" || len(jti) > 256 {
+		return false, nil
+	}
+	sum := sha256.Sum256([]byte(kind + "\x00" + iss + "\x00" + jti))
+	return s.store.UseOnce(ctx, hex.EncodeToString(sum[:]), exp.Add(assertionSkew))
+}
+
+// issueWithoutRefresh issues an access token for user to client with
+// scope, recorded under a grant of its own so that revoking grants (the
+// user's connected apps, idp remove, client remove) revokes it: the
+// grants by which a client asks again rather than refreshes (RFC 6749
+// §4.4.3; RFC 7523 §2.1).
+func (s *Server) issueWithoutRefresh(ctx context.Context, user *epicme.User, client *Client, scope, jkt string) (*tokenResponse, *oauthError) {
+	now := s.now()
+	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, s.resource, jkt, now)
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	g := &Grant{ID: randomToken(16), ClientID: client.ID, UserID: user.ID, Scope: scope, Resource: s.resource, CreatedAt: now, LastUsedAt: now}
+	at.GrantID = g.ID
+	if err := s.store.CreateGrant(ctx, g, at); err != nil {
+		return nil, internalErr(err)
+	}
+	return &tokenResponse{
+		AccessToken: access,
+		TokenType:   tokenType(jkt),
+		ExpiresIn:   int64(s.cfg.AccessTokenTTL / time.Second),
+		Scope:       scope,
+	}, nil
+}
+
+// NewIdentityProvider is the input to [TrustIdentityProvider].
+type NewIdentityProvider struct {
+	Issuer  string
+	JWKSURI string
+	Clients []string
+	Scope   string
+}
+
+// TrustIdentityProvider records an enterprise IdP the operator trusts (the
+// operator's `epicme idp add`), or replaces its settings. Its issuer and
+// key URL must be https (http only on loopback, for development), and the
+// clients it may vouch for must exist and be confidential.
+func TrustIdentityProvider(ctx context.Context, store Store, in NewIdentityProvider, now time.Time) (*IdentityProvider, error) {
+	for name, u := range map[string]string{"issuer": in.Issuer, "jwks_uri": in.JWKSURI} {
+		if u == "" && name == "jwks_uri" {
+			continue
+		}
+		if err := checkIdPURL(u); err != nil {
+			return nil, epicme.Invalid(name, "%s: %v", name, err)
+		}
+	}
+	if len(in.Clients) == 0 {
+		return nil, epicme.Invalid("client", "name at least one EpicMe client the identity provider may vouch for")
+	}
+	for _, id := range in.Clients {
+		c, err := store.ClientByID(ctx, id)
+		if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+			return nil, epicme.Invalid("client", "client %q does not exist (see epicme client list)", id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.Public() || c.Machine() || c.ResourceServer {
+			return nil, epicme.Invalid("client", "client %q cannot use the jwt-bearer grant: it must be a confidential client of the code flow (epicme client add --confidential)", id)
+		}
+	}
+	scope, unknown := normalizeScopes(epicme.AllScopes, in.Scope)
+	if len(unknown) > 0 {
+		return nil, epicme.Invalid("scope", "unknown scope %q (known: %s)", unknown[0], strings.Join(epicme.AllScopes, " "))
+	}
+	p := &IdentityProvider{Issuer: in.Issuer, JWKSURI: in.JWKSURI, Clients: in.Clients, Scope: scope, CreatedAt: now}
+	if old, err := store.IdentityProvider(ctx, in.Issuer); err == nil {
+		p.CreatedAt = old.CreatedAt
+	}
+	if err := store.SaveIdentityProvider(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkIdPURL: an absolute https URL without query, fragment or
+// credentials; http only for a loopback host.
+func checkIdPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", s)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+		return fmt.Errorf("%q must be https (http only on loopback)", s)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must have no credentials, query or fragment", s)
+	}
+	return nil
+}
