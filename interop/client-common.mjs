@@ -27,6 +27,12 @@ import { signIn } from './browser.mjs';
  *                        private_key_jwt assertion signed with the PKCS #8
  *                        key in FILE; --outside-tool is a tool its scopes do
  *                        not cover, which must be refused
+ *   --client-id ID --client-secret S --idp URL --id-token T
+ *     --idp-client-id X --idp-client-secret Y
+ *                        enterprise-managed authorization (2.x client):
+ *                        CrossAppAccessProvider exchanges the ID token at
+ *                        the IdP for an ID-JAG (RFC 8693) and presents it by
+ *                        the jwt-bearer grant (RFC 7523)
  *   --title T            title of the entry the scenario creates
  *
  * The token may also come from the environment variable MCP_ACCESS_TOKEN so it
@@ -49,6 +55,10 @@ export function options() {
       issuer: { type: 'string' },
       scope: { type: 'string' },
       'outside-tool': { type: 'string' },
+      idp: { type: 'string' },
+      'id-token': { type: 'string' },
+      'idp-client-id': { type: 'string' },
+      'idp-client-secret': { type: 'string' },
       title: { type: 'string', default: 'Interop entry' },
     },
     strict: true,

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/epicme/epicme/internal/idptest"
 )
 
 // embedded is `epicme serve` with its embedded authorization server, on a
@@ -39,11 +41,11 @@ func epicmeCommand(t *testing.T, dir, stdin string, args ...string) string {
 }
 
 // startEmbedded starts `epicme serve` on dir until t ends.
-func startEmbedded(t *testing.T, dir string) *embedded {
+func startEmbedded(t *testing.T, dir string, flags ...string) *embedded {
 	t.Helper()
 	port := freeLoopbackPort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(epicmeBinary(t), "serve", "--data-dir", dir, "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base)
+	cmd := exec.Command(epicmeBinary(t), append([]string{"serve", "--data-dir", dir, "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", base}, flags...)...)
 	p := startProcess(t, "epicme serve", cmd)
 	st := &stack{mcpURL: base + "/mcp", baseURL: base, epicme: p}
 	st.waitReady(t)
@@ -144,5 +146,56 @@ func TestMachineClientsWithTheTypeScriptClient(t *testing.T) {
 				t.Errorf("want a token from /oauth/token and a 403 insufficient_scope for list_tags: %+v", rep.Requests)
 			}
 		})
+	}
+}
+
+// TestEnterpriseManagedAuthorizationWithTheTypeScriptClient: the official
+// TypeScript client 2.4.0's CrossAppAccessProvider, for an employee signed
+// in at an enterprise IdP (internal/idptest, which mints ID-JAGs by RFC 8693
+// token exchange), gets an ID-JAG for EpicMe from the IdP and an access
+// token from EpicMe's embedded authorization server by the jwt-bearer grant,
+// with no consent screen; the token acts for the IdP's employee (a new user,
+// not the local account with the same email), within the scopes the
+// operator allowed the IdP, with no refresh token.
+func TestEnterpriseManagedAuthorizationWithTheTypeScriptClient(t *testing.T) {
+	requireNode(t)
+	idp := idptest.New(t)
+	dir := t.TempDir()
+	epicmeCommand(t, dir, "a long enough password\n", "user", "add", "--email", "emp@corp.example")
+	out := epicmeCommand(t, dir, "", "client", "add", "--name", "Corp chat", "--confidential", "--redirect-uri", "https://chat.corp.example/callback")
+	id, secret := clientIDLine.FindStringSubmatch(out), clientSecretLine.FindStringSubmatch(out)
+	if id == nil || secret == nil {
+		t.Fatalf("client add printed no id or secret:\n%s", out)
+	}
+	const scope = "user:read entries:read entries:write"
+	epicmeCommand(t, dir, "", "idp", "add", "--issuer", idp.Issuer, "--client", id[1], "--scope", scope)
+	idp.Apps["corp-chat"] = idptest.App{Secret: "idp-secret", ASClientID: id[1]}
+
+	// The IdP runs on loopback: in development mode the guarded fetcher
+	// may fetch its metadata and keys there.
+	srv := startEmbedded(t, dir, "--dev-allow-private-metadata-documents")
+	title := "Entry from CrossAppAccessProvider"
+	raw := runNode(t, 60*time.Second, nil, "ts-client-v2.mjs", "--url", srv.mcpURL, "--title", title, "--issuer", srv.base,
+		"--client-id", id[1], "--client-secret", secret[1], "--idp", idp.Issuer,
+		"--id-token", idp.IDToken("employee-42", "emp@corp.example", "corp-chat"),
+		"--idp-client-id", "corp-chat", "--idp-client-secret", "idp-secret", "--outside-tool", "list_tags")
+	var rep machineReport
+	if err := json.Unmarshal([]byte(raw), &rep); err != nil {
+		t.Fatalf("ts-client-v2.mjs printed %q: %v", raw, err)
+	}
+	if rep.Whoami.User.Issuer != idp.Issuer || rep.Whoami.User.Subject != "employee-42" {
+		t.Errorf("whoami = %+v, want the IdP's employee-42 (not the local account with the same email)", rep.Whoami.User)
+	}
+	if rep.Created.Entry.Title != title || rep.Fetched.Entry.ID != rep.Created.Entry.ID {
+		t.Errorf("created %+v, fetched %+v", rep.Created.Entry, rep.Fetched.Entry)
+	}
+	if rep.RefreshToken || rep.TokenType != "Bearer" || rep.Scope != scope {
+		t.Errorf("token: refresh %v, type %q, scope %q; want none, Bearer, %q", rep.RefreshToken, rep.TokenType, rep.Scope, scope)
+	}
+	if rep.Outside == nil || !rep.Outside.Refused {
+		t.Errorf("list_tags (outside the IdP's scopes) was not refused: %+v", rep.Outside)
+	}
+	if idp.Exchanges() == 0 {
+		t.Error("the client got no ID-JAG from the IdP")
 	}
 }

@@ -24,13 +24,18 @@
 // (--private-key, an RFC 7523 assertion per token request) gets a token by
 // the client credentials grant, with no user and no browser.
 //
+// With --idp as well it is an enterprise client: CrossAppAccessProvider
+// gets an ID-JAG from the IdP for the employee's ID token (--id-token) and
+// exchanges it at EpicMe's authorization server by the jwt-bearer grant.
+//
 // It prints one JSON line, as ts-sdk-client.mjs does.
 
 import { readFileSync } from 'node:fs';
 
 import {
-  Client, ClientCredentialsProvider, DpopSession, PrivateKeyJwtProvider,
-  StreamableHTTPClientTransport, UnauthorizedError,
+  Client, ClientCredentialsProvider, CrossAppAccessProvider, DpopSession,
+  PrivateKeyJwtProvider, StreamableHTTPClientTransport, UnauthorizedError,
+  discoverAndRequestJwtAuthGrant,
 } from '@modelcontextprotocol/client';
 
 import {
@@ -58,9 +63,29 @@ await main(async () => {
     await client.connect(transport);
   } else if (opt['client-id']) {
     const common = { clientId: opt['client-id'], expectedIssuer: opt.issuer, scope: opt.scope, clientName: 'EpicMe interop machine client' };
-    provider = opt['client-secret']
-      ? new ClientCredentialsProvider({ ...common, clientSecret: opt['client-secret'] })
-      : new PrivateKeyJwtProvider({ ...common, privateKey: readFileSync(opt['private-key'], 'utf8'), algorithm: opt.alg });
+    if (opt.idp) {
+      provider = new CrossAppAccessProvider({
+        ...common,
+        clientSecret: opt['client-secret'],
+        assertion: async ({ authorizationServerUrl, resourceUrl, scope, fetchFn }) => {
+          const grant = await discoverAndRequestJwtAuthGrant({
+            idpUrl: opt.idp,
+            audience: authorizationServerUrl,
+            resource: resourceUrl,
+            idToken: opt['id-token'],
+            clientId: opt['idp-client-id'],
+            clientSecret: opt['idp-client-secret'],
+            scope,
+            fetchFn,
+          });
+          return grant.jwtAuthGrant;
+        },
+      });
+    } else if (opt['client-secret']) {
+      provider = new ClientCredentialsProvider({ ...common, clientSecret: opt['client-secret'] });
+    } else {
+      provider = new PrivateKeyJwtProvider({ ...common, privateKey: readFileSync(opt['private-key'], 'utf8'), algorithm: opt.alg });
+    }
     transport = new StreamableHTTPClientTransport(url, { fetch, authProvider: provider });
     await client.connect(transport);
     if (opt['outside-tool']) {

@@ -79,6 +79,7 @@ func commands() []command {
 		{"user", "manage local accounts (user add, list, reset-password, disable)", runUser},
 		{"grant", "see and revoke what users allowed applications (grant list, revoke)", runGrant},
 		{"client", "manage OAuth clients of the embedded authorization server (client add, list, remove)", runClient},
+		{"idp", "trust enterprise identity providers for enterprise-managed authorization (idp add, list, remove)", runIdP},
 		{"authserver", "serve only the OAuth authorization server (split deployment)", runAuthServer},
 		{"migrate", "apply database migrations and print the schema version", runMigrate},
 		{"backup", "copy the SQLite database to a file while serving (online, consistent)", runBackup},

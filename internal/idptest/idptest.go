@@ -47,13 +47,20 @@ type IdP struct {
 	srv    *httptest.Server
 
 	mu sync.Mutex
-	// Apps are the IdP's clients, by client id.
+	// Apps are the IdP's clients, by client id; set them before the first
+	// exchange.
 	Apps map[string]App
 	// Scope, when set, is the scope claim of the ID-JAGs it issues ("" copies
 	// the token request's scope).
 	Scope string
-	// Exchanges counts token exchanges that issued an ID-JAG.
-	Exchanges int
+	exchanges int
+}
+
+// Exchanges counts the token exchanges that issued an ID-JAG.
+func (p *IdP) Exchanges() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exchanges
 }
 
 // New starts an IdP until t ends.
@@ -76,10 +83,12 @@ func New(t testing.TB) *IdP {
 
 func (p *IdP) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                p.Issuer,
-		"token_endpoint":        p.Issuer + "/token",
-		"jwks_uri":              p.Issuer + "/jwks",
-		"grant_types_supported": []string{GrantExchange},
+		"issuer":                   p.Issuer,
+		"authorization_endpoint":   p.Issuer + "/authorize", // where employees sign in; not served here
+		"token_endpoint":           p.Issuer + "/token",
+		"jwks_uri":                 p.Issuer + "/jwks",
+		"response_types_supported": []string{"code"},
+		"grant_types_supported":    []string{"authorization_code", GrantExchange},
 	})
 }
 
@@ -181,7 +190,7 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	jag := p.IDJAG(idt.Subject, f.Get("audience"), app.ASClientID, f.Get("resource"), claims)
 	p.mu.Lock()
-	p.Exchanges++
+	p.exchanges++
 	p.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token":      jag,
