@@ -12,7 +12,7 @@ var (
 		"Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "Mcp-Protocol-Version",
 		"Mcp-Method", "Mcp-Name", "Last-Event-ID", "DPoP",
 	}
-	corsExposeHeaders = "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version"
+	corsExposeHeaders = "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version, DPoP-Nonce"
 )
 
 // originMatcher decides which browser origins may call the MCP endpoint.

@@ -2,9 +2,11 @@ package auth
 
 import (
 	"crypto"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net"
@@ -57,6 +59,16 @@ type DPoPOptions struct {
 	// Replay records the jti of accepted proofs. Default: an in-memory
 	// cache of at most 100 000 entries.
 	Replay DPoPReplayCache
+	// NonceKey, when set, turns on server nonces (RFC 9449 §8, §9): every
+	// proof must carry a nonce this checker issued, or is refused with
+	// use_dpop_nonce and a fresh one in the DPoP-Nonce header. A nonce is an
+	// HMAC of a time step under NonceKey, so every instance given the same
+	// key (at least 32 bytes) issues and accepts the same nonces, and
+	// nothing is stored.
+	NonceKey []byte
+	// NonceLifetime is the time step of the nonces (default 5 minutes); a
+	// nonce is accepted during its step and the next one.
+	NonceLifetime time.Duration
 	// Now is the clock; tests set it. Default time.Now.
 	Now func() time.Time
 }
@@ -64,10 +76,12 @@ type DPoPOptions struct {
 // DPoPChecker verifies DPoP proofs (RFC 9449 §4.3) presented to a resource
 // server. It is safe for concurrent use.
 type DPoPChecker struct {
-	algs   []jose.SignatureAlgorithm
-	window time.Duration
-	replay DPoPReplayCache
-	now    func() time.Time
+	algs     []jose.SignatureAlgorithm
+	window   time.Duration
+	replay   DPoPReplayCache
+	now      func() time.Time
+	nonceKey []byte
+	nonceTTL time.Duration
 }
 
 // defaultDPoPAlgorithms are the asymmetric algorithms accepted by default.
@@ -81,7 +95,13 @@ func NewDPoPChecker(opts DPoPOptions) (*DPoPChecker, error) {
 	if len(names) == 0 {
 		names = defaultDPoPAlgorithms
 	}
-	c := &DPoPChecker{window: opts.Window, replay: opts.Replay, now: opts.Now}
+	c := &DPoPChecker{window: opts.Window, replay: opts.Replay, now: opts.Now, nonceKey: opts.NonceKey, nonceTTL: opts.NonceLifetime}
+	if c.nonceKey != nil && len(c.nonceKey) < 32 {
+		return nil, errors.New("auth: the DPoP nonce key must be at least 32 bytes")
+	}
+	if c.nonceTTL <= 0 {
+		c.nonceTTL = 5 * time.Minute
+	}
 	for _, a := range names {
 		if !supportedAlgorithms[a] {
 			return nil, errors.New("auth: DPoP algorithm " + a + " is not an asymmetric signature algorithm")
@@ -192,6 +212,11 @@ func (c *DPoPChecker) Check(method string, u *url.URL, proof, accessToken, jkt s
 	if issued.Before(now.Add(-c.window)) || issued.After(now.Add(c.window)) {
 		return "", invalidProof("the proof iat is outside the accepted window")
 	}
+	// §4.3 check 10, §8, §9: with server nonces, a nonce this server
+	// issued, of this step or the one before.
+	if c.nonceKey != nil && !c.nonceValid(cl.Nonce, now) {
+		return "", &DPoPError{Code: ErrorUseDPoPNonce, Reason: "a DPoP nonce is required: sign a new proof with the one in the DPoP-Nonce header"}
+	}
 	// §4.3 check 12: with an access token, ath and the key binding.
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
@@ -215,6 +240,43 @@ func (c *DPoPChecker) Check(method string, u *url.URL, proof, accessToken, jkt s
 		return "", invalidProof("the proof was already used")
 	}
 	return got, nil
+}
+
+// Nonces reports whether the checker requires server nonces.
+func (c *DPoPChecker) Nonces() bool { return c.nonceKey != nil }
+
+// Nonce returns the server nonce to give clients now, in a DPoP-Nonce
+// header (RFC 9449 §8.1), or "" when nonces are off.
+func (c *DPoPChecker) Nonce() string {
+	if c.nonceKey == nil {
+		return ""
+	}
+	return c.nonceFor(c.now().UnixNano() / int64(c.nonceTTL))
+}
+
+// nonceFor is base64url(step || HMAC-SHA256(key, step)[:16]).
+func (c *DPoPChecker) nonceFor(step int64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(step))
+	m := hmac.New(sha256.New, c.nonceKey)
+	m.Write([]byte("dpop nonce\x00"))
+	m.Write(b[:])
+	return base64.RawURLEncoding.EncodeToString(append(b[:], m.Sum(nil)[:16]...))
+}
+
+// nonceValid reports whether nonce was issued in the step of now or the
+// one before.
+func (c *DPoPChecker) nonceValid(nonce string, now time.Time) bool {
+	raw, err := base64.RawURLEncoding.DecodeString(nonce)
+	if err != nil || len(raw) != 24 {
+		return false
+	}
+	step := int64(binary.BigEndian.Uint64(raw[:8]))
+	cur := now.UnixNano() / int64(c.nonceTTL)
+	if step != cur && step != cur-1 {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(nonce), []byte(c.nonceFor(step))) == 1
 }
 
 // htuMatches compares a proof's htu with the request target, ignoring query

@@ -116,3 +116,64 @@ func TestRule_RFC9449_7_CORSAllowsTheDPoPHeader(t *testing.T) {
 		t.Fatalf("preflight: %d allows %q", r.StatusCode, r.Header.Get("Access-Control-Allow-Headers"))
 	}
 }
+
+// noncePost sends listTools with a proof by k carrying nonce ("" for none).
+func (f *fixture) noncePost(t *testing.T, k dpoptest.Key, token, nonce string) reply {
+	t.Helper()
+	cl := map[string]any{"jti": randomToken(), "htm": "POST", "htu": f.MCP, "iat": time.Now().Unix(), "ath": ath(token)}
+	if nonce != "" {
+		cl["nonce"] = nonce
+	}
+	return do(t, http.MethodPost, f.MCP, listTools, "Authorization", "DPoP "+token, "DPoP", k.Proof(t, cl, nil))
+}
+
+// TestRule_RFC9449_9_ResourceServerNonce: with server nonces on, a proof
+// without one gets 401 use_dpop_nonce and a DPoP-Nonce header (§9); a
+// proof with that nonce passes, on any instance holding the same key; a
+// made-up nonce or an expired one is refused; nonces off, none is needed.
+func TestRule_RFC9449_9_ResourceServerNonce(t *testing.T) {
+	key := []byte("a nonce key of at least thirty-two bytes")
+	newChecker := func(now func() time.Time) *auth.DPoPChecker {
+		c, err := auth.NewDPoPChecker(auth.DPoPOptions{NonceKey: key, NonceLifetime: 20 * time.Second, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	clock := &fakeClock{now: time.Now()}
+	now := clock.Now
+	f := newFixture(t, fixtureConfig{opts: func(o *auth.Options) { o.DPoP = newChecker(now) }})
+	k := dpoptest.NewKey(t)
+	tok := f.jwt("cnf", map[string]any{"jkt": k.JKT})
+
+	r := f.noncePost(t, k, tok, "")
+	wantDPoPChallenge(t, r, auth.ErrorUseDPoPNonce)
+	nonce := r.Header.Get("DPoP-Nonce")
+	if nonce == "" {
+		t.Fatal("a use_dpop_nonce challenge must carry a DPoP-Nonce header")
+	}
+	if r := f.noncePost(t, k, tok, nonce); r.StatusCode != 200 {
+		t.Fatalf("with the nonce: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	// Another instance, same key: the same nonce passes.
+	g := newFixture(t, fixtureConfig{opts: func(o *auth.Options) { o.DPoP = newChecker(now) }})
+	gtok := g.jwt("cnf", map[string]any{"jkt": k.JKT})
+	if r := g.noncePost(t, k, gtok, nonce); r.StatusCode != 200 {
+		t.Fatalf("another instance refused the nonce: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	wantDPoPChallenge(t, f.noncePost(t, k, tok, "bm90LWEtbm9uY2UtdGhpcy1zZXJ2ZXItbWFkZQ"), auth.ErrorUseDPoPNonce)
+	// Two steps later the nonce has expired (the proof's iat still within
+	// the 60 s window, so the nonce is what refuses it).
+	clock.Advance(41 * time.Second)
+	wantDPoPChallenge(t, f.noncePost(t, k, tok, nonce), auth.ErrorUseDPoPNonce)
+}
+
+// TestRule_RFC9449_9_NoncesOffByDefault: without a nonce key no nonce is
+// asked for nor handed out.
+func TestRule_RFC9449_9_NoncesOffByDefault(t *testing.T) {
+	f, k := newFixture(t, fixtureConfig{}), dpoptest.NewKey(t)
+	r := f.noncePost(t, k, f.jwt("cnf", map[string]any{"jkt": k.JKT}), "")
+	if r.StatusCode != 200 || r.Header.Get("DPoP-Nonce") != "" {
+		t.Fatalf("status %d, DPoP-Nonce %q", r.StatusCode, r.Header.Get("DPoP-Nonce"))
+	}
+}

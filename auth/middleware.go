@@ -736,6 +736,11 @@ func (rs *ResourceServer) checkDPoP(w http.ResponseWriter, r *http.Request, sche
 	// host a proxy forwarded (RFC 9449 §4.3 check 9).
 	target := *rs.resource
 	target.Path, target.RawPath = r.URL.Path, r.URL.RawPath
+	if n := rs.opts.DPoP.Nonce(); n != "" {
+		// §8.2: a fresh nonce with every answer, so a client keeps one
+		// that has not expired.
+		w.Header().Set("DPoP-Nonce", n)
+	}
 	if _, err := rs.opts.DPoP.Check(r.Method, &target, proofs[0], token, jkt); err != nil {
 		var de *DPoPError
 		if !errors.As(err, &de) {

@@ -1,6 +1,7 @@
 package authserver_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -178,4 +179,45 @@ func TestRule_RFC9449_10_DPoPJKTBindsTheCode(t *testing.T) {
 func mustString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestRule_RFC9449_8_TokenEndpointNonce: with DPoPNonces, a token request
+// whose proof has no nonce gets 400 use_dpop_nonce and a DPoP-Nonce header
+// (RFC 9449 §8); the same request with a proof carrying that nonce gets a
+// DPoP-bound token, from another instance sharing the key-encryption key
+// too.
+func TestRule_RFC9449_8_TokenEndpointNonce(t *testing.T) {
+	e := newEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
+	c := e.publicClient()
+	k := dpoptest.NewKey(t)
+	v, ch := pkce()
+	code := e.browser().authorize(c, ch, nil)
+	tokenURL := e.issuer + authserver.TokenPath
+	form := url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
+		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
+	}
+	r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, ""))
+	wantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
+	nonce := r.header.Get("DPoP-Nonce")
+	if nonce == "" {
+		t.Fatal("use_dpop_nonce without a DPoP-Nonce header")
+	}
+	claims := map[string]any{"jti": rand.Text(), "htm": "POST", "htu": tokenURL, "iat": e.clock.Now().Unix(), "nonce": nonce}
+	r = tokenRequest(t, e, form, k.Proof(t, claims, nil))
+	if r.status != http.StatusOK || r.json(t)["token_type"] != "DPoP" {
+		t.Fatalf("with the nonce: %d %s", r.status, r.body)
+	}
+	// The resource server of the same process shares the checker: the
+	// nonce the token endpoint gave is good at /mcp as well.
+	if got := e.srv.DPoP().Nonce(); got != nonce {
+		t.Fatalf("the shared checker's nonce %q differs from the token endpoint's %q", got, nonce)
+	}
+	second, err := authserver.New(context.Background(), e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.DPoP().Nonce() != nonce {
+		t.Fatal("another instance with the same key-encryption key issues other nonces")
+	}
 }

@@ -126,6 +126,10 @@ type Config struct {
 	// budget (they count against their source, whose limit runs before the
 	// server). Exempt sources (Sources) are not charged.
 	TokenClientLimiter *ratelimit.Limiter
+	// DPoPNonces requires server nonces in DPoP proofs (RFC 9449 §8), at
+	// the token endpoint and, through [Server.DPoP], wherever else that
+	// checker is used.
+	DPoPNonces bool
 
 	// Registration limits Dynamic Client Registration.
 	Registration RegistrationLimits
@@ -288,7 +292,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		usage:   newUsageRecorder(),
 	}
 	s.cookies = cookieCodec{key: subkey(cfg.KEK, "cookies"), secure: s.secure}
-	dpop, err := auth.NewDPoPChecker(auth.DPoPOptions{Now: cfg.Now})
+	dpopOpts := auth.DPoPOptions{Now: cfg.Now}
+	if cfg.DPoPNonces {
+		// Every instance holds the same key-encryption key, so every
+		// instance issues and accepts the same nonces.
+		dpopOpts.NonceKey = subkey(cfg.KEK, "dpop nonces")
+	}
+	dpop, err := auth.NewDPoPChecker(dpopOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -395,6 +405,11 @@ type Metadata struct {
 	// the token endpoint accepts (RFC 9449 §5.1).
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
+
+// DPoP returns the server's checker of DPoP proofs, for a resource server
+// in the same process to share: the same algorithms, nonces and replay
+// cache.
+func (s *Server) DPoP() *auth.DPoPChecker { return s.dpop }
 
 // Metadata returns the server's RFC 8414 metadata.
 func (s *Server) Metadata() *Metadata {

@@ -66,6 +66,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if n := s.dpop.Nonce(); n != "" && r.Header.Get("DPoP") != "" {
+		// RFC 9449 §8.2: a fresh nonce with each answer to a DPoP client.
+		w.Header().Set("DPoP-Nonce", n)
+	}
 	jkt, e := s.dpopKey(r)
 	if e != nil {
 		writeOAuthError(w, e)

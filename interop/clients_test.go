@@ -232,3 +232,31 @@ func testDPoPClient(t *testing.T, st *stack) {
 		t.Fatal("no authorized MCP request was recorded")
 	}
 }
+
+// TestDPoPNoncesWithTheTypeScriptClient: with --dpop-nonces, EpicMe answers
+// the TypeScript client 2.4.0's first DPoP request with 401 use_dpop_nonce
+// and a DPoP-Nonce header (RFC 9449 §9); the client's DpopSession signs its
+// next proofs with the nonce, and the scenario completes.
+func TestDPoPNoncesWithTheTypeScriptClient(t *testing.T) {
+	st := startStack(t, stackOptions{Verifier: verifierJWT, DPoPNonces: true})
+	c := tsClients[1]
+	rep := runClient(t, st, c, "", "carol", "DPoP nonce entry", "--dpop")
+	if rep.Error != "" {
+		t.Fatalf("%s --dpop: %s", c.script, rep.Error)
+	}
+	checkScenario(t, st, c, rep, "carol", "DPoP nonce entry")
+	asked, after := false, 0
+	for _, r := range rep.Requests {
+		if r.URL != st.mcpURL || r.Scheme != "DPoP" {
+			continue
+		}
+		if r.Status == 401 && strings.Contains(r.Challenge, "use_dpop_nonce") {
+			asked = true
+		} else if asked && r.Status < 400 {
+			after++
+		}
+	}
+	if !asked || after == 0 {
+		t.Fatalf("want a use_dpop_nonce challenge, then requests that pass: %+v", rep.Requests)
+	}
+}

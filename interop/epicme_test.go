@@ -86,6 +86,8 @@ type stackOptions struct {
 	// CacheBound is EpicMe's introspection cache bound, the longest a
 	// revoked token keeps working.
 	CacheBound time.Duration
+	// DPoPNonces turns on EpicMe's DPoP server nonces (--dpop-nonces).
+	DPoPNonces bool
 }
 
 // startStack starts issuer.mjs and `epicme serve` trusting it, both until t
@@ -109,6 +111,9 @@ func startStack(t *testing.T, opt stackOptions) *stack {
 		"--issuer", is.Issuer,
 		"--token-verifier", opt.Verifier,
 		"--log-level", "debug",
+	}
+	if opt.DPoPNonces {
+		args = append(args, "--dpop-nonces")
 	}
 	if opt.Verifier == verifierIntrospection {
 		args = append(args,

@@ -89,6 +89,7 @@ func buildAuth(ctx context.Context, c *authFlags, addr, publicURL, dir string, s
 	}
 	c.embedded.boundToLoopback = isLoopbackListen(addr)
 	c.embedded.requireDPoP = c.oauth.requireDPoP
+	c.embedded.dpopNonces = c.oauth.dpopNonces
 	return embeddedAuth(ctx, &c.embedded, publicURL, dir, db, logger)
 }
 

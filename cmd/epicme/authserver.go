@@ -38,6 +38,7 @@ type authServerFlags struct {
 	disableMetadataDocs bool
 	trustForwardedFor   bool
 	requireDPoP         bool // --require-dpop of serve, for the resource server
+	dpopNonces          bool // --dpop-nonces of serve
 	ipv6Prefix          int
 	// tokenClient is the token endpoint's per-client limit (limitFlags).
 	tokenClient *ratelimit.Limiter
@@ -99,6 +100,8 @@ func embeddedAuth(ctx context.Context, c *authServerFlags, publicURL, dir string
 		// mcpserver binds sessions to their owner in the session store.
 		HandlerBindsSessions: true,
 		RequireDPoP:          c.requireDPoP,
+		// One checker for the token endpoint and /mcp: the same nonces.
+		DPoP: as.DPoP(),
 	})
 	if err != nil {
 		return nil, err
@@ -144,6 +147,7 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store auth
 	}
 	cfg.Sources = c.sources()
 	cfg.TokenClientLimiter = c.tokenClient
+	cfg.DPoPNonces = c.dpopNonces
 	return cfg
 }
 

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -32,6 +35,10 @@ type oauthFlags struct {
 	allowedOrigins            string
 	scopeMapFile              string
 	requireDPoP               bool
+	dpopNonces                bool
+	// secret is the data directory's HMAC secret (secret.key), set by
+	// serve before the flags are used.
+	secret []byte
 }
 
 func (c *oauthFlags) register(fs *flagSet) {
@@ -58,6 +65,23 @@ func (c *oauthFlags) register(fs *flagSet) {
 	fs.bindEnv("scope-map", "EPICME_SCOPE_MAP")
 	fs.BoolVar(&c.requireDPoP, "require-dpop", false, "accept only DPoP-bound access tokens with a proof of their key (RFC 9449),\nrefusing bearer tokens (the embedded authorization server binds a token to the key of\nthe DPoP proof its token request carries)")
 	fs.bindEnv("require-dpop", "EPICME_REQUIRE_DPOP")
+	fs.BoolVar(&c.dpopNonces, "dpop-nonces", false, "require server nonces in DPoP proofs (RFC 9449 §8): a client first gets use_dpop_nonce\nand a DPoP-Nonce header, then signs its proofs with it; limits a proof made in advance\nto a few minutes. The nonces are an HMAC under secret.key (with an external issuer) or\nkeys.kek (embedded), so every instance sharing those keys accepts them")
+	fs.bindEnv("dpop-nonces", "EPICME_DPOP_NONCES")
+}
+
+// dpopChecker is the resource server's DPoP checker: nil for the default,
+// or one requiring nonces keyed by c.secret, the secret every instance
+// shares.
+func (c *oauthFlags) dpopChecker() (*auth.DPoPChecker, error) {
+	if !c.dpopNonces {
+		return nil, nil
+	}
+	if len(c.secret) == 0 {
+		return nil, errors.New("--dpop-nonces needs the data directory's secret.key (or --secret-file)")
+	}
+	m := hmac.New(sha256.New, c.secret)
+	m.Write([]byte("epicme dpop nonces"))
+	return auth.NewDPoPChecker(auth.DPoPOptions{NonceKey: m.Sum(nil)})
 }
 
 // enabled reports whether an external issuer is configured.
@@ -137,6 +161,9 @@ func externalAuth(ctx context.Context, c *oauthFlags, publicURL string, store ep
 		// mcpserver binds sessions to their owner in the session store.
 		HandlerBindsSessions: true,
 		RequireDPoP:          c.requireDPoP,
+	}
+	if opts.DPoP, err = c.dpopChecker(); err != nil {
+		return nil, err
 	}
 	if c.allowedOrigins != "" {
 		for _, o := range strings.Split(c.allowedOrigins, ",") {

@@ -98,6 +98,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	// Runs (deferred) before the store closes.
 	defer lim.share(ctx, store, logger)()
 	auth.embedded.tokenClient = lim.tokenClientLimiter()
+	auth.oauth.secret = secret
 
 	setup, err := buildAuth(ctx, &auth, web.addr, publicURL, dir, store, logger, e)
 	if err != nil {
