@@ -52,7 +52,7 @@ type IdP struct {
 	Apps map[string]App
 	// Scope, when set, is the scope claim of the ID-JAGs it issues ("" copies
 	// the token request's scope).
-	Scope string
+	Scope     string
 	exchanges int
 }
 
