@@ -111,8 +111,8 @@ func keyFitsAlg(key crypto.PublicKey, alg string) bool {
 }
 
 // KeySet is a JSON Web Key Set (RFC 7517 §5) of public signature keys,
-// parsed once. An authorization server checks with it the JWTs that others
-// sign: a client's assertion (RFC 7523 §2.2) or an identity provider's.
+// parsed once: the fixed keys of a [JWTVerifier] (JWTOptions.Keys), such as
+// those a client registered for its assertions (RFC 7523 §2.2).
 type KeySet struct{ keys []publicKey }
 
 // ParseKeySet reads a JWK Set, keeping the public signature keys it can use
@@ -126,32 +126,4 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 		return nil, errors.New("the JWKS has no usable public signature key (RSA of 2048 bits or more, EC or Ed25519, not private, use sig)")
 	}
 	return &KeySet{keys: keys}, nil
-}
-
-// VerifyJWS checks a compact JWS whose alg is one of algs (never none or
-// HMAC, RFC 8725 §3.1) with the key of s its kid names, or with the only
-// key that fits its alg when it names none (RFC 7515 §4.1.4), and returns
-// its typ header and payload. Errors are *TokenError.
-func (s *KeySet) VerifyJWS(token string, algs []string) (typ string, payload []byte, err error) {
-	allowed := make([]jose.SignatureAlgorithm, 0, len(algs))
-	for _, a := range algs {
-		if supportedAlgorithms[a] {
-			allowed = append(allowed, jose.SignatureAlgorithm(a))
-		}
-	}
-	j, err := parseJWS(token, allowed)
-	if err != nil {
-		return "", nil, err
-	}
-	h := j.Signatures[0].Protected
-	key, ok := findKey(s.keys, h.KeyID, h.Algorithm)
-	if !ok {
-		return "", nil, invalidToken("no registered key fits the JWT's kid and alg")
-	}
-	payload, err = j.Verify(key)
-	if err != nil {
-		return "", nil, invalidToken("the JWT signature does not verify")
-	}
-	typ, _ = h.ExtraHeaders[jose.HeaderType].(string)
-	return typ, payload, nil
 }

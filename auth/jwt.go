@@ -33,10 +33,14 @@ type JWTOptions struct {
 	// AllowTypJWT also accepts the header typ "JWT", which some issuers
 	// write on access tokens instead of RFC 9068's "at+jwt".
 	AllowTypJWT bool
-	// Typ, when set, is the one header typ accepted instead of "at+jwt":
-	// a verifier of other JWTs than access tokens names theirs, such as
-	// "oauth-id-jag+jwt" (RFC 8725 §3.11, explicit typing).
-	Typ string
+	// Types, when set, are the header typ values accepted instead of
+	// "at+jwt" (case-insensitive, an "application/" prefix ignored; ""
+	// accepts a JWT without typ): a verifier of JWTs other than access
+	// tokens names theirs, such as "oauth-id-jag+jwt" (RFC 8725 §3.11).
+	Types []string
+	// Keys, when set, are the issuer's keys, fixed: nothing is fetched,
+	// and JWKSURL is not used.
+	Keys *KeySet
 	// Skew is the clock skew allowed on exp and nbf (default 30 s).
 	Skew time.Duration
 	// RefreshInterval is how often the JWKS is refetched (default 1 h);
@@ -126,6 +130,9 @@ func NewJWTVerifier(opts JWTOptions) (*JWTVerifier, error) {
 	return v, nil
 }
 
+// Issuer returns the issuer whose JWTs v verifies.
+func (v *JWTVerifier) Issuer() string { return v.opts.Issuer }
+
 // jwtClaims are the claims RFC 9068 §2.2 requires or that this package reads.
 type jwtClaims struct {
 	Iss      string          `json:"iss"`
@@ -164,8 +171,8 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 	h := j.Signatures[0].Protected
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !v.typAllowed(typ) {
-		if v.opts.Typ != "" {
-			return nil, invalidToken("the JWT's typ is %q, not %s", typ, v.opts.Typ)
+		if v.opts.Types != nil {
+			return nil, invalidToken("the JWT's typ %q is not one of %q", typ, v.opts.Types)
 		}
 		return nil, invalidToken("the JWT is not an access token (typ must be at+jwt)")
 	}
@@ -182,34 +189,34 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 		return nil, invalidToken("the JWT claims are not a JSON object")
 	}
 	if c.Iss != v.opts.Issuer {
-		return nil, invalidToken("the access token was issued by another issuer")
+		return nil, invalidToken("the JWT was issued by another issuer (iss)")
 	}
 	info := &TokenInfo{Issuer: c.Iss, Subject: c.Sub, ClientID: c.ClientID}
 	if info.ClientID == "" {
 		info.ClientID = c.Azp
 	}
 	if info.Subject == "" {
-		return nil, invalidToken("the access token has no subject")
+		return nil, invalidToken("the JWT has no subject (sub)")
 	}
 	exp, ok := NumericDate(c.Exp)
 	if !ok {
-		return nil, invalidToken("the access token has no expiry")
+		return nil, invalidToken("the JWT has no expiry (exp)")
 	}
 	info.Expiry = exp
 	if !now.Before(exp.Add(v.opts.Skew)) {
-		return nil, invalidToken("the access token has expired")
+		return nil, invalidToken("the JWT has expired (exp)")
 	}
 	if nbf, ok := NumericDate(c.Nbf); ok && now.Add(v.opts.Skew).Before(nbf) {
-		return nil, invalidToken("the access token is not valid yet")
+		return nil, invalidToken("the JWT is not valid yet (nbf)")
 	}
 	if iat, ok := NumericDate(c.Iat); ok {
 		info.IssuedAt = iat
 	}
 	if info.Audience, err = readAudience(c.Aud); err != nil {
-		return nil, invalidToken("the access token audience is malformed")
+		return nil, invalidToken("the JWT audience (aud) is malformed")
 	}
 	if !audienceContains(info.Audience, v.resource) {
-		return nil, invalidToken("the access token was issued for another resource")
+		return nil, invalidToken("the JWT was issued for another audience (aud)")
 	}
 	info.Scopes = append(readScopes(c.Scope), readScopes(c.Scp)...)
 	info.Scopes = slices.Compact(info.Scopes)
@@ -246,8 +253,8 @@ func readScopes(raw json.RawMessage) []string {
 func (v *JWTVerifier) typAllowed(typ string) bool {
 	t := strings.ToLower(typ)
 	t = strings.TrimPrefix(t, "application/")
-	if v.opts.Typ != "" {
-		return t == strings.ToLower(v.opts.Typ)
+	if v.opts.Types != nil {
+		return slices.ContainsFunc(v.opts.Types, func(want string) bool { return strings.EqualFold(t, want) })
 	}
 	switch t {
 	case "at+jwt":
@@ -262,6 +269,12 @@ func (v *JWTVerifier) typAllowed(typ string) bool {
 // loaded, refetching (rate-limited) when the kid is unknown, and refreshing
 // in the background when the keys are old.
 func (v *JWTVerifier) keyFor(ctx context.Context, kid, alg string, now time.Time) (any, error) {
+	if v.opts.Keys != nil {
+		if key, ok := findKey(v.opts.Keys.keys, kid, alg); ok {
+			return key, nil
+		}
+		return nil, invalidToken("the JWT was signed with an unknown key")
+	}
 	v.mu.RLock()
 	loaded := !v.fetchedAt.IsZero()
 	stale := loaded && now.Sub(v.fetchedAt) > v.opts.RefreshInterval

@@ -269,9 +269,10 @@ type NewClient struct {
 	// (required). It implies Confidential and takes no redirect URIs.
 	ActsAs string
 	// JWKS, for a machine client, is the JSON Web Key Set of the public
-	// keys it signs its assertions with (private_key_jwt); without it the
-	// client gets a secret.
-	JWKS string
+	// keys it signs its assertions with (private_key_jwt), or JWKSURI
+	// where the server fetches it; without either the client gets a
+	// secret.
+	JWKS, JWKSURI string
 }
 
 // AddClient pre-registers a client (the operator's `epicme client add`)
@@ -288,7 +289,7 @@ func AddClient(ctx context.Context, store Store, kek []byte, in NewClient, now t
 	if in.ActsAs != "" {
 		return addMachineClient(ctx, store, kek, in, now)
 	}
-	if in.JWKS != "" {
+	if in.JWKS != "" || in.JWKSURI != "" {
 		return nil, "", epicme.Invalid("jwks", "only a machine client (acting for a user) registers keys")
 	}
 	if in.ResourceServer {

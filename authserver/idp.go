@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/epicme/epicme"
@@ -34,53 +32,6 @@ const GrantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 // Grant (draft-ietf-oauth-identity-assertion-authz-grant §3.1).
 const IDJAGType = "oauth-id-jag+jwt"
 
-// idpVerifiers holds one JWT verifier per trusted IdP, so that each IdP's
-// keys are fetched (through the guarded fetcher of metadata documents) and
-// cached once, and refetched, rate-limited, when an assertion names a key
-// not seen yet.
-type idpVerifiers struct {
-	mu sync.Mutex
-	m  map[string]idpVerifier // by issuer
-}
-
-type idpVerifier struct {
-	jwksURI string
-	v       *auth.JWTVerifier
-}
-
-// maxIdentityProviders bounds the verifiers kept: an operator trusts a
-// handful of IdPs; past the bound the map starts afresh.
-const maxIdentityProviders = 100
-
-// verifier returns the verifier of p's assertions, made anew when p's key
-// location changed.
-func (s *Server) idpVerifier(p *IdentityProvider) (*auth.JWTVerifier, error) {
-	s.idps.mu.Lock()
-	defer s.idps.mu.Unlock()
-	if iv, ok := s.idps.m[p.Issuer]; ok && iv.jwksURI == p.JWKSURI {
-		return iv.v, nil
-	}
-	v, err := auth.NewJWTVerifier(auth.JWTOptions{
-		Issuer:     p.Issuer,
-		Resource:   s.issuer, // the audience of an ID-JAG is this server
-		JWKSURL:    p.JWKSURI,
-		Algorithms: AssertionAlgorithms,
-		Typ:        IDJAGType,
-		HTTPClient: s.docs.http,
-		CacheSize:  -1, // every assertion is checked, and spent, once
-		Skew:       assertionSkew,
-		Now:        s.now,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if s.idps.m == nil || len(s.idps.m) >= maxIdentityProviders {
-		s.idps.m = map[string]idpVerifier{}
-	}
-	s.idps.m[p.Issuer] = idpVerifier{jwksURI: p.JWKSURI, v: v}
-	return v, nil
-}
-
 // jwtBearerGrant exchanges an ID-JAG for an access token (RFC 7523 §2.1,
 // §3; draft-ietf-oauth-identity-assertion-authz-grant §4.3): no refresh
 // token, so the IdP's decisions apply at the next exchange.
@@ -96,7 +47,7 @@ func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*t
 	if assertion == "" {
 		return nil, oerr(http.StatusBadRequest, errInvalidRequest, "assertion is required (RFC 7523 §2.1)")
 	}
-	iss := unverifiedClaims(assertion).Iss
+	iss := unverifiedIssuer(assertion)
 	p, err := s.store.IdentityProvider(ctx, iss)
 	if epicme.ErrorCode(err) == epicme.ENOTFOUND || iss == "" {
 		return bad("the assertion's issuer is not an identity provider this server trusts")
@@ -107,20 +58,16 @@ func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*t
 	if !slices.Contains(p.Clients, client.ID) {
 		return bad("this identity provider may not vouch for this client (epicme idp add --client)")
 	}
-	v, err := s.idpVerifier(p)
+	v, err := s.jwtVerifier(jwtGrantKind{name: "ID-JAG", issuer: p.Issuer, jwksURI: p.JWKSURI, types: []string{IDJAGType}})
 	if err != nil {
 		return nil, internalErr(err)
 	}
-	info, err := v.Verify(ctx, assertion)
-	var te *auth.TokenError
-	switch {
-	case errors.As(err, &te):
-		return bad("the assertion is not valid: " + te.Reason)
-	case errors.Is(err, auth.ErrUnavailable):
-		s.log.WarnContext(ctx, "identity provider keys unavailable", "idp", p.Issuer, "err", err)
-		return nil, oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider's keys could not be fetched; try again shortly")
-	case err != nil:
-		return nil, internalErr(err)
+	info, reason, e := s.checkJWTGrant(ctx, v, assertion, true, "")
+	if e != nil {
+		return nil, e
+	}
+	if reason != "" {
+		return bad("the assertion is not valid: " + reason)
 	}
 	// draft-ietf-oauth-identity-assertion-authz-grant §4.3: the grant is
 	// for this client, and for this resource.
@@ -132,21 +79,6 @@ func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*t
 	}
 	if e := s.checkResource(r, s.resource); e != nil {
 		return nil, e
-	}
-	now := s.now()
-	if info.IssuedAt.IsZero() || info.IssuedAt.After(now.Add(assertionSkew)) {
-		return bad("the assertion has no iat, or one in the future")
-	}
-	if info.Expiry.Sub(now) > assertionMaxLifetime {
-		return bad("the assertion lives too long: its exp must be within 10 minutes")
-	}
-	// RFC 7523 §3 item 7: the jti is used once, on every instance.
-	first, err := s.spendJTI(ctx, "id-jag", p.Issuer, info.StringClaim("jti"), info.Expiry)
-	if err != nil {
-		return nil, internalErr(err)
-	}
-	if !first {
-		return bad("the assertion has no jti, or was used already: exchange the ID token for a new one")
 	}
 	scope, e := s.idpScope(r, p, client, info.Scopes)
 	if e != nil {
@@ -195,14 +127,13 @@ func (s *Server) idpScope(r *http.Request, p *IdentityProvider, client *Client, 
 	return strings.Join(scopes, " "), nil
 }
 
-// spendJTI records the jti of an assertion of kind by iss as used until
-// exp (and the allowed skew); false when it was used before, or is
-// missing or too long.
-func (s *Server) spendJTI(ctx context.Context, kind, iss, jti string, exp time.Time) (bool, error) {
+// spendJTI records the jti of a JWT by iss as used until exp (and the
+// allowed skew); false when it was used before, or is missing or too long.
+func (s *Server) spendJTI(ctx context.Context, iss, jti string, exp time.Time) (bool, error) {
 	if jti == "" || len(jti) > 256 {
 		return false, nil
 	}
-	sum := sha256.Sum256([]byte(kind + "\x00" + iss + "\x00" + jti))
+	sum := sha256.Sum256([]byte(iss + "\x00" + jti))
 	return s.store.UseOnce(ctx, hex.EncodeToString(sum[:]), exp.Add(assertionSkew))
 }
 
@@ -247,7 +178,7 @@ func TrustIdentityProvider(ctx context.Context, store Store, in NewIdentityProvi
 		if u == "" && name == "jwks_uri" {
 			continue
 		}
-		if err := checkIdPURL(u); err != nil {
+		if err := checkKeyURL(u); err != nil {
 			return nil, epicme.Invalid(name, "%s: %v", name, err)
 		}
 	}
@@ -280,9 +211,11 @@ func TrustIdentityProvider(ctx context.Context, store Store, in NewIdentityProvi
 	return p, nil
 }
 
-// checkIdPURL: an absolute https URL without query, fragment or
-// credentials; http only for a loopback host.
-func checkIdPURL(s string) error {
+// checkKeyURL checks a URL the server fetches keys or metadata from, as
+// configured by the operator or a user: an absolute https URL without
+// query, fragment or credentials; http only for a loopback host (and the
+// guarded fetcher still refuses loopback outside development).
+func checkKeyURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || !u.IsAbs() || u.Host == "" {
 		return fmt.Errorf("%q is not an absolute URL", s)

@@ -103,7 +103,7 @@ func TestRule_RFC7523_3_IDJAGClaims(t *testing.T) {
 		{"typ JWT, not oauth-id-jag+jwt", func() string {
 			return e.idp.Sign("JWT", map[string]any{"iss": e.idp.Issuer, "sub": "emp", "aud": e.issuer, "client_id": e.client.id, "resource": e.resource, "jti": "j1", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
 		}, "typ"},
-		{"for another authorization server", func() string { return e.jag("emp", map[string]any{"aud": "https://other-as.example"}) }, "another resource"},
+		{"for another authorization server", func() string { return e.jag("emp", map[string]any{"aud": "https://other-as.example"}) }, "aud"},
 		{"for another resource", func() string { return e.jag("emp", map[string]any{"resource": "https://other.example/mcp"}) }, "not for this resource"},
 		{"no resource", func() string { return e.jag("emp", map[string]any{"resource": nil}) }, "not for this resource"},
 		{"expired", func() string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/epicme/epicme"
@@ -77,17 +78,6 @@ func (s *Server) clientCredentialsGrant(r *http.Request, client *Client, jkt str
 	return s.issueWithoutRefresh(ctx, user, client, scope, jkt)
 }
 
-// assertionClaims are the claims of a client assertion (RFC 7523 §3).
-type assertionClaims struct {
-	Iss string          `json:"iss"`
-	Sub string          `json:"sub"`
-	Aud json.RawMessage `json:"aud"`
-	Exp json.Number     `json:"exp"`
-	Nbf json.Number     `json:"nbf"`
-	Iat json.Number     `json:"iat"`
-	JTI string          `json:"jti"`
-}
-
 // assertionClient authenticates a client by a JWT assertion (RFC 7523
 // §2.2, §3) and returns it. formID is the client_id parameter, if any.
 func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oauthError) {
@@ -100,7 +90,7 @@ func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oaut
 	assertion := r.PostForm.Get("client_assertion")
 	// The client is named by the unverified iss; nothing else is believed
 	// before the signature verifies with that client's keys.
-	id := unverifiedClaims(assertion).Iss
+	id := unverifiedIssuer(assertion)
 	if id == "" {
 		return nil, fail("the client assertion is not a JWT naming its client in iss")
 	}
@@ -114,106 +104,149 @@ func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oaut
 	if err != nil {
 		return nil, internalErr(err)
 	}
-	if c.AuthMethod != AuthPrivateKeyJWT || c.JWKS == "" {
+	if c.AuthMethod != AuthPrivateKeyJWT || (c.JWKS == "" && c.JWKSURI == "") {
 		return nil, fail("this client does not authenticate with private_key_jwt")
 	}
-	keys, err := auth.ParseKeySet([]byte(c.JWKS))
+	// An access token, a DPoP proof or an ID-JAG is not a client
+	// assertion, whoever signed it (RFC 8725 §3.11): typ is absent, JWT,
+	// or the one of draft-ietf-oauth-rfc7523bis.
+	v, err := s.jwtVerifier(jwtGrantKind{name: "client assertion", issuer: c.ID, jwks: c.JWKS, jwksURI: c.JWKSURI,
+		types: []string{"", "JWT", "client-authentication+jwt"}})
 	if err != nil {
 		return nil, internalErr(err)
 	}
-	typ, payload, err := keys.VerifyJWS(assertion, AssertionAlgorithms)
-	if err != nil {
-		var te *auth.TokenError
-		if errors.As(err, &te) {
-			return nil, fail("the client assertion is not valid: " + te.Reason)
-		}
-		return nil, fail("the client assertion is not valid")
-	}
-	// An access token, a DPoP proof or an ID token is not a client
-	// assertion, whoever signed it (RFC 8725 §3.11).
-	if t := strings.ToLower(typ); t != "" && t != "jwt" && t != "client-authentication+jwt" {
-		return nil, fail("the client assertion's typ is " + typ + ", not JWT")
-	}
-	var cl assertionClaims
-	if json.Unmarshal(payload, &cl) != nil {
-		return nil, fail("the client assertion's claims are not a JSON object")
-	}
-	if e := s.checkAssertion(r.Context(), c.ID, &cl); e != nil {
+	// RFC 7523 §3 items 1-2: iss and sub are the client_id (§2.2).
+	_, reason, e := s.checkJWTGrant(r.Context(), v, assertion, false, c.ID)
+	if e != nil {
 		return nil, e
+	}
+	if reason != "" {
+		return nil, fail("the client assertion is not valid: " + reason)
 	}
 	return c, nil
 }
 
-// checkAssertion applies RFC 7523 §3 to the verified claims of client
-// id's assertion, and spends its jti.
-func (s *Server) checkAssertion(ctx context.Context, id string, cl *assertionClaims) *oauthError {
-	fail := func(desc string) *oauthError {
-		return oerr(http.StatusUnauthorized, errInvalidClient, desc)
-	}
-	// §3 items 1-2: iss and sub are the client_id (§2.2).
-	if cl.Iss != id || cl.Sub != id {
-		return fail("the client assertion's iss and sub must both be the client_id")
-	}
-	// §3 item 3: the audience is this server. Only the issuer identifier,
-	// as one value: an assertion made for another endpoint or shared with
-	// other audiences cannot be replayed here.
-	if !audienceIsOnly(cl.Aud, s.issuer) {
-		return fail("the client assertion's aud must be exactly the issuer, " + s.issuer)
-	}
-	now := s.now()
-	// §3 item 4: exp, not passed, and not too far ahead.
-	exp, ok := auth.NumericDate(cl.Exp)
-	if !ok {
-		return fail("the client assertion has no exp")
-	}
-	if !now.Before(exp.Add(assertionSkew)) {
-		return fail("the client assertion has expired")
-	}
-	if exp.Sub(now) > assertionMaxLifetime {
-		return fail("the client assertion lives too long: its exp must be within 10 minutes")
-	}
-	// §3 items 5-6: nbf and iat not in the future.
-	if nbf, ok := auth.NumericDate(cl.Nbf); ok && nbf.After(now.Add(assertionSkew)) {
-		return fail("the client assertion is not valid yet (nbf)")
-	}
-	if iat, ok := auth.NumericDate(cl.Iat); ok && iat.After(now.Add(assertionSkew)) {
-		return fail("the client assertion was issued in the future (iat)")
-	}
-	// §3 item 7: a jti, used once, on every instance.
-	if cl.JTI == "" || len(cl.JTI) > 256 {
-		return fail("the client assertion needs a jti of at most 256 characters")
-	}
-	first, err := s.spendJTI(ctx, "client-assertion", id, cl.JTI, exp)
-	if err != nil {
-		return internalErr(err)
-	}
-	if !first {
-		return fail("the client assertion was used already: sign a new one with a new jti for each request")
-	}
-	return nil
+// jwtGrantKind names a kind of JWT someone else signs for this server
+// (a client assertion, an ID-JAG) and where its issuer's keys are.
+type jwtGrantKind struct {
+	name, issuer  string
+	jwks, jwksURI string // the keys: a JWKS, or where to fetch one ("" both: the issuer's metadata)
+	types         []string
 }
 
-// unverifiedClaims reads the claims of a compact JWS without checking
+// jwtVerifiers keeps one verifier per issuer of JWT grants, so that fetched
+// keys are cached (and refetched, rate-limited, for an unknown kid); a
+// verifier is made anew when the issuer's keys change.
+type jwtVerifiers struct {
+	mu sync.Mutex
+	m  map[verifierKey]*auth.JWTVerifier
+}
+
+// verifierKey is a jwtGrantKind without its types, which its name stands
+// for.
+type verifierKey struct{ name, issuer, jwks, jwksURI string }
+
+// maxJWTVerifiers bounds the verifiers kept; past it the map starts afresh
+// (a verifier only saves a key fetch).
+const maxJWTVerifiers = 10_000
+
+// jwtVerifier returns the verifier of k's JWTs: signed with
+// AssertionAlgorithms by the keys of k, issued by k.issuer for this server
+// (aud), of one of k.types. Keys are fetched through the guarded fetcher
+// of metadata documents, never from this server's own network.
+func (s *Server) jwtVerifier(k jwtGrantKind) (*auth.JWTVerifier, error) {
+	key := verifierKey{k.name, k.issuer, k.jwks, k.jwksURI}
+	s.verifiers.mu.Lock()
+	defer s.verifiers.mu.Unlock()
+	if v, ok := s.verifiers.m[key]; ok {
+		return v, nil
+	}
+	opts := auth.JWTOptions{
+		Issuer:     k.issuer,
+		Resource:   s.issuer, // the audience of these JWTs is this server
+		JWKSURL:    k.jwksURI,
+		Algorithms: AssertionAlgorithms,
+		Types:      k.types,
+		HTTPClient: s.docs.http,
+		CacheSize:  -1, // each is checked, and spent, once
+		Skew:       assertionSkew,
+		Now:        s.now,
+	}
+	if k.jwks != "" {
+		keys, err := auth.ParseKeySet([]byte(k.jwks))
+		if err != nil {
+			return nil, err
+		}
+		opts.Keys = keys
+	}
+	v, err := auth.NewJWTVerifier(opts)
+	if err != nil {
+		return nil, err
+	}
+	if s.verifiers.m == nil || len(s.verifiers.m) >= maxJWTVerifiers {
+		s.verifiers.m = map[verifierKey]*auth.JWTVerifier{}
+	}
+	s.verifiers.m[key] = v
+	return v, nil
+}
+
+// checkJWTGrant verifies a JWT that another party signed for this server
+// (a client assertion, an ID-JAG) and applies RFC 7523 §3: signature, iss,
+// sub, exp and nbf (the verifier); aud exactly this issuer, one value, so
+// that a JWT made for another endpoint or shared with other audiences
+// cannot be replayed here (draft-ietf-oauth-rfc7523bis); exp at most
+// assertionMaxLifetime ahead; iat not in the future (and present, with
+// needIAT); sub, when given; and a jti, spent on every instance. It
+// returns the claims, or
+// the reason the JWT was refused; an *oauthError only when the server
+// could not decide.
+func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token string, needIAT bool, sub string) (*auth.TokenInfo, string, *oauthError) {
+	info, err := v.Verify(ctx, token)
+	var te *auth.TokenError
+	switch {
+	case errors.As(err, &te):
+		return nil, te.Reason, nil
+	case errors.Is(err, auth.ErrUnavailable):
+		s.log.WarnContext(ctx, "keys of a JWT grant's issuer unavailable", "err", err)
+		return nil, "", oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "the issuer's keys could not be fetched; try again shortly")
+	case err != nil:
+		return nil, "", internalErr(err)
+	}
+	if sub != "" && info.Subject != sub {
+		return nil, "its sub must be " + sub + ", as its iss", nil
+	}
+	if len(info.Audience) != 1 || info.Audience[0] != s.issuer {
+		return nil, "its aud must be exactly the issuer, " + s.issuer, nil
+	}
+	now := s.now()
+	if info.Expiry.Sub(now) > assertionMaxLifetime {
+		return nil, "it lives too long: its exp must be within 10 minutes", nil
+	}
+	if (needIAT && info.IssuedAt.IsZero()) || info.IssuedAt.After(now.Add(assertionSkew)) {
+		return nil, "its iat is missing or in the future", nil
+	}
+	first, err := s.spendJTI(ctx, v.Issuer(), info.StringClaim("jti"), info.Expiry)
+	if err != nil {
+		return nil, "", internalErr(err)
+	}
+	if !first {
+		return nil, "its jti is missing, or it was used already: make a new one, with a new jti, for each request", nil
+	}
+	return info, "", nil
+}
+
+// unverifiedIssuer reads the iss claim of a compact JWS without checking
 // anything: only to find whose keys verify it.
-func unverifiedClaims(jwt string) assertionClaims {
-	var cl assertionClaims
+func unverifiedIssuer(jwt string) string {
+	var cl struct {
+		Iss string `json:"iss"`
+	}
 	if parts := strings.Split(jwt, "."); len(parts) == 3 {
 		if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
 			json.Unmarshal(raw, &cl)
 		}
 	}
-	return cl
-}
-
-// audienceIsOnly reports whether an aud claim (a string, or an array of
-// one string) is exactly want.
-func audienceIsOnly(raw json.RawMessage, want string) bool {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return one == want
-	}
-	var list []string
-	return json.Unmarshal(raw, &list) == nil && len(list) == 1 && list[0] == want
+	return cl.Iss
 }
 
 // addMachineClient creates a machine client acting for in.ActsAs, and the
@@ -241,7 +274,15 @@ func addMachineClient(ctx context.Context, store Store, kek []byte, in NewClient
 		CreatedAt:  now,
 	}
 	var secret string
-	if in.JWKS != "" {
+	switch {
+	case in.JWKS != "" && in.JWKSURI != "":
+		return nil, "", epicme.Invalid("jwks", "give the keys or where to fetch them, not both")
+	case in.JWKSURI != "":
+		if err := checkKeyURL(in.JWKSURI); err != nil {
+			return nil, "", epicme.Invalid("jwks_uri", "jwks_uri: %v", err)
+		}
+		c.AuthMethod, c.JWKSURI = AuthPrivateKeyJWT, in.JWKSURI
+	case in.JWKS != "":
 		if len(in.JWKS) > 16<<10 {
 			return nil, "", epicme.Invalid("jwks", "the JWKS is larger than 16 KiB")
 		}
@@ -249,7 +290,7 @@ func addMachineClient(ctx context.Context, store Store, kek []byte, in NewClient
 			return nil, "", epicme.Invalid("jwks", "%v", err)
 		}
 		c.AuthMethod, c.JWKS = AuthPrivateKeyJWT, in.JWKS
-	} else {
+	default:
 		secret = randomToken(32)
 		c.SecretHash = secretHasher{key: subkey(kek, "client secrets")}.hash(secret)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -215,15 +216,15 @@ func TestRule_RFC7523_3_AssertionClaims(t *testing.T) {
 		want   string // in the refusal's description
 	}{
 		{name: "valid", ok: true},
-		{name: "aud is the token endpoint, not the issuer", claims: map[string]any{"aud": e.issuer + authserver.TokenPath}, want: "aud must be exactly the issuer"},
-		{name: "aud lists another audience too", claims: map[string]any{"aud": []string{e.issuer, "https://other.example"}}, want: "aud must be exactly the issuer"},
-		{name: "no aud", claims: map[string]any{"aud": nil}, want: "aud must be exactly the issuer"},
-		{name: "sub is not the client", claims: map[string]any{"sub": "someone"}, want: "iss and sub"},
+		{name: "aud is the token endpoint, not the issuer", claims: map[string]any{"aud": e.issuer + authserver.TokenPath}, want: "aud"},
+		{name: "aud lists another audience too", claims: map[string]any{"aud": []string{e.issuer, "https://other.example"}}, want: "aud"},
+		{name: "no aud", claims: map[string]any{"aud": nil}, want: "aud"},
+		{name: "sub is not the client", claims: map[string]any{"sub": "someone"}, want: "sub must be"},
 		{name: "expired", claims: map[string]any{"exp": now.Add(-time.Minute).Unix()}, want: "expired"},
 		{name: "no exp", claims: map[string]any{"exp": nil}, want: "no exp"},
 		{name: "exp too far ahead", claims: map[string]any{"exp": now.Add(time.Hour).Unix()}, want: "lives too long"},
 		{name: "not valid yet", claims: map[string]any{"nbf": now.Add(5 * time.Minute).Unix()}, want: "nbf"},
-		{name: "issued in the future", claims: map[string]any{"iat": now.Add(5 * time.Minute).Unix()}, want: "(iat)"},
+		{name: "issued in the future", claims: map[string]any{"iat": now.Add(5 * time.Minute).Unix()}, want: "iat"},
 		{name: "no jti", claims: map[string]any{"jti": nil}, want: "jti"},
 		{name: "signed by another key", signer: other, want: "signature does not verify"},
 		{name: "HMAC with a guessable secret", alg: jose.HS256, want: "HMAC"},
@@ -440,5 +441,32 @@ func TestLimits_MachineClientsPerUser(t *testing.T) {
 	})
 	if r.status != http.StatusConflict || !strings.Contains(r.body, "Revoke one") || createdClientID.MatchString(r.body) {
 		t.Fatalf("the 11th automation: %d\n%s", r.status, r.body)
+	}
+}
+
+// TestRule_RFC7523_2_2_KeysFromJWKSURI: a machine client may register where
+// its keys are (jwks_uri) instead of the keys; the server fetches them
+// through the guarded fetcher, so not from its own network outside
+// development.
+func TestRule_RFC7523_2_2_KeysFromJWKSURI(t *testing.T) {
+	k := newMachineKey(t)
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, k.jwks)
+	}))
+	defer keys.Close()
+	for _, dev := range []bool{true, false} {
+		e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = dev })
+		c, _, err := authserver.AddClient(context.Background(), e.db, e.kek, authserver.NewClient{Name: "Backup", ActsAs: e.user.ID, Scope: "entries:read", JWKSURI: keys.URL + "/jwks.json"}, e.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.clientCredentials("", "", withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT")))
+		if dev && r.status != http.StatusOK {
+			t.Fatalf("keys from jwks_uri: %d %s", r.status, r.body)
+		}
+		if !dev {
+			wantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+		}
 	}
 }

@@ -179,7 +179,7 @@ type Server struct {
 	verified  *verifiedCache
 	clients   clientCache
 	docs      *metadataFetcher
-	idps      idpVerifiers
+	verifiers jwtVerifiers // of client assertions and ID-JAGs
 	pages     *pages
 	secure    bool
 	passwords *passwordGate

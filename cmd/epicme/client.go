@@ -20,7 +20,7 @@ or be identified by a Client ID Metadata Document).
 Subcommands:
   epicme client add --name NAME --redirect-uri URI [--redirect-uri URI...] [--public|--confidential]
   epicme client add --name NAME --resource-server [--public-url URL]
-  epicme client add --name NAME --confidential --acts-as EMAIL --scope "S..." [--jwks-file FILE]
+  epicme client add --name NAME --confidential --acts-as EMAIL --scope "S..." [--jwks-file FILE | --jwks-uri URL]
   epicme client list
   epicme client remove CLIENT_ID`
 
@@ -38,8 +38,8 @@ A machine client (--acts-as EMAIL) is an automation that reaches one user's
 journal without a browser: it gets tokens by the client credentials grant
 (RFC 6749 §4.4), acting as that user with at most --scope, and no refresh
 token. It authenticates with its secret (client_secret_basic), or, with
---jwks-file, with assertions signed by one of the public keys in that JSON Web
-Key Set (private_key_jwt, RFC 7523; aud must be the issuer). It is listed
+--jwks-file or --jwks-uri, with assertions signed by one of the public keys in
+that JSON Web Key Set (private_key_jwt, RFC 7523; aud must be the issuer). It is listed
 among the user's connected apps, where the user can revoke it.`
 
 func runClient(ctx context.Context, args []string, e env) error {
@@ -73,7 +73,7 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 		name                                 string
 		redirects                            stringList
 		public, confidential, resourceServer bool
-		scope, actsAs, jwksFile              string
+		scope, actsAs, jwksFile, jwksURI     string
 	)
 	fs := newFlagSet("client add", clientAddAbout, e)
 	data.register(fs)
@@ -87,6 +87,7 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	fs.BoolVar(&resourceServer, "resource-server", false, "a resource server that may introspect tokens for this server's /mcp")
 	fs.StringVar(&scope, "scope", "", "space-separated `scopes` the client may ask for (default: all; required with --acts-as)")
 	fs.StringVar(&actsAs, "acts-as", "", "make a machine client acting for the user with this `email` (client credentials grant)")
+	fs.StringVar(&jwksURI, "jwks-uri", "", "with --acts-as: the https `URL` of the JSON Web Key Set the client signs its assertions with (private_key_jwt),\nfetched and cached by the server")
 	fs.StringVar(&jwksFile, "jwks-file", "", "with --acts-as: a JSON Web Key Set `file` of the public keys the client signs its assertions with (private_key_jwt) instead of a secret")
 	kek := kekSource()
 	kek.register(fs)
@@ -102,10 +103,10 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	if (actsAs != "") && (public || resourceServer || len(redirects) > 0) {
 		return usagef("--acts-as makes a machine client: it cannot be combined with --public, --resource-server or --redirect-uri")
 	}
-	if jwksFile != "" && actsAs == "" {
-		return usagef("--jwks-file registers a machine client's keys: give --acts-as EMAIL too")
+	if (jwksFile != "" || jwksURI != "") && actsAs == "" {
+		return usagef("--jwks-file and --jwks-uri register a machine client's keys: give --acts-as EMAIL too")
 	}
-	in := authserver.NewClient{Name: name, RedirectURIs: redirects, Confidential: confidential, ResourceServer: resourceServer, Scope: scope}
+	in := authserver.NewClient{Name: name, RedirectURIs: redirects, Confidential: confidential, ResourceServer: resourceServer, Scope: scope, JWKSURI: jwksURI}
 	if jwksFile != "" {
 		b, err := os.ReadFile(jwksFile)
 		if err != nil {
@@ -154,7 +155,7 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	if c.Machine() {
 		fmt.Fprintf(e.stdout, "  acts as %s with the scopes %q (grant_type=client_credentials)\n", actsAs, c.Scope)
 		if c.AuthMethod == authserver.AuthPrivateKeyJWT {
-			fmt.Fprintf(e.stdout, "  authenticates with private_key_jwt: sign assertions with a key of %s, aud = the issuer\n", jwksFile)
+			fmt.Fprintf(e.stdout, "  authenticates with private_key_jwt: sign assertions with a key of %s, aud = the issuer\n", jwksFile+jwksURI)
 		}
 	}
 	if secret != "" {
