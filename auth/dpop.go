@@ -12,10 +12,11 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/epicme/epicme/internal/lru"
 )
 
 // Error codes of RFC 9449 §7.1 and §8 for a DPoP challenge.
@@ -317,40 +318,20 @@ func normalURL(u *url.URL) string {
 	return scheme + "://" + host + path
 }
 
-// memoryReplayCache is a bounded in-memory [DPoPReplayCache]. When full it
-// first drops expired entries, then refuses to grow by dropping the oldest
-// insertion.
+// memoryReplayCache is the default [DPoPReplayCache]: a bounded LRU of
+// the jti seen, each kept until its proof leaves the iat window. When full
+// the least recently seen goes first; with one window for every proof it
+// is also the first to expire.
 type memoryReplayCache struct {
-	mu    sync.Mutex
-	max   int
-	seen  map[string]time.Time
-	order []string
-	now   func() time.Time
+	seen *lru.Cache[string, struct{}]
+	now  func() time.Time
 }
 
 func newMemoryReplayCache(max int) *memoryReplayCache {
-	return &memoryReplayCache{max: max, seen: make(map[string]time.Time), now: time.Now}
+	return &memoryReplayCache{seen: lru.New[string, struct{}](max), now: time.Now}
 }
 
 // Seen implements [DPoPReplayCache].
 func (m *memoryReplayCache) Seen(jti string, expiry time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if exp, ok := m.seen[jti]; ok {
-		if m.now().Before(exp) {
-			return true
-		}
-		// Expired: record anew in place; it is already in order.
-		m.seen[jti] = expiry
-		return false
-	}
-	for len(m.seen) >= m.max && len(m.order) > 0 {
-		// Drop the oldest insertion: with one window for every proof it
-		// also expires first.
-		delete(m.seen, m.order[0])
-		m.order = m.order[1:]
-	}
-	m.seen[jti] = expiry
-	m.order = append(m.order, jti)
-	return false
+	return !m.seen.Add(jti, struct{}{}, expiry, m.now())
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/epicme/epicme/internal/lru"
 )
 
 // IntrospectionOptions configure an [IntrospectionVerifier].
@@ -57,7 +59,7 @@ type IntrospectionVerifier struct {
 	resource string
 	client   *http.Client
 	auth     string
-	cache    *lru[tokenKey, introspectionResult]
+	cache    *lru.Cache[tokenKey, introspectionResult]
 	flight   flight[tokenKey, introspectionResult]
 }
 
@@ -104,7 +106,7 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 	}
 	v.auth = basicAuth(opts.ClientID, opts.ClientSecret)
 	if opts.CacheSize > 0 {
-		v.cache = newLRU[tokenKey, introspectionResult](opts.CacheSize)
+		v.cache = lru.New[tokenKey, introspectionResult](opts.CacheSize)
 	}
 	return v, nil
 }
@@ -120,11 +122,11 @@ func basicAuth(id, secret string) string {
 // Verify implements [Verifier].
 func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*TokenInfo, error) {
 	k := keyOf(token)
-	if r, ok := v.cache.get(k, v.opts.Now()); ok {
+	if r, ok := v.cache.Get(k, v.opts.Now()); ok {
 		return r.info, r.err
 	}
 	r, _ := v.flight.do(k, func() (introspectionResult, error) {
-		if r, ok := v.cache.get(k, v.opts.Now()); ok {
+		if r, ok := v.cache.Get(k, v.opts.Now()); ok {
 			return r, nil
 		}
 		// The call outlives the caller that started it: others may be
@@ -140,9 +142,9 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Toke
 			if !info.Expiry.IsZero() && info.Expiry.Before(exp) {
 				exp = info.Expiry
 			}
-			v.cache.put(k, r, exp)
+			v.cache.Put(k, r, exp)
 		case errors.Is(err, ErrInvalidToken):
-			v.cache.put(k, r, now.Add(v.opts.NegativeTTL))
+			v.cache.Put(k, r, now.Add(v.opts.NegativeTTL))
 		}
 		return r, nil
 	})

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/epicme/epicme/internal/lru"
 )
 
 // JWTOptions configure a [JWTVerifier].
@@ -71,7 +73,7 @@ type JWTVerifier struct {
 	algs     []jose.SignatureAlgorithm
 	resource string
 	client   *http.Client
-	cache    *lru[tokenKey, *TokenInfo]
+	cache    *lru.Cache[tokenKey, *TokenInfo]
 
 	fetchMu     sync.Mutex // serialises fetches
 	mu          sync.RWMutex
@@ -125,7 +127,7 @@ func NewJWTVerifier(opts JWTOptions) (*JWTVerifier, error) {
 		v.client = &http.Client{Timeout: opts.Timeout}
 	}
 	if opts.CacheSize > 0 {
-		v.cache = newLRU[tokenKey, *TokenInfo](opts.CacheSize)
+		v.cache = lru.New[tokenKey, *TokenInfo](opts.CacheSize)
 	}
 	return v, nil
 }
@@ -151,7 +153,7 @@ type jwtClaims struct {
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (*TokenInfo, error) {
 	k := keyOf(token)
 	now := v.opts.Now()
-	if info, ok := v.cache.get(k, now); ok {
+	if info, ok := v.cache.Get(k, now); ok {
 		return info, nil
 	}
 	info, err := v.verify(ctx, token, now)
@@ -159,7 +161,7 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*TokenInfo, err
 		return nil, err
 	}
 	// Remember until the token expires (plus the skew it was granted).
-	v.cache.put(k, info, info.Expiry.Add(v.opts.Skew))
+	v.cache.Put(k, info, info.Expiry.Add(v.opts.Skew))
 	return info, nil
 }
 

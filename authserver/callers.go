@@ -2,11 +2,11 @@ package authserver
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/internal/lru"
 )
 
 // Callers maps the verified token on a request's context to its Caller when
@@ -24,7 +24,7 @@ import (
 // (epicme user disable) is therefore refused within that bound, the same one
 // within which revocations made by another process reach this one.
 func Callers(users epicme.UserService, issuer string) epicme.CallerResolver {
-	cache := &userCache{m: map[string]cachedUser{}, ttl: userCacheTTL}
+	cache := newUserCache(userCacheTTL)
 	return epicme.CallerResolverFunc(func(ctx context.Context) (*epicme.Caller, error) {
 		ti := auth.TokenInfoFromContext(ctx)
 		if ti == nil || ti.Subject == "" {
@@ -56,7 +56,7 @@ func Callers(users epicme.UserService, issuer string) epicme.CallerResolver {
 // externalUserTTL, so the hot path makes no query; a user disabled
 // meanwhile is refused once it expires.
 func ExternalCallers(users epicme.UserService) epicme.CallerResolver {
-	cache := &userCache{m: map[string]cachedUser{}, ttl: externalUserTTL}
+	cache := newUserCache(externalUserTTL)
 	return epicme.CallerResolverFunc(func(ctx context.Context) (*epicme.Caller, error) {
 		ti := auth.TokenInfoFromContext(ctx)
 		if ti == nil || ti.Issuer == "" || ti.Subject == "" {
@@ -97,38 +97,26 @@ const externalUserTTL = 5 * time.Minute
 // userCacheTTL is how long Callers reuses a user row; see Callers.
 const userCacheTTL = syncEvery
 
-// userCacheMax bounds the cache; when full it is emptied, since it only
-// saves reads and refills at the next use.
+// userCacheMax bounds the cache; past it the least recently used user
+// goes, since the cache only saves reads.
 const userCacheMax = 100_000
 
 // userCache holds user rows by key for ttl. The users it returns are
 // shared between requests and must not be modified.
 type userCache struct {
-	mu  sync.RWMutex
-	m   map[string]cachedUser
+	c   *lru.Cache[string, *epicme.User]
 	ttl time.Duration
 }
 
-type cachedUser struct {
-	u  *epicme.User
-	at time.Time
+func newUserCache(ttl time.Duration) *userCache {
+	return &userCache{c: lru.New[string, *epicme.User](userCacheMax), ttl: ttl}
 }
 
 func (c *userCache) get(id string, now time.Time) *epicme.User {
-	c.mu.RLock()
-	e, ok := c.m[id]
-	c.mu.RUnlock()
-	if !ok || now.Sub(e.at) >= c.ttl || now.Before(e.at) {
-		return nil
-	}
-	return e.u
+	u, _ := c.c.Get(id, now)
+	return u
 }
 
 func (c *userCache) put(key string, u *epicme.User, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= userCacheMax {
-		clear(c.m)
-	}
-	c.m[key] = cachedUser{u: u, at: now}
+	c.c.Put(key, u, now.Add(c.ttl))
 }

@@ -14,10 +14,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/epicme/epicme/internal/lru"
 	"github.com/epicme/epicme/ratelimit"
 )
 
@@ -100,16 +100,17 @@ type metadataFetcher struct {
 	global               *ratelimit.Limiter
 	slots                chan struct{}
 
-	mu    sync.Mutex
-	cache map[string]cachedDoc
+	cache *lru.Cache[string, cachedDoc]
 }
 
 // cachedDoc is a document's client, or the error its fetch gave.
 type cachedDoc struct {
-	client  *Client
-	err     error
-	expires time.Time
+	client *Client
+	err    error
 }
+
+// maxCachedDocs bounds the documents (and failed fetches) remembered.
+const maxCachedDocs = 1000
 
 // fetchSource is who asks for a fetch: the keys of their source
 // (ratelimit.Sources).
@@ -147,7 +148,7 @@ func newMetadataFetcher(opts MetadataDocumentOptions) *metadataFetcher {
 		opts.AtOnce = DefaultMetadataFetchesAtOnce
 	}
 	f := &metadataFetcher{
-		opts: opts, cache: map[string]cachedDoc{},
+		opts: opts, cache: lru.New[string, cachedDoc](maxCachedDocs),
 		perSource: ratelimit.New(opts.PerSource, nil),
 		aggregate: ratelimit.New(ratelimit.Aggregate(opts.PerSource), nil),
 		global:    ratelimit.New(opts.Global, nil),
@@ -326,12 +327,9 @@ type metadataDocument struct {
 // refused rather than queued. A failure is cached as a document is.
 func (f *metadataFetcher) client(ctx context.Context, src fetchSource, id string) (*Client, error) {
 	now := time.Now()
-	f.mu.Lock()
-	if c, ok := f.cache[id]; ok && now.Before(c.expires) {
-		f.mu.Unlock()
+	if c, ok := f.cache.Get(id, now); ok {
 		return c.client, c.err
 	}
-	f.mu.Unlock()
 	if err := checkClientIDURL(id); err != nil {
 		return nil, err
 	}
@@ -361,16 +359,7 @@ func (f *metadataFetcher) client(ctx context.Context, src fetchSource, id string
 		}
 		ttl = f.opts.MinAge
 	}
-	f.mu.Lock()
-	if len(f.cache) >= 1000 {
-		for k, v := range f.cache {
-			if !now.Before(v.expires) || len(f.cache) >= 1000 {
-				delete(f.cache, k)
-			}
-		}
-	}
-	f.cache[id] = cachedDoc{client: c, err: err, expires: now.Add(max(ttl, f.opts.MinAge))}
-	f.mu.Unlock()
+	f.cache.Put(id, cachedDoc{client: c, err: err}, now.Add(max(ttl, f.opts.MinAge)))
 	return c, err
 }
 

@@ -13,10 +13,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/internal/lru"
 )
 
 // newClientID returns a random client id: 160 bits in lower-case base32,
@@ -80,42 +80,22 @@ func (s *Server) lookupClient(ctx context.Context, id string) (*Client, error) {
 // removed by another process (epicme client remove) stops authenticating
 // within clientCacheTTL, as its tokens stop verifying within the
 // revocation list's sync interval.
-type clientCache struct {
-	mu sync.Mutex
-	m  map[string]cachedClient
-}
-
-type cachedClient struct {
-	c       *Client
-	expires time.Time
-}
+type clientCache struct{ c *lru.Cache[string, *Client] }
 
 const clientCacheTTL = 2 * time.Second
 
-func (cc *clientCache) get(id string, now time.Time) *Client {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	e, ok := cc.m[id]
-	if !ok || !now.Before(e.expires) {
-		return nil
-	}
-	return e.c
+func newClientCache() clientCache { return clientCache{lru.New[string, *Client](10_000)} }
+
+func (cc clientCache) get(id string, now time.Time) *Client {
+	c, _ := cc.c.Get(id, now)
+	return c
 }
 
-func (cc *clientCache) put(id string, c *Client, now time.Time) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.m == nil || len(cc.m) >= 10000 {
-		cc.m = map[string]cachedClient{}
-	}
-	cc.m[id] = cachedClient{c: c, expires: now.Add(clientCacheTTL)}
+func (cc clientCache) put(id string, c *Client, now time.Time) {
+	cc.c.Put(id, c, now.Add(clientCacheTTL))
 }
 
-func (cc *clientCache) forget(id string) {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	delete(cc.m, id)
-}
+func (cc clientCache) forget(id string) { cc.c.Remove(id) }
 
 // authenticateClient authenticates the client of a token, introspection or
 // revocation request (RFC 6749 §2.3.1): client_secret_basic,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/internal/lru"
 )
 
 // Machine clients: a user's automation (a nightly backup, a summarising
@@ -138,16 +139,16 @@ type jwtGrantKind struct {
 // keys are cached (and refetched, rate-limited, for an unknown kid); a
 // verifier is made anew when the issuer's keys change.
 type jwtVerifiers struct {
-	mu sync.Mutex
-	m  map[verifierKey]*auth.JWTVerifier
+	mu sync.Mutex // one verifier per key, even when two requests race
+	c  *lru.Cache[verifierKey, *auth.JWTVerifier]
 }
 
 // verifierKey is a jwtGrantKind without its types, which its name stands
 // for.
 type verifierKey struct{ name, issuer, jwks, jwksURI string }
 
-// maxJWTVerifiers bounds the verifiers kept; past it the map starts afresh
-// (a verifier only saves a key fetch).
+// maxJWTVerifiers bounds the verifiers kept; past it the least recently
+// used goes (a verifier only saves a key fetch).
 const maxJWTVerifiers = 10_000
 
 // jwtVerifier returns the verifier of k's JWTs: signed with
@@ -158,7 +159,10 @@ func (s *Server) jwtVerifier(k jwtGrantKind) (*auth.JWTVerifier, error) {
 	key := verifierKey{k.name, k.issuer, k.jwks, k.jwksURI}
 	s.verifiers.mu.Lock()
 	defer s.verifiers.mu.Unlock()
-	if v, ok := s.verifiers.m[key]; ok {
+	if s.verifiers.c == nil {
+		s.verifiers.c = lru.New[verifierKey, *auth.JWTVerifier](maxJWTVerifiers)
+	}
+	if v, ok := s.verifiers.c.Get(key, time.Time{}); ok {
 		return v, nil
 	}
 	opts := auth.JWTOptions{
@@ -183,10 +187,7 @@ func (s *Server) jwtVerifier(k jwtGrantKind) (*auth.JWTVerifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.verifiers.m == nil || len(s.verifiers.m) >= maxJWTVerifiers {
-		s.verifiers.m = map[verifierKey]*auth.JWTVerifier{}
-	}
-	s.verifiers.m[key] = v
+	s.verifiers.c.Put(key, v, time.Time{})
 	return v, nil
 }
 

@@ -106,12 +106,6 @@ func (l *revocationList) reload(ctx context.Context) error {
 	return nil
 }
 
-func (v *verifiedCache) clear() {
-	v.mu.Lock()
-	clear(v.m)
-	v.mu.Unlock()
-}
-
 // reloadFor reads the signing keys again when a token names a key this
 // process does not know, which another instance sharing the store may have
 // created; at most once a second, so that made-up kids cost nothing.

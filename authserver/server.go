@@ -289,6 +289,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			params: cfg.PasswordParams,
 		},
 		backoff: newBackoff(),
+		clients: newClientCache(),
 		usage:   newUsageRecorder(),
 	}
 	s.cookies = cookieCodec{key: subkey(cfg.KEK, "cookies"), secure: s.secure}

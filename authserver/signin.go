@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/internal/lru"
 	"github.com/epicme/epicme/password"
 )
 
@@ -96,10 +97,12 @@ func (g *passwordGate) hash(ctx context.Context, pw string) (string, error) {
 
 // backoff remembers recent sign-in failures per key and says how long the
 // next attempt must wait: nothing for the first few, then doubling from one
-// second up to maxBackoff.
+// second up to maxBackoff. At most maxBackoffKeys keys are kept: under a
+// flood of distinct keys the least recently failing go first, and a key
+// is forgotten once its window and its wait are both over.
 type backoff struct {
-	mu sync.Mutex
-	m  map[string]*failures
+	mu sync.Mutex // guards the failures the cache holds
+	c  *lru.Cache[string, *failures]
 }
 
 type failures struct {
@@ -108,14 +111,14 @@ type failures struct {
 	last  time.Time
 }
 
-func newBackoff() *backoff { return &backoff{m: map[string]*failures{}} }
+func newBackoff() *backoff { return &backoff{c: lru.New[string, *failures](maxBackoffKeys)} }
 
 // wait returns how long key must still wait at now (0: go ahead).
 func (b *backoff) wait(key string, now time.Time) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	f := b.m[key]
-	if f == nil || !now.Before(f.until) {
+	f, ok := b.c.Get(key, now)
+	if !ok || !now.Before(f.until) {
 		return 0
 	}
 	return f.until.Sub(now)
@@ -126,13 +129,9 @@ func (b *backoff) wait(key string, now time.Time) time.Duration {
 func (b *backoff) fail(key string, free int, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	f := b.m[key]
-	if f == nil || now.Sub(f.last) > signInWindow {
-		if len(b.m) >= maxBackoffKeys {
-			b.pruneLocked(now)
-		}
+	f, ok := b.c.Get(key, now)
+	if !ok || now.Sub(f.last) > signInWindow {
 		f = &failures{}
-		b.m[key] = f
 	}
 	f.n++
 	f.last = now
@@ -140,25 +139,16 @@ func (b *backoff) fail(key string, free int, now time.Time) {
 		d := time.Second << min(over, 20)
 		f.until = now.Add(min(d, maxBackoff))
 	}
+	b.c.Put(key, f, maxTime(f.until, now.Add(signInWindow)))
 }
 
-func (b *backoff) reset(key string) {
-	b.mu.Lock()
-	delete(b.m, key)
-	b.mu.Unlock()
-}
+func (b *backoff) reset(key string) { b.c.Remove(key) }
 
-func (b *backoff) pruneLocked(now time.Time) {
-	for k, f := range b.m {
-		if now.Sub(f.last) > signInWindow && !now.Before(f.until) {
-			delete(b.m, k)
-		}
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
 	}
-	if len(b.m) >= maxBackoffKeys {
-		// Under a flood of distinct keys forget everything rather than
-		// grow without bound; the stored counters still apply.
-		clear(b.m)
-	}
+	return b
 }
 
 // tooMany is the answer to a sign-in that must wait.

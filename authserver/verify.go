@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/internal/lru"
 )
 
 // revocationList is the in-memory set of revoked, unexpired access tokens.
@@ -106,14 +107,14 @@ const clockSkew = 30 * time.Second
 // or auth.ErrUnavailable (the store could not be read).
 func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessTokenClaims, error) {
 	key := sha256.Sum256([]byte(token))
-	c := s.verified.get(key)
+	now := s.now()
+	c := s.verified.get(key, now)
 	if c == nil {
 		var err error
 		if c, err = s.keys.parseJWT(token); err != nil {
 			return nil, &auth.TokenError{Reason: "the access token is malformed or badly signed"}
 		}
 	}
-	now := s.now()
 	switch {
 	case c.Issuer != s.issuer:
 		return nil, &auth.TokenError{Reason: "the access token is from another issuer"}
@@ -135,7 +136,7 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessTo
 	if rev {
 		return nil, &auth.TokenError{Reason: "the access token has been revoked"}
 	}
-	s.verified.put(key, c, now)
+	s.verified.put(key, c)
 	s.usage.use(c.JTI, now)
 	return c, nil
 }
@@ -145,22 +146,18 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessTo
 // misses), until they expire: the signature check is most of the cost of a
 // verification, and a client sends one token many times.
 type verifiedCache struct {
-	mu  sync.RWMutex
-	m   map[[32]byte]*AccessTokenClaims
-	max int
+	c *lru.Cache[[32]byte, *AccessTokenClaims]
 	// hits and misses count lookups, for metrics.
 	hits, misses atomic.Uint64
 }
 
 func newVerifiedCache(max int) *verifiedCache {
-	return &verifiedCache{m: make(map[[32]byte]*AccessTokenClaims), max: max}
+	return &verifiedCache{c: lru.New[[32]byte, *AccessTokenClaims](max)}
 }
 
-func (v *verifiedCache) get(k [32]byte) *AccessTokenClaims {
-	v.mu.RLock()
-	c := v.m[k]
-	v.mu.RUnlock()
-	if c != nil {
+func (v *verifiedCache) get(k [32]byte, now time.Time) *AccessTokenClaims {
+	c, ok := v.c.Get(k, now)
+	if ok {
 		v.hits.Add(1)
 	} else {
 		v.misses.Add(1)
@@ -168,26 +165,11 @@ func (v *verifiedCache) get(k [32]byte) *AccessTokenClaims {
 	return c
 }
 
-func (v *verifiedCache) put(k [32]byte, c *AccessTokenClaims, now time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.m[k]; ok {
-		return
-	}
-	if len(v.m) >= v.max {
-		// Drop the expired, and if that is not enough, everything: the
-		// cache only saves work, and refills at the next use.
-		for key, old := range v.m {
-			if old.Expiry <= now.Unix() {
-				delete(v.m, key)
-			}
-		}
-		if len(v.m) >= v.max {
-			clear(v.m)
-		}
-	}
-	v.m[k] = c
+func (v *verifiedCache) put(k [32]byte, c *AccessTokenClaims) {
+	v.c.Put(k, c, time.Unix(c.Expiry, 0))
 }
+
+func (v *verifiedCache) clear() { v.c.Clear() }
 
 // Verifier returns the in-process verifier of the resource server in
 // all-in-one mode: the same checks as a JWT verifier or introspection, with

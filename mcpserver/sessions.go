@@ -10,9 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/epicme/epicme"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/internal/lru"
 )
 
 // Sessions of protocol revisions 2025-03-26..2025-11-25 (MCP
@@ -42,7 +44,7 @@ type sessionRegistry struct {
 	mu sync.Mutex
 	// cache holds sessions read from the store, by key, for cacheTTL; only
 	// with Peers, whose "end" notices drop a session from every cache.
-	cache map[string]cachedSession
+	cache *lru.Cache[string, cachedSession]
 	// live is false while Peers notices may be missed: then nothing is
 	// taken from the cache.
 	live  bool
@@ -55,12 +57,15 @@ type sessionRegistry struct {
 // after this.
 const sessionCacheTTL = time.Second
 
-// maxCachedSessions bounds the cache; it is emptied when full.
+// maxCachedSessions bounds the cache; past it the least recently used
+// session goes (and is read from the store again when it comes back).
 const maxCachedSessions = 10000
 
+// cachedSession is a session read from the store and when its cache entry
+// expires.
 type cachedSession struct {
 	sess    *epicme.MCPSession
-	fetched time.Time
+	expires time.Time
 }
 
 // localSession is what this instance holds of one session.
@@ -76,7 +81,7 @@ type localSession struct {
 }
 
 func newSessionRegistry(s *Server, store epicme.SessionStore) *sessionRegistry {
-	return &sessionRegistry{s: s, store: store, cache: map[string]cachedSession{}, local: map[string]*localSession{}}
+	return &sessionRegistry{s: s, store: store, cache: lru.New[string, cachedSession](maxCachedSessions), local: map[string]*localSession{}}
 }
 
 // cacheTTL is how long a session read from the store is used. Without
@@ -103,11 +108,15 @@ func (reg *sessionRegistry) lookup(ctx context.Context, id string) (*epicme.MCPS
 	now := time.Now()
 	idleSince := now.Add(-reg.s.opts.SessionIdleTTL)
 	reg.mu.Lock()
-	c, ok := reg.cache[key]
 	ttl := reg.cacheTTL()
 	reg.mu.Unlock()
+	var c cachedSession
+	ok := false
+	if ttl > 0 {
+		c, ok = reg.cache.Get(key, now)
+	}
 	var sess *epicme.MCPSession
-	if ok && ttl > 0 && now.Sub(c.fetched) < ttl && !c.sess.LastSeen.Before(idleSince) {
+	if ok && !c.sess.LastSeen.Before(idleSince) {
 		sess = c.sess
 	} else {
 		got, err := reg.store.GetSession(ctx, id, idleSince)
@@ -120,15 +129,9 @@ func (reg *sessionRegistry) lookup(ctx context.Context, id string) (*epicme.MCPS
 		}
 		sess = got
 	}
-	if ttl > 0 {
-		reg.mu.Lock()
-		if len(reg.cache) >= maxCachedSessions {
-			clear(reg.cache)
-		}
-		if !ok || c.sess != sess {
-			reg.cache[key] = cachedSession{sess: sess, fetched: now}
-		}
-		reg.mu.Unlock()
+	if ttl > 0 && (!ok || c.sess != sess) {
+		exp := now.Add(ttl)
+		reg.cache.Put(key, cachedSession{sess: sess, expires: exp}, exp)
 	}
 	return sess, nil
 }
@@ -150,19 +153,15 @@ func (reg *sessionRegistry) touch(ctx context.Context, sess *epicme.MCPSession) 
 	}
 	cp := *sess
 	cp.LastSeen = now
-	reg.mu.Lock()
-	if c, ok := reg.cache[key]; ok {
-		reg.cache[key] = cachedSession{sess: &cp, fetched: c.fetched}
+	if c, ok := reg.cache.Get(key, now); ok {
+		reg.cache.Put(key, cachedSession{sess: &cp, expires: c.expires}, c.expires)
 	}
-	reg.mu.Unlock()
 	return &cp, nil
 }
 
 // forget drops a session from the cache.
 func (reg *sessionRegistry) forget(key string) {
-	reg.mu.Lock()
-	delete(reg.cache, key)
-	reg.mu.Unlock()
+	reg.cache.Remove(key)
 }
 
 // setLive says whether Peers notices arrive; while they may be missed the
@@ -170,7 +169,7 @@ func (reg *sessionRegistry) forget(key string) {
 func (reg *sessionRegistry) setLive(live bool) {
 	reg.mu.Lock()
 	reg.live = live
-	clear(reg.cache)
+	reg.cache.Clear()
 	reg.mu.Unlock()
 }
 
