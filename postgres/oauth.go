@@ -492,51 +492,48 @@ func (db *DB) RotateRefreshToken(ctx context.Context, r *authserver.Rotation) (*
 		if err != nil {
 			return err
 		}
-		if g.Revoked() || g.ClientID != r.ClientID || !r.Now.Before(rt.ExpiresAt) {
-			outcome = authserver.ErrInvalidGrant
-			return nil
-		}
-		if !rt.RotatedAt.IsZero() {
-			moved := 0
-			if r.Grace > 0 && r.Now.Sub(rt.RotatedAt) <= r.Grace {
-				if err := tx.queryRow(`SELECT COUNT(*) FROM oauth_refresh_tokens WHERE grant_id = $1 AND hash != $2 AND rotated_at >= $3`,
-					g.ID, r.OldHash, nanos(rt.RotatedAt)).Scan(&moved); err != nil {
-					return err
-				}
-			}
-			if r.Grace <= 0 || r.Now.Sub(rt.RotatedAt) > r.Grace || moved > 0 {
-				if err := tx.revokeGrantsWhere(r.Now, `id = $2`, g.ID); err != nil {
-					return err
-				}
-				outcome = authserver.ErrRefreshReused
-				return nil
-			}
-			if _, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE grant_id = $2 AND rotated_at IS NULL`,
-				authserver.SupersededAt, g.ID); err != nil {
-				return err
-			}
-		} else if _, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE hash = $2`, nanos(r.Now), r.OldHash); err != nil {
-			return err
-		}
-		r.Next.GrantID = g.ID
-		if err := tx.insertRefresh(r.Next); err != nil {
-			return err
-		}
-		r.Access.GrantID = g.ID
-		if err := tx.insertAccess(r.Access); err != nil {
-			return err
-		}
-		if _, err := tx.exec(`UPDATE oauth_grants SET last_used_at = $1 WHERE id = $2`, nanos(r.Now), g.ID); err != nil {
-			return err
-		}
-		g.LastUsedAt = r.Now
-		grant = g
-		return nil
+		grant, outcome, err = r.Apply(rotationTx{tx}, rt, g)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return grant, outcome
+}
+
+// rotationTx is the SQL of a rotation; its rules are Rotation.Apply's.
+type rotationTx struct{ tx *Tx }
+
+func (t rotationTx) RotatedSince(grantID, except string, at time.Time) (int, error) {
+	n := 0
+	err := t.tx.queryRow(`SELECT COUNT(*) FROM oauth_refresh_tokens WHERE grant_id = $1 AND hash != $2 AND rotated_at >= $3`,
+		grantID, except, nanos(at)).Scan(&n)
+	return n, err
+}
+
+func (t rotationTx) RevokeGrant(grantID string, now time.Time) error {
+	return t.tx.revokeGrantsWhere(now, `id = $2`, grantID)
+}
+
+func (t rotationTx) SupersedeCurrent(grantID string) error {
+	_, err := t.tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE grant_id = $2 AND rotated_at IS NULL`, authserver.SupersededAt, grantID)
+	return err
+}
+
+func (t rotationTx) MarkRotated(hash string, at time.Time) error {
+	_, err := t.tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE hash = $2`, nanos(at), hash)
+	return err
+}
+
+func (t rotationTx) Issue(next *authserver.RefreshToken, access *authserver.AccessToken, now time.Time) error {
+	if err := t.tx.insertRefresh(next); err != nil {
+		return err
+	}
+	if err := t.tx.insertAccess(access); err != nil {
+		return err
+	}
+	_, err := t.tx.exec(`UPDATE oauth_grants SET last_used_at = $1 WHERE id = $2`, nanos(now), next.GrantID)
+	return err
 }
 
 // RevokeGrant revokes a grant and its tokens.
