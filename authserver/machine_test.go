@@ -359,6 +359,20 @@ var (
 	createdSecret   = regexp.MustCompile(`<dt>Client secret</dt><dd><code>([^<]+)</code>`)
 )
 
+// createAutomation signs in on the account page and submits its automation
+// form with name, scopes and password.
+func (e *env) createAutomation(b *browser, name, password string, scopes ...string) reply {
+	e.t.Helper()
+	page := b.signIn(b.get(e.issuer+authserver.AccountPath).body, testEmail, testPassword)
+	csrf := csrfField.FindStringSubmatch(page.body)
+	if csrf == nil || !strings.Contains(page.body, authserver.AccountMachinePath) {
+		e.t.Fatalf("the account page has no automation form:\n%s", page.body)
+	}
+	return b.post(authserver.AccountMachinePath, url.Values{
+		"csrf": {html.UnescapeString(csrf[1])}, "name": {name}, "scope": scopes, "password": {password},
+	})
+}
+
 // TestMachineClientFromTheAccountPage: a signed-in user creates an
 // automation for their own journal on the account page, with their
 // password; the page shows its id and secret once, the secret gets a token
@@ -367,15 +381,7 @@ var (
 func TestMachineClientFromTheAccountPage(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
-	page := b.signIn(b.get(e.issuer+authserver.AccountPath).body, testEmail, testPassword)
-	csrf := csrfField.FindStringSubmatch(page.body)
-	if csrf == nil || !strings.Contains(page.body, authserver.AccountMachinePath) {
-		t.Fatalf("the account page has no automation form:\n%s", page.body)
-	}
-	r := b.post(authserver.AccountMachinePath, url.Values{
-		"csrf": {html.UnescapeString(csrf[1])}, "name": {"Nightly backup"},
-		"scope": {"entries:read", "tags:read"}, "password": {testPassword},
-	})
+	r := e.createAutomation(b, "Nightly backup", testPassword, "entries:read", "tags:read")
 	id, secret := createdClientID.FindStringSubmatch(r.body), createdSecret.FindStringSubmatch(r.body)
 	if r.status != http.StatusOK || id == nil || secret == nil {
 		t.Fatalf("create: %d, no id or secret shown:\n%s", r.status, r.body)
@@ -403,16 +409,7 @@ func TestMachineClientFromTheAccountPage(t *testing.T) {
 // password.
 func TestAttack_StolenSessionCannotMintAMachineClient(t *testing.T) {
 	e := newEnv(t)
-	b := e.browser()
-	page := b.signIn(b.get(e.issuer+authserver.AccountPath).body, testEmail, testPassword)
-	csrf := csrfField.FindStringSubmatch(page.body)
-	if csrf == nil {
-		t.Fatalf("no CSRF field:\n%s", page.body)
-	}
-	r := b.post(authserver.AccountMachinePath, url.Values{
-		"csrf": {html.UnescapeString(csrf[1])}, "name": {"Exfiltrator"},
-		"scope": {"entries:read"}, "password": {"not the password"},
-	})
+	r := e.createAutomation(e.browser(), "Exfiltrator", "not the password", "entries:read")
 	if r.status != http.StatusUnauthorized || createdClientID.MatchString(r.body) {
 		t.Fatalf("without the password: %d\n%s", r.status, r.body)
 	}
@@ -429,16 +426,7 @@ func TestLimits_MachineClientsPerUser(t *testing.T) {
 	for range 10 {
 		e.machineClient("entries:read", "")
 	}
-	b := e.browser()
-	page := b.signIn(b.get(e.issuer+authserver.AccountPath).body, testEmail, testPassword)
-	csrf := csrfField.FindStringSubmatch(page.body)
-	if csrf == nil {
-		t.Fatalf("no CSRF field:\n%s", page.body)
-	}
-	r := b.post(authserver.AccountMachinePath, url.Values{
-		"csrf": {html.UnescapeString(csrf[1])}, "name": {"One too many"},
-		"scope": {"entries:read"}, "password": {testPassword},
-	})
+	r := e.createAutomation(e.browser(), "One too many", testPassword, "entries:read")
 	if r.status != http.StatusConflict || !strings.Contains(r.body, "Revoke one") || createdClientID.MatchString(r.body) {
 		t.Fatalf("the 11th automation: %d\n%s", r.status, r.body)
 	}
