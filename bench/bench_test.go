@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/auth"
 )
 
 func TestJournalsAreDeterministicPerSeedAndUser(t *testing.T) {
@@ -183,5 +185,44 @@ func TestRunRefusesBadOptions(t *testing.T) {
 		if _, err := Run(context.Background(), o); err == nil {
 			t.Errorf("Run(%+v) succeeded", o)
 		}
+	}
+}
+
+// TestRunSignsADPoPProofPerCall: with DPoP, every call carries its token
+// as "Authorization: DPoP" and a new proof that EpicMe's own checker
+// accepts for that URL, token and key, none replayed.
+func TestRunSignsADPoPProofPerCall(t *testing.T) {
+	key, err := NewDPoPKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker, err := auth.NewDPoPChecker(auth.DPoPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad atomic.Value
+	var ts *httptest.Server
+	ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		target, _ := url.Parse(ts.URL + "/mcp")
+		if scheme != "DPoP" {
+			bad.Store("scheme " + scheme)
+		} else if _, err := checker.Check(r.Method, target, r.Header.Get("DPoP"), tok, key.JKT); err != nil {
+			bad.Store("proof refused: " + err.Error())
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":false}}`)
+	}))
+	defer ts.Close()
+	r, err := Run(context.Background(), RunOptions{URL: ts.URL + "/mcp", Workload: GetEntry, Connections: 2, Warmup: -1,
+		Duration: 300 * time.Millisecond, DPoP: key, Tokens: []string{"token-a", "token-b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := bad.Load(); v != nil {
+		t.Fatal(v)
+	}
+	if r.Calls < 20 || r.Errors > 0 {
+		t.Fatalf("%d calls, %d errors (%s)", r.Calls, r.Errors, r.FirstError)
 	}
 }

@@ -74,6 +74,11 @@ type RunOptions struct {
 	Seed uint64
 	// Header is added to every request (an Authorization header, say).
 	Header http.Header
+	// DPoP, when set, makes every call a DPoP client's: the token goes as
+	// "Authorization: DPoP" and each call carries a proof signed for it
+	// by this key (RFC 9449 §4, §7), as the load generator sends it; the
+	// Tokens must be bound to the key.
+	DPoP *DPoPKey
 	// Tokens, when set, are bearer tokens sent one per prepared request,
 	// in order. A run prepares max(4096, len(Tokens)) requests and walks
 	// them once before repeating any, so with more tokens than calls every
@@ -150,6 +155,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	htu := strings.SplitN(o.URL, "?", 2)[0]
 
 	var (
 		wg       sync.WaitGroup
@@ -165,7 +171,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &worker{addr: host, pool: pool, next: c * len(pool) / o.Connections}
+			w := &worker{addr: host, pool: pool, next: c * len(pool) / o.Connections, dpop: o.DPoP, htu: htu}
 			defer w.close()
 			local := make([]time.Duration, 0, 1<<16)
 			var localErrs int64
@@ -221,7 +227,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 }
 
 // prepare checks the options and builds the raw requests of a run.
-func prepare(o *RunOptions) (host string, pool [][]byte, err error) {
+func prepare(o *RunOptions) (host string, pool []prepared, err error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return "", nil, fmt.Errorf("bench: URL %q must be an http:// URL (the load generator speaks plain HTTP/1.1)", o.URL)
@@ -252,7 +258,7 @@ func NewCaller(o RunOptions, offset int) (*Caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Caller{&worker{addr: host, pool: pool, next: offset}}, nil
+	return &Caller{&worker{addr: host, pool: pool, next: offset, dpop: o.DPoP, htu: strings.SplitN(o.URL, "?", 2)[0]}}, nil
 }
 
 // Call makes one call; an error means the call failed (see Run).
@@ -261,15 +267,23 @@ func (c *Caller) Call() error { return c.w.call() }
 // Close closes the connection.
 func (c *Caller) Close() { c.w.close() }
 
+// prepared is one raw HTTP request of a run: with DPoP, the proof header
+// goes in at split, and is signed for token.
+type prepared struct {
+	raw   []byte
+	split int
+	token string
+}
+
 // buildRequests prepares the raw HTTP requests of a run.
-func buildRequests(u *url.URL, o *RunOptions) ([][]byte, error) {
+func buildRequests(u *url.URL, o *RunOptions) ([]prepared, error) {
 	g := newTextGen(o.Seed, 1<<40)
 	path := u.RequestURI()
 	var extra bytes.Buffer
 	if err := o.Header.Write(&extra); err != nil {
 		return nil, err
 	}
-	pool := make([][]byte, max(requestPoolSize, len(o.Tokens)))
+	pool := make([]prepared, max(requestPoolSize, len(o.Tokens)))
 	for i := range pool {
 		tool := o.Workload
 		if tool == Mixed {
@@ -303,13 +317,19 @@ func buildRequests(u *url.URL, o *RunOptions) ([][]byte, error) {
 			fmt.Fprintf(&b, "Mcp-Protocol-Version: %s\r\nMcp-Method: tools/call\r\nMcp-Name: %s\r\n", ProtocolVersion, tool)
 		}
 		fmt.Fprintf(&b, "%s: %d\r\n", UserHeader, g.r.IntN(o.Users))
+		scheme := "Bearer"
+		if o.DPoP != nil {
+			scheme = "DPoP"
+		}
 		if len(o.Tokens) > 0 {
-			fmt.Fprintf(&b, "Authorization: Bearer %s\r\n", o.Tokens[i%len(o.Tokens)])
+			pool[i].token = o.Tokens[i%len(o.Tokens)]
+			fmt.Fprintf(&b, "Authorization: %s %s\r\n", scheme, pool[i].token)
 		}
 		b.Write(extra.Bytes())
+		pool[i].split = b.Len()
 		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(body))
 		b.Write(body)
-		pool[i] = b.Bytes()
+		pool[i].raw = b.Bytes()
 	}
 	return pool, nil
 }
@@ -360,8 +380,12 @@ func listRequest(id int) map[string]any {
 // worker is one keep-alive connection with one call in flight at a time.
 type worker struct {
 	addr string
-	pool [][]byte
+	pool []prepared
 	next int
+	// dpop signs a proof for htu on every call (RunOptions.DPoP).
+	dpop *DPoPKey
+	htu  string
+	buf  []byte
 	conn net.Conn
 	r    *bufio.Reader
 	body []byte
@@ -376,8 +400,18 @@ func (w *worker) close() {
 // call sends the next request of the pool and reads its response. After an
 // error the connection is dropped and the next call dials a new one.
 func (w *worker) call() error {
-	req := w.pool[w.next%len(w.pool)]
+	p := w.pool[w.next%len(w.pool)]
 	w.next++
+	req := p.raw
+	if w.dpop != nil {
+		proof, err := w.dpop.Proof(w.htu, p.token)
+		if err != nil {
+			return err
+		}
+		w.buf = append(append(append(append(w.buf[:0], p.raw[:p.split]...), "DPoP: "...), proof...), "\r\n"...)
+		req = append(w.buf, p.raw[p.split:]...)
+		w.buf = req
+	}
 	if w.conn == nil {
 		c, err := net.DialTimeout("tcp", w.addr, 5*time.Second)
 		if err != nil {

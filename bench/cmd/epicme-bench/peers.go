@@ -189,6 +189,8 @@ type peersHarness struct {
 
 	peerTokens  []string // one per user; their hashes are in the token table
 	epicTokens  []string // one JWT per user
+	dpopKey     *bench.DPoPKey
+	dpopTokens  []string // one JWT per user, bound to dpopKey
 	missTokens  []string // JWTs for the first-request-per-token runs
 	epicAddr    string
 	toolsFile   string // EpicMe's tools, listed by every peer (writeTools)
@@ -434,6 +436,20 @@ func (h *peersHarness) makeTokens(ctx context.Context) error {
 	h.say("minting access tokens for %d users", len(users))
 	if h.epicTokens, err = mint(len(users)); err != nil {
 		return err
+	}
+	if !h.o.noExtras {
+		// The same users' tokens bound to one DPoP key, for the runs
+		// where every call carries a proof.
+		if h.dpopKey, err = bench.NewDPoPKey(); err != nil {
+			return err
+		}
+		for _, u := range users {
+			t, err := as.IssueBoundAccessToken(ctx, u, "epicme-bench", epicme.AllScopes, h.dpopKey.JKT)
+			if err != nil {
+				return err
+			}
+			h.dpopTokens = append(h.dpopTokens, t)
+		}
 	}
 	if !h.o.noExtras {
 		// Enough for 6,000 verifications a second (each checks an ES256
@@ -868,6 +884,13 @@ func (h *peersHarness) measure(ctx context.Context) error {
 				}
 				r := get(c.Name, bench.Mixed, n)
 				r.Rounds = append(r.Rounds, res)
+				// get_entry with a DPoP proof on every call, right after
+				// the bearer runs of the same round.
+				if res, err = h.run(ctx, c, dpopWorkload, n, h.dpopTokens, h.o.duration, h.o.warmup); err != nil {
+					return err
+				}
+				r = get(c.Name, dpopWorkload, n)
+				r.Rounds = append(r.Rounds, res)
 			}
 		}
 	}
@@ -919,6 +942,10 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// dpopWorkload is get_entry by a DPoP client: a token bound to its key,
+// and a proof of the key, signed by the load generator, on every call.
+const dpopWorkload = "get_entry+dpop"
+
 func (h *peersHarness) find(name string) *contestant {
 	for _, c := range h.contestants {
 		if c.Name == name {
@@ -946,6 +973,9 @@ func (h *peersHarness) run(ctx context.Context, c *contestant, workload string, 
 	if workload == "first-request" {
 		o.Workload = bench.GetEntry
 		o.Warmup = -1
+	}
+	if workload == dpopWorkload {
+		o.Workload, o.DPoP = bench.GetEntry, h.dpopKey
 	}
 	if warmup == 0 {
 		o.Warmup = -1
@@ -1145,7 +1175,7 @@ func (h *peersHarness) table() string {
 	var b strings.Builder
 	base := h.contestants[0].Name
 	fmt.Fprintf(&b, "\nIn brackets: %s's calls/s divided by this server's (above 1: %s is faster).\n", base, base)
-	for _, wl := range []string{bench.GetEntry, bench.ToolsList, bench.Mixed, "first-request"} {
+	for _, wl := range []string{bench.GetEntry, dpopWorkload, bench.ToolsList, bench.Mixed, "first-request"} {
 		var rows []*contestant
 		for _, c := range h.contestants {
 			if h.result(c.Name, wl, h.o.conns[0]) != nil || slices.ContainsFunc(h.o.conns, func(n int) bool { return h.result(c.Name, wl, n) != nil }) {
@@ -1187,6 +1217,12 @@ func (h *peersHarness) table() string {
 			b.WriteString("\n")
 		}
 	}
+	for _, n := range h.o.conns {
+		d, g := h.result("epicme", dpopWorkload, n), h.result("epicme", bench.GetEntry, n)
+		if d != nil && g != nil && g.CallsPerSec > 0 {
+			fmt.Fprintf(&b, "\nepicme with DPoP / with bearer tokens, get_entry at %d conn: %.2f (the load generator signs each proof, on the same cores)\n", n, d.CallsPerSec/g.CallsPerSec)
+		}
+	}
 	b.WriteString("\nserver CPU time per call (µs; user and system, from /proc; the load generator's is not counted)\n\n| server | workload |")
 	for _, n := range h.o.conns {
 		fmt.Fprintf(&b, " %d conn |", n)
@@ -1196,7 +1232,7 @@ func (h *peersHarness) table() string {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	for _, wl := range []string{bench.GetEntry, bench.ToolsList, bench.Mixed, "first-request"} {
+	for _, wl := range []string{bench.GetEntry, dpopWorkload, bench.ToolsList, bench.Mixed, "first-request"} {
 		for _, c := range h.contestants {
 			if !slices.ContainsFunc(h.o.conns, func(n int) bool { return h.result(c.Name, wl, n) != nil }) {
 				continue
