@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/epicme/epicme"
@@ -17,36 +18,44 @@ import (
 // cache's lifetime (one second), and a user's row is read once per lifetime,
 // not once per call.
 func TestCallersRefuseDisabledAccountWithinOneSecond(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	u, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "a@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const issuer = "https://as.example.com"
-	resolve := authserver.Callers(db, issuer)
-	tctx := auth.ContextWithTokenInfo(ctx, &auth.TokenInfo{Issuer: issuer, Subject: u.ID, Scopes: []string{epicme.ScopeEntriesRead}})
+	// In a synctest bubble the second passes on the bubble's clock, at
+	// once; the database is a local file, opened and closed in the bubble.
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "epicme.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		u, err := db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "a@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const issuer = "https://as.example.com"
+		resolve := authserver.Callers(db, issuer)
+		tctx := auth.ContextWithTokenInfo(ctx, &auth.TokenInfo{Issuer: issuer, Subject: u.ID, Scopes: []string{epicme.ScopeEntriesRead}})
 
-	c1, err := resolve.ResolveCaller(tctx)
-	if err != nil || c1.User.ID != u.ID {
-		t.Fatalf("first call: %v %v", c1, err)
-	}
-	c2, err := resolve.ResolveCaller(tctx)
-	if err != nil || c2.User != c1.User {
-		t.Fatalf("second call read the user again or failed: %v", err)
-	}
+		c1, err := resolve.ResolveCaller(tctx)
+		if err != nil || c1.User.ID != u.ID {
+			t.Fatalf("first call: %v %v", c1, err)
+		}
+		c2, err := resolve.ResolveCaller(tctx)
+		if err != nil || c2.User != c1.User {
+			t.Fatalf("second call read the user again or failed: %v", err)
+		}
 
-	if err := db.SetUserDisabled(ctx, u.ID, true); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1100 * time.Millisecond)
-	if _, err := resolve.ResolveCaller(tctx); epicme.ErrorCode(err) != epicme.EFORBIDDEN {
-		t.Fatalf("a disabled account after a second: %v, want EFORBIDDEN", err)
-	}
+		if err := db.SetUserDisabled(ctx, u.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(999 * time.Millisecond)
+		if _, err := resolve.ResolveCaller(tctx); err != nil {
+			t.Fatalf("within the second the cached row serves: %v", err)
+		}
+		time.Sleep(2 * time.Millisecond)
+		if _, err := resolve.ResolveCaller(tctx); epicme.ErrorCode(err) != epicme.EFORBIDDEN {
+			t.Fatalf("a disabled account after a second: %v, want EFORBIDDEN", err)
+		}
+	})
 }
 
 // ExternalCallers maps (issuer, subject) to one local user, created on
