@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/internal/dpoptest"
 )
 
 // BenchmarkCachedVerify measures a verification answered from the cache
@@ -92,4 +93,32 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 	b.Run("bare", func(b *testing.B) { run(b, trivial) })
 	b.Run("protected", func(b *testing.B) { run(b, rs.Protect(trivial)) })
+	// A DPoP client's call: a bound token, and a proof signed beforehand
+	// (a client signs a new one for every request).
+	b.Run("protected-dpop", func(b *testing.B) {
+		k := dpoptest.NewKey(b)
+		bound := is.sign("rsa-1", nil, is.claims(resource, "cnf", map[string]any{"jkt": k.JKT}))
+		proofs := make([]string, 20000)
+		for i := range proofs {
+			proofs[i] = k.Proof(b, map[string]any{"jti": randomToken(), "htm": "POST", "htu": resource, "iat": time.Now().Unix(), "ath": ath(bound)}, nil)
+		}
+		h := rs.Protect(trivial)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i == len(proofs) {
+				b.Fatal("not enough proofs signed: run with -benchtime of at most 20000x")
+			}
+			req := httptest.NewRequest(http.MethodPost, resource, strings.NewReader(body))
+			req.Header.Set("Authorization", "DPoP "+bound)
+			req.Header.Set("DPoP", proofs[i])
+			req.Header.Set("Content-Type", "application/json")
+			i++
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != 200 {
+				b.Fatal(w.Code, w.Header().Get("WWW-Authenticate"))
+			}
+		}
+	})
 }
