@@ -23,7 +23,8 @@ import (
 //     and streams of the others;
 //   - a client's JSON-RPC response to an elicitation or sampling request
 //     (MCP client/elicitation, client/sampling) that arrives at an instance
-//     not waiting for it goes to the one that is;
+//     not waiting for it goes to the one that is, which confirms that it
+//     delivered it; the client gets 202 only then;
 //   - a tag suggestion (sampling) for a session whose GET stream another
 //     instance holds is asked on that stream;
 //   - notifications/resources/updated reach the instance that holds the
@@ -49,6 +50,7 @@ const (
 	kindResponse = "resp"    // a client's response to a server request
 	kindUpdated  = "upd"     // resources of a user changed
 	kindSuggest  = "suggest" // ask for tag suggestions on a session's stream
+	kindAck      = "ack"     // a relayed response was handed to mcp-go, with its status
 )
 
 // peerMessage is one message between instances. Sessions are named by
@@ -62,6 +64,10 @@ type peerMessage struct {
 	EntryID int64           `json:"e,omitempty"`
 	Version string          `json:"v,omitempty"`
 	Body    json.RawMessage `json:"b,omitempty"`
+	// Ack names a relayed response (kindResponse) and its confirmation
+	// (kindAck), which carries the HTTP status mcp-go gave it.
+	Ack    string `json:"a,omitempty"`
+	Status int    `json:"st,omitempty"`
 }
 
 func newInstanceID() string {
@@ -112,9 +118,22 @@ func (s *Server) ReceivePeerMessage(msg string) {
 		s.sessions.endLocal(m.Key)
 	case kindResponse:
 		id, _, active, _ := s.sessions.localState(m.Key)
-		if active {
-			if status := s.replay(http.MethodPost, id, m.Version, m.Body); status != http.StatusAccepted {
-				s.logger.Debug("forwarded client response not delivered here", "status", status)
+		if !active {
+			return
+		}
+		status := s.replay(http.MethodPost, id, m.Version, m.Body)
+		if status != http.StatusAccepted {
+			s.logger.Debug("forwarded client response not delivered here", "status", status)
+		}
+		if m.Ack != "" {
+			// Publishing waits on the database: not on this goroutine.
+			go s.publish(context.Background(), peerMessage{Kind: kindAck, Ack: m.Ack, Status: status})
+		}
+	case kindAck:
+		if ch, ok := s.acks.Load(m.Ack); ok {
+			select {
+			case ch.(chan int) <- m.Status:
+			default: // more answers than anyone waits for
 			}
 		}
 	case kindUpdated:
@@ -195,7 +214,11 @@ func (r *recorder) status() int {
 // basic/transports: the client POSTs it, and any instance may receive it).
 // The instance waiting for it is this one if mcp-go here accepts it (202);
 // otherwise the response goes to the other instances, and the one waiting
-// delivers it. The client gets 202 once it is passed on.
+// delivers it and confirms (kindAck). The client gets 202 only once the
+// delivery is confirmed; an instance that holds the session but no such
+// request answers as one here would (a stray response); no confirmation
+// within RelayTimeout (the instance holding the request stopped, say) is
+// 503, and the request it answered is lost.
 func (s *Server) routeResponse(w http.ResponseWriter, r *http.Request, sess *epicme.MCPSession, body []byte) {
 	key := epicme.SessionKey(sess.ID)
 	status := http.StatusNotFound
@@ -211,13 +234,19 @@ func (s *Server) routeResponse(w http.ResponseWriter, r *http.Request, sess *epi
 		s.strayResponse(w, r, status)
 		return
 	}
-	msg, ok := s.encodePeerMessage(peerMessage{Kind: kindResponse, Key: key, Version: r.Header.Get(mcp.HeaderProtocolVersion), Body: body})
+	ack := newInstanceID()
+	msg, ok := s.encodePeerMessage(peerMessage{Kind: kindResponse, Key: key, Version: r.Header.Get(mcp.HeaderProtocolVersion), Body: body, Ack: ack})
 	if !ok {
 		writeRPCError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest,
 			"the response is too large to pass to the server instance waiting for it")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	// Every instance with requests of the session in flight tries the
+	// response and says how it went; one of them holds its request.
+	done := make(chan int, 16)
+	s.acks.Store(ack, done)
+	defer s.acks.Delete(ack)
+	ctx, cancel := context.WithTimeout(r.Context(), s.relayTimeout())
 	defer cancel()
 	if err := s.opts.Peers.Publish(ctx, msg); err != nil {
 		s.logger.WarnContext(ctx, "could not forward a client response", "err", err)
@@ -225,7 +254,36 @@ func (s *Server) routeResponse(w http.ResponseWriter, r *http.Request, sess *epi
 		writeRPCError(w, http.StatusServiceUnavailable, codeUnavailable, "the server cannot pass the response on for now; try again")
 		return
 	}
-	w.WriteHeader(http.StatusAccepted)
+	refused := 0
+	for {
+		select {
+		case status := <-done:
+			if status == http.StatusAccepted {
+				w.WriteHeader(http.StatusAccepted)
+				return
+			}
+			refused = status
+		case <-ctx.Done():
+			if refused != 0 {
+				// Instances holding the session tried it, and none had
+				// its request.
+				s.strayResponse(w, r, refused)
+				return
+			}
+			s.logger.WarnContext(r.Context(), "no instance confirmed a relayed client response", "timeout", s.relayTimeout())
+			writeRPCError(w, http.StatusServiceUnavailable, codeUnavailable,
+				"no server instance confirmed it received this response: the one holding the request it answers may have stopped, and that request is lost")
+			return
+		}
+	}
+}
+
+// relayTimeout is Options.RelayTimeout or its default.
+func (s *Server) relayTimeout() time.Duration {
+	if s.opts.RelayTimeout > 0 {
+		return s.opts.RelayTimeout
+	}
+	return 3 * time.Second
 }
 
 // StrayResponses is the number of client responses that answered no

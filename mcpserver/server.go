@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +90,10 @@ type Options struct {
 	// sampling and resource notifications of a session work only on the
 	// instance that holds its stream: run one instance, or give Peers.
 	Peers Peers
+	// RelayTimeout bounds how long a client's response passed to the other
+	// instances waits for the one holding its request to confirm it
+	// delivered it (default 3 s); unconfirmed, the client gets 503.
+	RelayTimeout time.Duration
 	// Scopes says which scopes each tool call, resource read and prompt
 	// needs (default DefaultScopes()). Hand Server.RequiredScopes to the
 	// HTTP auth layer so that its challenges follow the same table.
@@ -117,6 +122,9 @@ type Server struct {
 	// instance names this server in peer messages.
 	instance string
 	stray    atomic.Uint64 // client responses that answered nothing (StrayResponses)
+	// acks are the relayed client responses waiting for their delivery to
+	// be confirmed, by ack id.
+	acks sync.Map // string → chan int
 	// stop ends the idle-session purge.
 	stop   context.CancelFunc
 	closed atomic.Bool

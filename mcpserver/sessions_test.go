@@ -1,7 +1,11 @@
 package mcpserver
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,7 +32,10 @@ type cluster struct {
 	alice, bob *epicme.User
 	servers    []*Server
 	urls       []string
+	https      []*httptest.Server
 	bus        *loopbackPeers
+	// relayTimeout is the servers' RelayTimeout (0: the default).
+	relayTimeout time.Duration
 }
 
 // loopbackPeers is Peers within one process: Publish hands the message to
@@ -96,7 +103,7 @@ func newCluster(t *testing.T, n int, peers bool) *cluster {
 // start adds a Server to the cluster and returns its /mcp URL.
 func (c *cluster) start(t *testing.T) string {
 	t.Helper()
-	opts := Options{Logger: quietLogger(), Secret: testSecret, SamplingTimeout: 10 * time.Second}
+	opts := Options{Logger: quietLogger(), Secret: testSecret, SamplingTimeout: 10 * time.Second, RelayTimeout: c.relayTimeout}
 	if c.bus != nil {
 		opts.Peers = c.bus
 	}
@@ -118,7 +125,20 @@ func (c *cluster) start(t *testing.T) string {
 	t.Cleanup(ts.Close)
 	c.servers = append(c.servers, srv)
 	c.urls = append(c.urls, ts.URL+"/mcp")
+	c.https = append(c.https, ts)
 	return ts.URL + "/mcp"
+}
+
+// kill stops instance i as a crash would: its connections drop, it hears
+// no peer message and answers nothing more.
+func (c *cluster) kill(i int) {
+	if c.bus != nil {
+		c.bus.mu.Lock()
+		c.bus.deaf[c.servers[i]] = true
+		c.bus.mu.Unlock()
+	}
+	c.https[i].CloseClientConnections()
+	c.https[i].Listener.Close()
 }
 
 // rotating is an http.RoundTripper that sends each request to the next
@@ -496,5 +516,82 @@ func TestResourceUpdatedOnAnotherInstance(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("update %d: no resources/updated notification", i)
 		}
+	}
+}
+
+// TestRelayedAnswerWhenTheInstanceHoldingTheRequestStopped: the instance
+// holding a pending elicitation stops (its connections drop) before the
+// user answers. The client sees the call's stream close; its answer,
+// arriving at another instance, is passed on, no instance confirms it, and
+// the client gets 503 saying the request is lost, never 202; nothing was
+// deleted.
+func TestRelayedAnswerWhenTheInstanceHoldingTheRequestStopped(t *testing.T) {
+	c := &cluster{relayTimeout: 300 * time.Millisecond}
+	{
+		base := newCluster(t, 0, true)
+		c.db, c.alice, c.bob, c.bus = base.db, base.alice, base.bob, base.bus
+	}
+	for range 2 {
+		c.start(t)
+	}
+	ctx := context.Background()
+	// A session whose client can answer elicitations, begun on instance 0.
+	tr, err := transport.NewStreamableHTTP(c.urls[0], transport.WithHTTPHeaders(map[string]string{hdrUser: c.alice.ID}), transport.WithHTTPLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := startClient(t, tr, v20251125, client.WithElicitationHandler(&confirmer{action: mcp.ElicitationResponseActionAccept, confirmed: true}))
+	out, _ := ok(t, cl, "create_entry", map[string]any{"title": "Keep me", "content": "y"})
+	id := int64(path(out, "entry", "id").(float64))
+	sid := cl.GetSessionId()
+
+	post := func(target, body string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set(hdrUser, c.alice.ID)
+		req.Header.Set(headerSessionID, sid)
+		req.Header.Set(mcp.HeaderProtocolVersion, v20251125)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	// The call goes to instance 0, which asks on the call's stream.
+	call := post(c.urls[0], fmt.Sprintf(`{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"delete_entry","arguments":{"id":%d}}}`, id))
+	defer call.Body.Close()
+	sc := bufio.NewScanner(call.Body)
+	var ask struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok && json.Unmarshal([]byte(data), &ask) == nil && ask.Method == "elicitation/create" {
+			break
+		}
+	}
+	if ask.Method != "elicitation/create" {
+		t.Fatalf("no elicitation on the call's stream (%v)", sc.Err())
+	}
+	// Instance 0 stops; the call's stream closes.
+	c.kill(0)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), `"id":41`) {
+			t.Fatalf("the call was answered although its instance stopped: %s", sc.Text())
+		}
+	}
+	// The answer reaches instance 1, which passes it on; nobody confirms.
+	answer := post(c.urls[1], fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"action":"accept","content":{"confirmed":true}}}`, ask.ID))
+	body, _ := io.ReadAll(answer.Body)
+	answer.Body.Close()
+	if answer.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "no server instance confirmed") {
+		t.Fatalf("the answer got %d %s; want 503 saying no instance confirmed it", answer.StatusCode, body)
+	}
+	if c.bus.count(kindResponse) == 0 {
+		t.Fatal("the answer was not passed between instances")
+	}
+	if _, err := c.db.GetEntry(ctx, c.alice.ID, id); err != nil {
+		t.Fatalf("the entry should still be there: %v", err)
 	}
 }
