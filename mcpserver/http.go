@@ -79,7 +79,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeBatchRemoved(w, mcp.ProtocolVersion20260728)
 			return
 		}
-		if body != nil && s.serveFast(w, r, body, nil) {
+		if s.unknownResource(w, body, true) || (body != nil && s.serveFast(w, r, body, nil)) {
 			return
 		}
 		s.serveLibrary(w, r, true)
@@ -88,6 +88,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Revisions before 2026-07-28 carry a session id.
 	sess, ok := s.legacySession(w, r, body)
 	if !ok {
+		return
+	}
+	if sess != nil && s.unknownResource(w, body, false) {
 		return
 	}
 	if body != nil && sess != nil && s.serveFast(w, r.WithContext(withSession(r.Context(), sess)), body, sess) {
@@ -115,6 +118,27 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serveLibrary(w, r, false)
+}
+
+// unknownResource answers, itself, a resources/read of a URI that none of
+// EpicMe's resources or templates matches: resource not found, with the
+// URI as data.uri (MCP resources, "Error Handling"), which mcp-go's own
+// answer for such a URI lacks; -32602 with HTTP 400 on 2026-07-28, -32002
+// before, as for a missing entry.
+func (s *Server) unknownResource(w http.ResponseWriter, body *auth.Body, modern bool) bool {
+	if body == nil || body.Batch || body.Ops[0].Method != string(mcp.MethodResourcesRead) || body.Ops[0].Name == "" {
+		return false
+	}
+	op := body.Ops[0]
+	if _, ok := s.need("resources/read", op.Name); ok {
+		return false
+	}
+	code := codeResourceNotFound
+	if modern {
+		code = codeInvalidParams
+	}
+	s.writeFastError(w, op.ID, &rpcError{code: code, message: "Resource " + op.Name + " not found", data: map[string]string{"uri": op.Name}}, modern)
+	return true
 }
 
 // serveLibrary hands a request EpicMe has judged to mcp-go's transport.

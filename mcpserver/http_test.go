@@ -149,6 +149,27 @@ func TestRule_ResourceNotFoundNamesItsURI(t *testing.T) {
 		path(got, "error", "message") != `Entry with ID "5" not found` || path(got, "error", "data", "uri") != uri {
 		t.Errorf("2025-11-25 missing entry = %d %v", status, got)
 	}
+
+	// A URI that no resource or template matches: the same answer, with
+	// its data.uri, in both eras.
+	const nowhere = "epicme://nowhere/1"
+	status, got = e.rawPost(t, h, `{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"`+nowhere+`"}}`)
+	if status != http.StatusOK || num(path(got, "error", "code")) != mcp.RESOURCE_NOT_FOUND || path(got, "error", "data", "uri") != nowhere || num(path(got, "id")) != 5 {
+		t.Errorf("2025-11-25 unknown URI = %d %v", status, got)
+	}
+	h = http.Header{}
+	h.Set(hdrUser, e.alice.ID)
+	h.Set(mcp.HeaderProtocolVersion, v20260728)
+	h.Set(mcp.HeaderMethod, "resources/read")
+	h.Set(mcp.HeaderName, nowhere)
+	body = mustJSON(map[string]any{"jsonrpc": "2.0", "id": 6, "method": "resources/read", "params": map[string]any{
+		"uri":   nowhere,
+		"_meta": map[string]any{mcp.MetaKeyProtocolVersion: v20260728, mcp.MetaKeyClientCapabilities: map[string]any{}},
+	}})
+	status, got = e.rawPost(t, h, body)
+	if status != http.StatusBadRequest || num(path(got, "error", "code")) != mcp.INVALID_PARAMS || path(got, "error", "data", "uri") != nowhere {
+		t.Errorf("2026-07-28 unknown URI = %d %v", status, got)
+	}
 }
 
 // TestSessionIsBoundToItsUser checks that a session id is honoured only for
