@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,10 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epicme/epicme"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/sqlite"
 )
 
 // TestBadInputIsRefusedClearly sends malformed and hostile requests over
@@ -412,5 +415,44 @@ func TestInternalErrorsAreLoggedNotShown(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "closed") {
 		t.Errorf("log lacks the cause: %s", logs.String())
+	}
+}
+
+// downOnWrite is a store whose writes fail as when the database is down.
+type downOnWrite struct{ *sqlite.DB }
+
+func (d downOnWrite) CreateEntry(context.Context, string, epicme.NewEntry) (*epicme.Entry, error) {
+	return nil, epicme.Errorf(epicme.EUNAVAILABLE, "the database is unavailable")
+}
+
+// TestRule_UnavailableOnTheLibraryPath: a 2026-07-28 call that mcp-go
+// serves (a write: not the fast path) whose store is down gets HTTP 503,
+// Retry-After and the JSON-RPC code -32004, as the fast path and the edge
+// answer, not mcp-go's 200 with -32603.
+func TestRule_UnavailableOnTheLibraryPath(t *testing.T) {
+	db, alice, bob := openTestStore(t)
+	e := serveTestStore(t, downOnWrite{db}, alice, bob, func(*Options) {})
+	h := http.Header{}
+	h.Set(hdrUser, alice.ID)
+	h.Set(mcp.HeaderProtocolVersion, v20260728)
+	h.Set(mcp.HeaderMethod, "tools/call")
+	h.Set(mcp.HeaderName, "create_entry")
+	body := mustJSON(map[string]any{"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": map[string]any{
+		"name": "create_entry", "arguments": map[string]any{"title": "t", "content": "c"},
+		"_meta": map[string]any{mcp.MetaKeyProtocolVersion: v20260728, mcp.MetaKeyClientCapabilities: map[string]any{}},
+	}})
+	req, _ := http.NewRequest(http.MethodPost, e.url, strings.NewReader(body))
+	req.Header = h
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got map[string]any
+	json.NewDecoder(resp.Body).Decode(&got)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || num(path(got, "error", "code")) != codeUnavailable {
+		t.Fatalf("a write with the database down = %d (Retry-After %q) %v; want 503 with -32004", resp.StatusCode, resp.Header.Get("Retry-After"), got)
 	}
 }
