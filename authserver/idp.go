@@ -62,20 +62,23 @@ func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*t
 	if err != nil {
 		return nil, internalErr(err)
 	}
-	info, reason, e := s.checkJWTGrant(ctx, v, assertion, true, "")
+	// draft-ietf-oauth-identity-assertion-authz-grant §4.3: the grant is
+	// for this client, and for this resource (checked before its jti is
+	// spent, so that another client cannot use up someone's grant).
+	info, reason, e := s.checkJWTGrant(ctx, v, assertion, true, func(info *auth.TokenInfo) string {
+		if info.ClientID != client.ID {
+			return "it was issued for another client"
+		}
+		if res := info.StringClaim("resource"); res == "" || !auth.SameResource(res, s.resource) {
+			return "it is not for this resource (" + s.resource + ")"
+		}
+		return ""
+	})
 	if e != nil {
 		return nil, e
 	}
 	if reason != "" {
 		return bad("the assertion is not valid: " + reason)
-	}
-	// draft-ietf-oauth-identity-assertion-authz-grant §4.3: the grant is
-	// for this client, and for this resource.
-	if info.ClientID != client.ID {
-		return bad("the assertion was issued for another client")
-	}
-	if res := info.StringClaim("resource"); res == "" || !auth.SameResource(res, s.resource) {
-		return bad("the assertion is not for this resource (" + s.resource + ")")
 	}
 	if e := s.checkResource(r, s.resource); e != nil {
 		return nil, e

@@ -163,12 +163,17 @@ func TestAttack_IDJAGForAnotherClient(t *testing.T) {
 	if !strings.Contains(r.body, "may not vouch for this client") {
 		t.Fatalf("refused for another reason: %s", r.body)
 	}
-	// Listed, it still cannot redeem the grant issued to the first client.
+	// Listed, it still cannot redeem the grant issued to the first client,
+	// nor use it up: the first client redeems it afterwards.
 	e.trust(e.idp, "", e.client.id, other.id)
-	r = e.exchange(other, e.jag("emp", nil), nil)
+	stolen := e.jag("emp", nil)
+	r = e.exchange(other, stolen, nil)
 	wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 	if !strings.Contains(r.body, "issued for another client") {
 		t.Fatalf("refused for another reason: %s", r.body)
+	}
+	if r := e.exchange(e.client, stolen, nil); r.status != http.StatusOK {
+		t.Fatalf("the grant's own client could not redeem it after another tried: %d %s", r.status, r.body)
 	}
 	// A public client may not use the grant at all.
 	pub := e.publicClient()

@@ -117,7 +117,12 @@ func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oaut
 		return nil, internalErr(err)
 	}
 	// RFC 7523 §3 items 1-2: iss and sub are the client_id (§2.2).
-	_, reason, e := s.checkJWTGrant(r.Context(), v, assertion, false, c.ID)
+	_, reason, e := s.checkJWTGrant(r.Context(), v, assertion, false, func(info *auth.TokenInfo) string {
+		if info.Subject != c.ID {
+			return "its sub must be " + c.ID + ", as its iss"
+		}
+		return ""
+	})
 	if e != nil {
 		return nil, e
 	}
@@ -197,11 +202,13 @@ func (s *Server) jwtVerifier(k jwtGrantKind) (*auth.JWTVerifier, error) {
 // that a JWT made for another endpoint or shared with other audiences
 // cannot be replayed here (draft-ietf-oauth-rfc7523bis); exp at most
 // assertionMaxLifetime ahead; iat not in the future (and present, with
-// needIAT); sub, when given; and a jti, spent on every instance. It
-// returns the claims, or
+// needIAT); then the caller's own rules (check, which returns the reason
+// of a refusal or ""); and only then spends the jti, on every instance, so
+// that a JWT refused for any reason is not used up. It returns the claims,
+// or
 // the reason the JWT was refused; an *oauthError only when the server
 // could not decide.
-func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token string, needIAT bool, sub string) (*auth.TokenInfo, string, *oauthError) {
+func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token string, needIAT bool, check func(*auth.TokenInfo) string) (*auth.TokenInfo, string, *oauthError) {
 	info, err := v.Verify(ctx, token)
 	var te *auth.TokenError
 	switch {
@@ -213,9 +220,6 @@ func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token s
 	case err != nil:
 		return nil, "", internalErr(err)
 	}
-	if sub != "" && info.Subject != sub {
-		return nil, "its sub must be " + sub + ", as its iss", nil
-	}
 	if len(info.Audience) != 1 || info.Audience[0] != s.issuer {
 		return nil, "its aud must be exactly the issuer, " + s.issuer, nil
 	}
@@ -225,6 +229,9 @@ func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token s
 	}
 	if (needIAT && info.IssuedAt.IsZero()) || info.IssuedAt.After(now.Add(assertionSkew)) {
 		return nil, "its iat is missing or in the future", nil
+	}
+	if reason := check(info); reason != "" {
+		return nil, reason, nil
 	}
 	first, err := s.spendJTI(ctx, v.Issuer(), info.StringClaim("jti"), info.Expiry)
 	if err != nil {
