@@ -496,6 +496,24 @@ func TestResourceUpdatedOnAnotherInstance(t *testing.T) {
 		}
 	})
 	ok(t, cl, "create_entry", map[string]any{"title": "Watched", "content": "w"})
+	// The client opens its GET stream in the background; an update made
+	// before any instance holds it has nowhere to go. Wait for it (a slow
+	// CI machine can take a while), then every update must arrive.
+	key := epicme.SessionKey(cl.GetSessionId())
+	for held := false; !held; {
+		for _, srv := range c.servers {
+			if _, _, _, streams := srv.sessions.localState(key); streams {
+				held = true
+			}
+		}
+		if !held {
+			select {
+			case <-ctx.Done():
+				t.Fatal("no instance holds the client's GET stream")
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
 	var sub mcp.SubscribeRequest
 	sub.Params.URI = "epicme://entries/1"
 	if err := cl.Subscribe(ctx, sub); err != nil {
