@@ -216,10 +216,6 @@ func (b *Browser) Close() {
 	os.RemoveAll(b.profile)
 }
 
-// ArtifactsDir is where screenshots and downloads go ("" when screenshots
-// are not kept).
-func (b *Browser) ArtifactsDir() string { return b.opts.ArtifactsDir }
-
 // NewPage opens a tab in a fresh browser context: no cookies, no storage,
 // as a new person. Close it when done.
 func (b *Browser) NewPage() (*Page, error) {

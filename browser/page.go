@@ -25,10 +25,6 @@ type Page struct {
 // Close closes the tab and forgets its cookies.
 func (p *Page) Close() { p.cancel() }
 
-// Context is the chromedp context of the tab, for actions this package does
-// not wrap.
-func (p *Page) Context() context.Context { return p.ctx }
-
 func (p *Page) step() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(p.ctx, p.b.opts.Timeout)
 }

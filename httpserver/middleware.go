@@ -30,12 +30,6 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// WithRequestID returns a context carrying a request id (for code that starts
-// work outside an HTTP request and wants its logs correlated).
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
 // validRequestID accepts ids that are safe to echo and to log: printable,
 // short, no spaces or quotes that could forge log fields.
 func validRequestID(id string) bool {

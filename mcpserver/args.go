@@ -41,11 +41,6 @@ func newArgs(raw any, known ...string) (args, error) {
 	return args{m: m}, nil
 }
 
-func (a args) has(name string) bool {
-	_, ok := a.m[name]
-	return ok
-}
-
 // id reads a required positive integer such as an entry or tag id.
 func (a args) id(name string) (int64, error) {
 	v, ok := a.m[name]

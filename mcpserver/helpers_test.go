@@ -321,7 +321,6 @@ func num(v any) int64 {
 	return int64(f)
 }
 
-func strp(s string) *string { return &s }
 
 // rawPost sends one JSON-RPC message over HTTP and returns the status and
 // the decoded body (the last SSE event when the answer is a stream).

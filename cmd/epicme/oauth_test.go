@@ -476,11 +476,3 @@ func BenchmarkGetEntryAuthOverhead(b *testing.B) {
 	b.ReportMetric(float64(on.calls)/on.elapsed.Seconds(), "oauth-calls/s")
 	b.ReportMetric((ratios[rounds/2-1]+ratios[rounds/2])/2, "ratio")
 }
-
-// authContext is a context carrying a verified token, as the auth
-// middleware leaves it.
-func authContext(issuer, subject, scope string) context.Context {
-	return auth.ContextWithTokenInfo(context.Background(), &auth.TokenInfo{
-		Issuer: issuer, Subject: subject, ClientID: "cli", Scopes: strings.Fields(scope), Expiry: time.Now().Add(time.Hour),
-	})
-}
