@@ -321,7 +321,6 @@ func num(v any) int64 {
 	return int64(f)
 }
 
-
 // rawPost sends one JSON-RPC message over HTTP and returns the status and
 // the decoded body (the last SSE event when the answer is a stream).
 func (e *testEnv) rawPost(tb testing.TB, header http.Header, body string) (int, map[string]any) {
