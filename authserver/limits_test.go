@@ -136,3 +136,22 @@ func TestAttack_TokenWrongSecretLocksClientOut(t *testing.T) {
 		t.Fatalf("an authenticated client past its budget: %d %s", r.status, r.body)
 	}
 }
+
+// TestLimits_NewGrantsGoThroughTheClientBudget: the client credentials
+// grant, like every grant, counts against the client's token-endpoint
+// budget once the client has authenticated, so a machine client cannot
+// mint tokens without end.
+func TestLimits_NewGrantsGoThroughTheClientBudget(t *testing.T) {
+	lim := ratelimit.New(ratelimit.Limit{PerMinute: 30, Burst: 10}, nil)
+	e := newEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
+	c, secret := e.machineClient("entries:read", "")
+	for i := range 10 {
+		if r := e.clientCredentials(c.ID, secret, nil); r.status != http.StatusOK {
+			t.Fatalf("token %d within the budget: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := e.clientCredentials(c.ID, secret, nil)
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "this client") {
+		t.Fatalf("a machine client past its budget: %d %s", r.status, r.body)
+	}
+}
