@@ -95,10 +95,17 @@ type whoami struct {
 // completing each authorization of as in turn.
 func runTSClient(t *testing.T, s *server, env []string, args []string, as ...browser.Authorization) tsRun {
 	t.Helper()
+	return runTSScript(t, "ts-sdk-client.mjs", s, env, args, as...)
+}
+
+// runTSScript is runTSClient for any of this folder's client scripts that
+// print "<what> <JSON>" lines.
+func runTSScript(t *testing.T, script string, s *server, env []string, args []string, as ...browser.Authorization) tsRun {
+	t.Helper()
 	node := tool(t, "node")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(folder(), "ts-sdk-client.mjs"), s.url + "/mcp"}, args...)...)
+	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(folder(), script), s.url + "/mcp"}, args...)...)
 	cmd.Env = append(nodeEnv(t), env...)
 	cmd.Dir = folder()
 	stdout, stderr, err := runDriven(t, cmd, as...)
@@ -286,5 +293,57 @@ func TestTypeScriptSDKClientUsesAClientIDMetadataDocument(t *testing.T) {
 	who := calls[whoami](t, r, "whoami")
 	if len(who) != 1 || who[0].User.Email != "demo@epicme.local" || strings.Join(who[0].Scopes, " ") != "user:read entries:read" {
 		t.Fatalf("whoami: %+v\n%s", who, r.stdout)
+	}
+}
+
+// TestTypeScriptClientWithDPoPThroughThePages: the TypeScript client 2.4.0
+// with a DpopSession (ts-dpop-client.mjs) signs in through EpicMe's own
+// pages and redeems the code with a DPoP proof; the embedded authorization
+// server answers token_type DPoP (RFC 9449 §5), and every authorized MCP
+// request carries "Authorization: DPoP" with a proof and succeeds, writing
+// the user's journal.
+func TestTypeScriptClientWithDPoPThroughThePages(t *testing.T) {
+	s := serve(t)
+	r := runTSScript(t, "ts-dpop-client.mjs", s, nil, nil, browser.Authorization{Email: "demo@epicme.local", Password: s.demoPassword, Name: "ts-dpop"})
+	var tok struct {
+		Grant     string `json:"grant_type"`
+		Status    int    `json:"status"`
+		TokenType string `json:"token_type"`
+		DPoP      bool   `json:"dpop"`
+	}
+	if err := json.Unmarshal([]byte(r.event(t, "token")), &tok); err != nil {
+		t.Fatal(err)
+	}
+	if tok.Grant != "authorization_code" || tok.Status != 200 || tok.TokenType != "DPoP" || !tok.DPoP {
+		t.Fatalf("the code was redeemed as %+v; want a DPoP proof and token_type DPoP\n%s", tok, r.stdout)
+	}
+	authorized := 0
+	for _, e := range r.events {
+		if e.what != "mcp" {
+			continue
+		}
+		var m struct {
+			Scheme string
+			DPoP   bool
+			Status int
+		}
+		json.Unmarshal([]byte(e.json), &m)
+		if m.Scheme == "" {
+			continue
+		}
+		authorized++
+		if m.Scheme != "DPoP" || !m.DPoP || m.Status >= 400 {
+			t.Errorf("an MCP request went out as %+v", m)
+		}
+	}
+	if authorized == 0 {
+		t.Fatalf("no authorized MCP request\n%s", r.stdout)
+	}
+	who := calls[whoami](t, r, "whoami")
+	if len(who) != 1 || who[0].User.Email != "demo@epicme.local" {
+		t.Fatalf("whoami: %+v\n%s", who, r.stdout)
+	}
+	if created := calls[map[string]any](t, r, "create_entry"); len(created) != 1 {
+		t.Fatalf("create_entry: %+v\n%s", created, r.stdout)
 	}
 }
