@@ -127,3 +127,14 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 	}
 	return &KeySet{keys: keys}, nil
 }
+
+// MarshalJSON writes the set as a JWK Set (RFC 7517 §5) of the public
+// keys it kept: whatever else the set it was parsed from held (private
+// parts, symmetric or encryption keys) is not written.
+func (s *KeySet) MarshalJSON() ([]byte, error) {
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(s.keys))}
+	for _, k := range s.keys {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.key, KeyID: k.kid, Algorithm: k.alg, Use: "sig"})
+	}
+	return json.Marshal(set)
+}

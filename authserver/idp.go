@@ -62,9 +62,22 @@ func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*t
 	if err != nil {
 		return nil, internalErr(err)
 	}
+	// What the request itself gets wrong is refused before the assertion's
+	// jti is spent, so the client can send it again, corrected.
+	if e := s.checkResource(r, s.resource); e != nil {
+		return nil, e
+	}
+	if req := r.PostForm.Get("scope"); req != "" {
+		if _, unknown := normalizeScopes(s.scopes, req); len(unknown) > 0 {
+			return nil, oerr(http.StatusBadRequest, errInvalidScope, "unknown scope "+unknown[0])
+		}
+	}
 	// draft-ietf-oauth-identity-assertion-authz-grant §4.3: the grant is
 	// for this client, and for this resource (checked before its jti is
-	// spent, so that another client cannot use up someone's grant).
+	// spent, so that another client cannot use up someone's grant); and
+	// some scope is left.
+	var scope string
+	var scopeErr *oauthError
 	info, reason, e := s.checkJWTGrant(ctx, v, assertion, true, func(info *auth.TokenInfo) string {
 		if info.ClientID != client.ID {
 			return "it was issued for another client"
@@ -72,20 +85,19 @@ func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*t
 		if res := info.StringClaim("resource"); res == "" || !auth.SameResource(res, s.resource) {
 			return "it is not for this resource (" + s.resource + ")"
 		}
+		if scope, scopeErr = s.idpScope(r, p, client, info.Scopes); scopeErr != nil {
+			return scopeErr.Description
+		}
 		return ""
 	})
 	if e != nil {
 		return nil, e
 	}
+	if scopeErr != nil {
+		return nil, scopeErr
+	}
 	if reason != "" {
 		return bad("the assertion is not valid: " + reason)
-	}
-	if e := s.checkResource(r, s.resource); e != nil {
-		return nil, e
-	}
-	scope, e := s.idpScope(r, p, client, info.Scopes)
-	if e != nil {
-		return nil, e
 	}
 	// The user is the IdP's (issuer, subject), never an account found by
 	// email: an IdP vouches only for its own users.
@@ -100,7 +112,13 @@ func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*t
 	if u.Disabled {
 		return bad("the user's account is disabled here")
 	}
-	return s.issueWithoutRefresh(ctx, u, client, scope, jkt)
+	return s.issueWithoutRefresh(ctx, u, client, scope, jkt, func() (bool, error) {
+		_, err := s.store.IdentityProvider(ctx, p.Issuer)
+		if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+			return false, nil
+		}
+		return err == nil, err
+	})
 }
 
 // idpScope is the scope an ID-JAG gets: what the assertion grants (all,
@@ -119,9 +137,6 @@ func (s *Server) idpScope(r *http.Request, p *IdentityProvider, client *Client, 
 		narrow(strings.Join(asserted, " "))
 	}
 	if req := r.PostForm.Get("scope"); req != "" {
-		if _, unknown := normalizeScopes(s.scopes, req); len(unknown) > 0 {
-			return "", oerr(http.StatusBadRequest, errInvalidScope, "unknown scope "+unknown[0])
-		}
 		narrow(req)
 	}
 	if len(scopes) == 0 {
@@ -144,8 +159,11 @@ func (s *Server) spendJTI(ctx context.Context, iss, jti string, exp time.Time) (
 // scope, recorded under a grant of its own so that revoking grants (the
 // user's connected apps, idp remove, client remove) revokes it: the
 // grants by which a client asks again rather than refreshes (RFC 6749
-// §4.4.3; RFC 7523 §2.1).
-func (s *Server) issueWithoutRefresh(ctx context.Context, user *epicme.User, client *Client, scope, jkt string) (*tokenResponse, *oauthError) {
+// §4.4.3; RFC 7523 §2.1). still says, once the grant is stored, whether
+// what allowed it (the user's consent, the trusted IdP) still stands: a
+// revocation that ran between the caller's check and the grant's commit
+// did not see the grant, so the grant is revoked here instead.
+func (s *Server) issueWithoutRefresh(ctx context.Context, user *epicme.User, client *Client, scope, jkt string, still func() (bool, error)) (*tokenResponse, *oauthError) {
 	now := s.now()
 	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, s.resource, jkt, now)
 	if err != nil {
@@ -154,6 +172,18 @@ func (s *Server) issueWithoutRefresh(ctx context.Context, user *epicme.User, cli
 	g := &Grant{ID: randomToken(16), ClientID: client.ID, UserID: user.ID, Scope: scope, Resource: s.resource, CreatedAt: now, LastUsedAt: now}
 	at.GrantID = g.ID
 	if err := s.store.CreateGrant(ctx, g, at); err != nil {
+		return nil, internalErr(err)
+	}
+	ok, err := still()
+	if err == nil && !ok {
+		err = s.revokeGrant(ctx, g.ID, now)
+		if err == nil {
+			return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the access was withdrawn while the token was being issued")
+		}
+	}
+	if err != nil {
+		// Fail closed: the token is not handed out; revoke what was stored.
+		s.revokeGrant(ctx, g.ID, now)
 		return nil, internalErr(err)
 	}
 	return &tokenResponse{

@@ -37,6 +37,12 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, e)
 		return
 	}
+	// Resource servers authenticate with their secret: an assertion, whose
+	// issuer could name any client, is refused before anything is looked up.
+	if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+		writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: errInvalidClient, Description: "introspection clients authenticate with their secret (client_secret_basic or client_secret_post)"})
+		return
+	}
 	// A metadata-document client is public (it has no secret), and public
 	// clients may not introspect: refuse it before its document is fetched.
 	if id, _, ok := r.BasicAuth(); strings.HasPrefix(id, "https://") || (!ok && strings.HasPrefix(r.PostForm.Get("client_id"), "https://")) {

@@ -66,17 +66,25 @@ func (s *Server) clientCredentialsGrant(r *http.Request, client *Client, jkt str
 	}
 	// The user's consent is what the connected-apps page withdraws: check
 	// it in the store on every request, so that withdrawing it on one
-	// instance stops every instance at once.
-	if _, err := s.store.Consent(ctx, client.ActsAs, client.ID); epicme.ErrorCode(err) == epicme.ENOTFOUND {
-		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the user withdrew this machine client's access")
-	} else if err != nil {
+	// instance stops every instance at once; and again once the grant is
+	// stored (issueWithoutRefresh), so that a withdrawal in between bites.
+	consented := func() (bool, error) {
+		_, err := s.store.Consent(ctx, client.ActsAs, client.ID)
+		if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	if ok, err := consented(); err != nil {
 		return nil, internalErr(err)
+	} else if !ok {
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the user withdrew this machine client's access")
 	}
 	user, e := s.activeUser(ctx, client.ActsAs)
 	if e != nil {
 		return nil, e
 	}
-	return s.issueWithoutRefresh(ctx, user, client, scope, jkt)
+	return s.issueWithoutRefresh(ctx, user, client, scope, jkt, consented)
 }
 
 // assertionClient authenticates a client by a JWT assertion (RFC 7523
@@ -103,7 +111,7 @@ func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oaut
 		return nil, fail("client authentication failed")
 	}
 	if err != nil {
-		return nil, internalErr(err)
+		return nil, s.hiddenErr(r.Context(), err)
 	}
 	if c.AuthMethod != AuthPrivateKeyJWT || (c.JWKS == "" && c.JWKSURI == "") {
 		return nil, fail("this client does not authenticate with private_key_jwt")
@@ -114,7 +122,7 @@ func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oaut
 	v, err := s.jwtVerifier(jwtGrantKind{name: "client assertion", issuer: c.ID, jwks: c.JWKS, jwksURI: c.JWKSURI,
 		types: []string{"", "JWT", "client-authentication+jwt"}})
 	if err != nil {
-		return nil, internalErr(err)
+		return nil, s.hiddenErr(r.Context(), err)
 	}
 	// RFC 7523 §3 items 1-2: iss and sub are the client_id (§2.2).
 	_, reason, e := s.checkJWTGrant(r.Context(), v, assertion, false, func(info *auth.TokenInfo) string {
@@ -202,9 +210,9 @@ func (s *Server) jwtVerifier(k jwtGrantKind) (*auth.JWTVerifier, error) {
 // that a JWT made for another endpoint or shared with other audiences
 // cannot be replayed here (draft-ietf-oauth-rfc7523bis); exp at most
 // assertionMaxLifetime ahead; iat not in the future (and present, with
-// needIAT); then the caller's own rules (check, which returns the reason
-// of a refusal or ""); and only then spends the jti, on every instance, so
-// that a JWT refused for any reason is not used up. It returns the claims,
+// needIAT); then the caller's own rules about the JWT (check, which
+// returns the reason of a refusal or ""); and only then spends the jti, on
+// every instance, so that a JWT refused for what it says is not used up. It returns the claims,
 // or
 // the reason the JWT was refused; an *oauthError only when the server
 // could not decide.
@@ -218,7 +226,7 @@ func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token s
 		s.log.WarnContext(ctx, "keys of a JWT grant's issuer unavailable", "err", err)
 		return nil, "", oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "the issuer's keys could not be fetched; try again shortly")
 	case err != nil:
-		return nil, "", internalErr(err)
+		return nil, "", s.hiddenErr(ctx, err)
 	}
 	if len(info.Audience) != 1 || info.Audience[0] != s.issuer {
 		return nil, "its aud must be exactly the issuer, " + s.issuer, nil
@@ -235,12 +243,20 @@ func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token s
 	}
 	first, err := s.spendJTI(ctx, v.Issuer(), info.StringClaim("jti"), info.Expiry)
 	if err != nil {
-		return nil, "", internalErr(err)
+		return nil, "", s.hiddenErr(ctx, err)
 	}
 	if !first {
 		return nil, "its jti is missing, or it was used already: make a new one, with a new jti, for each request", nil
 	}
 	return info, "", nil
+}
+
+// hiddenErr logs an error the server cannot help and answers 500 without
+// its text: client authentication also serves the revocation endpoint,
+// which shows descriptions as they are.
+func (s *Server) hiddenErr(ctx context.Context, err error) *oauthError {
+	s.log.ErrorContext(ctx, "checking a signed JWT", "err", err)
+	return oerr(http.StatusInternalServerError, errServerError, "internal error")
 }
 
 // unverifiedIssuer reads the iss claim of a compact JWS without checking
@@ -294,10 +310,17 @@ func addMachineClient(ctx context.Context, store Store, kek []byte, in NewClient
 		if len(in.JWKS) > 16<<10 {
 			return nil, "", epicme.Invalid("jwks", "the JWKS is larger than 16 KiB")
 		}
-		if _, err := auth.ParseKeySet([]byte(in.JWKS)); err != nil {
+		keys, err := auth.ParseKeySet([]byte(in.JWKS))
+		if err != nil {
 			return nil, "", epicme.Invalid("jwks", "%v", err)
 		}
-		c.AuthMethod, c.JWKS = AuthPrivateKeyJWT, in.JWKS
+		// Only the public signature keys are kept: a private key pasted
+		// by mistake next to its public half never reaches the database.
+		public, err := json.Marshal(keys)
+		if err != nil {
+			return nil, "", epicme.Invalid("jwks", "%v", err)
+		}
+		c.AuthMethod, c.JWKS = AuthPrivateKeyJWT, string(public)
 	default:
 		secret = randomToken(32)
 		c.SecretHash = secretHasher{key: subkey(kek, "client secrets")}.hash(secret)

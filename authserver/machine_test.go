@@ -21,6 +21,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/sqlite"
 )
 
 // machineKey is a private_key_jwt client's signing key and its public JWKS.
@@ -456,5 +457,47 @@ func TestRule_RFC7523_2_2_KeysFromJWKSURI(t *testing.T) {
 		if !dev {
 			wantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
 		}
+	}
+}
+
+// revokedMidIssue is a store where the user withdraws every consent just
+// before a grant without refresh token is stored: the revocation commits
+// between the token endpoint's consent check and the grant's insert, and so
+// cannot see the grant.
+type revokedMidIssue struct {
+	*sqlite.DB
+	user string
+}
+
+func (s revokedMidIssue) CreateGrant(ctx context.Context, g *authserver.Grant, at *authserver.AccessToken) error {
+	if err := s.DeleteConsent(ctx, s.user, g.ClientID, time.Now()); err != nil {
+		return err
+	}
+	return s.DB.CreateGrant(ctx, g, at)
+}
+
+// TestAttack_MachineClientRevokedWhileItsTokenIsIssued: a revocation that
+// lands while a machine client's token is being issued is not outlived by
+// that token: the token endpoint checks the consent again once the grant is
+// stored, revokes the grant, and hands out nothing.
+func TestAttack_MachineClientRevokedWhileItsTokenIsIssued(t *testing.T) {
+	var e *env
+	e = newEnv(t, func(c *authserver.Config) {
+		db := c.Store.(*sqlite.DB)
+		u, err := db.LocalUserByEmail(context.Background(), testEmail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Store = revokedMidIssue{DB: db, user: u.ID}
+	})
+	c, secret := e.machineClient("entries:read", "")
+	r := e.clientCredentials(c.ID, secret, nil)
+	wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	if !strings.Contains(r.body, "withdrawn") {
+		t.Fatalf("refused for another reason: %s", r.body)
+	}
+	grants, err := e.db.ListGrants(context.Background(), authserver.GrantFilter{ClientID: c.ID, IncludeRevoked: true})
+	if err != nil || len(grants) != 1 || !grants[0].Revoked() {
+		t.Fatalf("the grant stored meanwhile should be revoked: %+v, %v", grants, err)
 	}
 }

@@ -397,6 +397,7 @@ type Metadata struct {
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigningAlgValues     []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
@@ -426,7 +427,8 @@ func (s *Server) Metadata() *Metadata {
 		TokenEndpointAuthMethodsSupported: []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone},
 		TokenEndpointAuthSigningAlgValuesSupported: AssertionAlgorithms,
 		RevocationEndpoint:                         s.issuer + RevocationPath,
-		RevocationEndpointAuthMethodsSupported:     []string{AuthClientSecretBasic, AuthClientSecretPost, AuthNone},
+		RevocationEndpointAuthMethodsSupported:     []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone},
+		RevocationEndpointAuthSigningAlgValues:     AssertionAlgorithms,
 		IntrospectionEndpoint:                      s.issuer + IntrospectionPath,
 		IntrospectionEndpointAuthMethodsSupported:  []string{AuthClientSecretBasic, AuthClientSecretPost},
 		CodeChallengeMethodsSupported:              []string{"S256"},

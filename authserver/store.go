@@ -153,7 +153,7 @@ type Store interface {
 
 // Client kinds: how a client came to be known.
 const (
-	ClientPreregistered = "preregistered" // added by the operator (epicme client add)
+	ClientPreregistered = "preregistered" // added by the operator (epicme client add), or an automation a user made on the account page
 	ClientDynamic       = "dynamic"       // registered by RFC 7591
 	ClientMetadataDoc   = "metadata"      // a Client ID Metadata Document; never stored
 )

@@ -53,6 +53,18 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, e)
 		return
 	}
+	if n := s.dpop.Nonce(); n != "" && r.Header.Get("DPoP") != "" {
+		// RFC 9449 §8.2: a fresh nonce with each answer to a DPoP client.
+		w.Header().Set("DPoP-Nonce", n)
+	}
+	// The proof first: a request refused for its proof (use_dpop_nonce,
+	// say) must not spend the jti of a client assertion it also carries,
+	// since the client sends the same request again with a new proof.
+	jkt, e := s.dpopKey(r)
+	if e != nil {
+		writeOAuthError(w, e)
+		return
+	}
 	client, e := s.authenticateClient(r)
 	if e != nil {
 		writeOAuthError(w, e)
@@ -65,15 +77,6 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-	}
-	if n := s.dpop.Nonce(); n != "" && r.Header.Get("DPoP") != "" {
-		// RFC 9449 §8.2: a fresh nonce with each answer to a DPoP client.
-		w.Header().Set("DPoP-Nonce", n)
-	}
-	jkt, e := s.dpopKey(r)
-	if e != nil {
-		writeOAuthError(w, e)
-		return
 	}
 	var resp *tokenResponse
 	switch gt := r.PostForm.Get("grant_type"); gt {
