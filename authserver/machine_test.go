@@ -21,6 +21,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/internal/dpoptest"
 	"github.com/epicme/epicme/sqlite"
 )
 
@@ -499,5 +500,55 @@ func TestAttack_MachineClientRevokedWhileItsTokenIsIssued(t *testing.T) {
 	grants, err := e.db.ListGrants(context.Background(), authserver.GrantFilter{ClientID: c.ID, IncludeRevoked: true})
 	if err != nil || len(grants) != 1 || !grants[0].Revoked() {
 		t.Fatalf("the grant stored meanwhile should be revoked: %+v, %v", grants, err)
+	}
+}
+
+// TestMachineClientStoresOnlyPublicKeys: a JWKS pasted with a private key
+// next to the public one is stored with the public key alone.
+func TestMachineClientStoresOnlyPublicKeys(t *testing.T) {
+	e := newEnv(t)
+	k := newMachineKey(t)
+	private, err := json.Marshal(jose.JSONWebKey{Key: k.priv, KeyID: "oops", Algorithm: "ES256", Use: "sig"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string][]json.RawMessage
+	if err := json.Unmarshal([]byte(k.jwks), &set); err != nil {
+		t.Fatal(err)
+	}
+	set["keys"] = append(set["keys"], private)
+	both, _ := json.Marshal(set)
+	c, _ := e.machineClient("entries:read", string(both))
+	stored, err := e.db.ClientByID(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored.JWKS, `"d"`) || strings.Contains(stored.JWKS, "oops") || !strings.Contains(stored.JWKS, k.kid) {
+		t.Fatalf("stored JWKS %s; want the public key only", stored.JWKS)
+	}
+	// And it still verifies the client's assertions.
+	if r := e.clientCredentials("", "", withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT"))); r.status != http.StatusOK {
+		t.Fatalf("private_key_jwt with the stored keys: %d %s", r.status, r.body)
+	}
+}
+
+// TestRule_RFC9449_8_NonceRetryKeepsTheAssertion: with server nonces, a
+// private_key_jwt client's first DPoP token request gets use_dpop_nonce;
+// the same request, with the same assertion and a proof carrying the nonce,
+// then succeeds: the refused proof did not spend the assertion's jti.
+func TestRule_RFC9449_8_NonceRetryKeepsTheAssertion(t *testing.T) {
+	e := newEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
+	k := newMachineKey(t)
+	c, _ := e.machineClient("entries:read", k.jwks)
+	dk := dpoptest.NewKey(t)
+	form := withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT"))
+	form.Set("grant_type", "client_credentials")
+	tokenURL := e.issuer + authserver.TokenPath
+	r := tokenRequest(t, e, form, proof(t, e, dk, "POST", tokenURL, ""))
+	wantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
+	claims := map[string]any{"jti": randomID(), "htm": "POST", "htu": tokenURL, "iat": e.clock.Now().Unix(), "nonce": r.header.Get("DPoP-Nonce")}
+	r = tokenRequest(t, e, form, dk.Proof(t, claims, nil))
+	if r.status != http.StatusOK || r.json(t)["token_type"] != "DPoP" {
+		t.Fatalf("the retry with the nonce: %d %s", r.status, r.body)
 	}
 }
