@@ -371,6 +371,11 @@ func (s *Server) serveAddMachineClient(w http.ResponseWriter, r *http.Request) {
 	}
 	held := 0
 	for _, c := range consents {
+		// A machine client is stored, never a metadata document: no
+		// document is fetched to count them.
+		if strings.HasPrefix(c.ClientID, "https://") {
+			continue
+		}
 		if cl, err := s.lookupClient(ctx, c.ClientID); err == nil && cl.Machine() {
 			held++
 		}
