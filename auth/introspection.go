@@ -230,16 +230,16 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 		return nil, invalidToken("the access token was issued for another resource")
 	}
 	now := v.opts.Now()
-	if t, ok := NumericDate(ir.Exp); ok {
+	if t, ok := numericDate(ir.Exp); ok {
 		info.Expiry = t
 		if !now.Before(t) {
 			return nil, invalidToken("the access token has expired")
 		}
 	}
-	if t, ok := NumericDate(ir.Nbf); ok && now.Before(t) {
+	if t, ok := numericDate(ir.Nbf); ok && now.Before(t) {
 		return nil, invalidToken("the access token is not valid yet")
 	}
-	if t, ok := NumericDate(ir.Iat); ok {
+	if t, ok := numericDate(ir.Iat); ok {
 		info.IssuedAt = t
 	}
 	return info, nil
@@ -265,10 +265,10 @@ func readAudience(raw json.RawMessage) ([]string, error) {
 	return a, nil
 }
 
-// NumericDate reads an RFC 7519 §2 NumericDate claim (seconds since the
+// numericDate reads an RFC 7519 §2 NumericDate claim (seconds since the
 // epoch, possibly fractional); false when it is absent or not a positive
 // number.
-func NumericDate(n json.Number) (time.Time, bool) {
+func numericDate(n json.Number) (time.Time, bool) {
 	if n == "" {
 		return time.Time{}, false
 	}

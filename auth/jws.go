@@ -24,13 +24,11 @@ var supportedAlgorithms = map[string]bool{
 	"EdDSA": true,
 }
 
-// parseJWS parses a compact JWS (RFC 7515 §7.1) whose alg is in algs. The
-// refusals name the rule the token broke (RFC 8725 §3.1: never "none",
-// never HMAC with a public key, only the configured algorithms).
-func parseJWS(token string, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignature, error) {
-	if !strings.Contains(token, ".") {
-		return nil, invalidToken("the access token is not a JWT")
-	}
+// parseJWS parses a compact JWS (RFC 7515 §7.1) whose alg is in algs. A
+// refusal returns its reason, which names the rule the token broke (RFC
+// 8725 §3.1: never "none", never HMAC with a public key, only the
+// configured algorithms) and the token as what ("the JWT", "the proof").
+func parseJWS(token string, algs []jose.SignatureAlgorithm, what string) (*jose.JSONWebSignature, string) {
 	j, err := jose.ParseSignedCompact(token, algs)
 	var unexpected *jose.ErrUnexpectedSignatureAlgorithm
 	switch {
@@ -38,20 +36,20 @@ func parseJWS(token string, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignat
 		alg := string(unexpected.Got)
 		switch {
 		case alg == "" || strings.EqualFold(alg, "none"):
-			return nil, invalidToken("the JWT is unsigned: alg none is refused")
+			return nil, what + " is unsigned: alg none is refused"
 		case strings.HasPrefix(strings.ToUpper(alg), "HS"):
-			return nil, invalidToken("HMAC-signed JWTs are refused")
+			return nil, what + " is HMAC-signed: HMAC is refused"
 		}
-		return nil, invalidToken("the JWT algorithm is not allowed")
+		return nil, what + " algorithm is not allowed"
 	case err != nil:
-		return nil, invalidToken("the access token is not a compact JWS")
+		return nil, what + " is not a compact JWS"
 	}
 	if _, ok := j.Signatures[0].Protected.ExtraHeaders["crit"]; ok {
 		// RFC 7515 §4.1.11: extensions we do not understand make the JWS
 		// invalid (the library understands "b64", which a JWT never uses).
-		return nil, invalidToken("the JWT has critical header extensions")
+		return nil, what + " has critical header extensions"
 	}
-	return j, nil
+	return j, ""
 }
 
 // publicKey is a parsed JWK ready for verification.

@@ -166,9 +166,12 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*TokenInfo, err
 }
 
 func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (*TokenInfo, error) {
-	j, err := parseJWS(token, v.algs)
-	if err != nil {
-		return nil, err
+	if !strings.Contains(token, ".") {
+		return nil, invalidToken("the access token is not a JWT")
+	}
+	j, reason := parseJWS(token, v.algs, "the JWT")
+	if reason != "" {
+		return nil, invalidToken("%s", reason)
 	}
 	h := j.Signatures[0].Protected
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
@@ -200,7 +203,7 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 	if info.Subject == "" {
 		return nil, invalidToken("the JWT has no subject (sub)")
 	}
-	exp, ok := NumericDate(c.Exp)
+	exp, ok := numericDate(c.Exp)
 	if !ok {
 		return nil, invalidToken("the JWT has no expiry (exp)")
 	}
@@ -208,10 +211,10 @@ func (v *JWTVerifier) verify(ctx context.Context, token string, now time.Time) (
 	if !now.Before(exp.Add(v.opts.Skew)) {
 		return nil, invalidToken("the JWT has expired (exp)")
 	}
-	if nbf, ok := NumericDate(c.Nbf); ok && now.Add(v.opts.Skew).Before(nbf) {
+	if nbf, ok := numericDate(c.Nbf); ok && now.Add(v.opts.Skew).Before(nbf) {
 		return nil, invalidToken("the JWT is not valid yet (nbf)")
 	}
-	if iat, ok := NumericDate(c.Iat); ok {
+	if iat, ok := numericDate(c.Iat); ok {
 		info.IssuedAt = iat
 	}
 	if info.Audience, err = readAudience(c.Aud); err != nil {

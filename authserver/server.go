@@ -384,25 +384,25 @@ func onlyMethods(h http.Handler, methods ...string) http.Handler {
 
 // Metadata is the authorization server metadata (RFC 8414 §2).
 type Metadata struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
-	TokenEndpoint                              string   `json:"token_endpoint"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
-	ScopesSupported                            []string `json:"scopes_supported"`
-	ResponseTypesSupported                     []string `json:"response_types_supported"`
-	ResponseModesSupported                     []string `json:"response_modes_supported"`
-	GrantTypesSupported                        []string `json:"grant_types_supported"`
-	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
-	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	RevocationEndpoint                         string   `json:"revocation_endpoint"`
-	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthSigningAlgValues     []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
-	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
-	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
-	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
-	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
-	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported"`
+	Issuer                                          string   `json:"issuer"`
+	AuthorizationEndpoint                           string   `json:"authorization_endpoint"`
+	TokenEndpoint                                   string   `json:"token_endpoint"`
+	JWKSURI                                         string   `json:"jwks_uri"`
+	RegistrationEndpoint                            string   `json:"registration_endpoint,omitempty"`
+	ScopesSupported                                 []string `json:"scopes_supported"`
+	ResponseTypesSupported                          []string `json:"response_types_supported"`
+	ResponseModesSupported                          []string `json:"response_modes_supported"`
+	GrantTypesSupported                             []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported               []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported      []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpoint                              string   `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported          []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigningAlgValuesSupported []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpoint                           string   `json:"introspection_endpoint"`
+	IntrospectionEndpointAuthMethodsSupported       []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported                   []string `json:"code_challenge_methods_supported"`
+	AuthorizationResponseIssParameterSupported      bool     `json:"authorization_response_iss_parameter_supported"`
+	ClientIDMetadataDocumentSupported               bool     `json:"client_id_metadata_document_supported"`
 	// DPoPSigningAlgValuesSupported are the algorithms of the DPoP proofs
 	// the token endpoint accepts (RFC 9449 §5.1).
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
@@ -425,16 +425,16 @@ func (s *Server) Metadata() *Metadata {
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token", GrantClientCredentials, GrantJWTBearer},
 		TokenEndpointAuthMethodsSupported: []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone},
-		TokenEndpointAuthSigningAlgValuesSupported: AssertionAlgorithms,
-		RevocationEndpoint:                         s.issuer + RevocationPath,
-		RevocationEndpointAuthMethodsSupported:     []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone},
-		RevocationEndpointAuthSigningAlgValues:     AssertionAlgorithms,
-		IntrospectionEndpoint:                      s.issuer + IntrospectionPath,
-		IntrospectionEndpointAuthMethodsSupported:  []string{AuthClientSecretBasic, AuthClientSecretPost},
-		CodeChallengeMethodsSupported:              []string{"S256"},
-		AuthorizationResponseIssParameterSupported: true,
-		ClientIDMetadataDocumentSupported:          !s.cfg.MetadataDocuments.Disabled,
-		DPoPSigningAlgValuesSupported:              s.dpop.Algorithms(),
+		TokenEndpointAuthSigningAlgValuesSupported:      AssertionAlgorithms,
+		RevocationEndpoint:                              s.issuer + RevocationPath,
+		RevocationEndpointAuthMethodsSupported:          []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone},
+		RevocationEndpointAuthSigningAlgValuesSupported: AssertionAlgorithms,
+		IntrospectionEndpoint:                           s.issuer + IntrospectionPath,
+		IntrospectionEndpointAuthMethodsSupported:       []string{AuthClientSecretBasic, AuthClientSecretPost},
+		CodeChallengeMethodsSupported:                   []string{"S256"},
+		AuthorizationResponseIssParameterSupported:      true,
+		ClientIDMetadataDocumentSupported:               !s.cfg.MetadataDocuments.Disabled,
+		DPoPSigningAlgValuesSupported:                   s.dpop.Algorithms(),
 	}
 	if !s.cfg.Registration.Disabled {
 		m.RegistrationEndpoint = s.issuer + RegistrationPath

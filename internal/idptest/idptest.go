@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -215,5 +214,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func randomID() string {
 	b := make([]byte, 12)
 	rand.Read(b)
-	return strings.TrimRight(base64.RawURLEncoding.EncodeToString(b), "=")
+	return base64.RawURLEncoding.EncodeToString(b)
 }
