@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -181,18 +182,20 @@ func runServe(ctx context.Context, args []string, e env) error {
 }
 
 // printBanner tells the person who started the server where it is and how
-// to connect a client.
+// to connect a client. It writes the banner in one Write, so a log line or
+// a reader polling stdout never sees half of it.
 func printBanner(e env, publicURL, dir, notice string) {
 	mcpURL := publicURL + httpserver.MCPPath
-	fmt.Fprintf(e.stdout, `EpicMe %s is serving at %s
+	var b strings.Builder
+	fmt.Fprintf(&b, `EpicMe %s is serving at %s
   MCP endpoint:  %s
   Health:        %s/healthz   Readiness: %s/readyz
   Data:          %s
 `, version, publicURL, mcpURL, publicURL, publicURL, dir)
 	if notice != "" {
-		fmt.Fprintf(e.stdout, "\n%s\n", notice)
+		fmt.Fprintf(&b, "\n%s\n", notice)
 	}
-	fmt.Fprintf(e.stdout, `
+	fmt.Fprintf(&b, `
 Connect a client:
   Claude Code:    claude mcp add --transport http epicme %s
   MCP Inspector:  npx @modelcontextprotocol/inspector, transport "Streamable HTTP", URL %s
@@ -200,6 +203,7 @@ Connect a client:
 
 Press Ctrl-C to stop.
 `, mcpURL, mcpURL, mcpURL)
+	io.WriteString(e.stdout, b.String())
 }
 
 // errNeedPublicURL refuses a non-loopback --addr without --public-url: the
