@@ -86,7 +86,7 @@ func TestAttack_SlowIssuer(t *testing.T) {
 }
 
 // TestAttack_ParserDifferential_DuplicateMembers: a message naming a
-// member twice is read differently by JSON decoders (encoding/json keeps
+// member twice (in any object, the arguments too) is read differently by JSON decoders (encoding/json keeps
 // the last, others the first), so a scope check reading one operation
 // could let the handler run another. Every such body is refused with one
 // parse error, before any scope decision.
@@ -100,6 +100,7 @@ func TestAttack_ParserDifferential_DuplicateMembers(t *testing.T) {
 		`{"jsonrpc":"2.0","id":1,"\u006dethod":"tools/call","method":"tools/list"}`,
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_entry","_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25","io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
 		`[` + call("get_entry") + `,{"jsonrpc":"2.0","id":2,"method":"ping","method":"tools/call","params":{"name":"create_entry"}}]`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_entry","arguments":{"id":1,"id":2}}}`,
 	} {
 		r := f.post(t, tok, body)
 		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.Body, "-32700") {

@@ -122,3 +122,16 @@ func BenchmarkMiddleware(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkReadOperations measures the one parse of a /mcp body: a
+// 2026-07-28 tools/call with its _meta, as every request carries.
+func BenchmarkReadOperations(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"create_entry","arguments":{"title":"A day at the lake","content":"We walked around the lake and then had lunch at the small café by the pier.","mood":"happy","tags":[1,2,3]},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1.0.0"}}}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := auth.ReadOperations(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,6 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Operation is one JSON-RPC message of an MCP request body, read once: what
@@ -98,62 +104,72 @@ var ErrBadMessage = errors.New("unreadable JSON-RPC message")
 // for a single message, one per element for a batch (JSON-RPC 2.0 §6), in
 // one pass over the bytes.
 //
-// Member names are matched exactly, as the JSON-RPC and MCP schemas spell
-// them. Because JSON decoders differ on the rest, a message that two of
-// them could read as two different operations is refused: a member
-// differing from a meaningful one only in case ("Method", "NAME"; Go's
-// encoding/json matches it, others do not), a meaningful member given
-// twice (`{"method":"tools/list","method":"tools/call"}`: encoding/json
-// keeps the last, others the first), an escaped member name spelling a
-// meaningful one, and invalid UTF-8 or a lone surrogate in a method, name
-// or URI.
+// The body must be I-JSON (RFC 7493 §2): valid UTF-8 (no lone surrogate
+// escapes either) and no object with a member name given twice
+// (`{"method":"tools/list","method":"tools/call"}`: encoding/json keeps
+// the last, others the first). Member names are matched exactly, as the
+// JSON-RPC and MCP schemas spell them; a message that two decoders could
+// still read as two operations is refused: a member differing from a
+// meaningful one only in case ("Method", "NAME"; Go's encoding/json
+// matches it, others do not) and an escaped member name spelling one.
 func ReadOperations(body []byte) ([]Operation, error) {
-	p := jsonScanner{b: body}
-	p.space()
-	if p.i >= len(p.b) {
-		return nil, badMessage("empty body")
-	}
+	dec := decoders.Get().(*jsontext.Decoder)
+	defer decoders.Put(dec)
+	// Invalid UTF-8 is refused where it would name the operation (see
+	// optionalString); inside arguments the tool's own check names the
+	// argument, which helps the client more than a parse error.
+	dec.Reset(bytes.NewBuffer(body), jsontext.AllowInvalidUTF8(true))
 	var ops []Operation
-	if p.b[p.i] == '[' {
-		p.i++
-		p.space()
-		if p.i < len(p.b) && p.b[p.i] == ']' {
+	var err error
+	switch dec.PeekKind() {
+	case '[':
+		dec.ReadToken()
+		for err == nil && dec.PeekKind() != ']' {
+			if dec.PeekKind() != '{' {
+				return nil, badMessage("the batch is not a JSON array of messages")
+			}
+			ops, err = readMessage(dec, body, ops)
+		}
+		if err == nil && len(ops) == 0 {
 			return nil, badMessage("empty batch")
 		}
-		for {
-			p.space()
-			op, err := p.message()
-			if err != nil {
-				return nil, err
-			}
-			ops = append(ops, op)
-			p.space()
-			if p.i < len(p.b) && p.b[p.i] == ',' {
-				p.i++
-				continue
-			}
-			if p.i < len(p.b) && p.b[p.i] == ']' {
-				p.i++
-				break
-			}
-			return nil, badMessage("the batch is not a JSON array of messages")
+		if err == nil {
+			dec.ReadToken()
 		}
-	} else {
-		op, err := p.message()
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, op)
+	case '{':
+		ops, err = readMessage(dec, body, ops)
+	case 0:
+		_, err = dec.ReadToken()
+		return nil, syntaxError(err)
+	default:
+		return nil, badMessage("message is not a JSON object")
 	}
-	p.space()
-	if p.i != len(p.b) {
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return nil, badMessage("data after the message")
 	}
 	return ops, nil
 }
 
+// decoders are reused: a decoder keeps the buffers with which it checks
+// that no object repeats a member name.
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewBuffer(nil)) }}
+
 func badMessage(reason string) error {
 	return &messageError{reason}
+}
+
+// syntaxError reports what the decoder refused, without its Go package name.
+func syntaxError(err error) error {
+	if errors.Is(err, ErrBadMessage) {
+		return err
+	}
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return badMessage("empty or truncated body")
+	}
+	return badMessage(strings.TrimPrefix(err.Error(), "jsontext: "))
 }
 
 type messageError struct{ reason string }
@@ -169,170 +185,170 @@ var (
 	metaKeys = []string{"io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientCapabilities", "io.modelcontextprotocol/clientInfo"}
 )
 
-// message reads one JSON-RPC message at the scanner.
-func (p *jsonScanner) message() (Operation, error) {
+// readMessage reads one JSON-RPC message at dec and appends it to ops.
+func readMessage(dec *jsontext.Decoder, body []byte, ops []Operation) ([]Operation, error) {
 	var op Operation
-	start := p.i
-	if p.i >= len(p.b) || p.b[p.i] != '{' {
-		return op, badMessage("message is not a JSON object")
-	}
-	var params, method, id json.RawMessage
-	p.why = ""
-	ok := p.members("message", messageKeys, func(i int) bool {
-		switch i {
-		case 0:
-			var ok bool
-			if op.JSONRPC, ok = p.text(); !ok {
-				p.why = "message.jsonrpc is not a string"
-				return false
+	start := int(dec.InputOffset())
+	start += len(body[start:]) - len(bytes.TrimLeft(body[start:], " \t\r\n,"))
+	// The values of the message's, params', params.ref's and
+	// params._meta's members, read in one walk; what they mean depends on
+	// the method, which may come last.
+	var v struct{ m, p, ref, meta [6]jsontext.Value }
+	err := members(dec, "message", messageKeys, func(i int) error {
+		if i != 3 || dec.PeekKind() == 'n' {
+			return readValue(dec, v.m[:], i)
+		}
+		v.m[i] = jsontext.Value("{}")
+		return members(dec, "params", paramKeys, func(i int) error {
+			switch {
+			case i == 3 && dec.PeekKind() == '{':
+				return members(dec, "params.ref", refKeys, func(i int) error { return readValue(dec, v.ref[:], i) })
+			case i == 4:
+				return members(dec, "params._meta", metaKeys, func(i int) error { return readValue(dec, v.meta[:], i) })
 			}
-			return true
-		case 1:
-			id = p.value()
-			return id != nil
-		case 2:
-			method = p.value()
-			return method != nil
-		case 3:
-			params = p.value()
-			return params != nil
-		case 4:
-			op.Result = p.value()
-			return op.Result != nil
-		default:
-			op.Error = p.value()
-			return op.Error != nil
-		}
+			return readValue(dec, v.p[:], i)
+		})
 	})
-	if !ok {
-		return op, badMessage(p.why)
+	if err != nil {
+		return ops, err
 	}
-	op.Message = p.b[start:p.i]
-	if string(id) != "null" {
-		op.ID = id
+	op.Message = body[start:dec.InputOffset()]
+	m, meta := v.m, v.meta
+	op.Result, op.Error, op.Arguments = raw(m[4]), raw(m[5]), raw(v.p[2])
+	op.ProtocolVersion, op.ClientCapabilities, op.ClientInfo = raw(meta[0]), raw(meta[1]), raw(meta[2])
+	if op.JSONRPC, err = optionalString(m[0], "message.jsonrpc"); err != nil {
+		return ops, err
 	}
-	if method == nil {
+	if string(m[1]) != "null" {
+		op.ID = raw(m[1])
+	}
+	if m[2] == nil {
 		if op.Result != nil || op.Error != nil {
-			return op, nil
+			return append(ops, op), nil
 		}
-		return op, badMessage("message has neither method nor result nor error")
+		return ops, badMessage("message has neither method nor result nor error")
 	}
-	var err error
-	if op.Method, err = stringValue(method, "message.method"); err != nil {
-		return op, err
+	if op.Method, err = optionalString(m[2], "message.method"); err != nil {
+		return ops, err
 	}
 	if op.Method == "" {
-		return op, badMessage("message.method is empty")
+		return ops, badMessage("message.method is empty")
 	}
-	if params == nil || string(params) == "null" {
-		return op, nil
-	}
-	return op, op.readParams(params)
+	op.Name, err = op.name(v.p[0], v.p[1], v.ref)
+	return append(ops, op), err
 }
 
-// readParams reads the members of params that name what is asked for.
-func (op *Operation) readParams(params json.RawMessage) error {
-	q := jsonScanner{b: params}
-	var name, uri, ref json.RawMessage
-	ok := q.members("params", paramKeys, func(i int) bool {
-		v := q.value()
-		switch i {
-		case 0:
-			name = v
-		case 1:
-			uri = v
-		case 2:
-			op.Arguments = v
-		case 3:
-			ref = v
-		default:
-			return v != nil && op.readMeta(v)
-		}
-		return v != nil
-	})
-	if !ok {
-		return badMessage(q.why)
-	}
-	var err error
+// name is what the method names: the tool or prompt, the resource URI, or
+// the completion's reference.
+func (op *Operation) name(name, uri jsontext.Value, ref [6]jsontext.Value) (string, error) {
 	switch op.Method {
 	case "tools/call", "prompts/get":
-		op.Name, err = optionalString(name, "params.name")
+		return optionalString(name, "params.name")
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":
-		op.Name, err = optionalString(uri, "params.uri")
+		return optionalString(uri, "params.uri")
 	case "completion/complete":
-		if ref != nil && string(ref) != "null" {
-			err = op.readRef(ref)
+		t, err := optionalString(ref[0], "params.ref.type")
+		switch {
+		case err != nil:
+			return "", err
+		case t == "ref/prompt":
+			n, err := optionalString(ref[1], "params.ref.name")
+			return "prompt:" + n, err
+		case t == "ref/resource":
+			u, err := optionalString(ref[2], "params.ref.uri")
+			return "resource:" + u, err
 		}
 	}
+	return "", nil
+}
+
+// readValue reads the value at dec into v[i].
+func readValue(dec *jsontext.Decoder, v []jsontext.Value, i int) (err error) {
+	v[i], err = dec.ReadValue()
 	return err
 }
 
-func (op *Operation) readRef(ref json.RawMessage) error {
-	q := jsonScanner{b: ref}
-	var typ, name, uri json.RawMessage
-	ok := q.members("params.ref", refKeys, func(i int) bool {
-		v := q.value()
-		switch i {
-		case 0:
-			typ = v
-		case 1:
-			name = v
-		default:
-			uri = v
+// members reads the object at dec whose known member names are keys, as a
+// JSON decoder would fill a struct with those fields: read(i) consumes the
+// value of keys[i]; other members are skipped (the decoder validates them).
+// It refuses what two decoders could read differently: a name equal to a
+// known one but for case (encoding/json matches it, exact decoders do not),
+// and an escaped name that spells or folds to a known one. A name given
+// twice the decoder refuses itself.
+func members(dec *jsontext.Decoder, what string, keys []string, read func(i int) error) error {
+	if k := dec.PeekKind(); k != '{' {
+		if k == 0 {
+			_, err := dec.ReadToken()
+			return syntaxError(err)
 		}
-		return v != nil
-	})
-	if !ok {
-		return badMessage(q.why)
+		return badMessage(what + " is not a JSON object")
 	}
-	t, err := optionalString(typ, "params.ref.type")
-	if err != nil {
-		return err
+	dec.ReadToken()
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadValue()
+		if err != nil {
+			return syntaxError(err)
+		}
+		i, folds := lookup(keys, name)
+		switch {
+		case folds && bytes.IndexByte(name, '\\') >= 0:
+			return badMessage(what + " has an escaped member name that spells " + keys[i])
+		case folds && string(name[1:len(name)-1]) != keys[i]:
+			return badMessage(what + " has a member " + string(name) + " that differs from a known one only in case")
+		case folds:
+			err = read(i)
+		default:
+			err = dec.SkipValue()
+		}
+		if err != nil {
+			return syntaxError(err)
+		}
 	}
-	switch t {
-	case "ref/prompt":
-		n, err := optionalString(name, "params.ref.name")
-		op.Name = "prompt:" + n
-		return err
-	case "ref/resource":
-		u, err := optionalString(uri, "params.ref.uri")
-		op.Name = "resource:" + u
-		return err
+	if _, err := dec.ReadToken(); err != nil {
+		return syntaxError(err)
 	}
 	return nil
 }
 
-// readMeta reads the _meta members of MCP 2026-07-28. A library keeps
-// _meta in a map, so names match exactly; a repeated one, an escaped one,
-// or one differing only in case is refused all the same.
-func (op *Operation) readMeta(meta json.RawMessage) bool {
-	q := jsonScanner{b: meta}
-	return q.members("params._meta", metaKeys, func(i int) bool {
-		v := q.value()
-		switch i {
-		case 0:
-			op.ProtocolVersion = v
-		case 1:
-			op.ClientCapabilities = v
-		default:
-			op.ClientInfo = v
-		}
-		return v != nil
-	})
-}
-
-func stringValue(raw json.RawMessage, what string) (string, error) {
-	q := jsonScanner{b: raw}
-	s, ok := q.text()
-	if !ok {
-		return "", badMessage(what + " is not a string of valid UTF-8")
+// lookup finds the key that the quoted member name equals when case is
+// ignored, as encoding/json would match it.
+func lookup(keys []string, quoted jsontext.Value) (int, bool) {
+	name := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(name, '\\') >= 0 {
+		name, _ = jsontext.AppendUnquote(nil, quoted)
 	}
-	return s, nil
+	for i, k := range keys {
+		if bytes.EqualFold(name, []byte(k)) {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
-func optionalString(raw json.RawMessage, what string) (string, error) {
-	if raw == nil {
+// optionalString reads a JSON string ("" when absent) of valid UTF-8:
+// encoding/json would turn invalid bytes or a lone surrogate escape into
+// U+FFFD, so two readers could see two names.
+func optionalString(v jsontext.Value, what string) (string, error) {
+	if v == nil {
 		return "", nil
 	}
-	return stringValue(raw, what)
+	if v.Kind() != '"' {
+		return "", badMessage(what + " is not a string")
+	}
+	if bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+		return string(v[1 : len(v)-1]), nil
+	}
+	s, err := jsontext.AppendUnquote(nil, v)
+	if err != nil || !utf8.Valid(v) || bytes.ContainsRune(s, utf8.RuneError) {
+		return "", badMessage(what + " is not a string of valid UTF-8")
+	}
+	return string(s), nil
+}
+
+// raw is v as a json.RawMessage, nil when absent.
+func raw(v jsontext.Value) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	return json.RawMessage(v)
 }

@@ -62,6 +62,9 @@ var readSeeds = []string{
 	`{"jsonrpc":"2.0","id":01,"method":"ping"}`,
 	`{"a":"` + "\x01" + `"}`,
 	`[{"jsonrpc":"2.0"}]`,
+	`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_entry","arguments":{"id":1,"id":2}}}`,
+	`[{"jsonrpc":"2.0","id":1,"method":"ping"},1]`,
+	`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"a":1,"a":2}}}`,
 }
 
 func TestReadOperations_SameAsLibraryOrRefused(t *testing.T) {
