@@ -22,7 +22,7 @@
 // [IntrospectionVerifier], [IntrospectionOptions], [FetchServerMetadata],
 // [ResourceServer], [Options], [ScopeMap], [Operation], [ReadOperations],
 // [Body], [ReadBody], [ContextWithBody], [BodyFromContext],
-// [ParseAuthorization], [Challenge], [ParseChallenge], [WriteChallenge],
+// [ParseAuthorization], [Challenge], [WriteChallenge],
 // [ProtectedResourceMetadata], [NormalizeResource], [SameResource],
 // [ContextWithTokenInfo], [TokenInfoFromContext].
 //

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/epicme/epicme/auth"
 )
@@ -182,13 +185,28 @@ type reply struct {
 	Body string
 }
 
+// parseChallenge reads a WWW-Authenticate value as the Go SDK's client
+// does (oauthex.ParseWWWAuthenticate), so the challenges are checked by a
+// parser written elsewhere; it wants exactly one Bearer challenge.
+func parseChallenge(s string) (auth.Challenge, error) {
+	cs, err := oauthex.ParseWWWAuthenticate([]string{s})
+	if err != nil {
+		return auth.Challenge{}, err
+	}
+	if len(cs) != 1 || cs[0].Scheme != "bearer" {
+		return auth.Challenge{}, fmt.Errorf("want one Bearer challenge, got %+v", cs)
+	}
+	p := cs[0].Params
+	return auth.Challenge{Realm: p["realm"], ResourceMetadata: p["resource_metadata"], Scope: p["scope"], Error: p["error"], ErrorDescription: p["error_description"]}, nil
+}
+
 func (r reply) challenge(t testing.TB) auth.Challenge {
 	t.Helper()
 	vals := r.Header.Values("WWW-Authenticate")
 	if len(vals) != 1 {
 		t.Fatalf("want exactly one WWW-Authenticate, got %q", vals)
 	}
-	c, err := auth.ParseChallenge(vals[0])
+	c, err := parseChallenge(vals[0])
 	if err != nil {
 		t.Fatalf("challenge %q does not parse: %v", vals[0], err)
 	}

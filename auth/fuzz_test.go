@@ -55,7 +55,7 @@ func FuzzChallenge(f *testing.F) {
 				t.Fatalf("byte %#x in %q", s[i], s)
 			}
 		}
-		back, err := auth.ParseChallenge(s)
+		back, err := parseChallenge(s)
 		if err != nil {
 			t.Fatalf("%q does not parse: %v", s, err)
 		}

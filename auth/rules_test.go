@@ -182,7 +182,7 @@ func TestRule_MalformedAuthorization_400(t *testing.T) {
 			t.Errorf("%q: status %d", h, resp.StatusCode)
 			continue
 		}
-		c, err := auth.ParseChallenge(resp.Header.Get("WWW-Authenticate"))
+		c, err := parseChallenge(resp.Header.Get("WWW-Authenticate"))
 		if err != nil || c.Error != auth.ErrorInvalidRequest {
 			t.Errorf("%q: challenge %q", h, resp.Header.Get("WWW-Authenticate"))
 		}
@@ -694,7 +694,7 @@ func TestRule_ChallengeValuesQuotedWithinRFC6750Charset(t *testing.T) {
 			t.Fatalf("non-printable %q in %s", ch, s)
 		}
 	}
-	back, err := auth.ParseChallenge(s)
+	back, err := parseChallenge(s)
 	if err != nil || back != c.Sanitized() {
 		t.Fatalf("%s -> %+v, %v", s, back, err)
 	}

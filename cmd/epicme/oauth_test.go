@@ -21,9 +21,9 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/epicme/epicme"
-	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/httpserver"
 	"github.com/epicme/epicme/mcpserver"
 	"github.com/epicme/epicme/sqlite"
@@ -386,8 +386,8 @@ func TestRule_ScopeMapDecidesChallengeCallAndList(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			ch, err := auth.ParseChallenge(resp.Header.Get("WWW-Authenticate"))
-			if resp.StatusCode != http.StatusForbidden || err != nil || !slices.Contains(strings.Fields(ch.Scope), want) {
+			ch, err := oauthex.ParseWWWAuthenticate(resp.Header.Values("WWW-Authenticate"))
+			if resp.StatusCode != http.StatusForbidden || err != nil || len(ch) != 1 || !slices.Contains(strings.Fields(ch[0].Params["scope"]), want) {
 				t.Errorf("challenge: %d %q, want 403 naming %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), want)
 			}
 		})
