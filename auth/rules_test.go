@@ -895,7 +895,7 @@ func TestRule_ScopeMap_TemplatesExactAndDefault(t *testing.T) {
 		{"resources/read", "epicme://entries/12", []string{"entries:read"}},
 		{"resources/read", "epicme://entries/12/tags", []string{"entries:read", "tags:read"}},
 		{"resources/read", "epicme://tags", []string{"tags:read"}},
-		{"resources/read", "epicme://entries/", []string{"anything"}},
+		{"resources/read", "epicme://entries/", []string{"entries:read"}}, // {id} may expand to nothing, and the libraries dispatch it so
 		{"resources/read", "epicme://other", []string{"anything"}},
 		{"resources/subscribe", "epicme://entries/3", []string{"entries:read"}},
 		{"tools/call", "x", []string{"s"}},
@@ -910,6 +910,9 @@ func TestRule_ScopeMap_TemplatesExactAndDefault(t *testing.T) {
 	}
 }
 
+// TestRule_ScopeMap_URITemplateForms: a resource URI needs the scopes of
+// the template that the MCP libraries would dispatch it to (RFC 6570
+// matching, as github.com/yosida95/uritemplate does it for both).
 func TestRule_ScopeMap_URITemplateForms(t *testing.T) {
 	m := auth.ScopeMap{"resources/read": {
 		"files:///{+path}":           {"files"},
@@ -931,11 +934,15 @@ func TestRule_ScopeMap_URITemplateForms(t *testing.T) {
 		"exact://a/1/b":              "ab",
 		"exact://a/1/2/c/3":          "deep",
 		"label://host.example/info":  "label",
-		"exact://a//b":               "",
 		"exact://a/1/b/extra":        "",
-		"docs://.json":               "",
 		"search://qx":                "",
-		"frag://page":                "",
+		"other://a/1/b":              "",
+		// An expression may expand to nothing (RFC 6570 §3.2.1): mcp-go
+		// and the Go SDK dispatch these URIs to the template's handler, so
+		// they need that template's scopes.
+		"exact://a//b": "ab",
+		"docs://.json": "docs",
+		"frag://page":  "frag",
 	}
 	for uri, want := range cases {
 		got := m.Required("resources/read", uri)

@@ -2,6 +2,9 @@ package auth
 
 import (
 	"strings"
+	"sync"
+
+	"github.com/yosida95/uritemplate/v3"
 )
 
 // ScopeMap says which scopes each MCP operation needs. The outer key is the
@@ -72,85 +75,23 @@ func literalPrefixLen(pattern string) int {
 	return len(pattern)
 }
 
+// templates holds the compiled URI templates of every ScopeMap consulted;
+// the keys are the maps' own patterns, so it grows no further than they do.
+var templates sync.Map
+
 // matchTemplate reports whether uri is an expansion of the RFC 6570 template
-// pattern. Simple expressions {x} match one or more characters that are not
-// '/', '?' or '#' (§3.2.2 encodes reserved characters); reserved and fragment
-// expressions {+x} {#x} match anything non-empty; query expressions {?x} {&x}
-// match an optional query part to the end; path-style {/x} and label {.x}
-// expressions match one segment with their prefix.
+// pattern, with github.com/yosida95/uritemplate: the matcher mcp-go and the
+// Go SDK dispatch resources/read with, so a URI is judged by the template
+// its handler will be given. A pattern that does not compile matches
+// nothing (a library would not have registered it either).
 func matchTemplate(pattern, uri string) bool {
-	for {
-		i := strings.IndexByte(pattern, '{')
-		if i < 0 {
-			return pattern == uri
-		}
-		if !strings.HasPrefix(uri, pattern[:i]) {
+	t, ok := templates.Load(pattern)
+	if !ok {
+		compiled, err := uritemplate.New(pattern)
+		if err != nil {
 			return false
 		}
-		uri = uri[i:]
-		j := strings.IndexByte(pattern[i:], '}')
-		if j < 0 {
-			return false
-		}
-		expr := pattern[i+1 : i+j]
-		pattern = pattern[i+j+1:]
-		op := byte(0)
-		if expr != "" && strings.IndexByte("+#./;?&", expr[0]) >= 0 {
-			op = expr[0]
-		}
-		switch op {
-		case '?', '&':
-			// Optional, and only meaningful at the end of a template.
-			if uri == "" {
-				continue
-			}
-			if uri[0] != op {
-				return false
-			}
-			if pattern == "" {
-				return true
-			}
-			k := strings.IndexByte(uri, '#')
-			if k < 0 {
-				k = len(uri)
-			}
-			uri = uri[k:]
-			continue
-		case '+', '#':
-			if op == '#' {
-				if uri == "" || uri[0] != '#' {
-					return false
-				}
-				uri = uri[1:]
-			}
-			// Try every split point so that a literal after the expression
-			// can still match.
-			for k := len(uri); k >= 1; k-- {
-				if matchTemplate(pattern, uri[k:]) {
-					return true
-				}
-			}
-			return false
-		case '/', '.', ';':
-			if uri == "" || uri[0] != op {
-				return false
-			}
-			uri = uri[1:]
-		}
-		k := 0
-		for k < len(uri) && uri[k] != '/' && uri[k] != '?' && uri[k] != '#' {
-			k++
-		}
-		if k == 0 {
-			return false
-		}
-		// A literal right after the expression may be a prefix of the rest
-		// of the segment ("{id}.json"): try the shortest match that works.
-		for n := 1; n <= k; n++ {
-			if matchTemplate(pattern, uri[n:]) {
-				return true
-			}
-		}
-		return false
+		t, _ = templates.LoadOrStore(pattern, compiled)
 	}
+	return t.(*uritemplate.Template).Match(uri) != nil
 }
