@@ -388,9 +388,15 @@ func TestInternalErrorsAreLoggedNotShown(t *testing.T) {
 	callers := epicme.CallerResolverFunc(func(context.Context) (*epicme.Caller, error) {
 		return &epicme.Caller{User: alice, Scopes: epicme.AllScopes}, nil
 	})
-	// The session lives in memory, so that the closed journal fails the
-	// tool call and the read rather than the session lookup before them.
-	srv, err := New(db, callers, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Secret: testSecret, Sessions: newMemSessions()})
+	// The sessions go through a second handle on the same database, so
+	// that the closed journal fails the tool call and the read rather than
+	// the session lookup before them.
+	sessions, err := sqlite.Open(t.Context(), db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sessions.Close()
+	srv, err := New(db, callers, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Secret: testSecret, Sessions: sessions})
 	if err != nil {
 		t.Fatal(err)
 	}

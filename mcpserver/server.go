@@ -80,9 +80,9 @@ type Options struct {
 	// 2026-07-28) idle for longer than this (default 1 h).
 	SessionIdleTTL time.Duration
 	// Sessions keeps the HTTP sessions of revisions before 2026-07-28. It
-	// defaults to the journal store when that implements
-	// epicme.SessionStore (both stores do), else to memory. Instances that
-	// share it serve each other's sessions.
+	// defaults to the journal store, which must then implement
+	// epicme.SessionStore (both stores do). Instances that share it serve
+	// each other's sessions.
 	Sessions epicme.SessionStore
 	// Peers connects the instances sharing Sessions (see Peers). Without
 	// it, a session ended by another instance is refused here within a
@@ -192,11 +192,11 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 	s.fastMeta = fastMeta
 	s.sessionStore = opts.Sessions
 	if s.sessionStore == nil {
-		if ss, ok := store.(epicme.SessionStore); ok {
-			s.sessionStore = ss
-		} else {
-			s.sessionStore = newMemSessions()
+		ss, ok := store.(epicme.SessionStore)
+		if !ok {
+			return nil, errors.New("mcpserver: the store keeps no MCP sessions (epicme.SessionStore); give one in Options.Sessions")
 		}
+		s.sessionStore = ss
 	}
 	s.sessions = newSessionRegistry(s, s.sessionStore)
 
