@@ -104,20 +104,29 @@ var ErrBadMessage = errors.New("unreadable JSON-RPC message")
 // for a single message, one per element for a batch (JSON-RPC 2.0 §6), in
 // one pass over the bytes.
 //
-// The body must be I-JSON (RFC 7493 §2): valid UTF-8 (no lone surrogate
-// escapes either) and no object with a member name given twice
+// No object of the body may give a member name twice
 // (`{"method":"tools/list","method":"tools/call"}`: encoding/json keeps
-// the last, others the first). Member names are matched exactly, as the
-// JSON-RPC and MCP schemas spell them; a message that two decoders could
-// still read as two operations is refused: a member differing from a
-// meaningful one only in case ("Method", "NAME"; Go's encoding/json
-// matches it, others do not) and an escaped member name spelling one.
+// the last, others the first; RFC 7493 §2.3). The method, name and URI
+// must be valid UTF-8 without lone surrogate escapes (elsewhere, in the
+// arguments, the tool's own check names the argument). Member names are
+// matched exactly, as the JSON-RPC and MCP schemas spell them; a message
+// that two decoders could still read as two operations is refused: a
+// member differing from a meaningful one only in case ("Method", "NAME";
+// Go's encoding/json matches it, others do not) and an escaped member
+// name spelling one.
 func ReadOperations(body []byte) ([]Operation, error) {
 	dec := decoders.Get().(*jsontext.Decoder)
-	defer decoders.Put(dec)
+	defer func() {
+		dec.Reset(noBody) // the pool must not keep the body alive
+		decoders.Put(dec)
+	}()
 	// Invalid UTF-8 is refused where it would name the operation (see
 	// optionalString); inside arguments the tool's own check names the
 	// argument, which helps the client more than a parse error.
+	//
+	// The values read are kept after the next read, which jsontext
+	// allows only because a *bytes.Buffer is parsed in place: they are
+	// slices of body itself (TestReadOperations_ValuesAreSlicesOfTheBody).
 	dec.Reset(bytes.NewBuffer(body), jsontext.AllowInvalidUTF8(true))
 	var ops []Operation
 	var err error
@@ -155,7 +164,10 @@ func ReadOperations(body []byte) ([]Operation, error) {
 
 // decoders are reused: a decoder keeps the buffers with which it checks
 // that no object repeats a member name.
-var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewBuffer(nil)) }}
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(noBody) }}
+
+// noBody is what an idle decoder reads: nothing, and it is never read.
+var noBody = bytes.NewReader(nil)
 
 func badMessage(reason string) error {
 	return &messageError{reason}

@@ -15,6 +15,7 @@ type libraryRequest struct {
 	Method  string          `json:"method"`
 	Params  struct {
 		Name      string                     `json:"name"`
+		URI       string                     `json:"uri"`
 		Arguments json.RawMessage            `json:"arguments"`
 		Meta      map[string]json.RawMessage `json:"_meta"`
 	} `json:"params"`
@@ -32,8 +33,11 @@ func checkSameAsLibrary(t *testing.T, body []byte, op auth.Operation) {
 		lib.ID = nil
 	}
 	name := ""
-	if lib.Method == "tools/call" || lib.Method == "prompts/get" {
+	switch lib.Method {
+	case "tools/call", "prompts/get":
 		name = lib.Params.Name
+	case "resources/read", "resources/subscribe", "resources/unsubscribe":
+		name = lib.Params.URI
 	}
 	m := lib.Params.Meta
 	if op.JSONRPC != lib.JSONRPC || !bytes.Equal(op.ID, lib.ID) || op.Method != lib.Method ||
@@ -51,6 +55,7 @@ var readSeeds = []string{
 	`{"jsonrpc":"2.0","id":-1.5E+2,"method":"tools/call","params":{"name":"whoami","arguments":null}}`,
 	`{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{}}`,
 	`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"caf\u00e9"}}`,
+	`{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"epicme://entries/\u0031"}}`,
 	`{"jsonrpc":"2.0","Method":"x","method":"tools/call"}`,
 	`{"jsonrpc":"2.0","method":"tools/call","method":"x"}`,
 	`{"jsonrpc":"2.0","\u006dethod":"x","method":"tools/call"}`,
@@ -68,7 +73,7 @@ var readSeeds = []string{
 }
 
 func TestReadOperations_SameAsLibraryOrRefused(t *testing.T) {
-	accepted := map[string]bool{readSeeds[0]: true, readSeeds[1]: true, readSeeds[2]: true, readSeeds[3]: true, readSeeds[4]: true}
+	accepted := map[string]bool{readSeeds[0]: true, readSeeds[1]: true, readSeeds[2]: true, readSeeds[3]: true, readSeeds[4]: true, readSeeds[5]: true}
 	for _, s := range readSeeds {
 		ops, err := auth.ReadOperations([]byte(s))
 		if (err == nil) != accepted[s] {
@@ -107,4 +112,29 @@ func FuzzReadOperationsSameAsLibrary(f *testing.F) {
 			checkSameAsLibrary(t, body, b.Ops[0])
 		}
 	})
+}
+
+// TestReadOperations_ValuesAreSlicesOfTheBody: what ReadOperations returns
+// points into the body it was given, so a decoder reused from the pool for
+// the next body cannot change it (jsontext documents a read value as valid
+// only until the next read; it parses a *bytes.Buffer in place).
+func TestReadOperations_ValuesAreSlicesOfTheBody(t *testing.T) {
+	body := []byte(`[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_entry","arguments":{"id":7}}},{"jsonrpc":"2.0","id":2,"result":{"ok":true}}]`)
+	ops, err := auth.ReadOperations(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writing into the body shows through every value read from it.
+	body[bytes.IndexByte(body, '7')] = '8'
+	body[bytes.Index(body, []byte("true"))] = 'T'
+	if string(ops[0].Arguments) != `{"id":8}` || !bytes.Contains(ops[0].Message, []byte(`{"id":8}`)) ||
+		string(ops[1].Result) != `{"ok":True}` || !bytes.Contains(ops[1].Message, []byte("True")) {
+		t.Fatalf("not slices of the body: %+v", ops)
+	}
+	for range 100 {
+		auth.ReadOperations([]byte(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"x","arguments":{"id":99999}}}`))
+	}
+	if string(ops[0].Arguments) != `{"id":8}` || string(ops[1].Result) != `{"ok":True}` || ops[0].Name != "get_entry" {
+		t.Fatalf("changed after later reads: %+v", ops)
+	}
 }

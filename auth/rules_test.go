@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -948,6 +949,42 @@ func TestRule_ScopeMap_URITemplateForms(t *testing.T) {
 		got := m.Required("resources/read", uri)
 		if (want == "" && got != nil) || (want != "" && (len(got) != 1 || got[0] != want)) {
 			t.Errorf("%s: %v, want %q", uri, got, want)
+		}
+	}
+}
+
+// TestAttack_LongResourceURIBeforeAuthentication: the middleware decides a
+// request's scopes before its token (to name them in the 401), so matching
+// a resource URI against the templates must cost about the URI's length,
+// not a multiple of it: a 1 MiB URI, sent without a token, allocates less
+// than its own size again.
+func TestAttack_LongResourceURIBeforeAuthentication(t *testing.T) {
+	m := auth.ScopeMap{"resources/read": {"epicme://entries/{id}": {"entries:read"}, "epicme://entries/{id}/tags": {"tags:read"}}}
+	uri := "epicme://entries/" + strings.Repeat("a", 1<<20)
+	m.Required("resources/read", "epicme://entries/1") // compile the templates first
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got := m.Required("resources/read", uri)
+	runtime.ReadMemStats(&after)
+	if !slices.Equal(got, []string{"entries:read"}) {
+		t.Fatalf("scopes %v", got)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("matching a 1 MiB URI allocated %d bytes", n)
+	}
+}
+
+// TestRule_ScopeMap_CheckTemplates: a resource row holding "{" that is not
+// an RFC 6570 template would match nothing; CheckTemplates names it.
+func TestRule_ScopeMap_CheckTemplates(t *testing.T) {
+	good := auth.ScopeMap{"resources/read": {"epicme://entries/{id}": {"a"}, "*": {"b"}}, "tools/call": {"{odd}": {"c"}}}
+	if err := good.CheckTemplates(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"epicme://entries/{entry-id}", "epicme://entries/{ id }", "epicme://entries/{id"} {
+		m := auth.ScopeMap{"resources/subscribe": {bad: {"a"}}}
+		if err := m.CheckTemplates(); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%s: %v", bad, err)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -75,23 +77,48 @@ func literalPrefixLen(pattern string) int {
 	return len(pattern)
 }
 
-// templates holds the compiled URI templates of every ScopeMap consulted;
-// the keys are the maps' own patterns, so it grows no further than they do.
+// CheckTemplates reports the first name of a resource method (resources/read,
+// resources/subscribe, resources/unsubscribe) that holds "{" but is not an
+// RFC 6570 template: such a row would match nothing, and the URIs it was
+// meant for would fall to "*" or to no scope at all.
+func (m ScopeMap) CheckTemplates() error {
+	for method, names := range m {
+		if !strings.HasPrefix(method, "resources/") {
+			continue
+		}
+		for pattern := range names {
+			if strings.Contains(pattern, "{") {
+				if _, err := uritemplate.New(pattern); err != nil {
+					return fmt.Errorf("%s %q is not a URI template (RFC 6570): %v", method, pattern, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// templates holds the compiled URI templates of every ScopeMap consulted
+// (nil for a pattern that does not compile); the keys are the maps' own
+// patterns, never a request's, so it grows no further than they do.
 var templates sync.Map
 
 // matchTemplate reports whether uri is an expansion of the RFC 6570 template
-// pattern, with github.com/yosida95/uritemplate: the matcher mcp-go and the
-// Go SDK dispatch resources/read with, so a URI is judged by the template
-// its handler will be given. A pattern that does not compile matches
-// nothing (a library would not have registered it either).
+// pattern, by the template's regular expression as the Go SDK matches it
+// (mcp-go requires that match too, and more), so a URI is judged by the
+// template its handler could be given. The regular expression runs in time
+// linear in the URI (Go's regexp), which matters: the middleware decides
+// the scopes of a request before its token, to name them in the 401. A
+// pattern that does not compile matches nothing (CheckTemplates finds it).
 func matchTemplate(pattern, uri string) bool {
 	t, ok := templates.Load(pattern)
 	if !ok {
 		compiled, err := uritemplate.New(pattern)
-		if err != nil {
-			return false
+		var re *regexp.Regexp
+		if err == nil {
+			re = compiled.Regexp()
 		}
-		t, _ = templates.LoadOrStore(pattern, compiled)
+		t, _ = templates.LoadOrStore(pattern, re)
 	}
-	return t.(*uritemplate.Template).Match(uri) != nil
+	re := t.(*regexp.Regexp)
+	return re != nil && re.MatchString(uri)
 }

@@ -462,3 +462,19 @@ func TestRule_UnavailableOnTheLibraryPath(t *testing.T) {
 		t.Fatalf("a write with the database down = %d (Retry-After %q) %v; want 503 with -32004", resp.StatusCode, resp.Header.Get("Retry-After"), got)
 	}
 }
+
+// TestNewWantsASessionStore: a journal store that keeps no MCP sessions is
+// refused unless Options.Sessions gives one, rather than served with
+// sessions that other instances cannot see.
+func TestNewWantsASessionStore(t *testing.T) {
+	db, _, _ := openTestStore(t)
+	journalOnly := struct{ epicme.Store }{db}
+	if _, err := New(journalOnly, contextCallers, Options{Logger: quietLogger(), Secret: testSecret}); err == nil || !strings.Contains(err.Error(), "Options.Sessions") {
+		t.Fatalf("New = %v, want an error naming Options.Sessions", err)
+	}
+	srv, err := New(journalOnly, contextCallers, Options{Logger: quietLogger(), Secret: testSecret, Sessions: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+}

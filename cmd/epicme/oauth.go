@@ -120,6 +120,9 @@ func loadScopeMap(path string) (auth.ScopeMap, error) {
 			m[method][name] = scopes
 		}
 	}
+	if err := m.CheckTemplates(); err != nil {
+		return nil, usagef("--scope-map %s: %v", path, err)
+	}
 	return m, nil
 }
 

@@ -315,6 +315,10 @@ func TestScopeMapFileOverrides(t *testing.T) {
 	if _, err := loadScopeMap(path); err == nil || !strings.Contains(err.Error(), "names no scope") {
 		t.Fatal("an entry with no scope accepted:", err)
 	}
+	os.WriteFile(path, []byte(`{"resources/read": {"epicme://entries/{entry-id}": ["entries:read"]}}`), 0o600)
+	if _, err := loadScopeMap(path); err == nil || !strings.Contains(err.Error(), "not a URI template") {
+		t.Fatal("a template that matches nothing accepted:", err)
+	}
 }
 
 // TestRule_ScopeMapDecidesChallengeCallAndList changes the scope map with
