@@ -253,6 +253,10 @@ type NewClient struct {
 	// where the server fetches it; without either the client gets a
 	// secret.
 	JWKS, JWKSURI string
+	// MaxPerUser, for a machine client, bounds the machine clients ActsAs
+	// may hold, this one included (0: no bound; the operator's command
+	// sets none).
+	MaxPerUser int
 }
 
 // AddClient pre-registers a client (the operator's `epicme client add`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"net/http"
 	"strings"
@@ -325,11 +326,7 @@ func addMachineClient(ctx context.Context, store Store, kek []byte, in NewClient
 		secret = randomToken(32)
 		c.SecretHash = secretHasher{key: subkey(kek, "client secrets")}.hash(secret)
 	}
-	if err := store.CreateClient(ctx, c); err != nil {
-		return nil, "", err
-	}
-	if err := store.SaveConsent(ctx, &Consent{UserID: in.ActsAs, ClientID: c.ID, Scope: scope, CreatedAt: now, UpdatedAt: now}); err != nil {
-		store.DeleteClient(ctx, c.ID, now)
+	if err := store.CreateMachineClient(ctx, c, in.MaxPerUser); err != nil {
 		return nil, "", err
 	}
 	return c, secret, nil
@@ -351,6 +348,9 @@ func (s *Server) serveAddMachineClient(w http.ResponseWriter, r *http.Request) {
 		ActsAs: user.ID,
 		Scope:  strings.Join(r.PostForm["scope"], " "),
 		JWKS:   strings.TrimSpace(r.PostForm.Get("jwks")),
+		// Counted in the store's transaction: concurrent posts cannot
+		// pass the bound together.
+		MaxPerUser: maxMachineClients,
 	}
 	if in.Name == "" {
 		s.showAccount(w, r, user, http.StatusBadRequest, "", "Give the automation a name.")
@@ -364,27 +364,11 @@ func (s *Server) serveAddMachineClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	consents, err := s.store.ListConsents(ctx, user.ID)
-	if err != nil {
-		s.busyOrInternal(w, r, err)
-		return
-	}
-	held := 0
-	for _, c := range consents {
-		// A machine client is stored, never a metadata document: no
-		// document is fetched to count them.
-		if strings.HasPrefix(c.ClientID, "https://") {
-			continue
-		}
-		if cl, err := s.lookupClient(ctx, c.ClientID); err == nil && cl.Machine() {
-			held++
-		}
-	}
-	if held >= maxMachineClients {
-		s.showAccount(w, r, user, http.StatusConflict, "", "You have as many automations as an account may hold (10). Revoke one under Connected apps first.")
-		return
-	}
 	c, secret, err := AddClient(ctx, s.store, s.cfg.KEK, in, s.now())
+	if epicme.ErrorCode(err) == epicme.ECONFLICT {
+		s.showAccount(w, r, user, http.StatusConflict, "", fmt.Sprintf("You have as many automations as an account may hold (%d). Revoke one under Connected apps first.", maxMachineClients))
+		return
+	}
 	if epicme.ErrorCode(err) == epicme.EINVALID {
 		s.showAccount(w, r, user, http.StatusBadRequest, "", epicme.ErrorMessage(err))
 		return

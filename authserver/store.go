@@ -20,6 +20,12 @@ import (
 type Store interface {
 	// CreateClient stores a new client.
 	CreateClient(ctx context.Context, c *Client) error
+	// CreateMachineClient stores a machine client (c.ActsAs set) and the
+	// consent of the user it acts for (c.Scope, at c.CreatedAt), in one
+	// transaction, unless that user already holds max machine clients
+	// (0: no bound): then ECONFLICT, and nothing is stored. Concurrent
+	// creations for one user on any instance cannot pass max together.
+	CreateMachineClient(ctx context.Context, c *Client, max int) error
 	// ClientByID returns a stored client.
 	ClientByID(ctx context.Context, id string) (*Client, error)
 	// ListClients returns every stored client, oldest first.

@@ -70,16 +70,40 @@ func scanClient(row pgx.Row) (*authserver.Client, error) {
 
 // CreateClient stores a new client.
 func (db *DB) CreateClient(ctx context.Context, c *authserver.Client) error {
-	return db.update(ctx, func(tx *Tx) error {
-		_, err := tx.exec(`INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
-			c.ID, c.Kind, c.Name, c.SecretHash, list(c.RedirectURIs), c.AuthMethod, list(c.GrantTypes), c.Scope,
-			c.ClientURI, c.LogoURI, list(c.Contacts), c.SoftwareID, c.SoftwareVersion, c.ResourceServer, c.Resource,
-			c.RegisteredFrom, nanos(c.CreatedAt), nullNanos(c.UsedAt), c.ActsAs, c.JWKS, c.JWKSURI)
-		if isUnique(err, "oauth_clients_pkey") {
-			return epicme.Errorf(epicme.ECONFLICT, "a client with id %q exists", c.ID)
+	return db.update(ctx, func(tx *Tx) error { return tx.insertClient(c) })
+}
+
+func (tx *Tx) insertClient(c *authserver.Client) error {
+	_, err := tx.exec(`INSERT INTO oauth_clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+		c.ID, c.Kind, c.Name, c.SecretHash, list(c.RedirectURIs), c.AuthMethod, list(c.GrantTypes), c.Scope,
+		c.ClientURI, c.LogoURI, list(c.Contacts), c.SoftwareID, c.SoftwareVersion, c.ResourceServer, c.Resource,
+		c.RegisteredFrom, nanos(c.CreatedAt), nullNanos(c.UsedAt), c.ActsAs, c.JWKS, c.JWKSURI)
+	if isUnique(err, "oauth_clients_pkey") {
+		return epicme.Errorf(epicme.ECONFLICT, "a client with id %q exists", c.ID)
+	}
+	return err
+}
+
+// CreateMachineClient stores a machine client and its user's consent, within
+// the user's bound. The user's row is locked first (updateJournal), so
+// concurrent creations for one user count one after another.
+func (db *DB) CreateMachineClient(ctx context.Context, c *authserver.Client, max int) error {
+	return db.updateJournal(ctx, c.ActsAs, func(tx *Tx) error {
+		if tx.rid == 0 {
+			return epicme.Errorf(epicme.ENOTFOUND, "user %q not found", c.ActsAs)
 		}
-		return err
+		var held int
+		if err := tx.queryRow(`SELECT count(*) FROM oauth_clients WHERE acts_as = $1`, c.ActsAs).Scan(&held); err != nil {
+			return err
+		}
+		if max > 0 && held >= max {
+			return epicme.Errorf(epicme.ECONFLICT, "the user holds %d machine clients, the most allowed", held)
+		}
+		if err := tx.insertClient(c); err != nil {
+			return err
+		}
+		return tx.saveConsent(&authserver.Consent{UserID: c.ActsAs, ClientID: c.ID, Scope: c.Scope, CreatedAt: c.CreatedAt, UpdatedAt: c.CreatedAt})
 	})
 }
 
@@ -615,13 +639,15 @@ func (db *DB) Consent(ctx context.Context, userID, clientID string) (*authserver
 
 // SaveConsent creates or replaces a consent.
 func (db *DB) SaveConsent(ctx context.Context, c *authserver.Consent) error {
-	return db.update(ctx, func(tx *Tx) error {
-		_, err := tx.exec(`INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
-			c.UserID, c.ClientID, c.Scope, nanos(c.CreatedAt), nanos(c.UpdatedAt))
-		return err
-	})
+	return db.update(ctx, func(tx *Tx) error { return tx.saveConsent(c) })
+}
+
+func (tx *Tx) saveConsent(c *authserver.Consent) error {
+	_, err := tx.exec(`INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
+		c.UserID, c.ClientID, c.Scope, nanos(c.CreatedAt), nanos(c.UpdatedAt))
+	return err
 }
 
 // ListConsents returns the consents a user gave, newest first.

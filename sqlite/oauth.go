@@ -74,16 +74,37 @@ func scanClient(row interface{ Scan(...any) error }) (*authserver.Client, error)
 
 // CreateClient stores a new client.
 func (db *DB) CreateClient(ctx context.Context, c *authserver.Client) error {
+	return db.update(ctx, func(tx *Tx) error { return tx.insertClient(c) })
+}
+
+func (tx *Tx) insertClient(c *authserver.Client) error {
+	_, err := tx.exec(`INSERT INTO oauth_clients (`+clientColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Kind, c.Name, c.SecretHash, jsonList(c.RedirectURIs), c.AuthMethod, jsonList(c.GrantTypes), c.Scope,
+		c.ClientURI, c.LogoURI, jsonList(c.Contacts), c.SoftwareID, c.SoftwareVersion, boolInt(c.ResourceServer), c.Resource,
+		c.RegisteredFrom, toNanos(c.CreatedAt), nullNanos(c.UsedAt), c.ActsAs, c.JWKS, c.JWKSURI)
+	if isUnique(err, "oauth_clients.id") {
+		return epicme.Errorf(epicme.ECONFLICT, "a client with id %q exists", c.ID)
+	}
+	return err
+}
+
+// CreateMachineClient stores a machine client and its user's consent, within
+// the user's bound; SQLite's one writer makes the count and the insert one
+// step.
+func (db *DB) CreateMachineClient(ctx context.Context, c *authserver.Client, max int) error {
 	return db.update(ctx, func(tx *Tx) error {
-		_, err := tx.exec(`INSERT INTO oauth_clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.Kind, c.Name, c.SecretHash, jsonList(c.RedirectURIs), c.AuthMethod, jsonList(c.GrantTypes), c.Scope,
-			c.ClientURI, c.LogoURI, jsonList(c.Contacts), c.SoftwareID, c.SoftwareVersion, boolInt(c.ResourceServer), c.Resource,
-			c.RegisteredFrom, toNanos(c.CreatedAt), nullNanos(c.UsedAt), c.ActsAs, c.JWKS, c.JWKSURI)
-		if isUnique(err, "oauth_clients.id") {
-			return epicme.Errorf(epicme.ECONFLICT, "a client with id %q exists", c.ID)
+		var held int
+		if err := tx.queryRow(`SELECT count(*) FROM oauth_clients WHERE acts_as = ?`, c.ActsAs).Scan(&held); err != nil {
+			return err
 		}
-		return err
+		if max > 0 && held >= max {
+			return epicme.Errorf(epicme.ECONFLICT, "the user holds %d machine clients, the most allowed", held)
+		}
+		if err := tx.insertClient(c); err != nil {
+			return err
+		}
+		return tx.saveConsent(&authserver.Consent{UserID: c.ActsAs, ClientID: c.ID, Scope: c.Scope, CreatedAt: c.CreatedAt, UpdatedAt: c.CreatedAt})
 	})
 }
 
@@ -485,13 +506,15 @@ func (db *DB) Consent(ctx context.Context, userID, clientID string) (*authserver
 
 // SaveConsent creates or replaces a consent.
 func (db *DB) SaveConsent(ctx context.Context, c *authserver.Consent) error {
-	return db.update(ctx, func(tx *Tx) error {
-		_, err := tx.exec(`INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
-			c.UserID, c.ClientID, c.Scope, toNanos(c.CreatedAt), toNanos(c.UpdatedAt))
-		return err
-	})
+	return db.update(ctx, func(tx *Tx) error { return tx.saveConsent(c) })
+}
+
+func (tx *Tx) saveConsent(c *authserver.Consent) error {
+	_, err := tx.exec(`INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
+		c.UserID, c.ClientID, c.Scope, toNanos(c.CreatedAt), toNanos(c.UpdatedAt))
+	return err
 }
 
 // ListConsents returns the consents a user gave, newest first.

@@ -22,23 +22,24 @@ type Opener func(t *testing.T) (authserver.Store, string)
 // Run runs the whole contract against stores made by open.
 func Run(t *testing.T, open Opener) {
 	for name, test := range map[string]func(*testing.T, Opener){
-		"Clients":                          testClients,
-		"CodeRedeemedOnceUnderConcurrency": testCodeRedeemedOnceUnderConcurrency,
-		"RefreshRotationUnderConcurrency":  testRefreshRotationUnderConcurrency,
-		"RefreshRules":                     testRefreshRules,
-		"RefreshTokenKeepsItsDPoPKey":      testRefreshTokenKeepsItsDPoPKey,
-		"DeleteClientRevokesItsTokens":     testDeleteClientRevokesItsTokens,
-		"Consents":                         testConsents,
-		"ListAndRevokeUserGrants":          testListAndRevokeUserGrants,
-		"DeleteAccount":                    testDeleteAccount,
-		"MarkAccessTokensUsed":             testMarkAccessTokensUsed,
-		"SigningKeys":                      testSigningKeys,
-		"CountEvent":                       testCountEvent,
-		"PurgeExpired":                     testPurgeExpired,
-		"SignInSessions":                   testSignInSessions,
-		"MachineClients":                   testMachineClients,
-		"UseOnceUnderConcurrency":          testUseOnceUnderConcurrency,
-		"IdentityProviders":                testIdentityProviders,
+		"Clients":                             testClients,
+		"CodeRedeemedOnceUnderConcurrency":    testCodeRedeemedOnceUnderConcurrency,
+		"RefreshRotationUnderConcurrency":     testRefreshRotationUnderConcurrency,
+		"RefreshRules":                        testRefreshRules,
+		"RefreshTokenKeepsItsDPoPKey":         testRefreshTokenKeepsItsDPoPKey,
+		"DeleteClientRevokesItsTokens":        testDeleteClientRevokesItsTokens,
+		"Consents":                            testConsents,
+		"ListAndRevokeUserGrants":             testListAndRevokeUserGrants,
+		"DeleteAccount":                       testDeleteAccount,
+		"MarkAccessTokensUsed":                testMarkAccessTokensUsed,
+		"SigningKeys":                         testSigningKeys,
+		"CountEvent":                          testCountEvent,
+		"PurgeExpired":                        testPurgeExpired,
+		"SignInSessions":                      testSignInSessions,
+		"MachineClients":                      testMachineClients,
+		"MachineClientsBoundUnderConcurrency": testMachineClientsBoundUnderConcurrency,
+		"UseOnceUnderConcurrency":             testUseOnceUnderConcurrency,
+		"IdentityProviders":                   testIdentityProviders,
 	} {
 		t.Run(name, func(t *testing.T) { test(t, open) })
 	}
@@ -662,6 +663,51 @@ func testMachineClients(t *testing.T, open Opener) {
 // testUseOnceUnderConcurrency: of concurrent uses of one key exactly one is
 // first; the key can be used again once PurgeExpired has swept it after
 // its expiry.
+func testMachineClientsBoundUnderConcurrency(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, user := open(t)
+	const n, max = 8, 3
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created, refused := 0, 0
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &authserver.Client{
+				ID: fmt.Sprintf("m%d", i), Kind: authserver.ClientPreregistered, Name: "Automation", AuthMethod: authserver.AuthClientSecretBasic,
+				GrantTypes: []string{authserver.GrantClientCredentials}, Scope: "entries:read", ActsAs: user, CreatedAt: t0,
+			}
+			err := db.CreateMachineClient(ctx, c, max)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case epicme.ErrorCode(err) == epicme.ECONFLICT:
+				refused++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if created != max || refused != n-max {
+		t.Fatalf("%d created, %d refused of %d concurrent creations, want %d and %d", created, refused, n, max, n-max)
+	}
+	consents, err := db.ListConsents(ctx, user)
+	if err != nil || len(consents) != max {
+		t.Fatalf("consents %v, %v: want one per machine client created", consents, err)
+	}
+	if consents[0].Scope != "entries:read" || !consents[0].CreatedAt.Equal(t0) {
+		t.Fatalf("consent %+v", consents[0])
+	}
+	if err := db.CreateMachineClient(ctx, &authserver.Client{ID: "unbounded", Kind: authserver.ClientPreregistered, Name: "x",
+		AuthMethod: authserver.AuthClientSecretBasic, Scope: "entries:read", ActsAs: user, CreatedAt: t0}, 0); err != nil {
+		t.Fatalf("max 0 bounds nothing: %v", err)
+	}
+}
+
 func testUseOnceUnderConcurrency(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db, _ := open(t)
