@@ -66,27 +66,9 @@ func (db *DB) GetTag(ctx context.Context, userID string, id int64) (*epicme.Tag,
 
 // ListTags returns all the user's tags, ordered by name.
 func (db *DB) ListTags(ctx context.Context, userID string) ([]epicme.TagRef, error) {
-	return idempotent(ctx, db, func() ([]epicme.TagRef, error) { return db.listTags(ctx, userID) })
-}
-
-func (db *DB) listTags(ctx context.Context, userID string) ([]epicme.TagRef, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, name FROM tags WHERE user_id = $1 ORDER BY name_key, id`, userID)
-	if err != nil {
-		return nil, epicme.Internal(err)
-	}
-	defer rows.Close()
-	tags := []epicme.TagRef{}
-	for rows.Next() {
-		var t epicme.TagRef
-		if err := rows.Scan(&t.ID, &t.Name); err != nil {
-			return nil, epicme.Internal(err)
-		}
-		tags = append(tags, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, epicme.Internal(err)
-	}
-	return tags, nil
+	return collect(ctx, db, func(row pgx.Row) (t epicme.TagRef, err error) {
+		return t, row.Scan(&t.ID, &t.Name)
+	}, `SELECT id, name FROM tags WHERE user_id = $1 ORDER BY name_key, id`, userID)
 }
 
 // UpdateTag changes the fields set in u and bumps updated_at; ECONFLICT if

@@ -122,23 +122,7 @@ func (db *DB) ClientByID(ctx context.Context, id string) (*authserver.Client, er
 
 // ListClients returns every stored client, oldest first.
 func (db *DB) ListClients(ctx context.Context) ([]*authserver.Client, error) {
-	rows, err := db.query(ctx, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_at, id`)
-	if err != nil {
-		return nil, epicme.Internal(err)
-	}
-	defer rows.Close()
-	var out []*authserver.Client
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, epicme.Internal(err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, epicme.Internal(err)
-	}
-	return out, nil
+	return collect(ctx, db, scanClient, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_at, id`)
 }
 
 // revokeGrantsWhere revokes the grants selected by cond (a WHERE clause on
@@ -450,26 +434,14 @@ func (db *DB) RevokeAccessToken(ctx context.Context, jti string, expiresAt, now 
 
 // RevokedAccessTokens lists unexpired revocations made at or after since.
 func (db *DB) RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]authserver.RevokedToken, error) {
-	rows, err := db.query(ctx, `SELECT jti, expires_at, revoked_at FROM oauth_revoked_tokens
-		WHERE revoked_at >= ? AND expires_at > ? ORDER BY revoked_at`, toNanos(since), toNanos(now))
-	if err != nil {
-		return nil, epicme.Internal(err)
-	}
-	defer rows.Close()
-	var out []authserver.RevokedToken
-	for rows.Next() {
+	return collect(ctx, db, func(row rowScanner) (authserver.RevokedToken, error) {
 		var r authserver.RevokedToken
 		var exp, rev int64
-		if err := rows.Scan(&r.JTI, &exp, &rev); err != nil {
-			return nil, epicme.Internal(err)
-		}
+		err := row.Scan(&r.JTI, &exp, &rev)
 		r.ExpiresAt, r.RevokedAt = fromNanos(exp), fromNanos(rev)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, epicme.Internal(err)
-	}
-	return out, nil
+		return r, err
+	}, `SELECT jti, expires_at, revoked_at FROM oauth_revoked_tokens
+		WHERE revoked_at >= ? AND expires_at > ? ORDER BY revoked_at`, toNanos(since), toNanos(now))
 }
 
 // IsAccessTokenRevoked reports whether one access token is revoked.
@@ -519,24 +491,8 @@ func (tx *Tx) saveConsent(c *authserver.Consent) error {
 
 // ListConsents returns the consents a user gave, newest first.
 func (db *DB) ListConsents(ctx context.Context, userID string) ([]*authserver.Consent, error) {
-	rows, err := db.query(ctx, `SELECT user_id, client_id, scope, created_at, updated_at
+	return collect(ctx, db, scanConsent, `SELECT user_id, client_id, scope, created_at, updated_at
 		FROM oauth_consents WHERE user_id = ? ORDER BY updated_at DESC`, userID)
-	if err != nil {
-		return nil, epicme.Internal(err)
-	}
-	defer rows.Close()
-	var out []*authserver.Consent
-	for rows.Next() {
-		c, err := scanConsent(rows)
-		if err != nil {
-			return nil, epicme.Internal(err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, epicme.Internal(err)
-	}
-	return out, nil
 }
 
 // DeleteConsent withdraws a consent and revokes the user's grants to the
@@ -552,29 +508,17 @@ func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, now ti
 
 // SigningKeys returns every stored signing key, oldest first.
 func (db *DB) SigningKeys(ctx context.Context) ([]*authserver.SigningKey, error) {
-	rows, err := db.query(ctx, `SELECT kid, alg, private_sealed, public_jwk, created_at, active_at, retired_at
-		FROM oauth_signing_keys ORDER BY active_at, created_at`)
-	if err != nil {
-		return nil, epicme.Internal(err)
-	}
-	defer rows.Close()
-	var out []*authserver.SigningKey
-	for rows.Next() {
+	return collect(ctx, db, func(row rowScanner) (*authserver.SigningKey, error) {
 		var k authserver.SigningKey
 		var jwk string
 		var created, active int64
 		var retired sql.NullInt64
-		if err := rows.Scan(&k.KID, &k.Alg, &k.PrivateSealed, &jwk, &created, &active, &retired); err != nil {
-			return nil, epicme.Internal(err)
-		}
+		err := row.Scan(&k.KID, &k.Alg, &k.PrivateSealed, &jwk, &created, &active, &retired)
 		k.PublicJWK = []byte(jwk)
 		k.CreatedAt, k.ActiveAt, k.RetiredAt = fromNanos(created), fromNanos(active), fromNull(retired)
-		out = append(out, &k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, epicme.Internal(err)
-	}
-	return out, nil
+		return &k, err
+	}, `SELECT kid, alg, private_sealed, public_jwk, created_at, active_at, retired_at
+		FROM oauth_signing_keys ORDER BY active_at, created_at`)
 }
 
 // CreateSigningKey stores a new signing key.

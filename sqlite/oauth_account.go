@@ -31,26 +31,14 @@ func (db *DB) ListGrants(ctx context.Context, f authserver.GrantFilter) ([]*auth
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	rows, err := db.query(ctx, q+` ORDER BY created_at DESC, id`, args...)
-	if err != nil {
-		return nil, epicme.Internal(err)
-	}
-	defer rows.Close()
-	var out []*authserver.Grant
-	for rows.Next() {
+	return collect(ctx, db, func(row rowScanner) (*authserver.Grant, error) {
 		var g authserver.Grant
 		var created, used int64
 		var revoked sql.NullInt64
-		if err := rows.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.Resource, &created, &used, &revoked); err != nil {
-			return nil, epicme.Internal(err)
-		}
+		err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.Resource, &created, &used, &revoked)
 		g.CreatedAt, g.LastUsedAt, g.RevokedAt = fromNanos(created), fromNanos(used), fromNull(revoked)
-		out = append(out, &g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, epicme.Internal(err)
-	}
-	return out, nil
+		return &g, err
+	}, q+` ORDER BY created_at DESC, id`, args...)
 }
 
 // RevokeUserGrants revokes every grant of a user and puts their unexpired
@@ -144,23 +132,7 @@ func (db *DB) IdentityProvider(ctx context.Context, issuer string) (*authserver.
 // ListIdentityProviders returns every trusted identity provider, oldest
 // first.
 func (db *DB) ListIdentityProviders(ctx context.Context) ([]*authserver.IdentityProvider, error) {
-	rows, err := db.query(ctx, `SELECT `+identityProviderColumns+` FROM oauth_identity_providers ORDER BY created_at, issuer`)
-	if err != nil {
-		return nil, epicme.Internal(err)
-	}
-	defer rows.Close()
-	var out []*authserver.IdentityProvider
-	for rows.Next() {
-		p, err := scanIdentityProvider(rows)
-		if err != nil {
-			return nil, epicme.Internal(err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, epicme.Internal(err)
-	}
-	return out, nil
+	return collect(ctx, db, scanIdentityProvider, `SELECT `+identityProviderColumns+` FROM oauth_identity_providers ORDER BY created_at, issuer`)
 }
 
 // DeleteIdentityProvider stops trusting an identity provider and revokes

@@ -320,6 +320,31 @@ func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	return s.QueryContext(ctx, args...)
 }
 
+// rowScanner is a row of a query, of *sql.Row or *sql.Rows.
+type rowScanner = interface{ Scan(...any) error }
+
+// collect runs a read query and scans every row with scan; no row gives an
+// empty, non-nil slice (a JSON array, as the PostgreSQL store returns).
+func collect[T any](ctx context.Context, db *DB, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.query(ctx, query, args...)
+	if err != nil {
+		return nil, epicme.Internal(err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, epicme.Internal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, epicme.Internal(err)
+	}
+	return out, nil
+}
+
 // Tx is a write transaction on the writer connection. Its statements are
 // prepared once on that connection and reused by every transaction.
 type Tx struct {

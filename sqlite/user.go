@@ -118,23 +118,7 @@ func (db *DB) EnsureUser(ctx context.Context, issuer, subject, email string) (*e
 
 // ListUsers returns every user, oldest first.
 func (db *DB) ListUsers(ctx context.Context) ([]*epicme.User, error) {
-	rows, err := db.query(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, rid`)
-	if err != nil {
-		return nil, epicme.Internal(err)
-	}
-	defer rows.Close()
-	users := []*epicme.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, epicme.Internal(err)
-	}
-	return users, nil
+	return collect(ctx, db, scanUser, `SELECT `+userColumns+` FROM users ORDER BY created_at, rid`)
 }
 
 // PasswordHash returns the stored password hash of a user ("" when it has
