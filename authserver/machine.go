@@ -332,6 +332,34 @@ func addMachineClient(ctx context.Context, store Store, kek []byte, in NewClient
 	return c, secret, nil
 }
 
+// MachineClientTx is what a store offers [CreateMachineClientIn] within the
+// one transaction of a Store.CreateMachineClient, in which the user's
+// machine clients cannot change: the SQL is the store's, the rule is ours.
+type MachineClientTx interface {
+	// MachineClients counts the machine clients acting for userID.
+	MachineClients(userID string) (int, error)
+	// CreateClient and SaveConsent store as the Store methods of those
+	// names do.
+	CreateClient(c *Client) error
+	SaveConsent(c *Consent) error
+}
+
+// CreateMachineClientIn stores c and its user's consent in tx, unless the
+// user already holds max machine clients (0: no bound): ECONFLICT then.
+func CreateMachineClientIn(tx MachineClientTx, c *Client, max int) error {
+	held, err := tx.MachineClients(c.ActsAs)
+	if err != nil {
+		return err
+	}
+	if max > 0 && held >= max {
+		return epicme.Errorf(epicme.ECONFLICT, "the user holds %d machine clients, the most allowed", held)
+	}
+	if err := tx.CreateClient(c); err != nil {
+		return err
+	}
+	return tx.SaveConsent(&Consent{UserID: c.ActsAs, ClientID: c.ID, Scope: c.Scope, CreatedAt: c.CreatedAt, UpdatedAt: c.CreatedAt})
+}
+
 // maxMachineClients bounds the machine clients one user may hold.
 const maxMachineClients = 10
 

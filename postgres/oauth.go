@@ -93,19 +93,21 @@ func (db *DB) CreateMachineClient(ctx context.Context, c *authserver.Client, max
 		if tx.rid == 0 {
 			return epicme.Errorf(epicme.ENOTFOUND, "user %q not found", c.ActsAs)
 		}
-		var held int
-		if err := tx.queryRow(`SELECT count(*) FROM oauth_clients WHERE acts_as = $1`, c.ActsAs).Scan(&held); err != nil {
-			return err
-		}
-		if max > 0 && held >= max {
-			return epicme.Errorf(epicme.ECONFLICT, "the user holds %d machine clients, the most allowed", held)
-		}
-		if err := tx.insertClient(c); err != nil {
-			return err
-		}
-		return tx.saveConsent(&authserver.Consent{UserID: c.ActsAs, ClientID: c.ID, Scope: c.Scope, CreatedAt: c.CreatedAt, UpdatedAt: c.CreatedAt})
+		return authserver.CreateMachineClientIn(machineClientTx{tx}, c, max)
 	})
 }
+
+// machineClientTx is the SQL of CreateMachineClient; its rule is
+// authserver.CreateMachineClientIn's.
+type machineClientTx struct{ tx *Tx }
+
+func (t machineClientTx) MachineClients(userID string) (int, error) {
+	var n int
+	err := t.tx.queryRow(`SELECT count(*) FROM oauth_clients WHERE acts_as = $1`, userID).Scan(&n)
+	return n, err
+}
+func (t machineClientTx) CreateClient(c *authserver.Client) error { return t.tx.insertClient(c) }
+func (t machineClientTx) SaveConsent(c *authserver.Consent) error { return t.tx.saveConsent(c) }
 
 // ClientByID returns a stored client.
 func (db *DB) ClientByID(ctx context.Context, id string) (*authserver.Client, error) {

@@ -71,8 +71,10 @@ func (db *DB) GetTag(ctx context.Context, userID string, id int64) (*epicme.Tag,
 
 // ListTags returns all the user's tags, ordered by name.
 func (db *DB) ListTags(ctx context.Context, userID string) ([]epicme.TagRef, error) {
-	return collect(ctx, db, func(row rowScanner) (t epicme.TagRef, err error) {
-		return t, row.Scan(&t.ID, &t.Name)
+	return collect(ctx, db, func(row rowScanner) (epicme.TagRef, error) {
+		var t epicme.TagRef
+		err := row.Scan(&t.ID, &t.Name)
+		return t, err
 	}, `SELECT id, name FROM tags WHERE user_id = ? ORDER BY name_key, id`, userID)
 }
 
