@@ -406,16 +406,63 @@ func (e *CodeReusedError) Error() string { return "authserver: authorization cod
 // Is makes errors.Is(err, ErrInvalidGrant) true.
 func (e *CodeReusedError) Is(target error) bool { return target == ErrInvalidGrant }
 
-// CodeNotRedeemed is the error of a Store's RedeemCode whose code could not
-// be consumed: a *CodeReusedError when it had been used (so the caller can
-// revoke what the first redemption issued, RFC 6749 §4.1.2), else
-// ErrInvalidGrant (unknown or expired). found, used and grantID describe
-// the code's row.
-func CodeNotRedeemed(found, used bool, grantID string) error {
-	if found && used {
-		return &CodeReusedError{GrantID: grantID}
+// GrantTx is what a store offers [StoreGrant] within one transaction: the
+// inserts; the SQL is the store's.
+type GrantTx interface {
+	InsertGrant(g *Grant) error
+	InsertRefresh(rt *RefreshToken) error
+	InsertAccess(at *AccessToken) error
+}
+
+// StoreGrant stores g and the tokens issued under it (rt may be nil), each
+// made to point at g: what Store.CreateGrant and Store.RedeemCode store.
+func StoreGrant(tx GrantTx, g *Grant, rt *RefreshToken, at *AccessToken) error {
+	if err := tx.InsertGrant(g); err != nil {
+		return err
 	}
-	return ErrInvalidGrant
+	if rt != nil {
+		rt.GrantID = g.ID
+		if err := tx.InsertRefresh(rt); err != nil {
+			return err
+		}
+	}
+	at.GrantID = g.ID
+	return tx.InsertAccess(at)
+}
+
+// RedeemTx is what a store offers [Redeem] within the one transaction of a
+// Store.RedeemCode.
+type RedeemTx interface {
+	GrantTx
+	// SpendCode marks the code with hash used at now by grantID if it is
+	// unused and unexpired, and reports whether it did.
+	SpendCode(hash string, now time.Time, grantID string) (bool, error)
+	// CodeState describes the code's row: whether there is one, whether it
+	// was used, and by which grant.
+	CodeState(hash string) (found, used bool, grantID string, err error)
+}
+
+// Redeem spends the code with hash and stores the grant and tokens it
+// produced (Store.RedeemCode's rule). outcome is a *CodeReusedError when
+// the code had been used (so the caller can revoke what the first
+// redemption issued, RFC 6749 §4.1.2), ErrInvalidGrant when it is unknown
+// or expired (nothing is stored then); err is a store error.
+func Redeem(tx RedeemTx, hash string, now time.Time, g *Grant, rt *RefreshToken, at *AccessToken) (outcome, err error) {
+	spent, err := tx.SpendCode(hash, now, g.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !spent {
+		found, used, grantID, err := tx.CodeState(hash)
+		if err != nil {
+			return nil, err
+		}
+		if found && used {
+			return &CodeReusedError{GrantID: grantID}, nil
+		}
+		return ErrInvalidGrant, nil
+	}
+	return nil, StoreGrant(tx, g, rt, at)
 }
 
 // SupersededAt is the rotation time (Unix nanoseconds: the epoch) a store

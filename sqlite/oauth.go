@@ -243,19 +243,22 @@ func (db *DB) CodeByHash(ctx context.Context, hash string) (*authserver.AuthCode
 	return &c, nil
 }
 
-func (tx *Tx) insertGrant(g *authserver.Grant) error {
+// InsertGrant stores a grant (authserver.GrantTx).
+func (tx *Tx) InsertGrant(g *authserver.Grant) error {
 	_, err := tx.exec(`INSERT INTO oauth_grants (id, client_id, user_id, scope, resource, created_at, last_used_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, g.ID, g.ClientID, g.UserID, g.Scope, g.Resource, toNanos(g.CreatedAt), toNanos(g.LastUsedAt))
 	return err
 }
 
-func (tx *Tx) insertRefresh(rt *authserver.RefreshToken) error {
+// InsertRefresh stores a refresh token (authserver.GrantTx).
+func (tx *Tx) InsertRefresh(rt *authserver.RefreshToken) error {
 	_, err := tx.exec(`INSERT INTO oauth_refresh_tokens (hash, grant_id, created_at, expires_at, dpop_jkt) VALUES (?, ?, ?, ?, ?)`,
 		rt.Hash, rt.GrantID, toNanos(rt.CreatedAt), toNanos(rt.ExpiresAt), rt.JKT)
 	return err
 }
 
-func (tx *Tx) insertAccess(at *authserver.AccessToken) error {
+// InsertAccess records an access token's jti (authserver.GrantTx).
+func (tx *Tx) InsertAccess(at *authserver.AccessToken) error {
 	_, err := tx.exec(`INSERT INTO oauth_access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)`,
 		at.JTI, at.GrantID, toNanos(at.ExpiresAt))
 	return err
@@ -264,12 +267,7 @@ func (tx *Tx) insertAccess(at *authserver.AccessToken) error {
 // CreateGrant stores a grant with no code or refresh token behind it and
 // the access token issued from it, in one transaction.
 func (db *DB) CreateGrant(ctx context.Context, g *authserver.Grant, at *authserver.AccessToken) error {
-	return db.update(ctx, func(tx *Tx) error {
-		if err := tx.insertGrant(g); err != nil {
-			return err
-		}
-		return tx.insertAccess(at)
-	})
+	return db.update(ctx, func(tx *Tx) error { return authserver.StoreGrant(tx, g, nil, at) })
 }
 
 // UseOnce records key as used until expiresAt; false if it was recorded
@@ -293,38 +291,36 @@ func (db *DB) UseOnce(ctx context.Context, key string, expiresAt time.Time) (boo
 // conditional UPDATE makes exactly one redemption win.
 func (db *DB) RedeemCode(ctx context.Context, codeHash string, now time.Time, g *authserver.Grant, rt *authserver.RefreshToken, at *authserver.AccessToken) error {
 	var outcome error
-	err := db.update(ctx, func(tx *Tx) error {
-		res, err := tx.exec(`UPDATE oauth_codes SET used_at = ?, grant_id = ?
-			WHERE hash = ? AND used_at IS NULL AND expires_at > ?`, toNanos(now), g.ID, codeHash, toNanos(now))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var used sql.NullInt64
-			var grant sql.NullString
-			err := tx.queryRow(`SELECT used_at, grant_id FROM oauth_codes WHERE hash = ?`, codeHash).Scan(&used, &grant)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			outcome = authserver.CodeNotRedeemed(err == nil, used.Valid, grant.String)
-			return nil
-		}
-		if err := tx.insertGrant(g); err != nil {
-			return err
-		}
-		if rt != nil {
-			rt.GrantID = g.ID
-			if err := tx.insertRefresh(rt); err != nil {
-				return err
-			}
-		}
-		at.GrantID = g.ID
-		return tx.insertAccess(at)
+	err := db.update(ctx, func(tx *Tx) (err error) {
+		outcome, err = authserver.Redeem(tx, codeHash, now, g, rt, at)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	return outcome
+}
+
+// SpendCode marks an unused, unexpired code used (authserver.RedeemTx).
+func (tx *Tx) SpendCode(hash string, now time.Time, grantID string) (bool, error) {
+	res, err := tx.exec(`UPDATE oauth_codes SET used_at = ?, grant_id = ?
+		WHERE hash = ? AND used_at IS NULL AND expires_at > ?`, toNanos(now), grantID, hash, toNanos(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// CodeState describes a code's row (authserver.RedeemTx).
+func (tx *Tx) CodeState(hash string) (found, used bool, grantID string, err error) {
+	var usedAt sql.NullInt64
+	var grant sql.NullString
+	err = tx.queryRow(`SELECT used_at, grant_id FROM oauth_codes WHERE hash = ?`, hash).Scan(&usedAt, &grant)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, "", nil
+	}
+	return err == nil, usedAt.Valid, grant.String, err
 }
 
 const grantColumns = `g.id, g.client_id, g.user_id, g.scope, g.resource, g.created_at, g.last_used_at, g.revoked_at`
@@ -408,10 +404,10 @@ func (t rotationTx) MarkRotated(hash string, at time.Time) error {
 }
 
 func (t rotationTx) Issue(next *authserver.RefreshToken, access *authserver.AccessToken, now time.Time) error {
-	if err := t.tx.insertRefresh(next); err != nil {
+	if err := t.tx.InsertRefresh(next); err != nil {
 		return err
 	}
-	if err := t.tx.insertAccess(access); err != nil {
+	if err := t.tx.InsertAccess(access); err != nil {
 		return err
 	}
 	_, err := t.tx.exec(`UPDATE oauth_grants SET last_used_at = ? WHERE id = ?`, toNanos(now), next.GrantID)
