@@ -336,7 +336,8 @@ func addMachineClient(ctx context.Context, store Store, kek []byte, in NewClient
 // one transaction of a Store.CreateMachineClient, in which the user's
 // machine clients cannot change: the SQL is the store's, the rule is ours.
 type MachineClientTx interface {
-	// MachineClients counts the machine clients acting for userID.
+	// MachineClients counts the machine clients acting for userID that
+	// the user still consents to (those listed under connected apps).
 	MachineClients(userID string) (int, error)
 	// CreateClient and SaveConsent store as the Store methods of those
 	// names do.

@@ -409,8 +409,12 @@ func (e *CodeReusedError) Is(target error) bool { return target == ErrInvalidGra
 // GrantTx is what a store offers [StoreGrant] within one transaction: the
 // inserts; the SQL is the store's.
 type GrantTx interface {
+	// InsertGrant stores a grant.
 	InsertGrant(g *Grant) error
+	// InsertRefresh stores a refresh token (its hash) of a stored grant.
 	InsertRefresh(rt *RefreshToken) error
+	// InsertAccess records the jti of an access token of a stored grant,
+	// so that revoking the grant can list it.
 	InsertAccess(at *AccessToken) error
 }
 

@@ -91,7 +91,7 @@ func (tx *Tx) insertClient(c *authserver.Client) error {
 func (db *DB) CreateMachineClient(ctx context.Context, c *authserver.Client, max int) error {
 	return db.updateJournal(ctx, c.ActsAs, func(tx *Tx) error {
 		if tx.rid == 0 {
-			return epicme.Errorf(epicme.ENOTFOUND, "user %q not found", c.ActsAs)
+			return epicme.UserNotFound()
 		}
 		return authserver.CreateMachineClientIn(machineClientTx{tx}, c, max)
 	})
@@ -103,7 +103,8 @@ type machineClientTx struct{ tx *Tx }
 
 func (t machineClientTx) MachineClients(userID string) (int, error) {
 	var n int
-	err := t.tx.queryRow(`SELECT count(*) FROM oauth_clients WHERE acts_as = $1`, userID).Scan(&n)
+	err := t.tx.queryRow(`SELECT count(*) FROM oauth_clients c JOIN oauth_consents k ON k.client_id = c.id AND k.user_id = c.acts_as
+		WHERE c.acts_as = $1 AND c.acts_as <> ''`, userID).Scan(&n)
 	return n, err
 }
 func (t machineClientTx) CreateClient(c *authserver.Client) error { return t.tx.insertClient(c) }
@@ -794,9 +795,11 @@ func (db *DB) RevokeUserGrants(ctx context.Context, userID string, now time.Time
 // DeleteAccount revokes the user's grants (their access tokens go on the
 // revocation list, which outlives the user) and deletes the user, whose
 // journal, codes, grants and consents go with it by cascade, in one
-// transaction. ENOTFOUND if no such user.
+// transaction. ENOTFOUND if no such user. The user's row is locked first,
+// so a machine client being created for the user (CreateMachineClient)
+// lands before, and goes too, or finds no user.
 func (db *DB) DeleteAccount(ctx context.Context, userID string, now time.Time) error {
-	return db.update(ctx, func(tx *Tx) error {
+	return db.updateJournal(ctx, userID, func(tx *Tx) error {
 		if err := tx.revokeGrantsWhere(now, `user_id = $2`, userID); err != nil {
 			return err
 		}

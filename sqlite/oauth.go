@@ -94,6 +94,13 @@ func (tx *Tx) insertClient(c *authserver.Client) error {
 // step.
 func (db *DB) CreateMachineClient(ctx context.Context, c *authserver.Client, max int) error {
 	return db.update(ctx, func(tx *Tx) error {
+		var users int
+		if err := tx.queryRow(`SELECT count(*) FROM users WHERE id = ?`, c.ActsAs).Scan(&users); err != nil {
+			return err
+		}
+		if users == 0 {
+			return epicme.UserNotFound()
+		}
 		return authserver.CreateMachineClientIn(machineClientTx{tx}, c, max)
 	})
 }
@@ -104,7 +111,8 @@ type machineClientTx struct{ tx *Tx }
 
 func (t machineClientTx) MachineClients(userID string) (int, error) {
 	var n int
-	err := t.tx.queryRow(`SELECT count(*) FROM oauth_clients WHERE acts_as = ?`, userID).Scan(&n)
+	err := t.tx.queryRow(`SELECT count(*) FROM oauth_clients c JOIN oauth_consents k ON k.client_id = c.id AND k.user_id = c.acts_as
+		WHERE c.acts_as = ? AND c.acts_as <> ''`, userID).Scan(&n)
 	return n, err
 }
 func (t machineClientTx) CreateClient(c *authserver.Client) error { return t.tx.insertClient(c) }

@@ -660,9 +660,9 @@ func testMachineClients(t *testing.T, open Opener) {
 	}
 }
 
-// testUseOnceUnderConcurrency: of concurrent uses of one key exactly one is
-// first; the key can be used again once PurgeExpired has swept it after
-// its expiry.
+// testMachineClientsBoundUnderConcurrency: of concurrent creations for one
+// user exactly max pass, each with its consent; an automation whose consent
+// was withdrawn frees its place; an unknown user is ENOTFOUND.
 func testMachineClientsBoundUnderConcurrency(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db, user := open(t)
@@ -706,8 +706,29 @@ func testMachineClientsBoundUnderConcurrency(t *testing.T, open Opener) {
 		AuthMethod: authserver.AuthClientSecretBasic, Scope: "entries:read", ActsAs: user, CreatedAt: t0}, 0); err != nil {
 		t.Fatalf("max 0 bounds nothing: %v", err)
 	}
+	bounded := func(id string) error {
+		return db.CreateMachineClient(ctx, &authserver.Client{ID: id, Kind: authserver.ClientPreregistered, Name: "x",
+			AuthMethod: authserver.AuthClientSecretBasic, Scope: "entries:read", ActsAs: user, CreatedAt: t0}, max+1)
+	}
+	if err := bounded("over"); epicme.ErrorCode(err) != epicme.ECONFLICT {
+		t.Fatalf("past the bound: %v, want ECONFLICT", err)
+	}
+	if err := db.DeleteConsent(ctx, user, consents[0].ClientID, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := bounded("after-withdrawal"); err != nil {
+		t.Fatalf("a withdrawn automation must free its place: %v", err)
+	}
+	err = db.CreateMachineClient(ctx, &authserver.Client{ID: "nobody's", Kind: authserver.ClientPreregistered, Name: "x",
+		AuthMethod: authserver.AuthClientSecretBasic, Scope: "entries:read", ActsAs: "no-such-user", CreatedAt: t0}, max)
+	if epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("unknown user: %v, want ENOTFOUND", err)
+	}
 }
 
+// testUseOnceUnderConcurrency: of concurrent uses of one key exactly one is
+// first; the key can be used again once PurgeExpired has swept it after
+// its expiry.
 func testUseOnceUnderConcurrency(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db, _ := open(t)
