@@ -162,14 +162,8 @@ func (s *Server) serveAppsRevoke(w http.ResponseWriter, r *http.Request) {
 		s.busyOrInternal(w, r, err)
 		return
 	}
-	// A machine client of this user's exists only for this consent.
-	if cl, err := s.lookupClient(ctx, clientID); err == nil && cl.Machine() && cl.ActsAs == user.ID {
-		if err := s.store.DeleteClient(ctx, clientID, s.now()); err != nil && epicme.ErrorCode(err) != epicme.ENOTFOUND {
-			s.busyOrInternal(w, r, err)
-			return
-		}
-		s.clients.forget(clientID)
-	}
+	// A machine client of this user's went with the consent.
+	s.clients.forget(clientID)
 	if err := s.revoked.sync(ctx); err != nil {
 		s.log.ErrorContext(ctx, "syncing revocations", "err", err)
 	}

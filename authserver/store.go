@@ -96,7 +96,9 @@ type Store interface {
 	// ListConsents returns the consents a user gave, newest first.
 	ListConsents(ctx context.Context, userID string) ([]*Consent, error)
 	// DeleteConsent withdraws a consent and revokes every grant the user
-	// gave the client.
+	// gave the client. A machine client acting for the user (Client.ActsAs)
+	// exists for that consent only, and is deleted with it as DeleteClient
+	// deletes.
 	DeleteConsent(ctx context.Context, userID, clientID string, now time.Time) error
 
 	// SigningKeys returns every stored signing key, oldest first.

@@ -247,20 +247,26 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time) error 
 		if tag.RowsAffected() == 0 {
 			return epicme.Errorf(epicme.ENOTFOUND, "client %q not found", id)
 		}
-		if err := tx.revokeGrantsWhere(now, `client_id = $2`, id); err != nil {
+		return tx.dropClientRows(id, now)
+	})
+}
+
+// dropClientRows revokes the grants of a deleted client and deletes its
+// grants, codes and consents.
+func (tx *Tx) dropClientRows(id string, now time.Time) error {
+	if err := tx.revokeGrantsWhere(now, `client_id = $2`, id); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		`DELETE FROM oauth_grants WHERE client_id = $1`,
+		`DELETE FROM oauth_codes WHERE client_id = $1`,
+		`DELETE FROM oauth_consents WHERE client_id = $1`,
+	} {
+		if _, err := tx.exec(q, id); err != nil {
 			return err
 		}
-		for _, q := range []string{
-			`DELETE FROM oauth_grants WHERE client_id = $1`,
-			`DELETE FROM oauth_codes WHERE client_id = $1`,
-			`DELETE FROM oauth_consents WHERE client_id = $1`,
-		} {
-			if _, err := tx.exec(q, id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // MarkClientUsed records the first time a client completed a flow.
@@ -653,6 +659,15 @@ func (db *DB) ListConsents(ctx context.Context, userID string) ([]*authserver.Co
 // client.
 func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, now time.Time) error {
 	return db.update(ctx, func(tx *Tx) error {
+		// A machine client acting for this user exists for this consent
+		// only: it goes too.
+		tag, err := tx.exec(`DELETE FROM oauth_clients WHERE id = $1 AND acts_as = $2`, clientID, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			return tx.dropClientRows(clientID, now)
+		}
 		if _, err := tx.exec(`DELETE FROM oauth_consents WHERE user_id = $1 AND client_id = $2`, userID, clientID); err != nil {
 			return err
 		}

@@ -162,20 +162,26 @@ func (db *DB) DeleteClient(ctx context.Context, id string, now time.Time) error 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return epicme.Errorf(epicme.ENOTFOUND, "client %q not found", id)
 		}
-		if err := tx.revokeGrantsWhere(now, `client_id = ?`, id); err != nil {
+		return tx.dropClientRows(id, now)
+	})
+}
+
+// dropClientRows revokes the grants of a deleted client and deletes its
+// grants, codes and consents.
+func (tx *Tx) dropClientRows(id string, now time.Time) error {
+	if err := tx.revokeGrantsWhere(now, `client_id = ?`, id); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		`DELETE FROM oauth_grants WHERE client_id = ?`,
+		`DELETE FROM oauth_codes WHERE client_id = ?`,
+		`DELETE FROM oauth_consents WHERE client_id = ?`,
+	} {
+		if _, err := tx.exec(q, id); err != nil {
 			return err
 		}
-		for _, q := range []string{
-			`DELETE FROM oauth_grants WHERE client_id = ?`,
-			`DELETE FROM oauth_codes WHERE client_id = ?`,
-			`DELETE FROM oauth_consents WHERE client_id = ?`,
-		} {
-			if _, err := tx.exec(q, id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // MarkClientUsed records the first time a client completed a flow.
@@ -505,6 +511,15 @@ func (db *DB) ListConsents(ctx context.Context, userID string) ([]*authserver.Co
 // client.
 func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, now time.Time) error {
 	return db.update(ctx, func(tx *Tx) error {
+		// A machine client acting for this user exists for this consent
+		// only: it goes too.
+		res, err := tx.exec(`DELETE FROM oauth_clients WHERE id = ? AND acts_as = ?`, clientID, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return tx.dropClientRows(clientID, now)
+		}
 		if _, err := tx.exec(`DELETE FROM oauth_consents WHERE user_id = ? AND client_id = ?`, userID, clientID); err != nil {
 			return err
 		}

@@ -365,6 +365,20 @@ func testConsents(t *testing.T, open Opener) {
 	if r, _ := db.IsAccessTokenRevoked(ctx, "at-code"); !r {
 		t.Fatal("withdrawing consent should revoke the client's tokens")
 	}
+	kept := &authserver.Client{ID: "kept", Kind: authserver.ClientPreregistered, Name: "App", AuthMethod: authserver.AuthNone,
+		RedirectURIs: []string{"http://127.0.0.1/cb"}, CreatedAt: t0}
+	if err := db.CreateClient(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveConsent(ctx, &authserver.Consent{UserID: user, ClientID: "kept", Scope: "user:read", CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteConsent(ctx, user, "kept", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClientByID(ctx, "kept"); err != nil {
+		t.Fatalf("withdrawing a consent keeps a client that acts for nobody: %v", err)
+	}
 }
 
 func testListAndRevokeUserGrants(t *testing.T, open Opener) {
@@ -661,8 +675,8 @@ func testMachineClients(t *testing.T, open Opener) {
 }
 
 // testMachineClientsBoundUnderConcurrency: of concurrent creations for one
-// user exactly max pass, each with its consent; an automation whose consent
-// was withdrawn frees its place; an unknown user is ENOTFOUND.
+// user exactly max pass, each with its consent; withdrawing the consent
+// deletes the automation and frees its place; an unknown user is ENOTFOUND.
 func testMachineClientsBoundUnderConcurrency(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db, user := open(t)
@@ -715,6 +729,9 @@ func testMachineClientsBoundUnderConcurrency(t *testing.T, open Opener) {
 	}
 	if err := db.DeleteConsent(ctx, user, consents[0].ClientID, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := db.ClientByID(ctx, consents[0].ClientID); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+		t.Fatalf("a machine client must go with its user's consent: %v", err)
 	}
 	if err := bounded("after-withdrawal"); err != nil {
 		t.Fatalf("a withdrawn automation must free its place: %v", err)

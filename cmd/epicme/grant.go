@@ -23,7 +23,8 @@ const grantRevokeAbout = `Revoke grants: their refresh tokens stop at once and t
 tokens go on the revocation list. Name grants by id (epicme grant list), or
 every grant of an account (--email), or of an account to one client (--email
 and --client, which also withdraws the consent, so the next authorization
-asks again).`
+asks again; an automation of the account, which exists for that consent
+only, is deleted with it).`
 
 func runGrant(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
