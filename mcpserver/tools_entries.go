@@ -132,11 +132,7 @@ type entryOut struct {
 }
 
 func (s *Server) getEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "id")
-	if err != nil {
-		return nil, err
-	}
-	id, err := a.id("id")
+	id, err := onlyID(req)
 	if err != nil {
 		return nil, err
 	}
@@ -380,11 +376,7 @@ func (a args) optStrSet(name string) (*string, error) {
 }
 
 func (s *Server) deleteEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "id")
-	if err != nil {
-		return nil, err
-	}
-	id, err := a.id("id")
+	id, err := onlyID(req)
 	if err != nil {
 		return nil, err
 	}

@@ -79,11 +79,7 @@ func (s *Server) createTag(ctx context.Context, c *epicme.Caller, req mcp.CallTo
 }
 
 func (s *Server) getTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "id")
-	if err != nil {
-		return nil, err
-	}
-	id, err := a.id("id")
+	id, err := onlyID(req)
 	if err != nil {
 		return nil, err
 	}
@@ -145,11 +141,7 @@ func (s *Server) updateTag(ctx context.Context, c *epicme.Caller, req mcp.CallTo
 }
 
 func (s *Server) deleteTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "id")
-	if err != nil {
-		return nil, err
-	}
-	id, err := a.id("id")
+	id, err := onlyID(req)
 	if err != nil {
 		return nil, err
 	}
