@@ -47,6 +47,10 @@ var OtherWorkloads = []string{ToolsList, Mixed}
 // session), so each call is one HTTP round trip.
 const ProtocolVersion = "2026-07-28"
 
+// SessionVersion is the revision RunOptions.Session speaks: the one most
+// clients use today.
+const SessionVersion = "2025-11-25"
+
 // UserHeader names the fixture user (by index) a request is for. Only the
 // benchmark's own in-process server reads it (see FixtureAuth); any other
 // server ignores it and serves its own idea of the caller.
@@ -79,6 +83,14 @@ type RunOptions struct {
 	// by this key (RFC 9449 §4, §7), as the load generator sends it; the
 	// Tokens must be bound to the key.
 	DPoP *DPoPKey
+	// Session, when set to a protocol revision before 2026-07-28
+	// (SessionVersion), sends every call on an HTTP session of that
+	// revision, as most clients do today: before the run, one session is
+	// opened per token (initialize, then notifications/initialized), and
+	// each call carries its Mcp-Session-Id and no _meta. Only get_entry,
+	// list_entries and search_entries; the calls act as user 0 when there
+	// are no Tokens.
+	Session string
 	// Tokens, when set, are bearer tokens sent one per prepared request,
 	// in order. A run prepares max(4096, len(Tokens)) requests and walks
 	// them once before repeating any, so with more tokens than calls every
@@ -235,12 +247,74 @@ func prepare(o *RunOptions) (host string, pool []prepared, err error) {
 	if !slices.Contains(Workloads, o.Workload) && !slices.Contains(OtherWorkloads, o.Workload) {
 		return "", nil, fmt.Errorf("bench: unknown workload %q (want one of %s)", o.Workload, strings.Join(append(Workloads, OtherWorkloads...), ", "))
 	}
+	if o.Session != "" && (o.Session >= ProtocolVersion || !slices.Contains(Workloads, o.Workload) || o.DPoP != nil) {
+		return "", nil, fmt.Errorf("bench: a session run takes a revision before %s and a workload of %s, without DPoP", ProtocolVersion, strings.Join(Workloads, ", "))
+	}
 	host = u.Host
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "80")
 	}
 	pool, err = buildRequests(u, o)
 	return host, pool, err
+}
+
+// openSessions opens one session of o.Session per distinct token (one
+// without a token when there are none) and returns their ids by token.
+func openSessions(o *RunOptions) (map[string]string, error) {
+	ids := map[string]string{}
+	tokens := o.Tokens
+	if len(tokens) == 0 {
+		tokens = []string{""}
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	post := func(token, sid string, msg map[string]any) (*http.Response, error) {
+		body, _ := json.Marshal(msg)
+		req, err := http.NewRequest(http.MethodPost, o.URL, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", o.Session)
+		req.Header.Set(UserHeader, "0")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
+		for k, v := range o.Header {
+			req.Header[k] = v
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp, nil
+	}
+	for _, tok := range tokens {
+		if _, ok := ids[tok]; ok {
+			continue
+		}
+		resp, err := post(tok, "", map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": map[string]any{
+			"protocolVersion": o.Session, "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "epicme-bench", "version": "1"}}})
+		if err != nil {
+			return nil, fmt.Errorf("bench: opening a session: %w", err)
+		}
+		sid := resp.Header.Get("Mcp-Session-Id")
+		if resp.StatusCode != http.StatusOK || sid == "" {
+			return nil, fmt.Errorf("bench: initialize answered %s without a session id: does the server keep %s sessions?", resp.Status, o.Session)
+		}
+		if resp, err = post(tok, sid, map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"}); err != nil {
+			return nil, fmt.Errorf("bench: opening a session: %w", err)
+		} else if resp.StatusCode != http.StatusAccepted {
+			return nil, fmt.Errorf("bench: notifications/initialized answered %s", resp.Status)
+		}
+		ids[tok] = sid
+	}
+	return ids, nil
 }
 
 // Caller makes calls of one workload on one keep-alive connection, one at
@@ -283,6 +357,13 @@ func buildRequests(u *url.URL, o *RunOptions) ([]prepared, error) {
 	if err := o.Header.Write(&extra); err != nil {
 		return nil, err
 	}
+	var sessions map[string]string
+	if o.Session != "" {
+		var err error
+		if sessions, err = openSessions(o); err != nil {
+			return nil, err
+		}
+	}
 	pool := make([]prepared, max(requestPoolSize, len(o.Tokens)))
 	for i := range pool {
 		tool := o.Workload
@@ -304,6 +385,9 @@ func buildRequests(u *url.URL, o *RunOptions) ([]prepared, error) {
 		if tool == ToolsList {
 			req = listRequest(i + 1)
 		}
+		if o.Session != "" {
+			delete(req["params"].(map[string]any), "_meta")
+		}
 		body, err := json.Marshal(req)
 		if err != nil {
 			return nil, err
@@ -311,18 +395,26 @@ func buildRequests(u *url.URL, o *RunOptions) ([]prepared, error) {
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n", path, u.Host)
 		b.WriteString("Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n")
-		if tool == ToolsList {
+		if len(o.Tokens) > 0 {
+			pool[i].token = o.Tokens[i%len(o.Tokens)]
+		}
+		user := g.r.IntN(o.Users)
+		switch {
+		case o.Session != "":
+			// A session is its user's: every call on it acts as that user.
+			fmt.Fprintf(&b, "Mcp-Protocol-Version: %s\r\nMcp-Session-Id: %s\r\n", o.Session, sessions[pool[i].token])
+			user = 0
+		case tool == ToolsList:
 			fmt.Fprintf(&b, "Mcp-Protocol-Version: %s\r\nMcp-Method: tools/list\r\n", ProtocolVersion)
-		} else {
+		default:
 			fmt.Fprintf(&b, "Mcp-Protocol-Version: %s\r\nMcp-Method: tools/call\r\nMcp-Name: %s\r\n", ProtocolVersion, tool)
 		}
-		fmt.Fprintf(&b, "%s: %d\r\n", UserHeader, g.r.IntN(o.Users))
+		fmt.Fprintf(&b, "%s: %d\r\n", UserHeader, user)
 		scheme := "Bearer"
 		if o.DPoP != nil {
 			scheme = "DPoP"
 		}
-		if len(o.Tokens) > 0 {
-			pool[i].token = o.Tokens[i%len(o.Tokens)]
+		if pool[i].token != "" {
 			fmt.Fprintf(&b, "Authorization: %s %s\r\n", scheme, pool[i].token)
 		}
 		b.Write(extra.Bytes())

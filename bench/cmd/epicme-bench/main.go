@@ -133,6 +133,7 @@ func runBenchRun(ctx context.Context, args []string, e env) error {
 		workload string
 		asJSON   bool
 		profile  string
+		session  bool
 	)
 	fs := newFlagSet("run", benchRunAbout, e)
 	data.register(fs)
@@ -145,6 +146,7 @@ func runBenchRun(ctx context.Context, args []string, e env) error {
 	fs.IntVar(&o.EntriesPerUser, "entries", 100, "entries per user in the fixture: get_entry asks for ids 1..N")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the ids and queries")
 	fs.BoolVar(&asJSON, "json", false, "print results as JSON lines")
+	fs.BoolVar(&session, "session", false, "send every call on an MCP "+bench.SessionVersion+" session (opened first; the calls act as\nfixture user 0) instead of stateless "+bench.ProtocolVersion+" requests")
 	fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of this process (load generator and, without --url,\nthe server) to `file`, for go tool pprof")
 	if err := fs.parse(args, e, false); err != nil {
 		return err
@@ -161,6 +163,9 @@ func runBenchRun(ctx context.Context, args []string, e env) error {
 	}
 	if o.Warmup == 0 {
 		o.Warmup = -1 // RunOptions: negative means none
+	}
+	if session {
+		o.Session = bench.SessionVersion
 	}
 
 	if o.URL == "" {

@@ -97,6 +97,13 @@ func TestBenchSmokeOnATinyFixture(t *testing.T) {
 	if len(seen) != 3 {
 		t.Errorf("workloads run: %v", seen)
 	}
+	// The same on MCP 2025-11-25 sessions of the real server: every call
+	// carries the session's id and is answered.
+	code, out, errOut = runCLI(t, "run", "--data-dir", dir, "--entries", "20", "--connections", "2", "--duration", "300ms", "--warmup", "100ms", "--json", "--session", "--workload", "get_entry")
+	var r struct{ Calls, Errors int64 }
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Calls == 0 || r.Errors != 0 {
+		t.Fatalf("run --session: exit %d\n%s\n%s", code, out, errOut)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {

@@ -56,8 +56,11 @@ entry, then runs each workload against each server in turn, round after round,
 rotating the order, so that drift in the machine's load hits all alike.
 Workloads: get_entry and tools/list on every server, concurrency 1, 8 and 64;
 on EpicMe only, a mixed journal workload (70% reads, 20% list/search, 10%
-writes) and a run in which every call carries a token not seen before (the
-verifier's cache misses). Each figure is the median of the rounds.
+writes), get_entry with a DPoP-bound token and a proof per call
+(get_entry+dpop), get_entry on MCP 2025-11-25 HTTP sessions, one per token,
+as most clients call today (get_entry+session), and a run in which every
+call carries a token not seen before (the verifier's cache misses). Each
+figure is the median of the rounds.
 
 It prints a table and writes results.json (every round) and chart.png to --out.
 Resident memory (VmRSS from /proc) is read at idle and sampled under the
@@ -891,6 +894,13 @@ func (h *peersHarness) measure(ctx context.Context) error {
 				}
 				r = get(c.Name, dpopWorkload, n)
 				r.Rounds = append(r.Rounds, res)
+				// get_entry on MCP 2025-11-25 sessions, one per token,
+				// as most clients call today.
+				if res, err = h.run(ctx, c, sessionWorkload, n, c.tokens, h.o.duration, h.o.warmup); err != nil {
+					return err
+				}
+				r = get(c.Name, sessionWorkload, n)
+				r.Rounds = append(r.Rounds, res)
 			}
 		}
 	}
@@ -946,6 +956,10 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 // and a proof of the key, signed by the load generator, on every call.
 const dpopWorkload = "get_entry+dpop"
 
+// sessionWorkload is get_entry on HTTP sessions of MCP 2025-11-25 (one per
+// user's token, opened before the run), the revision most clients speak.
+const sessionWorkload = "get_entry+session"
+
 func (h *peersHarness) find(name string) *contestant {
 	for _, c := range h.contestants {
 		if c.Name == name {
@@ -976,6 +990,9 @@ func (h *peersHarness) run(ctx context.Context, c *contestant, workload string, 
 	}
 	if workload == dpopWorkload {
 		o.Workload, o.DPoP = bench.GetEntry, h.dpopKey
+	}
+	if workload == sessionWorkload {
+		o.Workload, o.Session = bench.GetEntry, bench.SessionVersion
 	}
 	if warmup == 0 {
 		o.Warmup = -1
@@ -1175,7 +1192,7 @@ func (h *peersHarness) table() string {
 	var b strings.Builder
 	base := h.contestants[0].Name
 	fmt.Fprintf(&b, "\nIn brackets: %s's calls/s divided by this server's (above 1: %s is faster).\n", base, base)
-	for _, wl := range []string{bench.GetEntry, dpopWorkload, bench.ToolsList, bench.Mixed, "first-request"} {
+	for _, wl := range []string{bench.GetEntry, dpopWorkload, sessionWorkload, bench.ToolsList, bench.Mixed, "first-request"} {
 		var rows []*contestant
 		for _, c := range h.contestants {
 			if h.result(c.Name, wl, h.o.conns[0]) != nil || slices.ContainsFunc(h.o.conns, func(n int) bool { return h.result(c.Name, wl, n) != nil }) {
@@ -1222,6 +1239,9 @@ func (h *peersHarness) table() string {
 		if d != nil && g != nil && g.CallsPerSec > 0 {
 			fmt.Fprintf(&b, "\nepicme with DPoP / with bearer tokens, get_entry at %d conn: %.2f (the load generator signs each proof, on the same cores)\n", n, d.CallsPerSec/g.CallsPerSec)
 		}
+		if s, bare := h.result("epicme", sessionWorkload, n), h.result("bare", bench.GetEntry, n); s != nil && bare != nil && bare.CallsPerSec > 0 {
+			fmt.Fprintf(&b, "\nepicme on 2025-11-25 sessions / bare (stateless), get_entry at %d conn: %.2f\n", n, s.CallsPerSec/bare.CallsPerSec)
+		}
 	}
 	b.WriteString("\nserver CPU time per call (µs; user and system, from /proc; the load generator's is not counted)\n\n| server | workload |")
 	for _, n := range h.o.conns {
@@ -1232,7 +1252,7 @@ func (h *peersHarness) table() string {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	for _, wl := range []string{bench.GetEntry, dpopWorkload, bench.ToolsList, bench.Mixed, "first-request"} {
+	for _, wl := range []string{bench.GetEntry, dpopWorkload, sessionWorkload, bench.ToolsList, bench.Mixed, "first-request"} {
 		for _, c := range h.contestants {
 			if !slices.ContainsFunc(h.o.conns, func(n int) bool { return h.result(c.Name, wl, n) != nil }) {
 				continue
