@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/epicme/epicme"
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // args reads a tool's arguments. Each getter checks one argument's type and
@@ -22,7 +21,8 @@ type args struct {
 	m map[string]any
 }
 
-// newArgs checks that the arguments are an object with only known names.
+// newArgs checks that the arguments are an object with only known names
+// (addTool passes the properties of the tool's input schema).
 func newArgs(raw any, known ...string) (args, error) {
 	if raw == nil {
 		return args{m: map[string]any{}}, nil
@@ -40,16 +40,6 @@ func newArgs(raw any, known ...string) (args, error) {
 		}
 	}
 	return args{m: m}, nil
-}
-
-// onlyID reads the arguments of a tool whose one argument is the id of
-// what it acts on.
-func onlyID(req mcp.CallToolRequest) (int64, error) {
-	a, err := newArgs(req.Params.Arguments, "id")
-	if err != nil {
-		return 0, err
-	}
-	return a.id("id")
 }
 
 // id reads a required positive integer such as an entry or tag id.

@@ -37,10 +37,13 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,13 +274,20 @@ func (s *Server) caller(ctx context.Context) (*epicme.Caller, error) {
 
 // toolFunc handles a tool call for a caller already checked for the tool's
 // scopes.
-type toolFunc func(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error)
+type toolFunc func(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error)
 
 // addTool registers a tool behind the caller and scope checks. Errors become
 // tool results with isError set (a database outage a JSON-RPC error, see
 // toolFailure); a panic becomes "internal error".
 func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 	name := tool.Name
+	// The arguments a tool takes are the properties of its declared input
+	// schema: one list, which newArgs holds every call to.
+	var schema struct{ Properties map[string]json.RawMessage }
+	if err := json.Unmarshal(tool.RawInputSchema, &schema); err != nil {
+		panic("mcpserver: the input schema of " + name + ": " + err.Error())
+	}
+	known := slices.Sorted(maps.Keys(schema.Properties))
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 		// Every call of every revision passes here (mcp-go and the fast
 		// path call this handler); deferred first, it counts after recover.
@@ -302,7 +312,11 @@ func (s *Server) addTool(tool mcp.Tool, h toolFunc) {
 		if missing := c.Scopes.Missing(need...); len(missing) > 0 {
 			return s.toolError(ctx, name, forbidden("tool "+name, missing)), nil
 		}
-		res, err = h(ctx, c, req)
+		a, err := newArgs(req.Params.Arguments, known...)
+		if err != nil {
+			return s.toolFailure(ctx, name, err)
+		}
+		res, err = h(ctx, c, req, a)
 		if err != nil {
 			return s.toolFailure(ctx, name, err)
 		}

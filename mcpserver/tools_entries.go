@@ -105,10 +105,7 @@ func withDesc(schema js, d string) js {
 	return out
 }
 
-func (s *Server) whoami(_ context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	if _, err := newArgs(req.Params.Arguments); err != nil {
-		return nil, err
-	}
+func (s *Server) whoami(_ context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
 	scopes := c.Scopes
 	if scopes == nil {
 		scopes = epicme.Scopes{}
@@ -131,8 +128,8 @@ type entryOut struct {
 	Entry *epicme.Entry `json:"entry"`
 }
 
-func (s *Server) getEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	id, err := onlyID(req)
+func (s *Server) getEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	id, err := a.id("id")
 	if err != nil {
 		return nil, err
 	}
@@ -143,11 +140,8 @@ func (s *Server) getEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToo
 	return toolResult(entryOut{e}, "", entryLink(e.ID, e.Title))
 }
 
-func (s *Server) createEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "title", "content", "mood", "location", "weather", "isPrivate", "isFavorite", "tags")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) createEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	var err error
 	if req.Params.RequestState != "" || len(req.Params.InputResponses) > 0 {
 		return s.finishCreateEntry(ctx, c, req)
 	}
@@ -253,11 +247,8 @@ func (s *Server) finishCreateEntry(ctx context.Context, c *epicme.Caller, req mc
 	return createdEntry(e, added)
 }
 
-func (s *Server) listEntries(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "tagIds", "from", "to", "favoritesOnly", "limit", "cursor")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) listEntries(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	var err error
 	var f epicme.EntryFilter
 	if f.TagIDs, err = a.ids("tagIds", epicme.MaxTagsPerRequest); err != nil {
 		return nil, err
@@ -293,11 +284,8 @@ func (s *Server) listEntries(ctx context.Context, c *epicme.Caller, req mcp.Call
 	return toolResult(pageOut{page}, fmt.Sprintf("Found %d entries.", len(page.Entries)), links...)
 }
 
-func (s *Server) searchEntries(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "query", "limit", "cursor")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) searchEntries(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	var err error
 	var q epicme.SearchQuery
 	if q.Text, err = a.str("query"); err != nil {
 		return nil, err
@@ -322,11 +310,7 @@ func (s *Server) searchEntries(ctx context.Context, c *epicme.Caller, req mcp.Ca
 	return toolResult(page, fmt.Sprintf("Found %d entries matching %q.", len(page.Results), q.Text), links...)
 }
 
-func (s *Server) updateEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "id", "title", "content", "mood", "location", "weather", "isPrivate", "isFavorite")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) updateEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
 	id, err := a.id("id")
 	if err != nil {
 		return nil, err
@@ -375,8 +359,8 @@ func (a args) optStrSet(name string) (*string, error) {
 	return a.optStr(name)
 }
 
-func (s *Server) deleteEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	id, err := onlyID(req)
+func (s *Server) deleteEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	id, err := a.id("id")
 	if err != nil {
 		return nil, err
 	}

@@ -55,11 +55,8 @@ type tagOut struct {
 	Tag *epicme.Tag `json:"tag"`
 }
 
-func (s *Server) createTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "name", "description")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) createTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	var err error
 	var in epicme.NewTag
 	if in.Name, err = a.str("name"); err != nil {
 		return nil, err
@@ -78,8 +75,8 @@ func (s *Server) createTag(ctx context.Context, c *epicme.Caller, req mcp.CallTo
 	return toolResult(tagOut{t}, fmt.Sprintf("Tag %q created successfully with ID %q", t.Name, strconv.FormatInt(t.ID, 10)), tagLink(t.ID, t.Name))
 }
 
-func (s *Server) getTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	id, err := onlyID(req)
+func (s *Server) getTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	id, err := a.id("id")
 	if err != nil {
 		return nil, err
 	}
@@ -90,10 +87,7 @@ func (s *Server) getTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolR
 	return toolResult(tagOut{t}, "", tagLink(t.ID, t.Name))
 }
 
-func (s *Server) listTags(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	if _, err := newArgs(req.Params.Arguments); err != nil {
-		return nil, err
-	}
+func (s *Server) listTags(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
 	tags, err := s.store.ListTags(ctx, c.User.ID)
 	if err != nil {
 		return nil, err
@@ -110,11 +104,7 @@ func (s *Server) listTags(ctx context.Context, c *epicme.Caller, req mcp.CallToo
 	}{tags}, fmt.Sprintf("Found %d tags.", len(tags)), links...)
 }
 
-func (s *Server) updateTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	a, err := newArgs(req.Params.Arguments, "id", "name", "description")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) updateTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
 	id, err := a.id("id")
 	if err != nil {
 		return nil, err
@@ -140,8 +130,8 @@ func (s *Server) updateTag(ctx context.Context, c *epicme.Caller, req mcp.CallTo
 	return toolResult(tagOut{t}, fmt.Sprintf("Tag %q (ID: %d) updated successfully", t.Name, t.ID), tagLink(t.ID, t.Name))
 }
 
-func (s *Server) deleteTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	id, err := onlyID(req)
+func (s *Server) deleteTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	id, err := a.id("id")
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +162,8 @@ func (s *Server) deleteTag(ctx context.Context, c *epicme.Caller, req mcp.CallTo
 	}{true, deleted}, fmt.Sprintf("Tag %q (ID: %d) deleted successfully", deleted.Name, deleted.ID))
 }
 
-func (s *Server) addTagToEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	e, t, err := s.entryAndTag(ctx, c, req)
+func (s *Server) addTagToEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	e, t, err := s.entryAndTag(ctx, c, a)
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +179,8 @@ func (s *Server) addTagToEntry(ctx context.Context, c *epicme.Caller, req mcp.Ca
 		entryLink(e.ID, e.Title), tagLink(t.ID, t.Name))
 }
 
-func (s *Server) removeTagFromEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	e, t, err := s.entryAndTag(ctx, c, req)
+func (s *Server) removeTagFromEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
+	e, t, err := s.entryAndTag(ctx, c, a)
 	if err != nil {
 		return nil, err
 	}
@@ -212,11 +202,7 @@ func (s *Server) removeTagFromEntry(ctx context.Context, c *epicme.Caller, req m
 
 // entryAndTag reads the entryId and tagId arguments and loads both rows, so
 // that a missing one is named in the error.
-func (s *Server) entryAndTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest) (*epicme.Entry, *epicme.Tag, error) {
-	a, err := newArgs(req.Params.Arguments, "entryId", "tagId")
-	if err != nil {
-		return nil, nil, err
-	}
+func (s *Server) entryAndTag(ctx context.Context, c *epicme.Caller, a args) (*epicme.Entry, *epicme.Tag, error) {
 	entryID, err := a.id("entryId")
 	if err != nil {
 		return nil, nil, err
