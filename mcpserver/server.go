@@ -273,7 +273,7 @@ func (s *Server) caller(ctx context.Context) (*epicme.Caller, error) {
 }
 
 // toolFunc handles a tool call for a caller already checked for the tool's
-// scopes.
+// scopes, with arguments of the names its input schema declares.
 type toolFunc func(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error)
 
 // addTool registers a tool behind the caller and scope checks. Errors become
