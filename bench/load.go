@@ -87,9 +87,9 @@ type RunOptions struct {
 	// (SessionVersion), sends every call on an HTTP session of that
 	// revision, as most clients do today: before the run, one session is
 	// opened per token (initialize, then notifications/initialized), and
-	// each call carries its Mcp-Session-Id and no _meta. Only get_entry,
-	// list_entries and search_entries; the calls act as user 0 when there
-	// are no Tokens.
+	// each call carries its Mcp-Session-Id and no _meta; the sessions are
+	// ended (DELETE) when the run is over. Only get_entry, list_entries and
+	// search_entries. UserHeader is always 0: a session is its user's.
 	Session string
 	// Tokens, when set, are bearer tokens sent one per prepared request,
 	// in order. A run prepares max(4096, len(Tokens)) requests and walks
@@ -163,10 +163,11 @@ const requestPoolSize = 4096
 // status is not 200, or the JSON-RPC response is an error or a tool error.
 func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	o.setDefaults()
-	host, pool, err := prepare(&o)
+	host, pool, closeSessions, err := prepare(ctx, &o)
 	if err != nil {
 		return nil, err
 	}
+	defer closeSessions()
 	htu := strings.SplitN(o.URL, "?", 2)[0]
 
 	var (
@@ -238,38 +239,49 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	return r, nil
 }
 
-// prepare checks the options and builds the raw requests of a run.
-func prepare(o *RunOptions) (host string, pool []prepared, err error) {
+// prepare checks the options and builds the raw requests of a run; end
+// ends the sessions it opened (RunOptions.Session).
+func prepare(ctx context.Context, o *RunOptions) (host string, pool []prepared, end func(), err error) {
+	end = func() {}
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return "", nil, fmt.Errorf("bench: URL %q must be an http:// URL (the load generator speaks plain HTTP/1.1)", o.URL)
+		return "", nil, end, fmt.Errorf("bench: URL %q must be an http:// URL (the load generator speaks plain HTTP/1.1)", o.URL)
 	}
 	if !slices.Contains(Workloads, o.Workload) && !slices.Contains(OtherWorkloads, o.Workload) {
-		return "", nil, fmt.Errorf("bench: unknown workload %q (want one of %s)", o.Workload, strings.Join(append(Workloads, OtherWorkloads...), ", "))
+		return "", nil, end, fmt.Errorf("bench: unknown workload %q (want one of %s)", o.Workload, strings.Join(append(Workloads, OtherWorkloads...), ", "))
 	}
 	if o.Session != "" && (o.Session >= ProtocolVersion || !slices.Contains(Workloads, o.Workload) || o.DPoP != nil) {
-		return "", nil, fmt.Errorf("bench: a session run takes a revision before %s and a workload of %s, without DPoP", ProtocolVersion, strings.Join(Workloads, ", "))
+		return "", nil, end, fmt.Errorf("bench: a session run takes a revision before %s and a workload of %s, without DPoP", ProtocolVersion, strings.Join(Workloads, ", "))
 	}
 	host = u.Host
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "80")
 	}
-	pool, err = buildRequests(u, o)
-	return host, pool, err
+	var sessions map[string]string
+	if o.Session != "" {
+		if sessions, err = openSessions(ctx, o); err != nil {
+			return "", nil, end, err
+		}
+		end = func() { endSessions(o, sessions) }
+	}
+	pool, err = buildRequests(u, o, sessions)
+	if err != nil {
+		end()
+	}
+	return host, pool, end, err
 }
 
 // openSessions opens one session of o.Session per distinct token (one
 // without a token when there are none) and returns their ids by token.
-func openSessions(o *RunOptions) (map[string]string, error) {
+func openSessions(ctx context.Context, o *RunOptions) (map[string]string, error) {
 	ids := map[string]string{}
 	tokens := o.Tokens
 	if len(tokens) == 0 {
 		tokens = []string{""}
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
 	post := func(token, sid string, msg map[string]any) (*http.Response, error) {
 		body, _ := json.Marshal(msg)
-		req, err := http.NewRequest(http.MethodPost, o.URL, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.URL, bytes.NewReader(body))
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +298,7 @@ func openSessions(o *RunOptions) (map[string]string, error) {
 		for k, v := range o.Header {
 			req.Header[k] = v
 		}
-		resp, err := client.Do(req)
+		resp, err := sessionClient.Do(req)
 		if err != nil {
 			return nil, err
 		}
@@ -304,42 +316,83 @@ func openSessions(o *RunOptions) (map[string]string, error) {
 			return nil, fmt.Errorf("bench: opening a session: %w", err)
 		}
 		sid := resp.Header.Get("Mcp-Session-Id")
-		if resp.StatusCode != http.StatusOK || sid == "" {
-			return nil, fmt.Errorf("bench: initialize answered %s without a session id: does the server keep %s sessions?", resp.Status, o.Session)
-		}
-		if resp, err = post(tok, sid, map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"}); err != nil {
-			return nil, fmt.Errorf("bench: opening a session: %w", err)
-		} else if resp.StatusCode != http.StatusAccepted {
-			return nil, fmt.Errorf("bench: notifications/initialized answered %s", resp.Status)
+		switch {
+		case resp.StatusCode != http.StatusOK:
+			endSessions(o, ids)
+			return nil, fmt.Errorf("bench: initialize answered %s", resp.Status)
+		case sid == "":
+			endSessions(o, ids)
+			return nil, fmt.Errorf("bench: initialize answered without a session id: does the server keep %s sessions?", o.Session)
 		}
 		ids[tok] = sid
+		if resp, err = post(tok, sid, map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"}); err != nil || resp.StatusCode != http.StatusAccepted {
+			endSessions(o, ids)
+			if err == nil {
+				err = fmt.Errorf("answered %s", resp.Status)
+			}
+			return nil, fmt.Errorf("bench: notifications/initialized: %w", err)
+		}
 	}
 	return ids, nil
+}
+
+// sessionClient opens and ends the sessions of session runs.
+var sessionClient = &http.Client{Timeout: 30 * time.Second}
+
+// endSessions ends the sessions openSessions opened (MCP 2025-11-25
+// transports, session management: DELETE with the session's id), so that
+// later runs do not share the server with them; failures are ignored.
+func endSessions(o *RunOptions, ids map[string]string) {
+	for tok, sid := range ids {
+		req, err := http.NewRequest(http.MethodDelete, o.URL, nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("Mcp-Protocol-Version", o.Session)
+		req.Header.Set(UserHeader, "0")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		for k, v := range o.Header {
+			req.Header[k] = v
+		}
+		if resp, err := sessionClient.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
 }
 
 // Caller makes calls of one workload on one keep-alive connection, one at
 // a time. It is what each connection of Run does, for callers that drive
 // the pace themselves (a testing.B benchmark). It is not safe for concurrent
 // use: make one per goroutine.
-type Caller struct{ w *worker }
+type Caller struct {
+	w   *worker
+	end func()
+}
 
 // NewCaller prepares a Caller; only URL, Workload, Users, EntriesPerUser,
-// Seed and Header of o matter. offset picks where in the prepared requests
+// Seed, Header, Session, DPoP and Tokens of o matter. offset picks where in the prepared requests
 // this caller starts, so that parallel callers send different ones.
 func NewCaller(o RunOptions, offset int) (*Caller, error) {
 	o.setDefaults()
-	host, pool, err := prepare(&o)
+	host, pool, end, err := prepare(context.Background(), &o)
 	if err != nil {
 		return nil, err
 	}
-	return &Caller{&worker{addr: host, pool: pool, next: offset, dpop: o.DPoP, htu: strings.SplitN(o.URL, "?", 2)[0]}}, nil
+	return &Caller{&worker{addr: host, pool: pool, next: offset, dpop: o.DPoP, htu: strings.SplitN(o.URL, "?", 2)[0]}, end}, nil
 }
 
 // Call makes one call; an error means the call failed (see Run).
 func (c *Caller) Call() error { return c.w.call() }
 
 // Close closes the connection.
-func (c *Caller) Close() { c.w.close() }
+func (c *Caller) Close() {
+	c.w.close()
+	c.end()
+}
 
 // prepared is one raw HTTP request of a run: with DPoP, the proof header
 // goes in at split, and is signed for token.
@@ -350,19 +403,12 @@ type prepared struct {
 }
 
 // buildRequests prepares the raw HTTP requests of a run.
-func buildRequests(u *url.URL, o *RunOptions) ([]prepared, error) {
+func buildRequests(u *url.URL, o *RunOptions, sessions map[string]string) ([]prepared, error) {
 	g := newTextGen(o.Seed, 1<<40)
 	path := u.RequestURI()
 	var extra bytes.Buffer
 	if err := o.Header.Write(&extra); err != nil {
 		return nil, err
-	}
-	var sessions map[string]string
-	if o.Session != "" {
-		var err error
-		if sessions, err = openSessions(o); err != nil {
-			return nil, err
-		}
 	}
 	pool := make([]prepared, max(requestPoolSize, len(o.Tokens)))
 	for i := range pool {

@@ -658,7 +658,9 @@ func (db *DB) ListConsents(ctx context.Context, userID string) ([]*authserver.Co
 // DeleteConsent withdraws a consent and revokes the user's grants to the
 // client.
 func (db *DB) DeleteConsent(ctx context.Context, userID, clientID string, now time.Time) error {
-	return db.update(ctx, func(tx *Tx) error {
+	// The user's row first, as every transaction on one user's rows locks
+	// it (and DeleteAccount, which deletes the same rows, does).
+	return db.updateJournal(ctx, userID, func(tx *Tx) error {
 		// A machine client acting for this user exists for this consent
 		// only: it goes too.
 		tag, err := tx.exec(`DELETE FROM oauth_clients WHERE id = $1 AND acts_as = $2`, clientID, userID)

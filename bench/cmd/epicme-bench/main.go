@@ -112,8 +112,9 @@ func runBenchFixture(ctx context.Context, args []string, e env) error {
 }
 
 const benchRunAbout = `Send MCP tools/call requests (protocol 2026-07-28: stateless JSON POSTs on
-keep-alive HTTP/1.1 connections) and report calls/s and latency percentiles.
-Exits with status 1 if any call failed.
+keep-alive HTTP/1.1 connections; with --session, on 2025-11-25 sessions
+instead) and report calls/s and latency percentiles. Exits with status 1 if
+any call failed.
 
 Two ways to choose the server:
   --url http://127.0.0.1:8080/mcp
@@ -165,7 +166,10 @@ func runBenchRun(ctx context.Context, args []string, e env) error {
 		o.Warmup = -1 // RunOptions: negative means none
 	}
 	if session {
-		o.Session = bench.SessionVersion
+		if o.Users > 1 {
+			return usagef("--users spreads calls over users; a --session run acts as fixture user 0 (a session is its user's)")
+		}
+		o.Session, o.Users = bench.SessionVersion, 1
 	}
 
 	if o.URL == "" {

@@ -100,7 +100,7 @@ func runBenchPeers(ctx context.Context, args []string, e env) error {
 	fs.DurationVar(&o.missDuration, "miss-duration", 2*time.Second, "how long to measure the first-request-per-token runs")
 	fs.StringVar(&conns, "connections", "1,8,64", "comma-separated concurrencies (keep-alive connections)")
 	fs.StringVar(&only, "only", "", "comma-separated contestants to run (default: all): "+strings.Join(peerContestants, ","))
-	fs.BoolVar(&o.noExtras, "no-extras", false, "skip EpicMe's mixed and first-request-per-token workloads")
+	fs.BoolVar(&o.noExtras, "no-extras", false, "skip EpicMe's mixed, DPoP, session and first-request-per-token workloads")
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
