@@ -339,9 +339,9 @@ type MachineClientTx interface {
 	// MachineClients counts the machine clients acting for userID that
 	// the user still consents to (those listed under connected apps).
 	MachineClients(userID string) (int, error)
-	// CreateClient and SaveConsent store as the Store methods of those
-	// names do.
-	CreateClient(c *Client) error
+	// InsertClient and SaveConsent store as Store's CreateClient and
+	// SaveConsent do.
+	InsertClient(c *Client) error
 	SaveConsent(c *Consent) error
 }
 
@@ -355,7 +355,7 @@ func CreateMachineClientIn(tx MachineClientTx, c *Client, max int) error {
 	if max > 0 && held >= max {
 		return epicme.Errorf(epicme.ECONFLICT, "the user holds %d machine clients, the most allowed", held)
 	}
-	if err := tx.CreateClient(c); err != nil {
+	if err := tx.InsertClient(c); err != nil {
 		return err
 	}
 	return tx.SaveConsent(&Consent{UserID: c.ActsAs, ClientID: c.ID, Scope: c.Scope, CreatedAt: c.CreatedAt, UpdatedAt: c.CreatedAt})

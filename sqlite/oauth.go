@@ -74,10 +74,11 @@ func scanClient(row interface{ Scan(...any) error }) (*authserver.Client, error)
 
 // CreateClient stores a new client.
 func (db *DB) CreateClient(ctx context.Context, c *authserver.Client) error {
-	return db.update(ctx, func(tx *Tx) error { return tx.insertClient(c) })
+	return db.update(ctx, func(tx *Tx) error { return tx.InsertClient(c) })
 }
 
-func (tx *Tx) insertClient(c *authserver.Client) error {
+// InsertClient stores a new client (authserver.MachineClientTx).
+func (tx *Tx) InsertClient(c *authserver.Client) error {
 	_, err := tx.exec(`INSERT INTO oauth_clients (`+clientColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Kind, c.Name, c.SecretHash, jsonList(c.RedirectURIs), c.AuthMethod, jsonList(c.GrantTypes), c.Scope,
@@ -101,22 +102,18 @@ func (db *DB) CreateMachineClient(ctx context.Context, c *authserver.Client, max
 		if users == 0 {
 			return epicme.UserNotFound()
 		}
-		return authserver.CreateMachineClientIn(machineClientTx{tx}, c, max)
+		return authserver.CreateMachineClientIn(tx, c, max)
 	})
 }
 
-// machineClientTx is the SQL of CreateMachineClient; its rule is
-// authserver.CreateMachineClientIn's.
-type machineClientTx struct{ tx *Tx }
-
-func (t machineClientTx) MachineClients(userID string) (int, error) {
+// MachineClients counts the machine clients acting for userID that the
+// user still consents to (authserver.MachineClientTx).
+func (tx *Tx) MachineClients(userID string) (int, error) {
 	var n int
-	err := t.tx.queryRow(`SELECT count(*) FROM oauth_clients c JOIN oauth_consents k ON k.client_id = c.id AND k.user_id = c.acts_as
+	err := tx.queryRow(`SELECT count(*) FROM oauth_clients c JOIN oauth_consents k ON k.client_id = c.id AND k.user_id = c.acts_as
 		WHERE c.acts_as = ? AND c.acts_as <> ''`, userID).Scan(&n)
 	return n, err
 }
-func (t machineClientTx) CreateClient(c *authserver.Client) error { return t.tx.insertClient(c) }
-func (t machineClientTx) SaveConsent(c *authserver.Consent) error { return t.tx.saveConsent(c) }
 
 // ClientByID returns a stored client.
 func (db *DB) ClientByID(ctx context.Context, id string) (*authserver.Client, error) {
@@ -490,10 +487,11 @@ func (db *DB) Consent(ctx context.Context, userID, clientID string) (*authserver
 
 // SaveConsent creates or replaces a consent.
 func (db *DB) SaveConsent(ctx context.Context, c *authserver.Consent) error {
-	return db.update(ctx, func(tx *Tx) error { return tx.saveConsent(c) })
+	return db.update(ctx, func(tx *Tx) error { return tx.SaveConsent(c) })
 }
 
-func (tx *Tx) saveConsent(c *authserver.Consent) error {
+// SaveConsent creates or replaces a consent (authserver.MachineClientTx).
+func (tx *Tx) SaveConsent(c *authserver.Consent) error {
 	_, err := tx.exec(`INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
