@@ -279,89 +279,80 @@ func openSessions(ctx context.Context, o *RunOptions) (map[string]string, error)
 	if len(tokens) == 0 {
 		tokens = []string{""}
 	}
-	post := func(token, sid string, msg map[string]any) (*http.Response, error) {
-		body, _ := json.Marshal(msg)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.URL, bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Protocol-Version", o.Session)
-		req.Header.Set(UserHeader, "0")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		if sid != "" {
-			req.Header.Set("Mcp-Session-Id", sid)
-		}
-		for k, v := range o.Header {
-			req.Header[k] = v
-		}
-		resp, err := sessionClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp, nil
+	fail := func(step string, err error) (map[string]string, error) {
+		endSessions(o, ids)
+		return nil, fmt.Errorf("bench: %s: %w", step, err)
 	}
 	for _, tok := range tokens {
 		if _, ok := ids[tok]; ok {
 			continue
 		}
-		resp, err := post(tok, "", map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": map[string]any{
+		resp, err := sessionRequest(ctx, o, http.MethodPost, tok, "", map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": map[string]any{
 			"protocolVersion": o.Session, "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "epicme-bench", "version": "1"}}})
-		if err != nil {
-			return nil, fmt.Errorf("bench: opening a session: %w", err)
-		}
-		sid := resp.Header.Get("Mcp-Session-Id")
 		switch {
+		case err != nil:
+			return fail("initialize", err)
 		case resp.StatusCode != http.StatusOK:
-			endSessions(o, ids)
-			return nil, fmt.Errorf("bench: initialize answered %s", resp.Status)
-		case sid == "":
-			endSessions(o, ids)
-			return nil, fmt.Errorf("bench: initialize answered without a session id: does the server keep %s sessions?", o.Session)
+			return fail("initialize", errors.New("answered "+resp.Status))
+		case resp.Header.Get("Mcp-Session-Id") == "":
+			return fail("initialize", fmt.Errorf("answered without a session id: does the server keep %s sessions?", o.Session))
 		}
-		ids[tok] = sid
-		if resp, err = post(tok, sid, map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"}); err != nil || resp.StatusCode != http.StatusAccepted {
-			endSessions(o, ids)
-			if err == nil {
-				err = fmt.Errorf("answered %s", resp.Status)
-			}
-			return nil, fmt.Errorf("bench: notifications/initialized: %w", err)
+		ids[tok] = resp.Header.Get("Mcp-Session-Id")
+		resp, err = sessionRequest(ctx, o, http.MethodPost, tok, ids[tok], map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"})
+		if err == nil && resp.StatusCode != http.StatusAccepted {
+			err = errors.New("answered " + resp.Status)
+		}
+		if err != nil {
+			return fail("notifications/initialized", err)
 		}
 	}
 	return ids, nil
 }
-
-// sessionClient opens and ends the sessions of session runs.
-var sessionClient = &http.Client{Timeout: 30 * time.Second}
 
 // endSessions ends the sessions openSessions opened (MCP 2025-11-25
 // transports, session management: DELETE with the session's id), so that
 // later runs do not share the server with them; failures are ignored.
 func endSessions(o *RunOptions, ids map[string]string) {
 	for tok, sid := range ids {
-		req, err := http.NewRequest(http.MethodDelete, o.URL, nil)
-		if err != nil {
-			return
-		}
-		req.Header.Set("Mcp-Session-Id", sid)
-		req.Header.Set("Mcp-Protocol-Version", o.Session)
-		req.Header.Set(UserHeader, "0")
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		for k, v := range o.Header {
-			req.Header[k] = v
-		}
-		if resp, err := sessionClient.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
+		sessionRequest(context.Background(), o, http.MethodDelete, tok, sid, nil)
 	}
+}
+
+// sessionClient opens and ends the sessions of session runs.
+var sessionClient = &http.Client{Timeout: 30 * time.Second}
+
+// sessionRequest sends one request of a session's life (its body, if any,
+// is msg) with the run's headers, and returns the response, its body read.
+func sessionRequest(ctx context.Context, o *RunOptions, method, token, sid string, msg map[string]any) (*http.Response, error) {
+	var body io.Reader
+	if msg != nil {
+		b, _ := json.Marshal(msg)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, o.URL, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", o.Session)
+	req.Header.Set(UserHeader, "0")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
+	for k, v := range o.Header {
+		req.Header[k] = v
+	}
+	resp, err := sessionClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
 }
 
 // Caller makes calls of one workload on one keep-alive connection, one at
