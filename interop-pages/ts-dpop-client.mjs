@@ -13,12 +13,11 @@
 // MCP request (its Authorization scheme, whether it carried a proof, and
 // the status), "call" for a tool's structured result.
 
-import crypto from 'node:crypto';
-import http from 'node:http';
-
 import {
   Client, DpopSession, StreamableHTTPClientTransport, UnauthorizedError,
 } from '@modelcontextprotocol/client';
+
+import { MemoryProvider, listen } from './provider.mjs';
 
 const mcpUrl = new URL(process.argv[2]);
 const say = (what, value) => console.log(`${what} ${JSON.stringify(value)}`);
@@ -41,60 +40,15 @@ const fetch = async (input, init) => {
   return res;
 };
 
-// The callback listener: the browser brings the code here.
-const server = http.createServer();
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const redirectUrl = `http://127.0.0.1:${server.address().port}/callback`;
-let arrive;
-const callback = new Promise((resolve) => { arrive = resolve; });
-server.on('request', (req, res) => {
-  const u = new URL(req.url, redirectUrl);
-  if (u.pathname !== '/callback') {
-    res.writeHead(404).end();
-    return;
-  }
-  res.writeHead(200, { 'Content-Type': 'text/plain' }).end('Signed in. You can close this window.');
-  arrive(u);
-});
-
+const listener = await listen();
 const session = await DpopSession.create();
 
-// A public client (PKCE, no secret), registered dynamically, whose tokens
-// are bound to the session's key.
-class Provider {
-  #client; #tokens; #verifier; #discovery; #state;
-  get redirectUrl() { return redirectUrl; }
-  get clientMetadata() {
-    return {
-      client_name: 'TypeScript client with DPoP',
-      redirect_uris: [redirectUrl],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state() { this.#state = crypto.randomBytes(16).toString('base64url'); return this.#state; }
-  expectedState() { return this.#state; }
-  clientInformation() { return this.#client; }
-  saveClientInformation(info) { this.#client = info; }
-  tokens() { return this.#tokens; }
-  saveTokens(tokens) { this.#tokens = tokens; }
-  saveCodeVerifier(v) { this.#verifier = v; }
-  codeVerifier() { return this.#verifier; }
-  saveDiscoveryState(s) { this.#discovery = s; }
-  discoveryState() { return this.#discovery; }
-  invalidateCredentials(scope) {
-    if (scope === 'all' || scope === 'client') this.#client = undefined;
-    if (scope === 'all' || scope === 'tokens') this.#tokens = undefined;
-    if (scope === 'all' || scope === 'verifier') this.#verifier = undefined;
-  }
+// A public client whose tokens are bound to the session's key.
+class Provider extends MemoryProvider {
   dpop() { return session; }
-  redirectToAuthorization(url) {
-    console.log(`Open this URL in your browser to sign in: ${url}`);
-  }
 }
 
-const provider = new Provider();
+const provider = new Provider(listener, 'TypeScript client with DPoP');
 const newClient = () => new Client({ name: 'epicme-pages-ts-dpop', version: '1.0.0' });
 
 try {
@@ -105,10 +59,7 @@ try {
   } catch (err) {
     if (!(err instanceof UnauthorizedError)) throw err;
   }
-  const back = await callback;
-  if (back.searchParams.get('error')) throw new Error(`authorization refused: ${back.searchParams.get('error')}`);
-  if (back.searchParams.get('state') !== provider.expectedState()) throw new Error('the callback state does not match');
-  await transport.finishAuth(back.searchParams);
+  await transport.finishAuth(await provider.checkCallback());
 
   const client = newClient();
   transport = new StreamableHTTPClientTransport(mcpUrl, { fetch, authProvider: provider });
@@ -120,5 +71,5 @@ try {
   }
   await client.close();
 } finally {
-  server.close();
+  listener.close();
 }

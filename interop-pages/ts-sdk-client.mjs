@@ -19,11 +19,11 @@
 // "client" for the client_id in use, "register" for each request to a
 // registration endpoint.
 
-import crypto from 'node:crypto';
-import http from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError, auth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
+
+import { MemoryProvider, listen } from './provider.mjs';
 
 const mcpUrl = new URL(process.argv[2]);
 const mode = process.argv[3] ?? 'plain';
@@ -45,69 +45,20 @@ globalThis.fetch = async (input, init) => {
   return res;
 };
 
-// The callback listener: the browser brings each code here.
-const server = http.createServer();
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const redirectUrl = `http://127.0.0.1:${server.address().port}/callback`;
-let arrive;
-server.on('request', (req, res) => {
-  const u = new URL(req.url, redirectUrl);
-  if (u.pathname !== '/callback') {
-    res.writeHead(404).end();
-    return;
-  }
-  res.writeHead(200, { 'Content-Type': 'text/plain' }).end('Signed in. You can close this window.');
-  arrive?.(u);
-});
-
-// An OAuth client provider kept in memory: a public client (PKCE, no
-// secret) with the loopback redirect URI above, registered dynamically
-// unless it has a client metadata URL.
-class Provider {
-  #client; #tokens; #verifier; #discovery;
-  stateValue;
-  get redirectUrl() { return redirectUrl; }
+// The callback listener, and an OAuth client provider kept in memory,
+// registered dynamically unless it has a client metadata URL.
+const listener = await listen();
+class Provider extends MemoryProvider {
   get clientMetadataUrl() { return clientMetadataUrl; }
-  get clientMetadata() {
-    return {
-      client_name: 'TypeScript SDK client',
-      redirect_uris: [redirectUrl],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  // A fresh state for every authorization request.
-  state() { return this.stateValue = crypto.randomBytes(16).toString('base64url'); }
-  clientInformation() { return this.#client; }
-  saveClientInformation(info) { this.#client = info; }
-  tokens() { return this.#tokens; }
-  saveTokens(tokens) { this.#tokens = tokens; }
-  saveCodeVerifier(v) { this.#verifier = v; }
-  codeVerifier() { return this.#verifier; }
-  saveDiscoveryState(s) { this.#discovery = s; }
-  discoveryState() { return this.#discovery; }
-  invalidateCredentials(scope) {
-    if (scope === 'all' || scope === 'client') this.#client = undefined;
-    if (scope === 'all' || scope === 'tokens') this.#tokens = undefined;
-    if (scope === 'all' || scope === 'verifier') this.#verifier = undefined;
-  }
-  redirectToAuthorization(url) {
-    // Armed before the URL is shown, so that no callback is missed.
-    this.callback = new Promise((resolve) => { arrive = resolve; });
-    console.log(`Open this URL in your browser to sign in: ${url}`);
-  }
 }
 
-const provider = new Provider();
+const provider = new Provider(listener, 'TypeScript SDK client');
 
 // signedIn waits for the browser at the callback and redeems the code.
 const signedIn = async () => {
-  const back = await provider.callback;
-  if (back.searchParams.get('error')) throw new Error(`authorization refused: ${back.searchParams.get('error')}`);
-  if (back.searchParams.get('state') !== provider.stateValue) throw new Error('the callback state does not match');
+  const back = await provider.checkCallback();
   const pending = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
-  await pending.finishAuth(back.searchParams.get('code'));
+  await pending.finishAuth(back.get('code'));
 };
 
 const connect = async () => {
@@ -170,5 +121,5 @@ try {
   }
   await client.close();
 } finally {
-  server.close();
+  listener.close();
 }
