@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
@@ -73,12 +74,7 @@ func (k machineKey) assertion(t *testing.T, e *env, id string, claims map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, _ := json.Marshal(c)
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
+	out, err := jwt.Signed(s).Claims(c).Serialize()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Key is a client's DPoP key pair (P-256) and the JWK SHA-256 thumbprint
@@ -49,12 +49,7 @@ func (k Key) Proof(t testing.TB, claims map[string]any, header map[jose.HeaderKe
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, _ := json.Marshal(claims)
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
+	out, err := jwt.Signed(s).Claims(claims).Serialize()
 	if err != nil {
 		t.Fatal(err)
 	}
