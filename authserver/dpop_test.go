@@ -50,15 +50,9 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 	if algs := e.get("/.well-known/oauth-authorization-server").json(t)["dpop_signing_alg_values_supported"]; algs == nil || !strings.Contains(mustString(algs), "ES256") {
 		t.Fatalf("dpop_signing_alg_values_supported = %v", algs)
 	}
-	c := e.publicClient()
 	k := dpoptest.NewKey(t)
-	v, ch := pkce()
-	code := e.browser().authorize(c, ch, nil)
-	tokenURL := e.issuer + authserver.TokenPath
-	r := tokenRequest(t, e, url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
-		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
-	}, proof(t, e, k, "POST", tokenURL, ""))
+	form, tokenURL := codeForm(t, e, nil)
+	r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, ""))
 	if r.status != http.StatusOK {
 		t.Fatalf("token request with a proof: %d %s", r.status, r.body)
 	}
@@ -103,7 +97,7 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 
 	// The public client's refresh token is bound to the key too: without
 	// a proof, or with another key's, it is refused and nothing rotates.
-	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {c.id}}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": form["client_id"]}
 	wantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
 	wantOAuthError(t, tokenRequest(t, e, refresh, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
 	// With a proof by the key it refreshes, and the binding carries on.
@@ -123,15 +117,8 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 // token; the code stays unredeemed.
 func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
 	e := newEnv(t)
-	c := e.publicClient()
 	k := dpoptest.NewKey(t)
-	v, ch := pkce()
-	code := e.browser().authorize(c, ch, nil)
-	tokenURL := e.issuer + authserver.TokenPath
-	form := url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
-		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
-	}
+	form, tokenURL := codeForm(t, e, nil)
 	good := proof(t, e, k, "POST", tokenURL, "")
 	for name, proof := range map[string]string{
 		"another URL":    proof(t, e, k, "POST", e.issuer+"/elsewhere", ""),
@@ -154,22 +141,16 @@ func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
 // endpoint.
 func TestRule_RFC9449_10_DPoPJKTBindsTheCode(t *testing.T) {
 	e := newEnv(t)
-	c := e.publicClient()
 	k, thief := dpoptest.NewKey(t), dpoptest.NewKey(t)
-	v, ch := pkce()
-	code := e.browser().authorize(c, ch, url.Values{"dpop_jkt": {k.JKT}})
-	tokenURL := e.issuer + authserver.TokenPath
-	form := url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
-		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
-	}
+	form, tokenURL := codeForm(t, e, url.Values{"dpop_jkt": {k.JKT}})
 	wantOAuthError(t, tokenRequest(t, e, form, ""), http.StatusBadRequest, "invalid_dpop_proof")
 	wantOAuthError(t, tokenRequest(t, e, form, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
 	if r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, "")); r.status != http.StatusOK {
 		t.Fatalf("the code with a proof by its key: %d %s", r.status, r.body)
 	}
 
-	_, ch = pkce()
+	c := e.publicClient()
+	_, ch := pkce()
 	r := e.browser().get(e.authzURL(c, ch, url.Values{"dpop_jkt": {"not-a-thumbprint"}}))
 	if q := location(t, r, c.redirect); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "dpop_jkt") {
 		t.Fatalf("a malformed dpop_jkt: %v", q)
@@ -188,15 +169,8 @@ func mustString(v any) string {
 // too.
 func TestRule_RFC9449_8_TokenEndpointNonce(t *testing.T) {
 	e := newEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
-	c := e.publicClient()
 	k := dpoptest.NewKey(t)
-	v, ch := pkce()
-	code := e.browser().authorize(c, ch, nil)
-	tokenURL := e.issuer + authserver.TokenPath
-	form := url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
-		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
-	}
+	form, tokenURL := codeForm(t, e, nil)
 	r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, ""))
 	wantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
 	nonce := r.header.Get("DPoP-Nonce")
@@ -220,4 +194,18 @@ func TestRule_RFC9449_8_TokenEndpointNonce(t *testing.T) {
 	if second.DPoP().Nonce() != nonce {
 		t.Fatal("another instance with the same key-encryption key issues other nonces")
 	}
+}
+
+// codeForm authorizes a public client in the browser (with extra
+// authorization parameters) and returns the form that redeems its code,
+// and the token endpoint's URL.
+func codeForm(t *testing.T, e *env, extra url.Values) (url.Values, string) {
+	t.Helper()
+	c := e.publicClient()
+	v, ch := pkce()
+	code := e.browser().authorize(c, ch, extra)
+	return url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
+		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
+	}, e.issuer + authserver.TokenPath
 }
