@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 )
 
 // A document server refused at every private range (more in
 // TestRule_CIMDPrivateAddressRefused): the fetcher never dials them.
 func TestAttack_CIMDSSRF_PrivateRanges(t *testing.T) {
 	d := newDocServer(t)
-	e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	for host, addr := range map[string]string{
 		"a.example.com": "10.0.0.5", "b.example.com": "172.16.0.1", "c.example.com": "192.168.0.1",
 		"d.example.com": "169.254.169.254", "e.example.com": "fc00::1", "f.example.com": "fe80::1",
@@ -37,7 +38,7 @@ func TestAttack_CIMDSSRF_PrivateRanges(t *testing.T) {
 
 func TestAttack_CIMDSSRF_Redirects(t *testing.T) {
 	d := newDocServer(t)
-	e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	d.res.answers["public.example.com"] = [][]netip.Addr{{publicIP}}
 	d.res.answers["inside.example.com"] = [][]netip.Addr{{netip.MustParseAddr("10.9.9.9")}}
 	d.redirect("/to-inside", "https://inside.example.com/client.json")
@@ -56,7 +57,7 @@ func TestAttack_CIMDSSRF_Redirects(t *testing.T) {
 // refused.
 func TestAttack_CIMDSSRF_DNSRebinding(t *testing.T) {
 	d := newDocServer(t)
-	e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	d.res.answers["rebind.example.com"] = [][]netip.Addr{{publicIP}, {netip.MustParseAddr("127.0.0.1")}}
 	d.redirect("/hop", "https://rebind.example.com/client.json")
 	d.serveJSON("/client.json", cimdDoc("https://rebind.example.com/client.json"), "")
@@ -73,7 +74,7 @@ func TestAttack_CIMDSSRF_DNSRebinding(t *testing.T) {
 func TestAttack_CIMDSSRF_Oversize(t *testing.T) {
 	d := newDocServer(t)
 	d.res.answers["big.example.com"] = [][]netip.Addr{{publicIP}}
-	e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	d.mu.Lock()
 	d.docs["/huge.json"] = func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -108,13 +109,13 @@ func TestAttack_CIMDSSRF_Slow(t *testing.T) {
 		}
 	}
 	d.mu.Unlock()
-	e := newEnv(t, func(c *authserver.Config) {
+	e := authservertest.NewEnv(t, func(c *authserver.Config) {
 		c.MetadataDocuments = d.options()
 		c.MetadataDocuments.Timeout = 200 * time.Millisecond
 	})
 	r := cimdPage(e, "https://slow.example.com/slow.json")
-	if r.status != http.StatusBadRequest || r.header.Get("Location") != "" {
-		t.Fatalf("a document that never comes: %d, Location %q", r.status, r.header.Get("Location"))
+	if r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" {
+		t.Fatalf("a document that never comes: %d, Location %q", r.Status, r.Header.Get("Location"))
 	}
 }
 
@@ -123,15 +124,15 @@ func TestAttack_CIMDSSRF_Slow(t *testing.T) {
 // the answer is either an error page (no Location) or a redirect to the
 // registered URI exactly.
 func TestAttack_OpenRedirect_EveryAuthorizeParameter(t *testing.T) {
-	e := newEnv(t)
-	c := e.publicClient()
-	_, ch := pkce()
+	e := authservertest.NewEnv(t)
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
 	evil := "https://evil.example/steal"
 	for name, extra := range map[string]url.Values{
 		"redirect_uri":              {"redirect_uri": {evil}},
-		"redirect_uri prefix":       {"redirect_uri": {c.redirect + ".evil.example"}},
+		"redirect_uri prefix":       {"redirect_uri": {c.Redirect + ".evil.example"}},
 		"redirect_uri userinfo":     {"redirect_uri": {"http://127.0.0.1:9999@evil.example/callback"}},
-		"redirect_uri twice":        {"redirect_uri": {c.redirect, evil}},
+		"redirect_uri twice":        {"redirect_uri": {c.Redirect, evil}},
 		"unknown client_id":         {"client_id": {"no-such-client"}, "redirect_uri": {evil}},
 		"client_id as evil URL":     {"client_id": {evil}, "redirect_uri": {evil}},
 		"response_type":             {"response_type": {"token"}, "redirect_uri": {evil}},
@@ -142,11 +143,11 @@ func TestAttack_OpenRedirect_EveryAuthorizeParameter(t *testing.T) {
 		"missing code_challenge":    {"code_challenge": nil},
 		"prompt":                    {"prompt": {"none"}},
 		"request_uri":               {"request_uri": {evil}},
-		"redirect_uri in fragment":  {"redirect_uri": {c.redirect + "#" + evil}},
+		"redirect_uri in fragment":  {"redirect_uri": {c.Redirect + "#" + evil}},
 		"redirect_uri other scheme": {"redirect_uri": {"javascript:alert(1)"}},
 	} {
-		r := e.browser().get(e.authzURL(c, ch, extra))
-		loc := r.header.Get("Location")
+		r := e.Agent().Get(e.AuthzURL(c, ch, extra))
+		loc := r.Header.Get("Location")
 		if loc == "" {
 			continue
 		}
@@ -155,7 +156,7 @@ func TestAttack_OpenRedirect_EveryAuthorizeParameter(t *testing.T) {
 			t.Fatalf("%s: unparsable Location %q", name, loc)
 		}
 		u.RawQuery, u.Fragment = "", ""
-		if u.String() != c.redirect && !strings.HasPrefix(loc, e.issuer+"/") {
+		if u.String() != c.Redirect && !strings.HasPrefix(loc, e.Issuer+"/") {
 			t.Errorf("%s: redirected to %q", name, loc)
 		}
 	}
@@ -165,30 +166,30 @@ func TestAttack_OpenRedirect_EveryAuthorizeParameter(t *testing.T) {
 // guessed token) is refused; see TestRule_FormsRequireCSRFToken for
 // consent and TestRule_AccountFormsRequireCSRFToken for the account pages.
 func TestAttack_CSRF_SignInFromAnotherSite(t *testing.T) {
-	e := newEnv(t)
-	c := e.publicClient()
-	_, ch := pkce()
-	page := e.browser().get(e.authzURL(c, ch, nil)).body
-	f := formFields(t, page)
-	f.Set("email", testEmail)
-	f.Set("password", testPassword)
-	victim := e.browser()
-	if r := victim.post(authserver.SignInPath, f); r.status != http.StatusForbidden {
-		t.Fatalf("a sign-in posted from another site: %d", r.status)
+	e := authservertest.NewEnv(t)
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	page := e.Agent().Get(e.AuthzURL(c, ch, nil)).Body
+	f := authservertest.FormFields(t, page)
+	f.Set("email", authservertest.Email)
+	f.Set("password", authservertest.Password)
+	victim := e.Agent()
+	if r := victim.Post(authserver.SignInPath, f); r.Status != http.StatusForbidden {
+		t.Fatalf("a sign-in posted from another site: %d", r.Status)
 	}
 }
 
 func TestAttack_CSRF_ConsentFromAnotherSite(t *testing.T) {
-	e := newEnv(t)
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	consent := b.signIn(b.get(e.authzURL(c, ch, nil)).body, testEmail, testPassword).body
-	f := formFields(t, consent)
+	e := authservertest.NewEnv(t)
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	consent := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, authservertest.Email, authservertest.Password).Body
+	f := authservertest.FormFields(t, consent)
 	f.Set("decision", "allow")
 	f.Set("csrf", "guessed")
-	if r := b.post(authserver.ConsentPath, f); r.status != http.StatusForbidden || r.header.Get("Location") != "" {
-		t.Fatalf("consent with a guessed CSRF token: %d %q", r.status, r.header.Get("Location"))
+	if r := b.Post(authserver.ConsentPath, f); r.Status != http.StatusForbidden || r.Header.Get("Location") != "" {
+		t.Fatalf("consent with a guessed CSRF token: %d %q", r.Status, r.Header.Get("Location"))
 	}
 }
 
@@ -196,15 +197,15 @@ func TestAttack_CSRF_ConsentFromAnotherSite(t *testing.T) {
 // frame-ancestors); TestRule_EveryPageHasStrictHeadersAndCannotBeFramed
 // checks each page.
 func TestAttack_Clickjacking(t *testing.T) {
-	e := newEnv(t)
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	pages := []reply{b.get(e.authzURL(c, ch, nil)), b.get(e.issuer + authserver.AppsPath)}
-	pages = append(pages, b.signIn(pages[0].body, testEmail, testPassword)) // the consent page
+	e := authservertest.NewEnv(t)
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	pages := []authservertest.Reply{b.Get(e.AuthzURL(c, ch, nil)), b.Get(e.Issuer + authserver.AppsPath)}
+	pages = append(pages, b.SignIn(pages[0].Body, authservertest.Email, authservertest.Password)) // the consent page
 	for i, r := range pages {
-		if r.header.Get("X-Frame-Options") != "DENY" || !strings.Contains(r.header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
-			t.Errorf("page %d can be framed: %v", i, r.header)
+		if r.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(r.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Errorf("page %d can be framed: %v", i, r.Header)
 		}
 	}
 }
@@ -213,24 +214,24 @@ func TestAttack_Clickjacking(t *testing.T) {
 // browser; the victim signs in; the attacker's cookies must not now be
 // signed in as the victim.
 func TestAttack_SessionFixation(t *testing.T) {
-	e := newEnv(t)
-	attacker := e.browser()
-	page := attacker.get(e.issuer + authserver.AppsPath)
-	issuer, _ := url.Parse(e.issuer)
-	victim := e.browser()
-	victim.client.Jar.SetCookies(issuer, attacker.client.Jar.Cookies(issuer))
-	if r := victim.signIn(page.body, testEmail, testPassword); r.status != http.StatusOK || !strings.Contains(r.body, testEmail) {
-		t.Fatalf("the victim's sign-in: %d", r.status)
+	e := authservertest.NewEnv(t)
+	attacker := e.Agent()
+	page := attacker.Get(e.Issuer + authserver.AppsPath)
+	issuer, _ := url.Parse(e.Issuer)
+	victim := e.Agent()
+	victim.Client.Jar.SetCookies(issuer, attacker.Client.Jar.Cookies(issuer))
+	if r := victim.SignIn(page.Body, authservertest.Email, authservertest.Password); r.Status != http.StatusOK || !strings.Contains(r.Body, authservertest.Email) {
+		t.Fatalf("the victim's sign-in: %d", r.Status)
 	}
-	if r := attacker.get(e.issuer + authserver.AppsPath); !strings.Contains(r.body, `name="password"`) || strings.Contains(r.body, testEmail) {
-		t.Fatalf("the attacker's planted cookies became the victim's session: %d\n%s", r.status, r.body)
+	if r := attacker.Get(e.Issuer + authserver.AppsPath); !strings.Contains(r.Body, `name="password"`) || strings.Contains(r.Body, authservertest.Email) {
+		t.Fatalf("the attacker's planted cookies became the victim's session: %d\n%s", r.Status, r.Body)
 	}
 	// The attacker's own jar is not the victim's: try the victim's fresh
 	// cookies against a new jar to be sure the session moved with them.
 	jar, _ := cookiejar.New(nil)
-	jar.SetCookies(issuer, victim.client.Jar.Cookies(issuer))
-	copyOf := &browser{e: e, client: &http.Client{Jar: jar}}
-	if r := copyOf.get(e.issuer + authserver.AppsPath); !strings.Contains(r.body, testEmail) {
+	jar.SetCookies(issuer, victim.Client.Jar.Cookies(issuer))
+	copyOf := &authservertest.Agent{Env: e, Client: &http.Client{Jar: jar}}
+	if r := copyOf.Get(e.Issuer + authserver.AppsPath); !strings.Contains(r.Body, authservertest.Email) {
 		t.Fatal("the victim's session is not in the cookies set at sign-in")
 	}
 }
@@ -240,32 +241,32 @@ func TestAttack_SessionFixation(t *testing.T) {
 // client, so the look-alike gets a consent page naming its own redirect
 // host, never a code straight away.
 func TestAttack_ConfusedDeputyThroughDCR(t *testing.T) {
-	e := newEnv(t)
-	good := e.publicClient()
-	b := e.browser()
-	v, ch := pkce()
-	code := b.authorize(good, ch, nil)
-	if r := e.exchange(good, code, v, nil); r.status != http.StatusOK {
-		t.Fatalf("the trusted client's flow: %d %s", r.status, r.body)
+	e := authservertest.NewEnv(t)
+	good := e.PublicClient()
+	b := e.Agent()
+	v, ch := authservertest.PKCE()
+	code := b.Authorize(good, ch, nil)
+	if r := e.Exchange(good, code, v, nil); r.Status != http.StatusOK {
+		t.Fatalf("the trusted client's flow: %d %s", r.Status, r.Body)
 	}
-	r := e.register(map[string]any{
+	r := e.Register(map[string]any{
 		"client_name": "Test App", "redirect_uris": []string{"https://evil.example/callback"},
 		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code"},
 	})
-	if r.status != http.StatusCreated {
-		t.Fatalf("registration: %d", r.status)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("registration: %d", r.Status)
 	}
-	evil := testClient{id: r.json(t)["client_id"].(string), redirect: "https://evil.example/callback"}
-	page := b.get(e.authzURL(evil, ch, nil))
-	if page.status != http.StatusOK || page.header.Get("Location") != "" || !strings.Contains(page.body, `name="decision"`) {
-		t.Fatalf("the look-alike got past consent: %d Location %q", page.status, page.header.Get("Location"))
+	evil := authservertest.Client{ID: r.JSON(t)["client_id"].(string), Redirect: "https://evil.example/callback"}
+	page := b.Get(e.AuthzURL(evil, ch, nil))
+	if page.Status != http.StatusOK || page.Header.Get("Location") != "" || !strings.Contains(page.Body, `name="decision"`) {
+		t.Fatalf("the look-alike got past consent: %d Location %q", page.Status, page.Header.Get("Location"))
 	}
-	if !strings.Contains(page.body, "evil.example") {
+	if !strings.Contains(page.Body, "evil.example") {
 		t.Fatal("the consent page does not name the look-alike's redirect host")
 	}
 	// And a code of the trusted client cannot be redeemed by the other.
-	code = b.authorize(good, ch, nil)
-	if r := e.exchange(evil, code, v, nil); r.status == http.StatusOK {
+	code = b.Authorize(good, ch, nil)
+	if r := e.Exchange(evil, code, v, nil); r.Status == http.StatusOK {
 		t.Fatal("a code issued to one client was redeemed by another")
 	}
 }
@@ -274,22 +275,22 @@ func TestAttack_ConfusedDeputyThroughDCR(t *testing.T) {
 // (TestRule_SignInDoesNotRevealWhichEmailsExist also covers a disabled
 // account).
 func TestAttack_UserEnumeration_Message(t *testing.T) {
-	e := newEnv(t)
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	page := b.get(e.authzURL(c, ch, nil)).body
-	alert := func(r reply) string {
-		m := alertText.FindStringSubmatch(r.body)
+	e := authservertest.NewEnv(t)
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	page := b.Get(e.AuthzURL(c, ch, nil)).Body
+	alert := func(r authservertest.Reply) string {
+		m := alertText.FindStringSubmatch(r.Body)
 		if m == nil {
-			t.Fatalf("no message on the refused sign-in (%d)", r.status)
+			t.Fatalf("no message on the refused sign-in (%d)", r.Status)
 		}
 		return m[1]
 	}
-	wrong := b.signIn(page, testEmail, "not the password")
-	unknown := b.signIn(page, "nobody@example.com", "not the password")
-	if wrong.status != unknown.status || alert(wrong) != alert(unknown) {
-		t.Fatalf("wrong password: %d %q; unknown email: %d %q", wrong.status, alert(wrong), unknown.status, alert(unknown))
+	wrong := b.SignIn(page, authservertest.Email, "not the password")
+	unknown := b.SignIn(page, "nobody@example.com", "not the password")
+	if wrong.Status != unknown.Status || alert(wrong) != alert(unknown) {
+		t.Fatalf("wrong password: %d %q; unknown email: %d %q", wrong.Status, alert(wrong), unknown.Status, alert(unknown))
 	}
 }
 
@@ -298,14 +299,14 @@ func TestAttack_UserEnumeration_Message(t *testing.T) {
 // BenchmarkSignInUnknownEmailVersusWrongPassword measures the cost).
 func TestAttack_UserEnumeration_Timing(t *testing.T) {
 	v := &countingVerifier{}
-	e := newEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify })
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	page := b.get(e.authzURL(c, ch, nil)).body
-	for _, email := range []string{testEmail, "nobody@example.com", "NOBODY@example.com", strings.Repeat("a", 240) + "@example.com"} {
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify })
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	page := b.Get(e.AuthzURL(c, ch, nil)).Body
+	for _, email := range []string{authservertest.Email, "nobody@example.com", "NOBODY@example.com", strings.Repeat("a", 240) + "@example.com"} {
 		before := v.calls.Load()
-		b.signIn(page, email, "not the password")
+		b.SignIn(page, email, "not the password")
 		if n := v.calls.Load() - before; n != 1 {
 			t.Errorf("sign-in as %.20s… checked %d hashes, want 1", email, n)
 		}
@@ -318,24 +319,24 @@ func TestAttack_UserEnumeration_Timing(t *testing.T) {
 // ten, and the refusal no longer says whether the email exists. Sign-up is
 // off by default except on loopback (TestRule_SignUpOffUnlessAllowed).
 func TestAttack_UserEnumeration_SignUp(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
-	b := e.browser()
-	m := csrfField.FindStringSubmatch(b.get(e.issuer + authserver.SignUpPath).body)
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
+	b := e.Agent()
+	m := authservertest.CSRFField.FindStringSubmatch(b.Get(e.Issuer + authserver.SignUpPath).Body)
 	if m == nil {
 		t.Fatal("no sign-up form")
 	}
 	pw := "a long enough password"
-	probe := func() reply {
-		return b.post(authserver.SignUpPath, url.Values{"csrf": {html.UnescapeString(m[1])}, "email": {testEmail}, "password": {pw}, "confirm": {pw}})
+	probe := func() authservertest.Reply {
+		return b.Post(authserver.SignUpPath, url.Values{"csrf": {html.UnescapeString(m[1])}, "email": {authservertest.Email}, "password": {pw}, "confirm": {pw}})
 	}
 	for i := 0; i < 10; i++ {
-		if r := probe(); r.status != http.StatusConflict {
-			t.Fatalf("probe %d: %d", i+1, r.status)
+		if r := probe(); r.Status != http.StatusConflict {
+			t.Fatalf("probe %d: %d", i+1, r.Status)
 		}
 	}
 	r := probe()
-	if r.status != http.StatusTooManyRequests || strings.Contains(r.body, "already exists") {
-		t.Fatalf("the eleventh probe: %d, says whether the email exists: %v", r.status, strings.Contains(r.body, "already exists"))
+	if r.Status != http.StatusTooManyRequests || strings.Contains(r.Body, "already exists") {
+		t.Fatalf("the eleventh probe: %d, says whether the email exists: %v", r.Status, strings.Contains(r.Body, "already exists"))
 	}
 }
 
@@ -346,16 +347,16 @@ func TestAttack_UserEnumeration_SignUp(t *testing.T) {
 // character itself, so the name a person reads is the name that was
 // registered.
 func TestAttack_ClientNameWithBidiAndControlCharacters(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	name := "Trusted App\u202Eexe.txt\u0007 \u2066x\u2069 a\u200Db"
-	r := e.register(map[string]any{
+	r := e.Register(map[string]any{
 		"client_name": name, "redirect_uris": []string{"http://127.0.0.1:9999/callback"},
 		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"},
 	})
-	if r.status != http.StatusCreated {
-		t.Fatalf("registration: %d %s", r.status, r.body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("registration: %d %s", r.Status, r.Body)
 	}
-	c := testClient{id: r.json(t)["client_id"].(string), redirect: "http://127.0.0.1:9999/callback"}
+	c := authservertest.Client{ID: r.JSON(t)["client_id"].(string), Redirect: "http://127.0.0.1:9999/callback"}
 	shown := `Trusted App\u202Eexe.txt\u0007 \u2066x\u2069 a\u200Db`
 	check := func(page, body string) {
 		t.Helper()
@@ -368,20 +369,20 @@ func TestAttack_ClientNameWithBidiAndControlCharacters(t *testing.T) {
 			t.Errorf("the %s page does not show the name with visible escapes %q", page, shown)
 		}
 	}
-	b := e.browser()
-	_, ch := pkce()
-	signIn := b.get(e.authzURL(c, ch, nil))
-	if signIn.status != http.StatusOK || !strings.Contains(signIn.body, `name="password"`) {
-		t.Fatalf("sign-in page: %d", signIn.status)
+	b := e.Agent()
+	_, ch := authservertest.PKCE()
+	signIn := b.Get(e.AuthzURL(c, ch, nil))
+	if signIn.Status != http.StatusOK || !strings.Contains(signIn.Body, `name="password"`) {
+		t.Fatalf("sign-in page: %d", signIn.Status)
 	}
-	check("sign-in", signIn.body)
-	consent := b.signIn(signIn.body, testEmail, testPassword)
-	if consent.status != http.StatusOK || !strings.Contains(consent.body, `name="decision"`) {
-		t.Fatalf("consent page: %d", consent.status)
+	check("sign-in", signIn.Body)
+	consent := b.SignIn(signIn.Body, authservertest.Email, authservertest.Password)
+	if consent.Status != http.StatusOK || !strings.Contains(consent.Body, `name="decision"`) {
+		t.Fatalf("consent page: %d", consent.Status)
 	}
-	check("consent", consent.body)
-	b.consent(consent.body)
-	check("connected apps", b.get(e.issuer+"/oauth/apps").body)
+	check("consent", consent.Body)
+	b.Consent(consent.Body)
+	check("connected apps", b.Get(e.Issuer+"/oauth/apps").Body)
 }
 
 // A refresh token presented three times within the grace period used to
@@ -390,33 +391,33 @@ func TestAttack_ClientNameWithBidiAndControlCharacters(t *testing.T) {
 // live; presenting a superseded token is a reuse and revokes the family, and
 // so is a retry once the chain has moved on (RFC 9700 §4.14.2).
 func TestAttack_RefreshForkWithinGrace(t *testing.T) {
-	e := newEnv(t)
-	c := e.publicClient()
-	rt0 := e.tokens(c)["refresh_token"].(string)
+	e := authservertest.NewEnv(t)
+	c := e.PublicClient()
+	rt0 := e.Tokens(c)["refresh_token"].(string)
 	var next []string
 	for range 3 {
-		r := e.refresh(c, rt0, nil)
-		if r.status != http.StatusOK {
-			t.Fatalf("a retry within the grace period: %d %s", r.status, r.body)
+		r := e.Refresh(c, rt0, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("a retry within the grace period: %d %s", r.Status, r.Body)
 		}
-		next = append(next, r.json(t)["refresh_token"].(string))
+		next = append(next, r.JSON(t)["refresh_token"].(string))
 	}
-	e.clock.Advance(2500 * time.Millisecond)
+	e.Clock.Advance(2500 * time.Millisecond)
 	// The last chain is the live one.
-	last := e.refresh(c, next[2], nil)
-	if last.status != http.StatusOK {
-		t.Fatalf("the newest chain: %d %s", last.status, last.body)
+	last := e.Refresh(c, next[2], nil)
+	if last.Status != http.StatusOK {
+		t.Fatalf("the newest chain: %d %s", last.Status, last.Body)
 	}
 	// A superseded one is a reuse: refused, and the family revoked with it.
-	wantOAuthError(t, e.refresh(c, next[0], nil), http.StatusBadRequest, "invalid_grant")
-	wantOAuthError(t, e.refresh(c, last.json(t)["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
+	authservertest.WantOAuthError(t, e.Refresh(c, next[0], nil), http.StatusBadRequest, "invalid_grant")
+	authservertest.WantOAuthError(t, e.Refresh(c, last.JSON(t)["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
 
 	// A retry of rt0 after its successor was used is not a retry: the chain
 	// moved on, and the family is revoked even within the grace period.
-	c2 := e.publicClient()
-	r0 := e.tokens(c2)["refresh_token"].(string)
-	r1 := e.refresh(c2, r0, nil).json(t)["refresh_token"].(string)
-	r2 := e.refresh(c2, r1, nil).json(t)["refresh_token"].(string)
-	wantOAuthError(t, e.refresh(c2, r0, nil), http.StatusBadRequest, "invalid_grant")
-	wantOAuthError(t, e.refresh(c2, r2, nil), http.StatusBadRequest, "invalid_grant")
+	c2 := e.PublicClient()
+	r0 := e.Tokens(c2)["refresh_token"].(string)
+	r1 := e.Refresh(c2, r0, nil).JSON(t)["refresh_token"].(string)
+	r2 := e.Refresh(c2, r1, nil).JSON(t)["refresh_token"].(string)
+	authservertest.WantOAuthError(t, e.Refresh(c2, r0, nil), http.StatusBadRequest, "invalid_grant")
+	authservertest.WantOAuthError(t, e.Refresh(c2, r2, nil), http.StatusBadRequest, "invalid_grant")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 )
 
 // Benchmarks of the authorization server over real HTTP on loopback with a
@@ -36,12 +37,12 @@ func report(b *testing.B, cpuStart time.Duration) {
 // BenchmarkRefreshGrant: refresh_token grants (rotation, a new JWT, the
 // access-token record), each client refreshing its own family.
 func BenchmarkRefreshGrant(b *testing.B) {
-	e := newEnv(b)
-	c := e.publicClient()
+	e := authservertest.NewEnv(b)
+	c := e.PublicClient()
 	const families = 32
 	tokens := make(chan string, families)
 	for range families {
-		tokens <- e.tokens(c)["refresh_token"].(string)
+		tokens <- e.Tokens(c)["refresh_token"].(string)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ResetTimer()
@@ -51,18 +52,18 @@ func BenchmarkRefreshGrant(b *testing.B) {
 		rt := <-tokens
 		defer func() { tokens <- rt }()
 		for pb.Next() {
-			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {c.id}}
-			resp, err := client.PostForm(e.issuer+authserver.TokenPath, form)
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {c.ID}}
+			resp, err := client.PostForm(e.Issuer+authserver.TokenPath, form)
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			r := readReply(b, resp)
-			if r.status != http.StatusOK {
-				b.Errorf("refresh: %d %s", r.status, r.body)
+			r := authservertest.ReadReply(b, resp)
+			if r.Status != http.StatusOK {
+				b.Errorf("refresh: %d %s", r.Status, r.Body)
 				return
 			}
-			rt = r.json(b)["refresh_token"].(string)
+			rt = r.JSON(b)["refresh_token"].(string)
 		}
 	})
 	report(b, cpu)
@@ -70,13 +71,13 @@ func BenchmarkRefreshGrant(b *testing.B) {
 
 // BenchmarkIntrospection: a resource server introspecting access tokens.
 func BenchmarkIntrospection(b *testing.B) {
-	e := newEnv(b)
-	c := e.publicClient()
+	e := authservertest.NewEnv(b)
+	c := e.PublicClient()
 	var ats []string
 	for range 8 {
-		ats = append(ats, e.tokens(c)["access_token"].(string))
+		ats = append(ats, e.Tokens(c)["access_token"].(string))
 	}
-	rs := e.resourceServerClient(e.resource)
+	rs := resourceServerClient(e, e.Resource)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ResetTimer()
 	cpu := cpuClock()
@@ -85,17 +86,17 @@ func BenchmarkIntrospection(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			req, _ := http.NewRequest(http.MethodPost, e.issuer+authserver.IntrospectionPath, strings.NewReader(url.Values{"token": {ats[i%len(ats)]}}.Encode()))
+			req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.IntrospectionPath, strings.NewReader(url.Values{"token": {ats[i%len(ats)]}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(rs.id, rs.secret)
+			req.SetBasicAuth(rs.ID, rs.Secret)
 			resp, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			r := readReply(b, resp)
-			if r.status != http.StatusOK || !strings.Contains(r.body, `"active":true`) {
-				b.Errorf("introspection: %d %s", r.status, r.body)
+			r := authservertest.ReadReply(b, resp)
+			if r.Status != http.StatusOK || !strings.Contains(r.Body, `"active":true`) {
+				b.Errorf("introspection: %d %s", r.Status, r.Body)
 				return
 			}
 		}
@@ -106,18 +107,18 @@ func BenchmarkIntrospection(b *testing.B) {
 // BenchmarkCodeRoundTrip: a signed-in user who already consented; each
 // iteration is authorize → redirect with a code → token.
 func BenchmarkCodeRoundTrip(b *testing.B) {
-	e := newEnv(b)
-	c := e.publicClient()
+	e := authservertest.NewEnv(b)
+	c := e.PublicClient()
 	const users = 8
-	browsers := make(chan *browser, users)
+	browsers := make(chan *authservertest.Agent, users)
 	for range users {
-		br := e.browser()
-		_, ch := pkce()
-		br.authorize(c, ch, nil) // signs in and consents once
+		br := e.Agent()
+		_, ch := authservertest.PKCE()
+		br.Authorize(c, ch, nil) // signs in and consents once
 		browsers <- br
 	}
-	v, ch := pkce()
-	authz := e.authzURL(c, ch, nil)
+	v, ch := authservertest.PKCE()
+	authz := e.AuthzURL(c, ch, nil)
 	b.ResetTimer()
 	cpu := cpuClock()
 	b.SetParallelism(2)
@@ -125,21 +126,21 @@ func BenchmarkCodeRoundTrip(b *testing.B) {
 		br := <-browsers
 		defer func() { browsers <- br }()
 		for pb.Next() {
-			r := br.get(authz)
-			loc, err := url.Parse(r.header.Get("Location"))
-			if r.status != http.StatusFound || err != nil {
-				b.Errorf("authorize: %d", r.status)
+			r := br.Get(authz)
+			loc, err := url.Parse(r.Header.Get("Location"))
+			if r.Status != http.StatusFound || err != nil {
+				b.Errorf("authorize: %d", r.Status)
 				return
 			}
-			form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {c.redirect},
-				"code_verifier": {v}, "client_id": {c.id}, "resource": {e.resource}}
-			resp, err := br.client.PostForm(e.issuer+authserver.TokenPath, form)
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {c.Redirect},
+				"code_verifier": {v}, "client_id": {c.ID}, "resource": {e.Resource}}
+			resp, err := br.Client.PostForm(e.Issuer+authserver.TokenPath, form)
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			if t := readReply(b, resp); t.status != http.StatusOK {
-				b.Errorf("token: %d %s", t.status, t.body)
+			if t := authservertest.ReadReply(b, resp); t.Status != http.StatusOK {
+				b.Errorf("token: %d %s", t.Status, t.Body)
 				return
 			}
 		}

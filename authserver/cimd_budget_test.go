@@ -12,17 +12,18 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 )
 
-func revokeAs(t *testing.T, e *env, clientID, xff string) reply {
+func revokeAs(t *testing.T, e *authservertest.Env, clientID, xff string) authservertest.Reply {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.issuer+authserver.RevocationPath,
+	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.RevocationPath,
 		strings.NewReader(url.Values{"token": {"x"}, "client_id": {clientID}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if xff != "" {
 		req.Header.Set("X-Forwarded-For", xff)
 	}
-	return do(t, nil, req)
+	return authservertest.Do(t, nil, req)
 }
 
 // The review revoked with 100 fresh https client ids from one address and
@@ -31,7 +32,7 @@ func revokeAs(t *testing.T, e *env, clientID, xff string) reply {
 func TestAttack_CIMDRevokeFlood(t *testing.T) {
 	d := newDocServer(t)
 	d.res.answers["client.example.com"] = [][]netip.Addr{{publicIP}}
-	e := newEnv(t, func(c *authserver.Config) {
+	e := authservertest.NewEnv(t, func(c *authserver.Config) {
 		c.AllowSignUp = true
 		c.MetadataDocuments = d.options()
 		c.MetadataDocuments.PerSource = authserver.DefaultMetadataFetchesPerSource
@@ -47,19 +48,19 @@ func TestAttack_CIMDRevokeFlood(t *testing.T) {
 	// Introspection refuses such clients before any fetch, and sign-up's
 	// ?request= and the authorization page draw on the same budget.
 	before := d.fetches.Load()
-	req, _ := http.NewRequest(http.MethodPost, e.issuer+authserver.IntrospectionPath,
+	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.IntrospectionPath,
 		strings.NewReader(url.Values{"token": {"x"}, "client_id": {"https://client.example.com/i.json"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	wantOAuthError(t, do(t, nil, req), http.StatusUnauthorized, "invalid_client")
-	_, ch := pkce()
+	authservertest.WantOAuthError(t, authservertest.Do(t, nil, req), http.StatusUnauthorized, "invalid_client")
+	_, ch := authservertest.PKCE()
 	for _, u := range []string{
-		e.authzURL(testClient{id: "https://client.example.com/a.json", redirect: "http://127.0.0.1:7777/cb"}, ch, nil),
-		e.issuer + authserver.SignUpPath + "?request=" + url.QueryEscape("client_id=https://client.example.com/s.json&response_type=code"),
+		e.AuthzURL(authservertest.Client{ID: "https://client.example.com/a.json", Redirect: "http://127.0.0.1:7777/cb"}, ch, nil),
+		e.Issuer + authserver.SignUpPath + "?request=" + url.QueryEscape("client_id=https://client.example.com/s.json&response_type=code"),
 	} {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		req.Header.Set("X-Forwarded-For", "198.51.100.7")
-		if r := do(t, noRedirect(), req); !strings.Contains(r.body, "too many client metadata documents") {
-			t.Fatalf("%s past the budget: %d %s", u, r.status, r.body)
+		if r := authservertest.Do(t, authservertest.NoRedirect(), req); !strings.Contains(r.Body, "too many client metadata documents") {
+			t.Fatalf("%s past the budget: %d %s", u, r.Status, r.Body)
 		}
 	}
 	if n := d.fetches.Load(); n != before {
@@ -80,7 +81,7 @@ func TestAttack_CIMDNoStoreAndFailuresRefetched(t *testing.T) {
 	d.res.answers["client.example.com"] = [][]netip.Addr{{publicIP}}
 	id := "https://client.example.com/c.json"
 	d.serveJSON("/c.json", cimdDoc(id), "no-store")
-	e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	for range 10 {
 		revokeAs(t, e, id, "")
 		revokeAs(t, e, "https://client.example.com/missing.json", "")
@@ -112,7 +113,7 @@ func TestAttack_CIMDSlowDocumentsConcurrent(t *testing.T) {
 		}
 	}
 	d.mu.Unlock()
-	e := newEnv(t, func(c *authserver.Config) {
+	e := authservertest.NewEnv(t, func(c *authserver.Config) {
 		c.MetadataDocuments = d.options()
 		c.MetadataDocuments.Timeout = 3 * time.Second
 		c.SourceAddress = authserver.ForwardedFor
@@ -125,7 +126,7 @@ func TestAttack_CIMDSlowDocumentsConcurrent(t *testing.T) {
 			defer wg.Done()
 			// Each from its own address: no source budget is in the way.
 			r := revokeAs(t, e, fmt.Sprintf("https://slow.example.com/s%d.json", i), fmt.Sprintf("198.51.100.%d", i+1))
-			if r.status == http.StatusUnauthorized {
+			if r.Status == http.StatusUnauthorized {
 				refused.Add(1)
 			}
 		}()

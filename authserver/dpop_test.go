@@ -12,14 +12,15 @@ import (
 	"testing"
 
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 	"github.com/epicme/epicme/internal/dpoptest"
 )
 
 // proof signs a DPoP proof by k for method and u at the env's time, with
 // ath when token is set (RFC 9449 §4.2).
-func proof(t *testing.T, e *env, k dpoptest.Key, method, u, token string) string {
+func proof(t *testing.T, e *authservertest.Env, k dpoptest.Key, method, u, token string) string {
 	t.Helper()
-	claims := map[string]any{"jti": rand.Text(), "htm": method, "htu": u, "iat": e.clock.Now().Unix()}
+	claims := map[string]any{"jti": rand.Text(), "htm": method, "htu": u, "iat": e.Clock.Now().Unix()}
 	if token != "" {
 		sum := sha256.Sum256([]byte(token))
 		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
@@ -28,14 +29,14 @@ func proof(t *testing.T, e *env, k dpoptest.Key, method, u, token string) string
 }
 
 // tokenRequest posts form to the token endpoint with a DPoP header.
-func tokenRequest(t *testing.T, e *env, form url.Values, proof string) reply {
+func tokenRequest(t *testing.T, e *authservertest.Env, form url.Values, proof string) authservertest.Reply {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.issuer+authserver.TokenPath, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.TokenPath, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if proof != "" {
 		req.Header.Set("DPoP", proof)
 	}
-	return do(t, nil, req)
+	return authservertest.Do(t, nil, req)
 }
 
 // TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey: a token
@@ -45,18 +46,18 @@ func tokenRequest(t *testing.T, e *env, form url.Values, proof string) reply {
 // the proof algorithms (§5.1); and the resource server takes the token
 // only with a proof by that key, never as a bearer token (§7).
 func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
-	e := newEnv(t)
-	e.mountMCP(t)
-	if algs := e.get("/.well-known/oauth-authorization-server").json(t)["dpop_signing_alg_values_supported"]; algs == nil || !strings.Contains(mustString(algs), "ES256") {
+	e := authservertest.NewEnv(t)
+	e.MountMCP(t)
+	if algs := e.Get("/.well-known/oauth-authorization-server").JSON(t)["dpop_signing_alg_values_supported"]; algs == nil || !strings.Contains(mustString(algs), "ES256") {
 		t.Fatalf("dpop_signing_alg_values_supported = %v", algs)
 	}
 	k := dpoptest.NewKey(t)
 	form, tokenURL := codeForm(t, e, nil)
 	r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, ""))
-	if r.status != http.StatusOK {
-		t.Fatalf("token request with a proof: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("token request with a proof: %d %s", r.Status, r.Body)
 	}
-	tok := r.json(t)
+	tok := r.JSON(t)
 	if tok["token_type"] != "DPoP" {
 		t.Fatalf("token_type = %v, want DPoP", tok["token_type"])
 	}
@@ -74,7 +75,7 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 
 	// The resource server: the proof of the key, yes; as Bearer, no.
 	call := func(scheme, proof string) int {
-		req, _ := http.NewRequest(http.MethodPost, e.resource, strings.NewReader(
+		req, _ := http.NewRequest(http.MethodPost, e.Resource, strings.NewReader(
 			`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
 		req.Header.Set("Authorization", scheme+" "+access)
 		req.Header.Set("Content-Type", "application/json")
@@ -82,33 +83,33 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 		if proof != "" {
 			req.Header.Set("DPoP", proof)
 		}
-		return do(t, nil, req).status
+		return authservertest.Do(t, nil, req).Status
 	}
-	if got := call("DPoP", proof(t, e, k, "POST", e.resource, access)); got != http.StatusOK {
+	if got := call("DPoP", proof(t, e, k, "POST", e.Resource, access)); got != http.StatusOK {
 		t.Fatalf("the bound token with its proof = %d, want 200", got)
 	}
 	if got := call("Bearer", ""); got != http.StatusUnauthorized {
 		t.Fatalf("the bound token as a bearer token = %d, want 401", got)
 	}
 	thief := dpoptest.NewKey(t)
-	if got := call("DPoP", proof(t, e, thief, "POST", e.resource, access)); got != http.StatusUnauthorized {
+	if got := call("DPoP", proof(t, e, thief, "POST", e.Resource, access)); got != http.StatusUnauthorized {
 		t.Fatalf("the bound token with another key's proof = %d, want 401", got)
 	}
 
 	// The public client's refresh token is bound to the key too: without
 	// a proof, or with another key's, it is refused and nothing rotates.
 	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": form["client_id"]}
-	wantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
-	wantOAuthError(t, tokenRequest(t, e, refresh, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
+	authservertest.WantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
+	authservertest.WantOAuthError(t, tokenRequest(t, e, refresh, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
 	// With a proof by the key it refreshes, and the binding carries on.
 	r = tokenRequest(t, e, refresh, proof(t, e, k, "POST", tokenURL, ""))
-	if r.status != http.StatusOK || r.json(t)["token_type"] != "DPoP" {
-		t.Fatalf("refresh with a proof: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK || r.JSON(t)["token_type"] != "DPoP" {
+		t.Fatalf("refresh with a proof: %d %s", r.Status, r.Body)
 	}
-	refresh.Set("refresh_token", r.json(t)["refresh_token"].(string))
-	wantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
-	if r := tokenRequest(t, e, refresh, proof(t, e, k, "POST", tokenURL, "")); r.status != http.StatusOK {
-		t.Fatalf("the next refresh with a proof: %d %s", r.status, r.body)
+	refresh.Set("refresh_token", r.JSON(t)["refresh_token"].(string))
+	authservertest.WantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
+	if r := tokenRequest(t, e, refresh, proof(t, e, k, "POST", tokenURL, "")); r.Status != http.StatusOK {
+		t.Fatalf("the next refresh with a proof: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -116,23 +117,23 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 // or method, unsigned, or replayed gets 400 invalid_dpop_proof, and no
 // token; the code stays unredeemed.
 func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	k := dpoptest.NewKey(t)
 	form, tokenURL := codeForm(t, e, nil)
 	good := proof(t, e, k, "POST", tokenURL, "")
 	for name, proof := range map[string]string{
-		"another URL":    proof(t, e, k, "POST", e.issuer+"/elsewhere", ""),
+		"another URL":    proof(t, e, k, "POST", e.Issuer+"/elsewhere", ""),
 		"another method": proof(t, e, k, "GET", tokenURL, ""),
 		"unsigned":       strings.Join(strings.Split(good, ".")[:2], ".") + ".",
 		"not a JWT":      "hello",
 	} {
-		wantOAuthError(t, tokenRequest(t, e, form, proof), http.StatusBadRequest, "invalid_dpop_proof")
+		authservertest.WantOAuthError(t, tokenRequest(t, e, form, proof), http.StatusBadRequest, "invalid_dpop_proof")
 		_ = name
 	}
-	if r := tokenRequest(t, e, form, good); r.status != http.StatusOK {
-		t.Fatalf("the good proof after the bad ones: %d %s", r.status, r.body)
+	if r := tokenRequest(t, e, form, good); r.Status != http.StatusOK {
+		t.Fatalf("the good proof after the bad ones: %d %s", r.Status, r.Body)
 	}
-	wantOAuthError(t, tokenRequest(t, e, form, good), http.StatusBadRequest, "invalid_dpop_proof")
+	authservertest.WantOAuthError(t, tokenRequest(t, e, form, good), http.StatusBadRequest, "invalid_dpop_proof")
 }
 
 // TestRule_RFC9449_10_DPoPJKTBindsTheCode: an authorization request with
@@ -140,19 +141,19 @@ func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
 // proof by it, and a malformed dpop_jkt is refused at the authorization
 // endpoint.
 func TestRule_RFC9449_10_DPoPJKTBindsTheCode(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	k, thief := dpoptest.NewKey(t), dpoptest.NewKey(t)
 	form, tokenURL := codeForm(t, e, url.Values{"dpop_jkt": {k.JKT}})
-	wantOAuthError(t, tokenRequest(t, e, form, ""), http.StatusBadRequest, "invalid_dpop_proof")
-	wantOAuthError(t, tokenRequest(t, e, form, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
-	if r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, "")); r.status != http.StatusOK {
-		t.Fatalf("the code with a proof by its key: %d %s", r.status, r.body)
+	authservertest.WantOAuthError(t, tokenRequest(t, e, form, ""), http.StatusBadRequest, "invalid_dpop_proof")
+	authservertest.WantOAuthError(t, tokenRequest(t, e, form, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
+	if r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, "")); r.Status != http.StatusOK {
+		t.Fatalf("the code with a proof by its key: %d %s", r.Status, r.Body)
 	}
 
-	c := e.publicClient()
-	_, ch := pkce()
-	r := e.browser().get(e.authzURL(c, ch, url.Values{"dpop_jkt": {"not-a-thumbprint"}}))
-	if q := location(t, r, c.redirect); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "dpop_jkt") {
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	r := e.Agent().Get(e.AuthzURL(c, ch, url.Values{"dpop_jkt": {"not-a-thumbprint"}}))
+	if q := authservertest.Location(t, r, c.Redirect); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "dpop_jkt") {
 		t.Fatalf("a malformed dpop_jkt: %v", q)
 	}
 }
@@ -168,26 +169,26 @@ func mustString(v any) string {
 // DPoP-bound token, from another instance sharing the key-encryption key
 // too.
 func TestRule_RFC9449_8_TokenEndpointNonce(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
 	k := dpoptest.NewKey(t)
 	form, tokenURL := codeForm(t, e, nil)
 	r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, ""))
-	wantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
-	nonce := r.header.Get("DPoP-Nonce")
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
+	nonce := r.Header.Get("DPoP-Nonce")
 	if nonce == "" {
 		t.Fatal("use_dpop_nonce without a DPoP-Nonce header")
 	}
-	claims := map[string]any{"jti": rand.Text(), "htm": "POST", "htu": tokenURL, "iat": e.clock.Now().Unix(), "nonce": nonce}
+	claims := map[string]any{"jti": rand.Text(), "htm": "POST", "htu": tokenURL, "iat": e.Clock.Now().Unix(), "nonce": nonce}
 	r = tokenRequest(t, e, form, k.Proof(t, claims, nil))
-	if r.status != http.StatusOK || r.json(t)["token_type"] != "DPoP" {
-		t.Fatalf("with the nonce: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK || r.JSON(t)["token_type"] != "DPoP" {
+		t.Fatalf("with the nonce: %d %s", r.Status, r.Body)
 	}
 	// The resource server of the same process shares the checker: the
 	// nonce the token endpoint gave is good at /mcp as well.
-	if got := e.srv.DPoP().Nonce(); got != nonce {
+	if got := e.Server.DPoP().Nonce(); got != nonce {
 		t.Fatalf("the shared checker's nonce %q differs from the token endpoint's %q", got, nonce)
 	}
-	second, err := authserver.New(context.Background(), e.cfg)
+	second, err := authserver.New(context.Background(), e.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,13 +200,13 @@ func TestRule_RFC9449_8_TokenEndpointNonce(t *testing.T) {
 // codeForm authorizes a public client in the browser (with extra
 // authorization parameters) and returns the form that redeems its code,
 // and the token endpoint's URL.
-func codeForm(t *testing.T, e *env, extra url.Values) (url.Values, string) {
+func codeForm(t *testing.T, e *authservertest.Env, extra url.Values) (url.Values, string) {
 	t.Helper()
-	c := e.publicClient()
-	v, ch := pkce()
-	code := e.browser().authorize(c, ch, extra)
+	c := e.PublicClient()
+	v, ch := authservertest.PKCE()
+	code := e.Agent().Authorize(c, ch, extra)
 	return url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirect},
-		"code_verifier": {v}, "resource": {e.resource}, "client_id": {c.id},
-	}, e.issuer + authserver.TokenPath
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.Redirect},
+		"code_verifier": {v}, "resource": {e.Resource}, "client_id": {c.ID},
+	}, e.Issuer + authserver.TokenPath
 }

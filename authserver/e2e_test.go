@@ -13,41 +13,12 @@ import (
 	"time"
 
 	"github.com/epicme/epicme"
-	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/mcpserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
-
-// mountMCP serves EpicMe's MCP endpoint on the env, protected by the auth
-// package with the in-process verifier: the all-in-one deployment.
-func (e *env) mountMCP(t *testing.T) {
-	t.Helper()
-	m, err := mcpserver.New(e.db, authserver.Callers(e.db, e.issuer), mcpserver.Options{
-		Secret: []byte(strings.Repeat("k", 32)), Logger: e.cfg.Logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := auth.NewResourceServer(e.srv.Verifier(), auth.Options{
-		ResourceURL:          e.resource,
-		AuthorizationServers: []string{e.issuer},
-		ScopesSupported:      epicme.AllScopes,
-		Realm:                "EpicMe",
-		Logger:               e.cfg.Logger,
-		RequiredScopes: auth.ScopeMap{"tools/call": {
-			"whoami":       {epicme.ScopeUserRead},
-			"create_entry": {epicme.ScopeEntriesWrite},
-			"list_entries": {epicme.ScopeEntriesRead},
-		}}.Required,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs.Mount(e.mux, m.HTTPHandler())
-}
 
 // countingTransport counts token requests by grant type.
 type countingTransport struct {
@@ -84,31 +55,31 @@ func (c *countingTransport) count(grant string) int {
 func TestEndToEnd_GoSDKClient(t *testing.T) {
 	// Access tokens live 5 s: the oauth2 package treats a token within
 	// 10 s of expiry as expired, so every new request refreshes first.
-	e := newEnv(t, func(c *authserver.Config) { c.AccessTokenTTL = 5 * time.Second })
-	e.mountMCP(t)
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AccessTokenTTL = 5 * time.Second })
+	e.MountMCP(t)
 	counter := &countingTransport{grants: map[string]int{}}
 	httpClient := &http.Client{Transport: counter}
 
-	b := e.browser()
+	b := e.Agent()
 	var authorizations atomic.Int32
 	fetch := func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
 		n := authorizations.Add(1)
-		r := b.get(args.URL)
-		if strings.Contains(r.body, `name="password"`) {
-			r = b.signIn(r.body, testEmail, testPassword)
+		r := b.Get(args.URL)
+		if strings.Contains(r.Body, `name="password"`) {
+			r = b.SignIn(r.Body, authservertest.Email, authservertest.Password)
 		}
-		if strings.Contains(r.body, `name="decision"`) {
+		if strings.Contains(r.Body, `name="decision"`) {
 			if n == 1 {
 				// The first time, the user grants only what whoami needs.
-				r = b.consent(r.body, epicme.ScopeUserRead)
+				r = b.Consent(r.Body, epicme.ScopeUserRead)
 			} else {
-				r = b.consent(r.body)
+				r = b.Consent(r.Body)
 			}
 		}
-		if r.status != http.StatusFound {
-			return nil, errors.New("authorization did not redirect: " + r.body)
+		if r.Status != http.StatusFound {
+			return nil, errors.New("authorization did not redirect: " + r.Body)
 		}
-		loc, err := url.Parse(r.header.Get("Location"))
+		loc, err := url.Parse(r.Header.Get("Location"))
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +107,7 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
-	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.resource, OAuthHandler: handler, HTTPClient: httpClient}, nil)
+	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.Resource, OAuthHandler: handler, HTTPClient: httpClient}, nil)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -146,8 +117,8 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 	if err != nil || res.IsError {
 		t.Fatalf("whoami: %v %+v", err, res)
 	}
-	if !strings.Contains(toolText(res), testEmail) {
-		t.Fatalf("whoami answered %q", toolText(res))
+	if !strings.Contains(authservertest.ToolText(res), authservertest.Email) {
+		t.Fatalf("whoami answered %q", authservertest.ToolText(res))
 	}
 	if n := authorizations.Load(); n != 1 {
 		t.Fatalf("%d authorizations so far, want 1", n)
@@ -165,7 +136,7 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 	// refreshed token carries the stepped-up scopes.
 	before := counter.count("refresh_token")
 	res, err = session.CallTool(ctx, &mcp.CallToolParams{Name: "create_entry", Arguments: map[string]any{"title": "Again", "content": "After a refresh"}})
-	if err != nil || res.IsError || !strings.Contains(toolText(res), "Again") {
+	if err != nil || res.IsError || !strings.Contains(authservertest.ToolText(res), "Again") {
 		t.Fatalf("create_entry after refresh: %v %+v", err, res)
 	}
 	if counter.count("refresh_token") <= before {
@@ -176,16 +147,6 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 	}
 }
 
-func toolText(res *mcp.CallToolResult) string {
-	var sb strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			sb.WriteString(tc.Text)
-		}
-	}
-	return sb.String()
-}
-
 // TestEndToEnd_GoSDKClientWithMetadataDocument has the Go SDK client
 // identify itself by a Client ID Metadata Document instead of registering.
 func TestEndToEnd_GoSDKClientWithMetadataDocument(t *testing.T) {
@@ -193,21 +154,21 @@ func TestEndToEnd_GoSDKClientWithMetadataDocument(t *testing.T) {
 	d.res.answers["client.example.com"] = [][]netip.Addr{{publicIP}}
 	id := "https://client.example.com/go-sdk.json"
 	d.serveJSON("/go-sdk.json", cimdDoc(id), "max-age=60")
-	e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
-	e.mountMCP(t)
-	b := e.browser()
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e.MountMCP(t)
+	b := e.Agent()
 	handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
 		ClientIDMetadataDocumentConfig: &sdkauth.ClientIDMetadataDocumentConfig{URL: id},
 		RedirectURL:                    "http://127.0.0.1:7777/cb",
 		AuthorizationCodeFetcher: func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
-			r := b.get(args.URL)
-			if strings.Contains(r.body, `name="password"`) {
-				r = b.signIn(r.body, testEmail, testPassword)
+			r := b.Get(args.URL)
+			if strings.Contains(r.Body, `name="password"`) {
+				r = b.SignIn(r.Body, authservertest.Email, authservertest.Password)
 			}
-			if !strings.Contains(r.body, "Doc Client") {
-				return nil, errors.New("consent does not name the document's client: " + r.body)
+			if !strings.Contains(r.Body, "Doc Client") {
+				return nil, errors.New("consent does not name the document's client: " + r.Body)
 			}
-			q := location(t, b.consent(r.body), "http://127.0.0.1:7777/cb")
+			q := authservertest.Location(t, b.Consent(r.Body), "http://127.0.0.1:7777/cb")
 			return &sdkauth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
 		},
 	})
@@ -217,13 +178,13 @@ func TestEndToEnd_GoSDKClientWithMetadataDocument(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	session, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).
-		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.resource, OAuthHandler: handler}, nil)
+		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.Resource, OAuthHandler: handler}, nil)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
 	defer session.Close()
 	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
-	if err != nil || res.IsError || !strings.Contains(toolText(res), testEmail) {
+	if err != nil || res.IsError || !strings.Contains(authservertest.ToolText(res), authservertest.Email) {
 		t.Fatalf("whoami: %v %+v", err, res)
 	}
 }

@@ -10,49 +10,50 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 	"github.com/epicme/epicme/internal/idptest"
 )
 
 // idpEnv is an authorization server that trusts a test IdP for one
 // confidential client.
 type idpEnv struct {
-	*env
+	*authservertest.Env
 	idp    *idptest.IdP
-	client testClient
+	client authservertest.Client
 }
 
 func newIdPEnv(t *testing.T, scope string) *idpEnv {
 	t.Helper()
 	// The IdP listens on loopback, which the guarded fetcher refuses
 	// unless told this is development.
-	e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = true })
-	ie := &idpEnv{env: e, idp: idptest.New(t), client: e.confidentialClient()}
-	ie.trust(ie.idp, scope, ie.client.id)
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = true })
+	ie := &idpEnv{Env: e, idp: idptest.New(t), client: e.ConfidentialClient()}
+	ie.trust(ie.idp, scope, ie.client.ID)
 	return ie
 }
 
 func (e *idpEnv) trust(p *idptest.IdP, scope string, clients ...string) {
-	e.t.Helper()
-	if _, err := authserver.TrustIdentityProvider(context.Background(), e.db, authserver.NewIdentityProvider{Issuer: p.Issuer, Clients: clients, Scope: scope}, e.clock.Now()); err != nil {
-		e.t.Fatal(err)
+	e.TB.Helper()
+	if _, err := authserver.TrustIdentityProvider(context.Background(), e.DB, authserver.NewIdentityProvider{Issuer: p.Issuer, Clients: clients, Scope: scope}, e.Clock.Now()); err != nil {
+		e.TB.Fatal(err)
 	}
 }
 
 // jag signs an ID-JAG of the env's IdP for employee sub, for the env's
 // client, with extra claims over the defaults.
 func (e *idpEnv) jag(sub string, extra map[string]any) string {
-	return e.idp.IDJAG(sub, e.issuer, e.client.id, e.resource, extra)
+	return e.idp.IDJAG(sub, e.Issuer, e.client.ID, e.Resource, extra)
 }
 
 // exchange presents an ID-JAG by the jwt-bearer grant as client c.
-func (e *idpEnv) exchange(c testClient, assertion string, form url.Values) reply {
-	e.t.Helper()
+func (e *idpEnv) exchange(c authservertest.Client, assertion string, form url.Values) authservertest.Reply {
+	e.TB.Helper()
 	if form == nil {
 		form = url.Values{}
 	}
 	form.Set("grant_type", authserver.GrantJWTBearer)
 	form.Set("assertion", assertion)
-	return e.postForm(authserver.TokenPath, form, c.id, c.secret)
+	return e.PostForm(authserver.TokenPath, form, c.ID, c.Secret)
 }
 
 // TestRule_RFC7523_2_1_IDJAGGrantIssuesATokenForTheIdPsUser: an ID-JAG from
@@ -61,28 +62,28 @@ func (e *idpEnv) exchange(c testClient, assertion string, form url.Values) reply
 // account that shares the email.
 func TestRule_RFC7523_2_1_IDJAGGrantIssuesATokenForTheIdPsUser(t *testing.T) {
 	e := newIdPEnv(t, "")
-	r := e.exchange(e.client, e.jag("employee-7", map[string]any{"email": testEmail, "scope": "entries:read user:read"}), nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("jwt-bearer: %d %s", r.status, r.body)
+	r := e.exchange(e.client, e.jag("employee-7", map[string]any{"email": authservertest.Email, "scope": "entries:read user:read"}), nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("jwt-bearer: %d %s", r.Status, r.Body)
 	}
-	m := r.json(t)
+	m := r.JSON(t)
 	if _, ok := m["refresh_token"]; ok || m["scope"] != "user:read entries:read" {
-		t.Fatalf("token response: %s", r.body)
+		t.Fatalf("token response: %s", r.Body)
 	}
-	info, err := e.srv.Verifier().Verify(context.Background(), m["access_token"].(string))
+	info, err := e.Server.Verifier().Verify(context.Background(), m["access_token"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := e.db.UserByID(context.Background(), info.Subject)
+	u, err := e.DB.UserByID(context.Background(), info.Subject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.Issuer != e.idp.Issuer || u.Subject != "employee-7" || u.ID == e.user.ID {
+	if u.Issuer != e.idp.Issuer || u.Subject != "employee-7" || u.ID == e.User.ID {
 		t.Fatalf("the token acts as %+v; want the IdP's employee-7, not the local account with the same email", u)
 	}
 	// The same employee again is the same user.
 	r = e.exchange(e.client, e.jag("employee-7", nil), nil)
-	if info2, err := e.srv.Verifier().Verify(context.Background(), r.json(t)["access_token"].(string)); err != nil || info2.Subject != u.ID {
+	if info2, err := e.Server.Verifier().Verify(context.Background(), r.JSON(t)["access_token"].(string)); err != nil || info2.Subject != u.ID {
 		t.Fatalf("second exchange: %v, %v", info2, err)
 	}
 }
@@ -101,7 +102,7 @@ func TestRule_RFC7523_3_IDJAGClaims(t *testing.T) {
 	}{
 		{"valid", func() string { return e.jag("emp", nil) }, ""},
 		{"typ JWT, not oauth-id-jag+jwt", func() string {
-			return e.idp.Sign("JWT", map[string]any{"iss": e.idp.Issuer, "sub": "emp", "aud": e.issuer, "client_id": e.client.id, "resource": e.resource, "jti": "j1", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
+			return e.idp.Sign("JWT", map[string]any{"iss": e.idp.Issuer, "sub": "emp", "aud": e.Issuer, "client_id": e.client.ID, "resource": e.Resource, "jti": "j1", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
 		}, "typ"},
 		{"for another authorization server", func() string { return e.jag("emp", map[string]any{"aud": "https://other-as.example"}) }, "aud"},
 		{"for another resource", func() string { return e.jag("emp", map[string]any{"resource": "https://other.example/mcp"}) }, "not for this resource"},
@@ -118,13 +119,13 @@ func TestRule_RFC7523_3_IDJAGClaims(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.exchange(e.client, tc.assertion(), nil)
 			if tc.want == "" {
-				if r.status != http.StatusOK {
-					t.Fatalf("a valid ID-JAG was refused: %d %s", r.status, r.body)
+				if r.Status != http.StatusOK {
+					t.Fatalf("a valid ID-JAG was refused: %d %s", r.Status, r.Body)
 				}
 				return
 			}
-			wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
-			if d, _ := r.json(t)["error_description"].(string); !strings.Contains(d, tc.want) {
+			authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+			if d, _ := r.JSON(t)["error_description"].(string); !strings.Contains(d, tc.want) {
 				t.Fatalf("refused for another reason: %q, want it to mention %q", d, tc.want)
 			}
 		})
@@ -137,17 +138,17 @@ func TestRule_RFC7523_3_IDJAGClaims(t *testing.T) {
 func TestAttack_IDJAGFromUntrustedIdP(t *testing.T) {
 	e := newIdPEnv(t, "")
 	rogue := idptest.New(t)
-	r := e.exchange(e.client, rogue.IDJAG("emp", e.issuer, e.client.id, e.resource, nil), nil)
-	wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
-	if !strings.Contains(r.body, "not an identity provider this server trusts") {
-		t.Fatalf("refused for another reason: %s", r.body)
+	r := e.exchange(e.client, rogue.IDJAG("emp", e.Issuer, e.client.ID, e.Resource, nil), nil)
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	if !strings.Contains(r.Body, "not an identity provider this server trusts") {
+		t.Fatalf("refused for another reason: %s", r.Body)
 	}
 	// The rogue signs a grant in the trusted IdP's name, with the same kid.
-	forged := rogue.IDJAG("emp", e.issuer, e.client.id, e.resource, map[string]any{"iss": e.idp.Issuer})
+	forged := rogue.IDJAG("emp", e.Issuer, e.client.ID, e.Resource, map[string]any{"iss": e.idp.Issuer})
 	r = e.exchange(e.client, forged, nil)
-	wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
-	if !strings.Contains(r.body, "signature") {
-		t.Fatalf("a forged signature refused for another reason: %s", r.body)
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	if !strings.Contains(r.Body, "signature") {
+		t.Fatalf("a forged signature refused for another reason: %s", r.Body)
 	}
 }
 
@@ -156,29 +157,29 @@ func TestAttack_IDJAGFromUntrustedIdP(t *testing.T) {
 // operator did not list.
 func TestAttack_IDJAGForAnotherClient(t *testing.T) {
 	e := newIdPEnv(t, "")
-	other := e.confidentialClient()
+	other := e.ConfidentialClient()
 	// other is not listed for the IdP.
-	r := e.exchange(other, e.idp.IDJAG("emp", e.issuer, other.id, e.resource, nil), nil)
-	wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
-	if !strings.Contains(r.body, "may not vouch for this client") {
-		t.Fatalf("refused for another reason: %s", r.body)
+	r := e.exchange(other, e.idp.IDJAG("emp", e.Issuer, other.ID, e.Resource, nil), nil)
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	if !strings.Contains(r.Body, "may not vouch for this client") {
+		t.Fatalf("refused for another reason: %s", r.Body)
 	}
 	// Listed, it still cannot redeem the grant issued to the first client,
 	// nor use it up: the first client redeems it afterwards.
-	e.trust(e.idp, "", e.client.id, other.id)
+	e.trust(e.idp, "", e.client.ID, other.ID)
 	stolen := e.jag("emp", nil)
 	r = e.exchange(other, stolen, nil)
-	wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
-	if !strings.Contains(r.body, "issued for another client") {
-		t.Fatalf("refused for another reason: %s", r.body)
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	if !strings.Contains(r.Body, "issued for another client") {
+		t.Fatalf("refused for another reason: %s", r.Body)
 	}
-	if r := e.exchange(e.client, stolen, nil); r.status != http.StatusOK {
-		t.Fatalf("the grant's own client could not redeem it after another tried: %d %s", r.status, r.body)
+	if r := e.exchange(e.client, stolen, nil); r.Status != http.StatusOK {
+		t.Fatalf("the grant's own client could not redeem it after another tried: %d %s", r.Status, r.Body)
 	}
 	// A public client may not use the grant at all.
-	pub := e.publicClient()
-	r = e.exchange(pub, e.idp.IDJAG("emp", e.issuer, pub.id, e.resource, nil), url.Values{"client_id": {pub.id}})
-	wantOAuthError(t, r, http.StatusBadRequest, "unauthorized_client")
+	pub := e.PublicClient()
+	r = e.exchange(pub, e.idp.IDJAG("emp", e.Issuer, pub.ID, e.Resource, nil), url.Values{"client_id": {pub.ID}})
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "unauthorized_client")
 }
 
 // TestAttack_IDJAGReplayed: an ID-JAG is redeemed once (RFC 7523 §3 item
@@ -186,13 +187,13 @@ func TestAttack_IDJAGForAnotherClient(t *testing.T) {
 func TestAttack_IDJAGReplayed(t *testing.T) {
 	e := newIdPEnv(t, "")
 	a := e.jag("emp", nil)
-	if r := e.exchange(e.client, a, nil); r.status != http.StatusOK {
-		t.Fatalf("first use: %d %s", r.status, r.body)
+	if r := e.exchange(e.client, a, nil); r.Status != http.StatusOK {
+		t.Fatalf("first use: %d %s", r.Status, r.Body)
 	}
 	r := e.exchange(e.client, a, nil)
-	wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
-	if !strings.Contains(r.body, "used already") {
-		t.Fatalf("refused for another reason: %s", r.body)
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	if !strings.Contains(r.Body, "used already") {
+		t.Fatalf("refused for another reason: %s", r.Body)
 	}
 }
 
@@ -202,14 +203,14 @@ func TestAttack_IDJAGReplayed(t *testing.T) {
 func TestRule_IDJAGScopeWithinPolicy(t *testing.T) {
 	e := newIdPEnv(t, "user:read entries:read")
 	r := e.exchange(e.client, e.jag("emp", map[string]any{"scope": "entries:read entries:write"}), nil)
-	if r.status != http.StatusOK || r.json(t)["scope"] != "entries:read" {
-		t.Fatalf("want entries:read only (policy ∩ assertion): %d %s", r.status, r.body)
+	if r.Status != http.StatusOK || r.JSON(t)["scope"] != "entries:read" {
+		t.Fatalf("want entries:read only (policy ∩ assertion): %d %s", r.Status, r.Body)
 	}
 	r = e.exchange(e.client, e.jag("emp", nil), url.Values{"scope": {"user:read"}})
-	if r.status != http.StatusOK || r.json(t)["scope"] != "user:read" {
-		t.Fatalf("want user:read (policy ∩ request): %d %s", r.status, r.body)
+	if r.Status != http.StatusOK || r.JSON(t)["scope"] != "user:read" {
+		t.Fatalf("want user:read (policy ∩ request): %d %s", r.Status, r.Body)
 	}
-	wantOAuthError(t, e.exchange(e.client, e.jag("emp", map[string]any{"scope": "tags:write"}), nil), http.StatusBadRequest, "invalid_scope")
+	authservertest.WantOAuthError(t, e.exchange(e.client, e.jag("emp", map[string]any{"scope": "tags:write"}), nil), http.StatusBadRequest, "invalid_scope")
 }
 
 // TestRule_IdPRemovedRevokesItsUsersTokens: removing an IdP (epicme idp
@@ -218,43 +219,43 @@ func TestRule_IDJAGScopeWithinPolicy(t *testing.T) {
 func TestRule_IdPRemovedRevokesItsUsersTokens(t *testing.T) {
 	e := newIdPEnv(t, "")
 	r := e.exchange(e.client, e.jag("emp", nil), nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("jwt-bearer: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("jwt-bearer: %d %s", r.Status, r.Body)
 	}
-	tok := r.json(t)["access_token"].(string)
-	local := e.tokens(e.client)["access_token"].(string)
-	if err := e.db.DeleteIdentityProvider(context.Background(), e.idp.Issuer, e.clock.Now()); err != nil {
+	tok := r.JSON(t)["access_token"].(string)
+	local := e.Tokens(e.client)["access_token"].(string)
+	if err := e.DB.DeleteIdentityProvider(context.Background(), e.idp.Issuer, e.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(2 * time.Second) // the revocation list syncs with the store
-	if err := e.verify(tok); err == nil {
+	e.Clock.Advance(2 * time.Second) // the revocation list syncs with the store
+	if err := e.Verify(tok); err == nil {
 		t.Fatal("the removed IdP's user still holds a working token")
 	}
-	if err := e.verify(local); err != nil {
+	if err := e.Verify(local); err != nil {
 		t.Fatalf("a local user's token stopped too: %v", err)
 	}
 	r = e.exchange(e.client, e.jag("emp", nil), nil)
-	wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 }
 
 // TestTrustIdentityProviderChecksItsInput: the IdP's URLs must be https
 // (http on loopback), and it may vouch only for existing confidential
 // clients of the code flow.
 func TestTrustIdentityProviderChecksItsInput(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	ctx := context.Background()
-	conf := e.confidentialClient()
-	pub := e.publicClient()
+	conf := e.ConfidentialClient()
+	pub := e.PublicClient()
 	for name, in := range map[string]authserver.NewIdentityProvider{
-		"http issuer":    {Issuer: "http://idp.example.com", Clients: []string{conf.id}},
-		"issuer query":   {Issuer: "https://idp.example.com?x=1", Clients: []string{conf.id}},
+		"http issuer":    {Issuer: "http://idp.example.com", Clients: []string{conf.ID}},
+		"issuer query":   {Issuer: "https://idp.example.com?x=1", Clients: []string{conf.ID}},
 		"no client":      {Issuer: "https://idp.example.com"},
 		"unknown client": {Issuer: "https://idp.example.com", Clients: []string{"nope"}},
-		"public client":  {Issuer: "https://idp.example.com", Clients: []string{pub.id}},
-		"unknown scope":  {Issuer: "https://idp.example.com", Clients: []string{conf.id}, Scope: "admin"},
-		"http jwks_uri":  {Issuer: "https://idp.example.com", JWKSURI: "http://keys.example.com/jwks", Clients: []string{conf.id}},
+		"public client":  {Issuer: "https://idp.example.com", Clients: []string{pub.ID}},
+		"unknown scope":  {Issuer: "https://idp.example.com", Clients: []string{conf.ID}, Scope: "admin"},
+		"http jwks_uri":  {Issuer: "https://idp.example.com", JWKSURI: "http://keys.example.com/jwks", Clients: []string{conf.ID}},
 	} {
-		if _, err := authserver.TrustIdentityProvider(ctx, e.db, in, e.clock.Now()); epicme.ErrorCode(err) != epicme.EINVALID {
+		if _, err := authserver.TrustIdentityProvider(ctx, e.DB, in, e.Clock.Now()); epicme.ErrorCode(err) != epicme.EINVALID {
 			t.Errorf("%s: got %v, want EINVALID", name, err)
 		}
 	}
@@ -266,16 +267,16 @@ func TestTrustIdentityProviderChecksItsInput(t *testing.T) {
 // a server not in development mode, a loopback IdP's keys are not fetched
 // and its grants wait, with a clear error.
 func TestAttack_IdPKeyFetchGuarded(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	idp := idptest.New(t)
-	c := e.confidentialClient()
-	if _, err := authserver.TrustIdentityProvider(context.Background(), e.db, authserver.NewIdentityProvider{Issuer: idp.Issuer, Clients: []string{c.id}}, e.clock.Now()); err != nil {
+	c := e.ConfidentialClient()
+	if _, err := authserver.TrustIdentityProvider(context.Background(), e.DB, authserver.NewIdentityProvider{Issuer: idp.Issuer, Clients: []string{c.ID}}, e.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	form := url.Values{"grant_type": {authserver.GrantJWTBearer}, "assertion": {idp.IDJAG("emp", e.issuer, c.id, e.resource, nil)}}
-	r := e.postForm(authserver.TokenPath, form, c.id, c.secret)
-	wantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
-	if !strings.Contains(r.body, "keys could not be fetched") {
-		t.Fatalf("refused for another reason: %s", r.body)
+	form := url.Values{"grant_type": {authserver.GrantJWTBearer}, "assertion": {idp.IDJAG("emp", e.Issuer, c.ID, e.Resource, nil)}}
+	r := e.PostForm(authserver.TokenPath, form, c.ID, c.Secret)
+	authservertest.WantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+	if !strings.Contains(r.Body, "keys could not be fetched") {
+		t.Fatalf("refused for another reason: %s", r.Body)
 	}
 }

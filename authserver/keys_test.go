@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 )
 
 // TestRule_StoredSigningKeysStillLoad: a signing key stored at rest by an
@@ -35,7 +36,7 @@ func TestRule_StoredSigningKeysStillLoad(t *testing.T) {
 	enc := base64.RawURLEncoding.EncodeToString
 	pt, _ := priv.PublicKey.Bytes()
 	publicJWK := `{"kty":"EC","crv":"P-256","x":"` + enc(pt[1:33]) + `","y":"` + enc(pt[33:]) + `","use":"sig","alg":"ES256","kid":"` + kid + `"}`
-	e := newEnv(t, func(cfg *authserver.Config) {
+	e := authservertest.NewEnv(t, func(cfg *authserver.Config) {
 		der, err := x509.MarshalPKCS8PrivateKey(priv)
 		if err != nil {
 			t.Fatal(err)
@@ -55,10 +56,10 @@ func TestRule_StoredSigningKeysStillLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if jwks := e.get(authserver.JWKSPath); !strings.Contains(jwks.body, publicJWK) {
-		t.Fatalf("the stored JWK is not published as stored: %s", jwks.body)
+	if jwks := e.Get(authserver.JWKSPath); !strings.Contains(jwks.Body, publicJWK) {
+		t.Fatalf("the stored JWK is not published as stored: %s", jwks.Body)
 	}
-	tok, _ := e.tokens(e.publicClient(), "entries:read")["access_token"].(string)
+	tok, _ := e.Tokens(e.PublicClient(), "entries:read")["access_token"].(string)
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
 		t.Fatalf("not a compact JWS: %q", tok)
@@ -76,7 +77,7 @@ func TestRule_StoredSigningKeysStillLoad(t *testing.T) {
 	if len(sig) != 64 || !ecdsa.Verify(&priv.PublicKey, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 		t.Fatal("the token is not signed by the stored key")
 	}
-	if err := e.verify(tok); err != nil {
+	if err := e.Verify(tok); err != nil {
 		t.Fatalf("the server refuses its own token: %v", err)
 	}
 }
@@ -86,8 +87,8 @@ func TestRule_StoredSigningKeysStillLoad(t *testing.T) {
 // key, an unsigned one, and one with swapped claims are refused by the
 // in-process verifier.
 func TestRule_AcceptsOnlyItsOwnES256AccessTokens(t *testing.T) {
-	e := newEnv(t)
-	tok, _ := e.tokens(e.publicClient(), "entries:read")["access_token"].(string)
+	e := authservertest.NewEnv(t)
+	tok, _ := e.Tokens(e.PublicClient(), "entries:read")["access_token"].(string)
 	parts := strings.Split(tok, ".")
 	hb, _ := base64.RawURLEncoding.DecodeString(parts[0])
 	var h map[string]any
@@ -109,11 +110,11 @@ func TestRule_AcceptsOnlyItsOwnES256AccessTokens(t *testing.T) {
 		"alg none":     base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + ".",
 		"claims moved": parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin"}`)) + "." + parts[2],
 	} {
-		if err := e.verify(bad); err == nil {
+		if err := e.Verify(bad); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if err := e.verify(tok); err != nil {
+	if err := e.Verify(tok); err != nil {
 		t.Fatalf("own token refused: %v", err)
 	}
 }

@@ -8,29 +8,30 @@ import (
 	"testing"
 
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 	"github.com/epicme/epicme/ratelimit"
 )
 
 // registerFrom registers a public client as if from xff (through a trusted
 // proxy).
-func registerFrom(t *testing.T, e *env, xff string) reply {
+func registerFrom(t *testing.T, e *authservertest.Env, xff string) authservertest.Reply {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.issuer+authserver.RegistrationPath,
+	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.RegistrationPath,
 		strings.NewReader(`{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`))
 	req.Header.Set("Content-Type", "application/json")
 	if xff != "" {
 		req.Header.Set("X-Forwarded-For", xff)
 	}
-	return do(t, nil, req)
+	return authservertest.Do(t, nil, req)
 }
 
 // Real clients register on every authorization; from loopback (this
 // machine) registration is not limited, as no other limit is.
 func TestRule_DCRLoopbackExempt(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.Sources = ratelimit.Sources{ExemptLoopback: true} })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.Sources = ratelimit.Sources{ExemptLoopback: true} })
 	for i := range 50 {
-		if r := registerFrom(t, e, ""); r.status != http.StatusCreated {
-			t.Fatalf("registration %d from loopback: %d %s", i+1, r.status, r.body)
+		if r := registerFrom(t, e, ""); r.Status != http.StatusCreated {
+			t.Fatalf("registration %d from loopback: %d %s", i+1, r.Status, r.Body)
 		}
 	}
 }
@@ -38,27 +39,27 @@ func TestRule_DCRLoopbackExempt(t *testing.T) {
 // A refused registration answers 429 with Retry-After and an RFC 7591
 // §3.2.2 error code, not an authorization-endpoint one.
 func TestRule_DCRRefusalUsesRegistrationErrorCode(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.Registration.PerSource = 1 })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.Registration.PerSource = 1 })
 	registerFrom(t, e, "")
 	r := registerFrom(t, e, "")
-	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "3600" {
-		t.Fatalf("second registration: %d Retry-After %q", r.status, r.header.Get("Retry-After"))
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "3600" {
+		t.Fatalf("second registration: %d Retry-After %q", r.Status, r.Header.Get("Retry-After"))
 	}
-	if m := r.json(t); m["error"] != "invalid_client_metadata" || !strings.Contains(m["error_description"].(string), "too many registrations") {
-		t.Fatalf("refusal body: %s", r.body)
+	if m := r.JSON(t); m["error"] != "invalid_client_metadata" || !strings.Contains(m["error_description"].(string), "too many registrations") {
+		t.Fatalf("refusal body: %s", r.Body)
 	}
 }
 
 // The review registered from 25 addresses of one /64 and all succeeded:
 // every address of a /64 is now one source.
 func TestAttack_DCRRotatingIPv6Addresses(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) {
+	e := authservertest.NewEnv(t, func(c *authserver.Config) {
 		c.SourceAddress = authserver.ForwardedFor
 		c.Sources = ratelimit.Sources{ExemptLoopback: true}
 	})
 	created := 0
 	for i := range 25 {
-		if r := registerFrom(t, e, fmt.Sprintf("2001:db8:7:1::%x", i+1)); r.status == http.StatusCreated {
+		if r := registerFrom(t, e, fmt.Sprintf("2001:db8:7:1::%x", i+1)); r.Status == http.StatusCreated {
 			created++
 		}
 	}
@@ -66,28 +67,28 @@ func TestAttack_DCRRotatingIPv6Addresses(t *testing.T) {
 		t.Fatalf("%d registrations from 25 addresses of one /64, want the source's 20", created)
 	}
 	// Another network is not affected.
-	if r := registerFrom(t, e, "2001:db8:99:1::1"); r.status != http.StatusCreated {
-		t.Fatalf("another /48: %d %s", r.status, r.body)
+	if r := registerFrom(t, e, "2001:db8:99:1::1"); r.Status != http.StatusCreated {
+		t.Fatalf("another /48: %d %s", r.Status, r.Body)
 	}
 }
 
 // Rotating /64s within one /48 meets the /48's aggregate.
 func TestAttack_DCRRotatingIPv6Networks(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) {
+	e := authservertest.NewEnv(t, func(c *authserver.Config) {
 		c.SourceAddress = authserver.ForwardedFor
 		c.Registration.PerSource = 2
 	})
 	created := 0
 	for i := range 40 {
-		if r := registerFrom(t, e, fmt.Sprintf("2001:db8:7:%x::1", i)); r.status == http.StatusCreated {
+		if r := registerFrom(t, e, fmt.Sprintf("2001:db8:7:%x::1", i)); r.Status == http.StatusCreated {
 			created++
 		}
 	}
 	if want := 2 * ratelimit.AggregateFactor; created != want {
 		t.Fatalf("%d registrations from 40 /64s of one /48, want the aggregate's %d", created, want)
 	}
-	if r := registerFrom(t, e, "2001:db8:8:1::1"); r.status != http.StatusCreated {
-		t.Fatalf("another /48: %d %s", r.status, r.body)
+	if r := registerFrom(t, e, "2001:db8:8:1::1"); r.Status != http.StatusCreated {
+		t.Fatalf("another /48: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -95,22 +96,22 @@ func TestAttack_DCRRotatingIPv6Networks(t *testing.T) {
 // every later registration got 503. The cap holds per source: a network
 // that has used its share is refused, everyone else still registers.
 func TestAttack_DCRCapFilledByOneNetwork(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) {
+	e := authservertest.NewEnv(t, func(c *authserver.Config) {
 		c.SourceAddress = authserver.ForwardedFor
 		c.Registration.PerSource = 1000 // the rate is not what is tested
 		c.Registration.HeldPerSource = 5
 	})
 	created := 0
 	for i := range 20 {
-		if r := registerFrom(t, e, fmt.Sprintf("2001:db8:7:1::%x", i+1)); r.status == http.StatusCreated {
+		if r := registerFrom(t, e, fmt.Sprintf("2001:db8:7:1::%x", i+1)); r.Status == http.StatusCreated {
 			created++
 		}
 	}
 	if created != 5 {
 		t.Fatalf("one /64 registered %d clients, want its cap of 5", created)
 	}
-	if r := registerFrom(t, e, "198.51.100.4"); r.status != http.StatusCreated {
-		t.Fatalf("another source after one network used its cap: %d %s", r.status, r.body)
+	if r := registerFrom(t, e, "198.51.100.4"); r.Status != http.StatusCreated {
+		t.Fatalf("another source after one network used its cap: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -119,21 +120,21 @@ func TestAttack_DCRCapFilledByOneNetwork(t *testing.T) {
 // locked out. Only an authenticated client spends its client's budget.
 func TestAttack_TokenWrongSecretLocksClientOut(t *testing.T) {
 	lim := ratelimit.New(ratelimit.Limit{PerMinute: 30, Burst: 10}, nil)
-	e := newEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
-	c := e.confidentialClient()
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
+	c := e.ConfidentialClient()
 	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"nope"}}
 	for range 11 {
-		wantOAuthError(t, e.postForm(authserver.TokenPath, f, c.id, "wrong"), http.StatusUnauthorized, "invalid_client")
+		authservertest.WantOAuthError(t, e.PostForm(authserver.TokenPath, f, c.ID, "wrong"), http.StatusUnauthorized, "invalid_client")
 	}
 	// The real client authenticates and is answered on the grant.
-	wantOAuthError(t, e.postForm(authserver.TokenPath, f, c.id, c.secret), http.StatusBadRequest, "invalid_grant")
+	authservertest.WantOAuthError(t, e.PostForm(authserver.TokenPath, f, c.ID, c.Secret), http.StatusBadRequest, "invalid_grant")
 	// Its own budget still holds once it has authenticated.
 	for range 9 {
-		e.postForm(authserver.TokenPath, f, c.id, c.secret)
+		e.PostForm(authserver.TokenPath, f, c.ID, c.Secret)
 	}
-	r := e.postForm(authserver.TokenPath, f, c.id, c.secret)
-	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "this client") {
-		t.Fatalf("an authenticated client past its budget: %d %s", r.status, r.body)
+	r := e.PostForm(authserver.TokenPath, f, c.ID, c.Secret)
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || !strings.Contains(r.Body, "this client") {
+		t.Fatalf("an authenticated client past its budget: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -143,15 +144,15 @@ func TestAttack_TokenWrongSecretLocksClientOut(t *testing.T) {
 // mint tokens without end.
 func TestLimits_NewGrantsGoThroughTheClientBudget(t *testing.T) {
 	lim := ratelimit.New(ratelimit.Limit{PerMinute: 30, Burst: 10}, nil)
-	e := newEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
-	c, secret := e.machineClient("entries:read", "")
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
+	c, secret := machineClient(e, "entries:read", "")
 	for i := range 10 {
-		if r := e.clientCredentials(c.ID, secret, nil); r.status != http.StatusOK {
-			t.Fatalf("token %d within the budget: %d %s", i+1, r.status, r.body)
+		if r := clientCredentials(e, c.ID, secret, nil); r.Status != http.StatusOK {
+			t.Fatalf("token %d within the budget: %d %s", i+1, r.Status, r.Body)
 		}
 	}
-	r := e.clientCredentials(c.ID, secret, nil)
-	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "this client") {
-		t.Fatalf("a machine client past its budget: %d %s", r.status, r.body)
+	r := clientCredentials(e, c.ID, secret, nil)
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || !strings.Contains(r.Body, "this client") {
+		t.Fatalf("a machine client past its budget: %d %s", r.Status, r.Body)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 	"github.com/epicme/epicme/internal/dpoptest"
 	"github.com/epicme/epicme/sqlite"
 )
@@ -51,10 +52,10 @@ func newMachineKey(t *testing.T) machineKey {
 
 // assertion signs a client assertion (RFC 7523 §3) with claims over the
 // defaults for client id and issuer; a nil value deletes a claim.
-func (k machineKey) assertion(t *testing.T, e *env, id string, claims map[string]any, alg jose.SignatureAlgorithm, typ string) string {
+func (k machineKey) assertion(t *testing.T, e *authservertest.Env, id string, claims map[string]any, alg jose.SignatureAlgorithm, typ string) string {
 	t.Helper()
-	now := e.clock.Now()
-	c := map[string]any{"iss": id, "sub": id, "aud": e.issuer, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": randomID()}
+	now := e.Clock.Now()
+	c := map[string]any{"iss": id, "sub": id, "aud": e.Issuer, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": randomID()}
 	for name, v := range claims {
 		if v == nil {
 			delete(c, name)
@@ -89,23 +90,23 @@ func randomID() string {
 
 // machineClient adds a machine client acting for the env's user, with a
 // secret, or with jwks for private_key_jwt.
-func (e *env) machineClient(scope, jwks string) (*authserver.Client, string) {
-	e.t.Helper()
-	c, secret, err := authserver.AddClient(context.Background(), e.db, e.kek, authserver.NewClient{Name: "Nightly backup", ActsAs: e.user.ID, Scope: scope, JWKS: jwks}, e.clock.Now())
+func machineClient(e *authservertest.Env, scope, jwks string) (*authserver.Client, string) {
+	e.TB.Helper()
+	c, secret, err := authserver.AddClient(context.Background(), e.DB, e.KEK, authserver.NewClient{Name: "Nightly backup", ActsAs: e.User.ID, Scope: scope, JWKS: jwks}, e.Clock.Now())
 	if err != nil {
-		e.t.Fatal(err)
+		e.TB.Fatal(err)
 	}
 	return c, secret
 }
 
 // clientCredentials asks for a token by the client credentials grant.
-func (e *env) clientCredentials(id, secret string, form url.Values) reply {
-	e.t.Helper()
+func clientCredentials(e *authservertest.Env, id, secret string, form url.Values) authservertest.Reply {
+	e.TB.Helper()
 	if form == nil {
 		form = url.Values{}
 	}
 	form.Set("grant_type", "client_credentials")
-	return e.postForm(authserver.TokenPath, form, id, secret)
+	return e.PostForm(authserver.TokenPath, form, id, secret)
 }
 
 func withAssertion(a string) url.Values {
@@ -116,50 +117,50 @@ func withAssertion(a string) url.Values {
 // authenticated with its secret gets an access token for the user it acts
 // for, with its scopes, and no refresh token (RFC 6749 §4.4.3).
 func TestRule_RFC6749_4_4_ClientCredentialsActsForItsUser(t *testing.T) {
-	e := newEnv(t)
-	c, secret := e.machineClient("user:read entries:read", "")
-	r := e.clientCredentials(c.ID, secret, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("client credentials: %d %s", r.status, r.body)
+	e := authservertest.NewEnv(t)
+	c, secret := machineClient(e, "user:read entries:read", "")
+	r := clientCredentials(e, c.ID, secret, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("client credentials: %d %s", r.Status, r.Body)
 	}
-	m := r.json(t)
+	m := r.JSON(t)
 	if _, ok := m["refresh_token"]; ok {
-		t.Fatalf("a client credentials grant must not issue a refresh token: %s", r.body)
+		t.Fatalf("a client credentials grant must not issue a refresh token: %s", r.Body)
 	}
 	if m["token_type"] != "Bearer" || m["scope"] != "user:read entries:read" {
-		t.Fatalf("token response: %s", r.body)
+		t.Fatalf("token response: %s", r.Body)
 	}
-	info, err := e.srv.Verifier().Verify(context.Background(), m["access_token"].(string))
+	info, err := e.Server.Verifier().Verify(context.Background(), m["access_token"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Subject != e.user.ID || info.ClientID != c.ID || strings.Join(info.Scopes, " ") != "user:read entries:read" {
+	if info.Subject != e.User.ID || info.ClientID != c.ID || strings.Join(info.Scopes, " ") != "user:read entries:read" {
 		t.Fatalf("token acts as %q for %q with %v", info.Subject, info.ClientID, info.Scopes)
 	}
 	// RFC 6749 §3.3: a request gets the scopes it asked for that the
 	// client may have, and the response says which; never more.
 	for asked, want := range map[string]string{"entries:read": "entries:read", "entries:read entries:write tags:write": "entries:read"} {
-		if r := e.clientCredentials(c.ID, secret, url.Values{"scope": {asked}}); r.status != http.StatusOK || r.json(t)["scope"] != want {
-			t.Fatalf("asking for %q: %d %s, want scope %q", asked, r.status, r.body, want)
+		if r := clientCredentials(e, c.ID, secret, url.Values{"scope": {asked}}); r.Status != http.StatusOK || r.JSON(t)["scope"] != want {
+			t.Fatalf("asking for %q: %d %s, want scope %q", asked, r.Status, r.Body, want)
 		}
 	}
-	wantOAuthError(t, e.clientCredentials(c.ID, secret, url.Values{"scope": {"entries:write"}}), http.StatusBadRequest, "invalid_scope")
-	wantOAuthError(t, e.clientCredentials(c.ID, secret, url.Values{"scope": {"entries:read admin"}}), http.StatusBadRequest, "invalid_scope")
-	wantOAuthError(t, e.clientCredentials(c.ID, "wrong-secret", nil), http.StatusUnauthorized, "invalid_client")
+	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, secret, url.Values{"scope": {"entries:write"}}), http.StatusBadRequest, "invalid_scope")
+	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, secret, url.Values{"scope": {"entries:read admin"}}), http.StatusBadRequest, "invalid_scope")
+	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, "wrong-secret", nil), http.StatusUnauthorized, "invalid_client")
 }
 
 // TestRule_RFC6749_4_4_OnlyMachineClients: a client that is not a machine
 // client (here a confidential client of the code flow) may not use the
 // client credentials grant: it acts for nobody.
 func TestRule_RFC6749_4_4_OnlyMachineClients(t *testing.T) {
-	e := newEnv(t)
-	c := e.confidentialClient()
-	wantOAuthError(t, e.clientCredentials(c.id, c.secret, nil), http.StatusBadRequest, "unauthorized_client")
+	e := authservertest.NewEnv(t)
+	c := e.ConfidentialClient()
+	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, c.Secret, nil), http.StatusBadRequest, "unauthorized_client")
 	// The metadata says which algorithms may sign a client assertion
 	// (RFC 8414 §2); grant_types_supported and
 	// token_endpoint_auth_methods_supported are checked with the rest of
 	// the metadata.
-	b, _ := json.Marshal(e.get("/.well-known/oauth-authorization-server").json(t)["token_endpoint_auth_signing_alg_values_supported"])
+	b, _ := json.Marshal(e.Get("/.well-known/oauth-authorization-server").JSON(t)["token_endpoint_auth_signing_alg_values_supported"])
 	if !strings.Contains(string(b), `"ES256"`) || strings.Contains(string(b), `"HS`) || strings.Contains(string(b), `none`) {
 		t.Fatalf("token_endpoint_auth_signing_alg_values_supported = %s", b)
 	}
@@ -169,41 +170,41 @@ func TestRule_RFC6749_4_4_OnlyMachineClients(t *testing.T) {
 // authenticates with an assertion signed by one of them, and not with a
 // secret.
 func TestRule_RFC7523_2_2_PrivateKeyJWT(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	k := newMachineKey(t)
-	c, secret := e.machineClient("entries:read", k.jwks)
+	c, secret := machineClient(e, "entries:read", k.jwks)
 	if secret != "" {
 		t.Fatal("a private_key_jwt client must not get a secret")
 	}
-	r := e.clientCredentials("", "", withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT")))
-	if r.status != http.StatusOK {
-		t.Fatalf("private_key_jwt: %d %s", r.status, r.body)
+	r := clientCredentials(e, "", "", withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT")))
+	if r.Status != http.StatusOK {
+		t.Fatalf("private_key_jwt: %d %s", r.Status, r.Body)
 	}
-	if err := e.verify(r.json(t)["access_token"].(string)); err != nil {
+	if err := e.Verify(r.JSON(t)["access_token"].(string)); err != nil {
 		t.Fatal(err)
 	}
 	// client_id may be repeated, and must then agree.
 	form := withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, ""))
 	form.Set("client_id", c.ID)
-	if r := e.clientCredentials("", "", form); r.status != http.StatusOK {
-		t.Fatalf("with client_id: %d %s", r.status, r.body)
+	if r := clientCredentials(e, "", "", form); r.Status != http.StatusOK {
+		t.Fatalf("with client_id: %d %s", r.Status, r.Body)
 	}
 	form = withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, ""))
 	form.Set("client_id", "someone-else")
-	wantOAuthError(t, e.clientCredentials("", "", form), http.StatusUnauthorized, "invalid_client")
+	authservertest.WantOAuthError(t, clientCredentials(e, "", "", form), http.StatusUnauthorized, "invalid_client")
 	// No secret authenticates it, even an empty one.
-	wantOAuthError(t, e.clientCredentials(c.ID, "", nil), http.StatusUnauthorized, "invalid_client")
+	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, "", nil), http.StatusUnauthorized, "invalid_client")
 }
 
 // TestRule_RFC7523_3_AssertionClaims: each rule of RFC 7523 §3 (and RFC
 // 8725) refuses an assertion that breaks it, with invalid_client, while
 // the same assertion without the fault passes (the first case).
 func TestRule_RFC7523_3_AssertionClaims(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	k := newMachineKey(t)
-	c, _ := e.machineClient("entries:read", k.jwks)
+	c, _ := machineClient(e, "entries:read", k.jwks)
 	other := newMachineKey(t)
-	now := e.clock.Now()
+	now := e.Clock.Now()
 	cases := []struct {
 		name   string
 		claims map[string]any
@@ -214,8 +215,8 @@ func TestRule_RFC7523_3_AssertionClaims(t *testing.T) {
 		want   string // in the refusal's description
 	}{
 		{name: "valid", ok: true},
-		{name: "aud is the token endpoint, not the issuer", claims: map[string]any{"aud": e.issuer + authserver.TokenPath}, want: "aud"},
-		{name: "aud lists another audience too", claims: map[string]any{"aud": []string{e.issuer, "https://other.example"}}, want: "aud"},
+		{name: "aud is the token endpoint, not the issuer", claims: map[string]any{"aud": e.Issuer + authserver.TokenPath}, want: "aud"},
+		{name: "aud lists another audience too", claims: map[string]any{"aud": []string{e.Issuer, "https://other.example"}}, want: "aud"},
 		{name: "no aud", claims: map[string]any{"aud": nil}, want: "aud"},
 		{name: "sub is not the client", claims: map[string]any{"sub": "someone"}, want: "sub must be"},
 		{name: "expired", claims: map[string]any{"exp": now.Add(-time.Minute).Unix()}, want: "expired"},
@@ -239,26 +240,26 @@ func TestRule_RFC7523_3_AssertionClaims(t *testing.T) {
 				alg = jose.ES256
 			}
 			signer.kid = k.kid
-			r := e.clientCredentials("", "", withAssertion(signer.assertion(t, e, c.ID, tc.claims, alg, tc.typ)))
+			r := clientCredentials(e, "", "", withAssertion(signer.assertion(t, e, c.ID, tc.claims, alg, tc.typ)))
 			if tc.ok {
-				if r.status != http.StatusOK {
-					t.Fatalf("a valid assertion was refused: %d %s", r.status, r.body)
+				if r.Status != http.StatusOK {
+					t.Fatalf("a valid assertion was refused: %d %s", r.Status, r.Body)
 				}
 				return
 			}
-			wantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
-			if d, _ := r.json(t)["error_description"].(string); !strings.Contains(d, tc.want) {
+			authservertest.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+			if d, _ := r.JSON(t)["error_description"].(string); !strings.Contains(d, tc.want) {
 				t.Fatalf("refused for another reason: %q, want it to mention %q", d, tc.want)
 			}
 		})
 	}
 	// alg none: an unsigned JWT.
 	b64 := base64.RawURLEncoding.EncodeToString
-	unsigned := b64([]byte(`{"alg":"none","kid":"k1"}`)) + "." + b64([]byte(`{"iss":"`+c.ID+`","sub":"`+c.ID+`","aud":"`+e.issuer+`","exp":`+jsonNumber(now.Add(time.Minute).Unix())+`,"jti":"x"}`)) + "."
-	r := e.clientCredentials("", "", withAssertion(unsigned))
-	wantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
-	if !strings.Contains(r.body, "alg none") {
-		t.Fatalf("an unsigned assertion refused for another reason: %s", r.body)
+	unsigned := b64([]byte(`{"alg":"none","kid":"k1"}`)) + "." + b64([]byte(`{"iss":"`+c.ID+`","sub":"`+c.ID+`","aud":"`+e.Issuer+`","exp":`+jsonNumber(now.Add(time.Minute).Unix())+`,"jti":"x"}`)) + "."
+	r := clientCredentials(e, "", "", withAssertion(unsigned))
+	authservertest.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+	if !strings.Contains(r.Body, "alg none") {
+		t.Fatalf("an unsigned assertion refused for another reason: %s", r.Body)
 	}
 }
 
@@ -268,26 +269,26 @@ func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }
 // from a log) is refused the second time, on this instance and on another
 // that shares the database (RFC 7523 §3 item 7).
 func TestAttack_ClientAssertionReplayed(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	k := newMachineKey(t)
-	c, _ := e.machineClient("entries:read", k.jwks)
+	c, _ := machineClient(e, "entries:read", k.jwks)
 	a := k.assertion(t, e, c.ID, nil, jose.ES256, "JWT")
-	if r := e.clientCredentials("", "", withAssertion(a)); r.status != http.StatusOK {
-		t.Fatalf("first use: %d %s", r.status, r.body)
+	if r := clientCredentials(e, "", "", withAssertion(a)); r.Status != http.StatusOK {
+		t.Fatalf("first use: %d %s", r.Status, r.Body)
 	}
-	r := e.clientCredentials("", "", withAssertion(a))
-	wantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
-	if !strings.Contains(r.body, "used already") {
-		t.Fatalf("the refusal should say why: %s", r.body)
+	r := clientCredentials(e, "", "", withAssertion(a))
+	authservertest.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+	if !strings.Contains(r.Body, "used already") {
+		t.Fatalf("the refusal should say why: %s", r.Body)
 	}
 	// A second server over the same database refuses it too.
-	second, err := authserver.New(context.Background(), e.cfg)
+	second, err := authserver.New(context.Background(), e.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	second.Register(mux)
-	req, _ := http.NewRequest(http.MethodPost, e.issuer+authserver.TokenPath, strings.NewReader(url.Values{
+	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.TokenPath, strings.NewReader(url.Values{
 		"grant_type": {"client_credentials"}, "client_assertion_type": {authserver.ClientAssertionType}, "client_assertion": {a},
 	}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -302,32 +303,32 @@ func TestAttack_ClientAssertionReplayed(t *testing.T) {
 // machine client on the connected-apps page (its consent withdrawn), its
 // secret gets no more tokens, and the tokens it had stop working.
 func TestAttack_MachineClientAfterTheUserWithdrewIt(t *testing.T) {
-	e := newEnv(t)
-	c, secret := e.machineClient("entries:read", "")
-	r := e.clientCredentials(c.ID, secret, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("client credentials: %d %s", r.status, r.body)
+	e := authservertest.NewEnv(t)
+	c, secret := machineClient(e, "entries:read", "")
+	r := clientCredentials(e, c.ID, secret, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("client credentials: %d %s", r.Status, r.Body)
 	}
-	tok := r.json(t)["access_token"].(string)
-	b := e.browser()
-	page := b.get(e.issuer + authserver.AppsPath)
-	page = b.signIn(page.body, testEmail, testPassword)
-	if !strings.Contains(page.body, "Nightly backup") {
-		t.Fatalf("the machine client is not among the connected apps:\n%s", page.body)
+	tok := r.JSON(t)["access_token"].(string)
+	b := e.Agent()
+	page := b.Get(e.Issuer + authserver.AppsPath)
+	page = b.SignIn(page.Body, authservertest.Email, authservertest.Password)
+	if !strings.Contains(page.Body, "Nightly backup") {
+		t.Fatalf("the machine client is not among the connected apps:\n%s", page.Body)
 	}
-	csrf := csrfField.FindStringSubmatch(page.body)
+	csrf := authservertest.CSRFField.FindStringSubmatch(page.Body)
 	if csrf == nil {
-		t.Fatalf("no CSRF field on the page:\n%s", page.body)
+		t.Fatalf("no CSRF field on the page:\n%s", page.Body)
 	}
 	form := url.Values{"csrf": {html.UnescapeString(csrf[1])}, "client_id": {c.ID}}
-	if r := b.post(authserver.AppsRevokePath, form); r.status >= 400 {
-		t.Fatalf("revoke: %d %s", r.status, r.body)
+	if r := b.Post(authserver.AppsRevokePath, form); r.Status >= 400 {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
-	if err := e.verify(tok); err == nil {
+	if err := e.Verify(tok); err == nil {
 		t.Fatal("the machine client's token still works after the user revoked it")
 	}
-	wantOAuthError(t, e.clientCredentials(c.ID, secret, nil), http.StatusUnauthorized, "invalid_client")
-	if _, err := e.db.ClientByID(context.Background(), c.ID); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, secret, nil), http.StatusUnauthorized, "invalid_client")
+	if _, err := e.DB.ClientByID(context.Background(), c.ID); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		t.Fatalf("a revoked machine client should be deleted: %v", err)
 	}
 }
@@ -337,16 +338,16 @@ func TestAttack_MachineClientAfterTheUserWithdrewIt(t *testing.T) {
 // with unknown ones, with redirect URIs, or with a JWKS holding no usable
 // public key.
 func TestMachineClientNeedsScopesAndNoRedirects(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	ctx := context.Background()
 	for name, in := range map[string]authserver.NewClient{
-		"no scope":      {Name: "x", ActsAs: e.user.ID},
-		"unknown scope": {Name: "x", ActsAs: e.user.ID, Scope: "entries:read admin"},
-		"redirects":     {Name: "x", ActsAs: e.user.ID, Scope: "entries:read", RedirectURIs: []string{"https://a.example/cb"}},
-		"private JWKS":  {Name: "x", ActsAs: e.user.ID, Scope: "entries:read", JWKS: `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`},
-		"JWKS not JSON": {Name: "x", ActsAs: e.user.ID, Scope: "entries:read", JWKS: `keys`},
+		"no scope":      {Name: "x", ActsAs: e.User.ID},
+		"unknown scope": {Name: "x", ActsAs: e.User.ID, Scope: "entries:read admin"},
+		"redirects":     {Name: "x", ActsAs: e.User.ID, Scope: "entries:read", RedirectURIs: []string{"https://a.example/cb"}},
+		"private JWKS":  {Name: "x", ActsAs: e.User.ID, Scope: "entries:read", JWKS: `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`},
+		"JWKS not JSON": {Name: "x", ActsAs: e.User.ID, Scope: "entries:read", JWKS: `keys`},
 	} {
-		if _, _, err := authserver.AddClient(ctx, e.db, e.kek, in, e.clock.Now()); epicme.ErrorCode(err) != epicme.EINVALID {
+		if _, _, err := authserver.AddClient(ctx, e.DB, e.KEK, in, e.Clock.Now()); epicme.ErrorCode(err) != epicme.EINVALID {
 			t.Errorf("%s: got %v, want EINVALID", name, err)
 		}
 	}
@@ -359,14 +360,14 @@ var (
 
 // createAutomation signs in on the account page and submits its automation
 // form with name, scopes and password.
-func (e *env) createAutomation(b *browser, name, password string, scopes ...string) reply {
-	e.t.Helper()
-	page := b.signIn(b.get(e.issuer+authserver.AccountPath).body, testEmail, testPassword)
-	csrf := csrfField.FindStringSubmatch(page.body)
-	if csrf == nil || !strings.Contains(page.body, authserver.AccountMachinePath) {
-		e.t.Fatalf("the account page has no automation form:\n%s", page.body)
+func createAutomation(e *authservertest.Env, b *authservertest.Agent, name, password string, scopes ...string) authservertest.Reply {
+	e.TB.Helper()
+	page := b.SignIn(b.Get(e.Issuer+authserver.AccountPath).Body, authservertest.Email, authservertest.Password)
+	csrf := authservertest.CSRFField.FindStringSubmatch(page.Body)
+	if csrf == nil || !strings.Contains(page.Body, authserver.AccountMachinePath) {
+		e.TB.Fatalf("the account page has no automation form:\n%s", page.Body)
 	}
-	return b.post(authserver.AccountMachinePath, url.Values{
+	return b.Post(authserver.AccountMachinePath, url.Values{
 		"csrf": {html.UnescapeString(csrf[1])}, "name": {name}, "scope": scopes, "password": {password},
 	})
 }
@@ -377,27 +378,27 @@ func (e *env) createAutomation(b *browser, name, password string, scopes ...stri
 // for that user with the scopes ticked, and the automation is listed under
 // connected apps as such.
 func TestMachineClientFromTheAccountPage(t *testing.T) {
-	e := newEnv(t)
-	b := e.browser()
-	r := e.createAutomation(b, "Nightly backup", testPassword, "entries:read", "tags:read")
-	id, secret := createdClientID.FindStringSubmatch(r.body), createdSecret.FindStringSubmatch(r.body)
-	if r.status != http.StatusOK || id == nil || secret == nil {
-		t.Fatalf("create: %d, no id or secret shown:\n%s", r.status, r.body)
+	e := authservertest.NewEnv(t)
+	b := e.Agent()
+	r := createAutomation(e, b, "Nightly backup", authservertest.Password, "entries:read", "tags:read")
+	id, secret := createdClientID.FindStringSubmatch(r.Body), createdSecret.FindStringSubmatch(r.Body)
+	if r.Status != http.StatusOK || id == nil || secret == nil {
+		t.Fatalf("create: %d, no id or secret shown:\n%s", r.Status, r.Body)
 	}
-	if r.header.Get("Cache-Control") != "no-store" {
-		t.Errorf("a page showing a secret must not be cached: Cache-Control %q", r.header.Get("Cache-Control"))
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("a page showing a secret must not be cached: Cache-Control %q", r.Header.Get("Cache-Control"))
 	}
-	tok := e.clientCredentials(id[1], html.UnescapeString(secret[1]), nil)
-	if tok.status != http.StatusOK || tok.json(t)["scope"] != "entries:read tags:read" {
-		t.Fatalf("token: %d %s", tok.status, tok.body)
+	tok := clientCredentials(e, id[1], html.UnescapeString(secret[1]), nil)
+	if tok.Status != http.StatusOK || tok.JSON(t)["scope"] != "entries:read tags:read" {
+		t.Fatalf("token: %d %s", tok.Status, tok.Body)
 	}
-	info, err := e.srv.Verifier().Verify(context.Background(), tok.json(t)["access_token"].(string))
-	if err != nil || info.Subject != e.user.ID {
+	info, err := e.Server.Verifier().Verify(context.Background(), tok.JSON(t)["access_token"].(string))
+	if err != nil || info.Subject != e.User.ID {
 		t.Fatalf("the token should act for the user who made the automation: %+v, %v", info, err)
 	}
-	apps := b.get(e.issuer + authserver.AppsPath)
-	if !strings.Contains(apps.body, "Nightly backup") || !strings.Contains(apps.body, "Automation") {
-		t.Fatalf("the automation is not listed as one under connected apps:\n%s", apps.body)
+	apps := b.Get(e.Issuer + authserver.AppsPath)
+	if !strings.Contains(apps.Body, "Nightly backup") || !strings.Contains(apps.Body, "Automation") {
+		t.Fatalf("the automation is not listed as one under connected apps:\n%s", apps.Body)
 	}
 }
 
@@ -406,12 +407,12 @@ func TestMachineClientFromTheAccountPage(t *testing.T) {
 // would outlive the session and survive sign-out: the form needs the
 // password.
 func TestAttack_StolenSessionCannotMintAMachineClient(t *testing.T) {
-	e := newEnv(t)
-	r := e.createAutomation(e.browser(), "Exfiltrator", "not the password", "entries:read")
-	if r.status != http.StatusUnauthorized || createdClientID.MatchString(r.body) {
-		t.Fatalf("without the password: %d\n%s", r.status, r.body)
+	e := authservertest.NewEnv(t)
+	r := createAutomation(e, e.Agent(), "Exfiltrator", "not the password", "entries:read")
+	if r.Status != http.StatusUnauthorized || createdClientID.MatchString(r.Body) {
+		t.Fatalf("without the password: %d\n%s", r.Status, r.Body)
 	}
-	consents, err := e.db.ListConsents(context.Background(), e.user.ID)
+	consents, err := e.DB.ListConsents(context.Background(), e.User.ID)
 	if err != nil || len(consents) != 0 {
 		t.Fatalf("a client was created without the password: %v, %v", consents, err)
 	}
@@ -420,13 +421,13 @@ func TestAttack_StolenSessionCannotMintAMachineClient(t *testing.T) {
 // TestLimits_MachineClientsPerUser: a user holds at most 10 automations;
 // the account page refuses the 11th and says how to make room.
 func TestLimits_MachineClientsPerUser(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	for range 10 {
-		e.machineClient("entries:read", "")
+		machineClient(e, "entries:read", "")
 	}
-	r := e.createAutomation(e.browser(), "One too many", testPassword, "entries:read")
-	if r.status != http.StatusConflict || !strings.Contains(r.body, "Revoke one") || createdClientID.MatchString(r.body) {
-		t.Fatalf("the 11th automation: %d\n%s", r.status, r.body)
+	r := createAutomation(e, e.Agent(), "One too many", authservertest.Password, "entries:read")
+	if r.Status != http.StatusConflict || !strings.Contains(r.Body, "Revoke one") || createdClientID.MatchString(r.Body) {
+		t.Fatalf("the 11th automation: %d\n%s", r.Status, r.Body)
 	}
 }
 
@@ -442,17 +443,17 @@ func TestRule_RFC7523_2_2_KeysFromJWKSURI(t *testing.T) {
 	}))
 	defer keys.Close()
 	for _, dev := range []bool{true, false} {
-		e := newEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = dev })
-		c, _, err := authserver.AddClient(context.Background(), e.db, e.kek, authserver.NewClient{Name: "Backup", ActsAs: e.user.ID, Scope: "entries:read", JWKSURI: keys.URL + "/jwks.json"}, e.clock.Now())
+		e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = dev })
+		c, _, err := authserver.AddClient(context.Background(), e.DB, e.KEK, authserver.NewClient{Name: "Backup", ActsAs: e.User.ID, Scope: "entries:read", JWKSURI: keys.URL + "/jwks.json"}, e.Clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := e.clientCredentials("", "", withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT")))
-		if dev && r.status != http.StatusOK {
-			t.Fatalf("keys from jwks_uri: %d %s", r.status, r.body)
+		r := clientCredentials(e, "", "", withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT")))
+		if dev && r.Status != http.StatusOK {
+			t.Fatalf("keys from jwks_uri: %d %s", r.Status, r.Body)
 		}
 		if !dev {
-			wantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+			authservertest.WantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
 		}
 	}
 }
@@ -478,22 +479,22 @@ func (s revokedMidIssue) CreateGrant(ctx context.Context, g *authserver.Grant, a
 // that token: the token endpoint checks the consent again once the grant is
 // stored, revokes the grant, and hands out nothing.
 func TestAttack_MachineClientRevokedWhileItsTokenIsIssued(t *testing.T) {
-	var e *env
-	e = newEnv(t, func(c *authserver.Config) {
+	var e *authservertest.Env
+	e = authservertest.NewEnv(t, func(c *authserver.Config) {
 		db := c.Store.(*sqlite.DB)
-		u, err := db.LocalUserByEmail(context.Background(), testEmail)
+		u, err := db.LocalUserByEmail(context.Background(), authservertest.Email)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Store = revokedMidIssue{DB: db, user: u.ID}
 	})
-	c, secret := e.machineClient("entries:read", "")
-	r := e.clientCredentials(c.ID, secret, nil)
-	wantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
-	if !strings.Contains(r.body, "withdrawn") {
-		t.Fatalf("refused for another reason: %s", r.body)
+	c, secret := machineClient(e, "entries:read", "")
+	r := clientCredentials(e, c.ID, secret, nil)
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	if !strings.Contains(r.Body, "withdrawn") {
+		t.Fatalf("refused for another reason: %s", r.Body)
 	}
-	grants, err := e.db.ListGrants(context.Background(), authserver.GrantFilter{ClientID: c.ID, IncludeRevoked: true})
+	grants, err := e.DB.ListGrants(context.Background(), authserver.GrantFilter{ClientID: c.ID, IncludeRevoked: true})
 	if err != nil || len(grants) != 1 || !grants[0].Revoked() {
 		t.Fatalf("the grant stored meanwhile should be revoked: %+v, %v", grants, err)
 	}
@@ -502,7 +503,7 @@ func TestAttack_MachineClientRevokedWhileItsTokenIsIssued(t *testing.T) {
 // TestMachineClientStoresOnlyPublicKeys: a JWKS pasted with a private key
 // next to the public one is stored with the public key alone.
 func TestMachineClientStoresOnlyPublicKeys(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	k := newMachineKey(t)
 	private, err := json.Marshal(jose.JSONWebKey{Key: k.priv, KeyID: "oops", Algorithm: "ES256", Use: "sig"})
 	if err != nil {
@@ -514,8 +515,8 @@ func TestMachineClientStoresOnlyPublicKeys(t *testing.T) {
 	}
 	set["keys"] = append(set["keys"], private)
 	both, _ := json.Marshal(set)
-	c, _ := e.machineClient("entries:read", string(both))
-	stored, err := e.db.ClientByID(context.Background(), c.ID)
+	c, _ := machineClient(e, "entries:read", string(both))
+	stored, err := e.DB.ClientByID(context.Background(), c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,8 +524,8 @@ func TestMachineClientStoresOnlyPublicKeys(t *testing.T) {
 		t.Fatalf("stored JWKS %s; want the public key only", stored.JWKS)
 	}
 	// And it still verifies the client's assertions.
-	if r := e.clientCredentials("", "", withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT"))); r.status != http.StatusOK {
-		t.Fatalf("private_key_jwt with the stored keys: %d %s", r.status, r.body)
+	if r := clientCredentials(e, "", "", withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT"))); r.Status != http.StatusOK {
+		t.Fatalf("private_key_jwt with the stored keys: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -533,18 +534,18 @@ func TestMachineClientStoresOnlyPublicKeys(t *testing.T) {
 // the same request, with the same assertion and a proof carrying the nonce,
 // then succeeds: the refused proof did not spend the assertion's jti.
 func TestRule_RFC9449_8_NonceRetryKeepsTheAssertion(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
 	k := newMachineKey(t)
-	c, _ := e.machineClient("entries:read", k.jwks)
+	c, _ := machineClient(e, "entries:read", k.jwks)
 	dk := dpoptest.NewKey(t)
 	form := withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, "JWT"))
 	form.Set("grant_type", "client_credentials")
-	tokenURL := e.issuer + authserver.TokenPath
+	tokenURL := e.Issuer + authserver.TokenPath
 	r := tokenRequest(t, e, form, proof(t, e, dk, "POST", tokenURL, ""))
-	wantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
-	claims := map[string]any{"jti": randomID(), "htm": "POST", "htu": tokenURL, "iat": e.clock.Now().Unix(), "nonce": r.header.Get("DPoP-Nonce")}
+	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
+	claims := map[string]any{"jti": randomID(), "htm": "POST", "htu": tokenURL, "iat": e.Clock.Now().Unix(), "nonce": r.Header.Get("DPoP-Nonce")}
 	r = tokenRequest(t, e, form, dk.Proof(t, claims, nil))
-	if r.status != http.StatusOK || r.json(t)["token_type"] != "DPoP" {
-		t.Fatalf("the retry with the nonce: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK || r.JSON(t)["token_type"] != "DPoP" {
+		t.Fatalf("the retry with the nonce: %d %s", r.Status, r.Body)
 	}
 }

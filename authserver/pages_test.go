@@ -14,28 +14,29 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 	"github.com/epicme/epicme/password"
 )
 
 // signedIn returns a browser signed in as the test user, and the CSRF token
 // of its forms.
-func (e *env) signedIn() (*browser, string) {
-	e.t.Helper()
-	b := e.browser()
-	page := b.get(e.issuer + authserver.AccountPath)
-	r := b.signIn(page.body, testEmail, testPassword)
-	if r.status != http.StatusOK || !strings.Contains(r.body, "Your account") {
-		e.t.Fatalf("sign-in to the account page: %d\n%s", r.status, r.body)
+func signedIn(e *authservertest.Env) (*authservertest.Agent, string) {
+	e.TB.Helper()
+	b := e.Agent()
+	page := b.Get(e.Issuer + authserver.AccountPath)
+	r := b.SignIn(page.Body, authservertest.Email, authservertest.Password)
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, "Your account") {
+		e.TB.Fatalf("sign-in to the account page: %d\n%s", r.Status, r.Body)
 	}
-	return b, html.UnescapeString(csrfField.FindStringSubmatch(r.body)[1])
+	return b, html.UnescapeString(authservertest.CSRFField.FindStringSubmatch(r.Body)[1])
 }
 
 func TestRule_AccountFormsRequireCSRFToken(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
-	b, csrf := e.signedIn()
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
+	b, csrf := signedIn(e)
 	forms := map[string]url.Values{
-		authserver.AccountDeletePath:   {"confirm_email": {testEmail}, "password": {testPassword}},
-		authserver.AccountPasswordPath: {"current": {testPassword}, "new": {"a new long password"}, "confirm": {"a new long password"}},
+		authserver.AccountDeletePath:   {"confirm_email": {authservertest.Email}, "password": {authservertest.Password}},
+		authserver.AccountPasswordPath: {"current": {authservertest.Password}, "new": {"a new long password"}, "confirm": {"a new long password"}},
 		authserver.AccountExportPath:   {"format": {"json"}},
 		authserver.AppsRevokePath:      {"client_id": {"x"}},
 		authserver.SignOutPath:         {},
@@ -50,48 +51,48 @@ func TestRule_AccountFormsRequireCSRFToken(t *testing.T) {
 			if token != "" {
 				g.Set("csrf", token)
 			}
-			if r := b.post(path, g); r.status != http.StatusForbidden {
-				t.Errorf("POST %s with CSRF token %q: %d, want 403", path, token, r.status)
+			if r := b.Post(path, g); r.Status != http.StatusForbidden {
+				t.Errorf("POST %s with CSRF token %q: %d, want 403", path, token, r.Status)
 			}
 		}
 	}
 	// Nothing happened: same account, same password, still signed in, no
 	// new account.
-	if r := b.get(e.issuer + authserver.AccountPath); !strings.Contains(r.body, "Your account") {
-		t.Fatalf("still signed in: %d", r.status)
+	if r := b.Get(e.Issuer + authserver.AccountPath); !strings.Contains(r.Body, "Your account") {
+		t.Fatalf("still signed in: %d", r.Status)
 	}
-	if _, err := e.db.LocalUserByEmail(context.Background(), "eve@example.com"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+	if _, err := e.DB.LocalUserByEmail(context.Background(), "eve@example.com"); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		t.Fatalf("a forged sign-up created an account: %v", err)
 	}
-	fresh := e.browser()
-	if r := fresh.signIn(fresh.get(e.issuer+authserver.AccountPath).body, testEmail, testPassword); r.status != http.StatusOK {
-		t.Fatalf("the password must not have changed: %d", r.status)
+	fresh := e.Agent()
+	if r := fresh.SignIn(fresh.Get(e.Issuer+authserver.AccountPath).Body, authservertest.Email, authservertest.Password); r.Status != http.StatusOK {
+		t.Fatalf("the password must not have changed: %d", r.Status)
 	}
 }
 
 var inlineStyleOrScript = regexp.MustCompile(`(?i)<script|<style|\sstyle=|\son[a-z]+=`)
 
 func TestRule_EveryPageHasStrictHeadersAndCannotBeFramed(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
-	c := e.publicClient()
-	_, ch := pkce()
-	b, _ := e.signedIn()
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b, _ := signedIn(e)
 	pages := map[string]string{
-		"consent":      e.authzURL(c, ch, nil),
-		"account":      e.issuer + authserver.AccountPath,
-		"apps":         e.issuer + authserver.AppsPath,
-		"sign-in":      e.issuer + authserver.AuthorizePath + "?" + strings.SplitN(e.authzURL(c, ch, nil), "?", 2)[1],
-		"sign-up":      e.issuer + authserver.SignUpPath,
-		"error":        e.issuer + authserver.AuthorizePath + "?client_id=nobody",
-		"sign-in-only": e.issuer + authserver.AppsPath,
+		"consent":      e.AuthzURL(c, ch, nil),
+		"account":      e.Issuer + authserver.AccountPath,
+		"apps":         e.Issuer + authserver.AppsPath,
+		"sign-in":      e.Issuer + authserver.AuthorizePath + "?" + strings.SplitN(e.AuthzURL(c, ch, nil), "?", 2)[1],
+		"sign-up":      e.Issuer + authserver.SignUpPath,
+		"error":        e.Issuer + authserver.AuthorizePath + "?client_id=nobody",
+		"sign-in-only": e.Issuer + authserver.AppsPath,
 	}
 	for name, u := range pages {
 		br := b
 		if name == "sign-in" || name == "sign-in-only" || name == "sign-up" {
-			br = e.browser()
+			br = e.Agent()
 		}
-		r := br.get(u)
-		h := r.header
+		r := br.Get(u)
+		h := r.Header
 		csp := h.Get("Content-Security-Policy")
 		for _, want := range []string{"default-src 'none'", "style-src 'self'", "img-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"} {
 			if !strings.Contains(csp, want) {
@@ -104,10 +105,10 @@ func TestRule_EveryPageHasStrictHeadersAndCannotBeFramed(t *testing.T) {
 		if h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Cache-Control") != "no-store" || h.Get("Referrer-Policy") != "no-referrer" {
 			t.Errorf("%s: headers %v", name, h)
 		}
-		if m := inlineStyleOrScript.FindString(r.body); m != "" {
+		if m := inlineStyleOrScript.FindString(r.Body); m != "" {
 			t.Errorf("%s: the page has inline code or style (%q), which the CSP blocks", name, m)
 		}
-		if !strings.Contains(r.body, `<link rel="stylesheet" href="`+authserver.StylePath+`">`) {
+		if !strings.Contains(r.Body, `<link rel="stylesheet" href="`+authserver.StylePath+`">`) {
 			t.Errorf("%s: no stylesheet link", name)
 		}
 		// Only the pages of an authorization may post (and so redirect)
@@ -117,48 +118,48 @@ func TestRule_EveryPageHasStrictHeadersAndCannotBeFramed(t *testing.T) {
 			t.Errorf("%s: CSP %q: form-action to the client's redirect URI %v, want %v", name, csp, toClient, want)
 		}
 	}
-	st := e.get(authserver.StylePath)
-	if st.status != http.StatusOK || !strings.HasPrefix(st.header.Get("Content-Type"), "text/css") || !strings.Contains(st.body, "body{") {
-		t.Fatalf("stylesheet: %d %v", st.status, st.header)
+	st := e.Get(authserver.StylePath)
+	if st.Status != http.StatusOK || !strings.HasPrefix(st.Header.Get("Content-Type"), "text/css") || !strings.Contains(st.Body, "body{") {
+		t.Fatalf("stylesheet: %d %v", st.Status, st.Header)
 	}
 }
 
 func TestRule_ConsentForOneClientCannotApproveAnother(t *testing.T) {
-	e := newEnv(t)
-	a, bc := e.publicClient(), e.confidentialClient()
-	_, ch := pkce()
-	b := e.browser()
-	pageA := b.signIn(b.get(e.authzURL(a, ch, nil)).body, testEmail, testPassword).body
-	pageB := b.get(e.authzURL(bc, ch, nil)).body
+	e := authservertest.NewEnv(t)
+	a, bc := e.PublicClient(), e.ConfidentialClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	pageA := b.SignIn(b.Get(e.AuthzURL(a, ch, nil)).Body, authservertest.Email, authservertest.Password).Body
+	pageB := b.Get(e.AuthzURL(bc, ch, nil)).Body
 	if !strings.Contains(pageB, `name="decision"`) {
 		t.Fatalf("client B's consent page: %s", pageB)
 	}
 	// A's answer (CSRF token and consent token) carried over to B's request.
-	f := formFields(t, pageA)
-	f.Set("request", formFields(t, pageB).Get("request"))
+	f := authservertest.FormFields(t, pageA)
+	f.Set("request", authservertest.FormFields(t, pageB).Get("request"))
 	f.Set("decision", "allow")
 	f["scope"] = []string{epicme.ScopeEntriesRead}
-	if r := b.post(authserver.ConsentPath, f); r.status != http.StatusForbidden || r.header.Get("Location") != "" {
-		t.Fatalf("A's consent replayed for B: %d, Location %q", r.status, r.header.Get("Location"))
+	if r := b.Post(authserver.ConsentPath, f); r.Status != http.StatusForbidden || r.Header.Get("Location") != "" {
+		t.Fatalf("A's consent replayed for B: %d, Location %q", r.Status, r.Header.Get("Location"))
 	}
-	if _, err := e.db.Consent(context.Background(), e.user.ID, bc.id); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+	if _, err := e.DB.Consent(context.Background(), e.User.ID, bc.ID); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		t.Fatalf("B got a consent: %v", err)
 	}
 	// Another user's session cannot use A's form either.
-	hash, _ := password.HashWith("mallory's password", testParams)
-	if _, err := e.db.CreateUser(context.Background(), epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "mallory@example.com", PasswordHash: hash}); err != nil {
+	hash, _ := password.HashWith("mallory's password", authservertest.PasswordParams)
+	if _, err := e.DB.CreateUser(context.Background(), epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "mallory@example.com", PasswordHash: hash}); err != nil {
 		t.Fatal(err)
 	}
-	m := e.browser()
-	m.signIn(m.get(e.authzURL(a, ch, nil)).body, "mallory@example.com", "mallory's password")
-	g := formFields(t, pageA)
+	m := e.Agent()
+	m.SignIn(m.Get(e.AuthzURL(a, ch, nil)).Body, "mallory@example.com", "mallory's password")
+	g := authservertest.FormFields(t, pageA)
 	g.Set("decision", "allow")
-	g.Set("csrf", formFields(t, m.get(e.authzURL(a, ch, nil)).body).Get("csrf"))
-	if r := m.post(authserver.ConsentPath, g); r.status != http.StatusForbidden {
-		t.Fatalf("alice's consent form posted in mallory's session: %d", r.status)
+	g.Set("csrf", authservertest.FormFields(t, m.Get(e.AuthzURL(a, ch, nil)).Body).Get("csrf"))
+	if r := m.Post(authserver.ConsentPath, g); r.Status != http.StatusForbidden {
+		t.Fatalf("alice's consent form posted in mallory's session: %d", r.Status)
 	}
 	// B's own form still works.
-	if q := location(t, b.consent(pageB), bc.redirect); q.Get("code") == "" {
+	if q := authservertest.Location(t, b.Consent(pageB), bc.Redirect); q.Get("code") == "" {
 		t.Fatalf("B's own consent: %v", q)
 	}
 }
@@ -196,36 +197,36 @@ var alertText = regexp.MustCompile(`role="alert">([^<]*)<`)
 
 func TestRule_SignInDoesNotRevealWhichEmailsExist(t *testing.T) {
 	v := &countingVerifier{}
-	e := newEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify })
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify })
 	ctx := context.Background()
-	hash, _ := password.HashWith(testPassword, testParams)
-	dis, _ := e.db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "disabled@example.com", PasswordHash: hash})
-	if err := e.db.SetUserDisabled(ctx, dis.ID, true); err != nil {
+	hash, _ := password.HashWith(authservertest.Password, authservertest.PasswordParams)
+	dis, _ := e.DB.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "disabled@example.com", PasswordHash: hash})
+	if err := e.DB.SetUserDisabled(ctx, dis.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	page := b.get(e.authzURL(c, ch, nil)).body
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	page := b.Get(e.AuthzURL(c, ch, nil)).Body
 	type answer struct {
 		status int
 		alert  string
 	}
 	try := func(email, pw string) answer {
 		before := v.calls.Load()
-		r := b.signIn(page, email, pw)
+		r := b.SignIn(page, email, pw)
 		if n := v.calls.Load() - before; n != 1 {
 			t.Errorf("sign-in as %s checked %d password hashes, want exactly 1", email, n)
 		}
-		m := alertText.FindStringSubmatch(r.body)
+		m := alertText.FindStringSubmatch(r.Body)
 		if m == nil {
-			t.Fatalf("sign-in as %s: no alert (%d)", email, r.status)
+			t.Fatalf("sign-in as %s: no alert (%d)", email, r.Status)
 		}
-		return answer{r.status, m[1]}
+		return answer{r.Status, m[1]}
 	}
-	wrong := try(testEmail, "not the password")
+	wrong := try(authservertest.Email, "not the password")
 	for _, email := range []string{"nobody@example.com", "disabled@example.com"} {
-		if got := try(email, testPassword); got != wrong {
+		if got := try(email, authservertest.Password); got != wrong {
 			t.Errorf("sign-in as %s answered %+v; a wrong password answers %+v", email, got, wrong)
 		}
 	}
@@ -242,48 +243,48 @@ func TestRule_SignInDoesNotRevealWhichEmailsExist(t *testing.T) {
 }
 
 func TestRule_SignInBacksOffAlikeForKnownAndUnknownEmails(t *testing.T) {
-	e := newEnv(t)
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	page := b.get(e.authzURL(c, ch, nil)).body
+	e := authservertest.NewEnv(t)
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	page := b.Get(e.AuthzURL(c, ch, nil)).Body
 	statuses := func(email string) []int {
 		var out []int
 		for range 5 {
-			out = append(out, b.signIn(page, email, "not the password").status)
+			out = append(out, b.SignIn(page, email, "not the password").Status)
 		}
 		return out
 	}
-	known, unknown := statuses(testEmail), statuses("nobody@example.com")
+	known, unknown := statuses(authservertest.Email), statuses("nobody@example.com")
 	want := []int{401, 401, 401, 429, 429}
 	for i := range want {
 		if known[i] != want[i] || unknown[i] != want[i] {
 			t.Fatalf("statuses: known %v, unknown %v, want both %v", known, unknown, want)
 		}
 	}
-	r := b.signIn(page, testEmail, testPassword)
-	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "Wait") {
-		t.Fatalf("the right password during the backoff: %d", r.status)
+	r := b.SignIn(page, authservertest.Email, authservertest.Password)
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || !strings.Contains(r.Body, "Wait") {
+		t.Fatalf("the right password during the backoff: %d", r.Status)
 	}
-	e.clock.Advance(3 * time.Second)
-	if r := b.signIn(page, testEmail, testPassword); r.status != http.StatusOK {
-		t.Fatalf("after the backoff: %d", r.status)
+	e.Clock.Advance(3 * time.Second)
+	if r := b.SignIn(page, authservertest.Email, authservertest.Password); r.Status != http.StatusOK {
+		t.Fatalf("after the backoff: %d", r.Status)
 	}
 }
 
 func TestRule_ConcurrentPasswordChecksAreCapped(t *testing.T) {
 	v := &countingVerifier{delay: 30 * time.Millisecond}
-	e := newEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify; c.MaxPasswordChecks = 2 })
-	c := e.publicClient()
-	_, ch := pkce()
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify; c.MaxPasswordChecks = 2 })
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := e.browser()
-			page := b.get(e.authzURL(c, ch, nil)).body
-			b.signIn(page, "user"+string(rune('a'+i))+"@example.com", "whatever password")
+			b := e.Agent()
+			page := b.Get(e.AuthzURL(c, ch, nil)).Body
+			b.SignIn(page, "user"+string(rune('a'+i))+"@example.com", "whatever password")
 		}()
 	}
 	wg.Wait()
@@ -293,94 +294,94 @@ func TestRule_ConcurrentPasswordChecksAreCapped(t *testing.T) {
 }
 
 func TestRule_PasswordChangeEndsOtherSessions(t *testing.T) {
-	e := newEnv(t)
-	b1, csrf := e.signedIn()
-	b2, _ := e.signedIn()
-	r := b1.post(authserver.AccountPasswordPath, url.Values{"csrf": {csrf}, "current": {testPassword}, "new": {"a brand new password"}, "confirm": {"a brand new password"}})
-	if r.status != http.StatusOK || !strings.Contains(r.body, "Your password is changed") {
-		t.Fatalf("change password: %d\n%s", r.status, r.body)
+	e := authservertest.NewEnv(t)
+	b1, csrf := signedIn(e)
+	b2, _ := signedIn(e)
+	r := b1.Post(authserver.AccountPasswordPath, url.Values{"csrf": {csrf}, "current": {authservertest.Password}, "new": {"a brand new password"}, "confirm": {"a brand new password"}})
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, "Your password is changed") {
+		t.Fatalf("change password: %d\n%s", r.Status, r.Body)
 	}
-	if r := b2.get(e.issuer + authserver.AccountPath); !strings.Contains(r.body, `name="password"`) || strings.Contains(r.body, "Your account") {
+	if r := b2.Get(e.Issuer + authserver.AccountPath); !strings.Contains(r.Body, `name="password"`) || strings.Contains(r.Body, "Your account") {
 		t.Fatal("the other browser is still signed in after the password changed")
 	}
-	if r := b1.get(e.issuer + authserver.AccountPath); !strings.Contains(r.body, "Your account") {
+	if r := b1.Get(e.Issuer + authserver.AccountPath); !strings.Contains(r.Body, "Your account") {
 		t.Fatal("the browser that changed the password should stay signed in")
 	}
 	// A wrong current password changes nothing.
-	r = b1.post(authserver.AccountPasswordPath, url.Values{"csrf": {csrf}, "current": {"wrong"}, "new": {"another password"}, "confirm": {"another password"}})
-	if r.status != http.StatusUnauthorized {
-		t.Fatalf("change with a wrong current password: %d", r.status)
+	r = b1.Post(authserver.AccountPasswordPath, url.Values{"csrf": {csrf}, "current": {"wrong"}, "new": {"another password"}, "confirm": {"another password"}})
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("change with a wrong current password: %d", r.Status)
 	}
 	// Sign out ends the session.
-	if r := b1.post(authserver.SignOutPath, url.Values{"csrf": {csrf}}); r.status != http.StatusOK || !strings.Contains(r.body, "signed out") {
-		t.Fatalf("sign out: %d", r.status)
+	if r := b1.Post(authserver.SignOutPath, url.Values{"csrf": {csrf}}); r.Status != http.StatusOK || !strings.Contains(r.Body, "signed out") {
+		t.Fatalf("sign out: %d", r.Status)
 	}
-	if r := b1.get(e.issuer + authserver.AppsPath); !strings.Contains(r.body, `name="password"`) {
+	if r := b1.Get(e.Issuer + authserver.AppsPath); !strings.Contains(r.Body, `name="password"`) {
 		t.Fatal("still signed in after signing out")
 	}
 }
 
 func TestRule_SignUpOffUnlessAllowed(t *testing.T) {
-	e := newEnv(t)
-	if r := e.browser().get(e.issuer + authserver.SignUpPath); r.status != http.StatusNotFound {
-		t.Fatalf("sign-up without AllowSignUp: %d", r.status)
+	e := authservertest.NewEnv(t)
+	if r := e.Agent().Get(e.Issuer + authserver.SignUpPath); r.Status != http.StatusNotFound {
+		t.Fatalf("sign-up without AllowSignUp: %d", r.Status)
 	}
-	c := e.publicClient()
-	_, ch := pkce()
-	if r := e.browser().get(e.authzURL(c, ch, nil)); strings.Contains(r.body, authserver.SignUpPath) {
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	if r := e.Agent().Get(e.AuthzURL(c, ch, nil)); strings.Contains(r.Body, authserver.SignUpPath) {
 		t.Fatal("the sign-in page links to a sign-up that is off")
 	}
 }
 
 func TestRule_AccountDeletionNeedsEmailAndPassword(t *testing.T) {
-	e := newEnv(t)
-	b, csrf := e.signedIn()
+	e := authservertest.NewEnv(t)
+	b, csrf := signedIn(e)
 	for _, f := range []url.Values{
-		{"confirm_email": {"someone@example.com"}, "password": {testPassword}},
-		{"confirm_email": {testEmail}, "password": {"wrong"}},
+		{"confirm_email": {"someone@example.com"}, "password": {authservertest.Password}},
+		{"confirm_email": {authservertest.Email}, "password": {"wrong"}},
 	} {
 		f.Set("csrf", csrf)
-		if r := b.post(authserver.AccountDeletePath, f); r.status == http.StatusOK {
-			t.Fatalf("deletion with %v: %d", f, r.status)
+		if r := b.Post(authserver.AccountDeletePath, f); r.Status == http.StatusOK {
+			t.Fatalf("deletion with %v: %d", f, r.Status)
 		}
 	}
-	if _, err := e.db.UserByID(context.Background(), e.user.ID); err != nil {
+	if _, err := e.DB.UserByID(context.Background(), e.User.ID); err != nil {
 		t.Fatalf("the account must still exist: %v", err)
 	}
 }
 
 func TestRule_ConnectedAppsShowWhenAGrantWasLastUsed(t *testing.T) {
-	e := newEnv(t)
-	c := e.publicClient()
-	tok := e.tokens(c)["access_token"].(string)
-	b, _ := e.signedIn()
-	e.clock.Advance(10 * time.Minute)
-	if r := b.get(e.issuer + authserver.AppsPath); !strings.Contains(r.body, "10 minutes ago") {
-		t.Fatalf("before the token is used, the last use is its issue:\n%s", r.body)
+	e := authservertest.NewEnv(t)
+	c := e.PublicClient()
+	tok := e.Tokens(c)["access_token"].(string)
+	b, _ := signedIn(e)
+	e.Clock.Advance(10 * time.Minute)
+	if r := b.Get(e.Issuer + authserver.AppsPath); !strings.Contains(r.Body, "10 minutes ago") {
+		t.Fatalf("before the token is used, the last use is its issue:\n%s", r.Body)
 	}
-	if err := e.verify(tok); err != nil {
+	if err := e.Verify(tok); err != nil {
 		t.Fatal(err)
 	}
-	r := b.get(e.issuer + authserver.AppsPath)
-	if !strings.Contains(r.body, "just now") || !strings.Contains(r.body, "10 minutes ago") {
-		t.Fatalf("after a use, last used is now and first used stays:\n%s", r.body)
+	r := b.Get(e.Issuer + authserver.AppsPath)
+	if !strings.Contains(r.Body, "just now") || !strings.Contains(r.Body, "10 minutes ago") {
+		t.Fatalf("after a use, last used is now and first used stays:\n%s", r.Body)
 	}
 }
 
 func TestRule_NotYouSignsOutAndAsksAgainForTheSameRequest(t *testing.T) {
-	e := newEnv(t)
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	consent := b.signIn(b.get(e.authzURL(c, ch, nil)).body, testEmail, testPassword).body
-	f := formFields(t, consent)
+	e := authservertest.NewEnv(t)
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	consent := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, authservertest.Email, authservertest.Password).Body
+	f := authservertest.FormFields(t, consent)
 	f.Del("consent")
-	r := b.post(authserver.SignOutPath, f)
-	if r.status != http.StatusOK || !strings.Contains(r.body, "You are signed out") || !strings.Contains(r.body, "Test App") || !strings.Contains(r.body, `name="password"`) {
-		t.Fatalf("Not you? Sign out: %d\n%s", r.status, r.body)
+	r := b.Post(authserver.SignOutPath, f)
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, "You are signed out") || !strings.Contains(r.Body, "Test App") || !strings.Contains(r.Body, `name="password"`) {
+		t.Fatalf("Not you? Sign out: %d\n%s", r.Status, r.Body)
 	}
 	// The same request goes on after signing in again.
-	if r := b.signIn(r.body, testEmail, testPassword); !strings.Contains(r.body, `name="decision"`) {
-		t.Fatalf("signing in again should show the consent: %d", r.status)
+	if r := b.SignIn(r.Body, authservertest.Email, authservertest.Password); !strings.Contains(r.Body, `name="decision"`) {
+		t.Fatalf("signing in again should show the consent: %d", r.Status)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/epicme/epicme/authserver/authservertest"
 )
 
 // jwtClaims decodes the payload of a compact JWT without checking it.
@@ -35,33 +37,33 @@ func jwtClaims(t *testing.T, tok string) (jti string, exp time.Time) {
 // order of their timestamps. The one with the earlier stamp, committed after
 // the in-process verifier already synced past it, must still be refused.
 func TestRule_RevocationCommittedOutOfOrderStillRefused(t *testing.T) {
-	e := newEnv(t)
+	e := authservertest.NewEnv(t)
 	ctx := context.Background()
-	c := e.publicClient()
-	first := e.tokens(c, "entries:read")["access_token"].(string)
-	second := e.tokens(c, "entries:read")["access_token"].(string)
+	c := e.PublicClient()
+	first := e.Tokens(c, "entries:read")["access_token"].(string)
+	second := e.Tokens(c, "entries:read")["access_token"].(string)
 	jti1, exp1 := jwtClaims(t, first)
 	jti2, exp2 := jwtClaims(t, second)
-	if err := e.verify(first); err != nil {
+	if err := e.Verify(first); err != nil {
 		t.Fatalf("fresh token refused: %v", err)
 	}
 
-	t0 := e.clock.Now()
+	t0 := e.Clock.Now()
 	// The later-stamped revocation commits first, and a sync moves the
 	// watermark to it.
-	if err := e.db.RevokeAccessToken(ctx, jti2, exp2, t0.Add(2*time.Second)); err != nil {
+	if err := e.DB.RevokeAccessToken(ctx, jti2, exp2, t0.Add(2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(3 * time.Second)
-	if err := e.verify(second); err == nil {
+	e.Clock.Advance(3 * time.Second)
+	if err := e.Verify(second); err == nil {
 		t.Fatal("the token revoked first is still accepted")
 	}
 	// Then the earlier-stamped one commits.
-	if err := e.db.RevokeAccessToken(ctx, jti1, exp1, t0.Add(1*time.Second)); err != nil {
+	if err := e.DB.RevokeAccessToken(ctx, jti1, exp1, t0.Add(1*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(2 * time.Second)
-	if err := e.verify(first); err == nil {
+	e.Clock.Advance(2 * time.Second)
+	if err := e.Verify(first); err == nil {
 		t.Fatal("a revocation that committed after a later-stamped one is never seen by the verifier")
 	}
 }

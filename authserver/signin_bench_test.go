@@ -8,6 +8,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 	"github.com/epicme/epicme/password"
 )
 
@@ -17,26 +18,26 @@ import (
 // time of the answer does not tell which emails exist. Compare the two
 // ns/op figures.
 func BenchmarkSignInUnknownEmailVersusWrongPassword(b *testing.B) {
-	e := newEnv(b, func(c *authserver.Config) { c.PasswordParams = password.DefaultParams })
-	hash, err := password.Hash(testPassword)
+	e := authservertest.NewEnv(b, func(c *authserver.Config) { c.PasswordParams = password.DefaultParams })
+	hash, err := password.Hash(authservertest.Password)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := e.db.CreateUser(context.Background(), epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "real@example.com", PasswordHash: hash}); err != nil {
+	if _, err := e.DB.CreateUser(context.Background(), epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "real@example.com", PasswordHash: hash}); err != nil {
 		b.Fatal(err)
 	}
-	c := e.publicClient()
-	_, ch := pkce()
-	br := e.browser()
-	page := br.get(e.authzURL(c, ch, nil)).body
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	br := e.Agent()
+	page := br.Get(e.AuthzURL(c, ch, nil)).Body
 	for _, bc := range []struct{ name, email string }{{"wrong-password", "real@example.com"}, {"unknown-email", "nobody@example.com"}} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
 				// Past the backoff and the attempt window, so every
 				// attempt reaches the password check.
-				e.clock.Advance(time.Hour)
-				if r := br.signIn(page, bc.email, "not the password"); r.status != http.StatusUnauthorized {
-					b.Fatalf("status %d", r.status)
+				e.Clock.Advance(time.Hour)
+				if r := br.SignIn(page, bc.email, "not the password"); r.Status != http.StatusUnauthorized {
+					b.Fatalf("status %d", r.Status)
 				}
 			}
 		})

@@ -8,37 +8,38 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 )
 
 // signInFrom submits the sign-in form of page as if from xff (through a
 // trusted proxy).
-func (b *browser) signInFrom(xff, page, email, pw string) reply {
-	b.e.t.Helper()
-	f := formFields(b.e.t, page)
+func signInFrom(b *authservertest.Agent, xff, page, email, pw string) authservertest.Reply {
+	b.Env.TB.Helper()
+	f := authservertest.FormFields(b.Env.TB, page)
 	f.Set("email", email)
 	f.Set("password", pw)
-	req, _ := http.NewRequest(http.MethodPost, b.e.issuer+authserver.SignInPath, strings.NewReader(f.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, b.Env.Issuer+authserver.SignInPath, strings.NewReader(f.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Forwarded-For", xff)
-	return do(b.e.t, b.client, req)
+	return authservertest.Do(b.Env.TB, b.Client, req)
 }
 
 // Wrong passwords for an account from many networks must not keep its
 // owner out: a right password from a network that has not failed goes
 // through (OWASP Authentication Cheat Sheet, "Account Lockout").
 func TestAttack_SignInLockoutFromManySources(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.SourceAddress = authserver.ForwardedFor })
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	page := b.get(e.authzURL(c, ch, nil)).body
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.SourceAddress = authserver.ForwardedFor })
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	page := b.Get(e.AuthzURL(c, ch, nil)).Body
 	for i := range 10 {
-		if r := b.signInFrom(fmt.Sprintf("198.51.100.%d", i+1), page, testEmail, "a wrong guess"); r.status != http.StatusUnauthorized {
-			t.Fatalf("wrong password %d: %d", i+1, r.status)
+		if r := signInFrom(b, fmt.Sprintf("198.51.100.%d", i+1), page, authservertest.Email, "a wrong guess"); r.Status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i+1, r.Status)
 		}
 	}
-	if r := b.signInFrom("203.0.113.7", page, testEmail, testPassword); r.status != http.StatusOK || !strings.Contains(r.body, `name="decision"`) {
-		t.Fatalf("the owner from a network without failures: %d %s", r.status, alertText.FindString(r.body))
+	if r := signInFrom(b, "203.0.113.7", page, authservertest.Email, authservertest.Password); r.Status != http.StatusOK || !strings.Contains(r.Body, `name="decision"`) {
+		t.Fatalf("the owner from a network without failures: %d %s", r.Status, alertText.FindString(r.Body))
 	}
 }
 
@@ -46,38 +47,38 @@ func TestAttack_SignInLockoutFromManySources(t *testing.T) {
 // right password, and rotating addresses within one IPv6 /64 does not
 // make a new source.
 func TestRule_SignInThrottledPerAccountAndSource(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.SourceAddress = authserver.ForwardedFor })
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	page := b.get(e.authzURL(c, ch, nil)).body
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.SourceAddress = authserver.ForwardedFor })
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	page := b.Get(e.AuthzURL(c, ch, nil)).Body
 	for i := range 3 {
-		b.signInFrom(fmt.Sprintf("2001:db8:5:1::%x", i+1), page, testEmail, "a wrong guess")
+		signInFrom(b, fmt.Sprintf("2001:db8:5:1::%x", i+1), page, authservertest.Email, "a wrong guess")
 	}
-	if r := b.signInFrom("2001:db8:5:1::99", page, testEmail, testPassword); r.status != http.StatusTooManyRequests {
-		t.Fatalf("the right password from the guessing /64: %d", r.status)
+	if r := signInFrom(b, "2001:db8:5:1::99", page, authservertest.Email, authservertest.Password); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("the right password from the guessing /64: %d", r.Status)
 	}
-	if r := b.signInFrom("2001:db8:5:2::1", page, testEmail, testPassword); r.status != http.StatusOK {
-		t.Fatalf("the right password from another /64: %d", r.status)
+	if r := signInFrom(b, "2001:db8:5:2::1", page, authservertest.Email, authservertest.Password); r.Status != http.StatusOK {
+		t.Fatalf("the right password from another /64: %d", r.Status)
 	}
 }
 
 // One network guessing many accounts meets the per-source limit.
 func TestRule_SignInThrottledPerSource(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.SourceAddress = authserver.ForwardedFor })
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	page := b.get(e.authzURL(c, ch, nil)).body
-	var r reply
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.SourceAddress = authserver.ForwardedFor })
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	page := b.Get(e.AuthzURL(c, ch, nil)).Body
+	var r authservertest.Reply
 	for i := range 21 {
-		r = b.signInFrom("198.51.100.9", page, fmt.Sprintf("user%d@example.com", i), "a wrong guess")
+		r = signInFrom(b, "198.51.100.9", page, fmt.Sprintf("user%d@example.com", i), "a wrong guess")
 	}
-	if r.status != http.StatusTooManyRequests {
-		t.Fatalf("the 21st failure from one source: %d", r.status)
+	if r.Status != http.StatusTooManyRequests {
+		t.Fatalf("the 21st failure from one source: %d", r.Status)
 	}
-	if r := b.signInFrom("198.51.100.9", page, testEmail, testPassword); r.status != http.StatusTooManyRequests {
-		t.Fatalf("the guessing source signing in to a fresh account: %d", r.status)
+	if r := signInFrom(b, "198.51.100.9", page, authservertest.Email, authservertest.Password); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("the guessing source signing in to a fresh account: %d", r.Status)
 	}
 }
 
@@ -85,21 +86,21 @@ func TestRule_SignInThrottledPerSource(t *testing.T) {
 // that already failed on it waits out the window, while one that has not
 // still signs in.
 func TestRule_SignInAccountCeilingSparesFreshSources(t *testing.T) {
-	e := newEnv(t, func(c *authserver.Config) { c.SourceAddress = authserver.ForwardedFor })
-	c := e.publicClient()
-	_, ch := pkce()
-	b := e.browser()
-	page := b.get(e.authzURL(c, ch, nil)).body
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.SourceAddress = authserver.ForwardedFor })
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
+	b := e.Agent()
+	page := b.Get(e.AuthzURL(c, ch, nil)).Body
 	for i := range 51 {
 		for range 3 {
-			b.signInFrom(fmt.Sprintf("198.51.%d.1", i), page, testEmail, "a wrong guess")
+			signInFrom(b, fmt.Sprintf("198.51.%d.1", i), page, authservertest.Email, "a wrong guess")
 		}
 	}
-	e.clock.Advance(10 * time.Second) // past every pair's backoff
-	if r := b.signInFrom("198.51.0.1", page, testEmail, testPassword); r.status != http.StatusTooManyRequests {
-		t.Fatalf("a failing source over the account's ceiling: %d", r.status)
+	e.Clock.Advance(10 * time.Second) // past every pair's backoff
+	if r := signInFrom(b, "198.51.0.1", page, authservertest.Email, authservertest.Password); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("a failing source over the account's ceiling: %d", r.Status)
 	}
-	if r := b.signInFrom("203.0.113.7", page, testEmail, testPassword); r.status != http.StatusOK {
-		t.Fatalf("a fresh source over the account's ceiling: %d", r.status)
+	if r := signInFrom(b, "203.0.113.7", page, authservertest.Email, authservertest.Password); r.Status != http.StatusOK {
+		t.Fatalf("a fresh source over the account's ceiling: %d", r.Status)
 	}
 }

@@ -1,4 +1,4 @@
-package authserver_test
+package inbrowser
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/authserver/authservertest"
 	chromium "github.com/epicme/epicme/browser"
 	"github.com/epicme/epicme/password"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
@@ -22,20 +23,15 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
-// These tests drive the pages in a real headless Chromium through the
-// shared driver (package browser): the same cookies, Content-Security-Policy,
-// form posts and redirects a person's browser meets. Each page is saved as
-// a PNG in the test's artifacts directory ($EPICME_ARTIFACTS_DIR/<test>).
-
 // mcpStatus posts an MCP initialize with the token and returns the status.
-func (e *env) mcpStatus(t *testing.T, token string) int {
+func mcpStatus(e *authservertest.Env, t *testing.T, token string) int {
 	t.Helper()
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"browser-test","version":"1"}}}`
-	req, _ := http.NewRequest(http.MethodPost, e.resource, strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, e.Resource, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	return do(t, nil, req).status
+	return authservertest.Do(t, nil, req).Status
 }
 
 func newPage(t *testing.T, b *chromium.Browser) *chromium.Page {
@@ -64,16 +60,16 @@ func pageText(t *testing.T, p *chromium.Page) string {
 
 func TestBrowser_SignInConsentNarrowedRevokedInConnectedApps(t *testing.T) {
 	b := chromium.Require(t)
-	e := newEnv(t)
-	e.mountMCP(t)
-	c := e.publicClient()
-	v, ch := pkce()
-	authz := e.authzURL(c, ch, url.Values{"scope": {"user:read entries:read entries:write"}})
+	e := authservertest.NewEnv(t)
+	e.MountMCP(t)
+	c := e.PublicClient()
+	v, ch := authservertest.PKCE()
+	authz := e.AuthzURL(c, ch, url.Values{"scope": {"user:read entries:read entries:write"}})
 	p := newPage(t, b)
 
 	// A wrong password is refused on the page, with the same words as an
 	// unknown email.
-	_, err := p.Authorize(chromium.Authorization{URL: authz, Email: testEmail, Password: "not the password", Name: "wrong-password"})
+	_, err := p.Authorize(chromium.Authorization{URL: authz, Email: authservertest.Email, Password: "not the password", Name: "wrong-password"})
 	var pe *chromium.PageError
 	if !errors.As(err, &pe) || pe.Page != "sign-in" || pe.Message != "The email or password is wrong." {
 		t.Fatalf("a wrong password: %v", err)
@@ -81,42 +77,42 @@ func TestBrowser_SignInConsentNarrowedRevokedInConnectedApps(t *testing.T) {
 
 	// The right one leads to consent; entries:write is unticked.
 	redirect, err := p.Authorize(chromium.Authorization{
-		URL: authz, Email: testEmail, Password: testPassword,
+		URL: authz, Email: authservertest.Email, Password: authservertest.Password,
 		Scopes: []string{epicme.ScopeUserRead, epicme.ScopeEntriesRead},
 	})
 	must(t, err)
-	if !strings.HasPrefix(redirect.String(), c.redirect+"?") {
-		t.Fatalf("landed on %s, want the client's redirect URI %s", redirect, c.redirect)
+	if !strings.HasPrefix(redirect.String(), c.Redirect+"?") {
+		t.Fatalf("landed on %s, want the client's redirect URI %s", redirect, c.Redirect)
 	}
 	q := redirect.Query()
-	if q.Get("code") == "" || q.Get("state") != "st-123" || q.Get("iss") != e.issuer {
+	if q.Get("code") == "" || q.Get("state") != "st-123" || q.Get("iss") != e.Issuer {
 		t.Fatalf("redirect %v lacks code, state or iss", q)
 	}
-	tok := e.exchange(c, q.Get("code"), v, nil)
-	if tok.status != http.StatusOK {
-		t.Fatalf("token: %d %s", tok.status, tok.body)
+	tok := e.Exchange(c, q.Get("code"), v, nil)
+	if tok.Status != http.StatusOK {
+		t.Fatalf("token: %d %s", tok.Status, tok.Body)
 	}
-	m := tok.json(t)
+	m := tok.JSON(t)
 	got := strings.Fields(m["scope"].(string))
 	slices.Sort(got)
 	if !slices.Equal(got, []string{epicme.ScopeEntriesRead, epicme.ScopeUserRead}) {
 		t.Fatalf("the token has scopes %v, want only the ticked ones", got)
 	}
 	access := m["access_token"].(string)
-	claims, err := e.srv.VerifyAccessToken(context.Background(), access)
+	claims, err := e.Server.VerifyAccessToken(context.Background(), access)
 	if err != nil || strings.Contains(claims.Scope, epicme.ScopeEntriesWrite) {
 		t.Fatalf("access token claims %+v, %v", claims, err)
 	}
-	if s := e.mcpStatus(t, access); s != http.StatusOK {
+	if s := mcpStatus(e, t, access); s != http.StatusOK {
 		t.Fatalf("/mcp with the new token: %d", s)
 	}
 
 	// The grant is listed on Connected apps; revoking it stops the token
 	// at /mcp at once.
-	must(t, p.Navigate(e.issuer+authserver.AppsPath))
+	must(t, p.Navigate(e.Issuer+authserver.AppsPath))
 	p.Screenshot("connected-apps")
 	text := pageText(t, p)
-	for _, want := range []string{"Test App", c.id, epicme.ScopeDescriptions[epicme.ScopeEntriesRead], "First used", "Last used"} {
+	for _, want := range []string{"Test App", c.ID, epicme.ScopeDescriptions[epicme.ScopeEntriesRead], "First used", "Last used"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("connected apps page lacks %q:\n%s", want, text)
 		}
@@ -127,46 +123,46 @@ func TestBrowser_SignInConsentNarrowedRevokedInConnectedApps(t *testing.T) {
 	must(t, p.Click(`form[action="`+authserver.AppsRevokePath+`"] button[type=submit]`))
 	p.Screenshot("connected-apps-revoked")
 	text = pageText(t, p)
-	if !strings.Contains(text, "Access revoked") || !strings.Contains(text, "15 minutes") || strings.Contains(text, c.id) {
+	if !strings.Contains(text, "Access revoked") || !strings.Contains(text, "15 minutes") || strings.Contains(text, c.ID) {
 		t.Fatalf("after revoking:\n%s", text)
 	}
-	if s := e.mcpStatus(t, access); s != http.StatusUnauthorized {
+	if s := mcpStatus(e, t, access); s != http.StatusUnauthorized {
 		t.Fatalf("/mcp with the revoked token: %d, want 401", s)
 	}
-	wantOAuthError(t, e.refresh(c, m["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
+	authservertest.WantOAuthError(t, e.Refresh(c, m["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
 }
 
 func TestBrowser_ExportHoldsOnlyTheUsersEntriesAndDeletionRemovesThem(t *testing.T) {
 	b := chromium.Require(t)
-	e := newEnv(t)
-	e.mountMCP(t)
+	e := authservertest.NewEnv(t)
+	e.MountMCP(t)
 	ctx := context.Background()
-	hash, _ := password.HashWith("bob's password", testParams)
-	bob, err := e.db.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "bob@example.com", PasswordHash: hash})
+	hash, _ := password.HashWith("bob's password", authservertest.PasswordParams)
+	bob, err := e.DB.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "bob@example.com", PasswordHash: hash})
 	must(t, err)
 	mood := "glad"
-	tag, err := e.db.CreateTag(ctx, e.user.ID, epicme.NewTag{Name: "travel"})
+	tag, err := e.DB.CreateTag(ctx, e.User.ID, epicme.NewTag{Name: "travel"})
 	must(t, err)
 	for _, title := range []string{"Alice in Lisbon", "Alice at home"} {
-		_, err := e.db.CreateEntry(ctx, e.user.ID, epicme.NewEntry{Title: title, Content: "Alice's own words about " + title, Mood: &mood, TagIDs: []int64{tag.ID}})
+		_, err := e.DB.CreateEntry(ctx, e.User.ID, epicme.NewEntry{Title: title, Content: "Alice's own words about " + title, Mood: &mood, TagIDs: []int64{tag.ID}})
 		must(t, err)
 	}
-	_, err = e.db.CreateEntry(ctx, bob.ID, epicme.NewEntry{Title: "Bob's secret", Content: "Nobody else may read this."})
+	_, err = e.DB.CreateEntry(ctx, bob.ID, epicme.NewEntry{Title: "Bob's secret", Content: "Nobody else may read this."})
 	must(t, err)
 
 	// A token Alice gave a client earlier, to see it refused after the
 	// deletion.
-	c := e.publicClient()
-	access := e.tokens(c)["access_token"].(string)
+	c := e.PublicClient()
+	access := e.Tokens(c)["access_token"].(string)
 
 	p := newPage(t, b)
-	must(t, p.Navigate(e.issuer+authserver.AccountPath))
+	must(t, p.Navigate(e.Issuer+authserver.AccountPath))
 	p.Screenshot("account-sign-in")
-	must(t, p.Fill("input[name=email]", testEmail))
-	must(t, p.Fill("input[name=password]", testPassword))
+	must(t, p.Fill("input[name=email]", authservertest.Email))
+	must(t, p.Fill("input[name=password]", authservertest.Password))
 	must(t, p.Click("form button[type=submit]"))
 	p.Screenshot("account")
-	if text := pageText(t, p); !strings.Contains(text, "Export your journal") || !strings.Contains(text, testEmail) {
+	if text := pageText(t, p); !strings.Contains(text, "Export your journal") || !strings.Contains(text, authservertest.Email) {
 		t.Fatalf("account page:\n%s", text)
 	}
 
@@ -182,11 +178,11 @@ func TestBrowser_ExportHoldsOnlyTheUsersEntriesAndDeletionRemovesThem(t *testing
 	if err := json.Unmarshal(raw, &x); err != nil {
 		t.Fatalf("the JSON export %s does not parse: %v", name, err)
 	}
-	if !strings.HasSuffix(name, ".json") || x.User.ID != e.user.ID || len(x.Entries) != 2 || len(x.Tags) != 1 || x.Tags[0].Name != "travel" {
+	if !strings.HasSuffix(name, ".json") || x.User.ID != e.User.ID || len(x.Entries) != 2 || len(x.Tags) != 1 || x.Tags[0].Name != "travel" {
 		t.Fatalf("JSON export %s: %+v", name, x)
 	}
 	for _, en := range x.Entries {
-		if en.UserID != e.user.ID || !strings.HasPrefix(en.Title, "Alice") || len(en.Tags) != 1 {
+		if en.UserID != e.User.ID || !strings.HasPrefix(en.Title, "Alice") || len(en.Tags) != 1 {
 			t.Fatalf("exported entry %+v", en)
 		}
 	}
@@ -202,42 +198,42 @@ func TestBrowser_ExportHoldsOnlyTheUsersEntriesAndDeletionRemovesThem(t *testing
 	}
 
 	// Deletion asks for the email and the password.
-	must(t, p.Fill("input[name=confirm_email]", testEmail))
-	must(t, p.Fill("#delete-password", testPassword))
+	must(t, p.Fill("input[name=confirm_email]", authservertest.Email))
+	must(t, p.Fill("#delete-password", authservertest.Password))
 	p.Screenshot("account-delete-filled")
 	must(t, p.Click(`form[action="`+authserver.AccountDeletePath+`"] button[type=submit]`))
 	p.Screenshot("account-deleted")
 	if text := pageText(t, p); !strings.Contains(text, "Account deleted") {
 		t.Fatalf("after deletion:\n%s", text)
 	}
-	if _, err := e.db.UserByID(ctx, e.user.ID); epicme.ErrorCode(err) != epicme.ENOTFOUND {
+	if _, err := e.DB.UserByID(ctx, e.User.ID); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		t.Fatalf("the user still exists: %v", err)
 	}
-	raw2, err := sql.Open("sqlite", e.db.Path())
+	raw2, err := sql.Open("sqlite", e.DB.Path())
 	must(t, err)
 	defer raw2.Close()
 	for _, table := range []string{"entries", "tags", "entry_tags", "oauth_grants", "oauth_consents", "oauth_codes"} {
 		var n int
-		must(t, raw2.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE user_id = ?", e.user.ID).Scan(&n))
+		must(t, raw2.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE user_id = ?", e.User.ID).Scan(&n))
 		if n != 0 {
 			t.Errorf("%d rows of the deleted user remain in %s", n, table)
 		}
 	}
-	if page, err := e.db.ListEntries(ctx, bob.ID, epicme.EntryFilter{}); err != nil || len(page.Entries) != 1 {
+	if page, err := e.DB.ListEntries(ctx, bob.ID, epicme.EntryFilter{}); err != nil || len(page.Entries) != 1 {
 		t.Fatalf("Bob's journal must stay: %+v, %v", page, err)
 	}
-	if s := e.mcpStatus(t, access); s != http.StatusUnauthorized {
+	if s := mcpStatus(e, t, access); s != http.StatusUnauthorized {
 		t.Fatalf("/mcp with a token of the deleted account: %d, want 401", s)
 	}
 }
 
 func TestBrowser_SignUpThenConsent(t *testing.T) {
 	b := chromium.Require(t)
-	e := newEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
-	c := e.publicClient()
-	_, ch := pkce()
+	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
+	c := e.PublicClient()
+	_, ch := authservertest.PKCE()
 	p := newPage(t, b)
-	must(t, p.Navigate(e.authzURL(c, ch, nil)))
+	must(t, p.Navigate(e.AuthzURL(c, ch, nil)))
 	p.Screenshot("sign-in-with-sign-up-link")
 	must(t, p.Click(`a[href^="`+authserver.SignUpPath+`"]`))
 	p.Screenshot("sign-up")
@@ -249,17 +245,17 @@ func TestBrowser_SignUpThenConsent(t *testing.T) {
 	if ok, err := p.Has("button[name=decision]"); err != nil || !ok {
 		t.Fatalf("after sign-up the consent page should show: %v\n%s", err, pageText(t, p))
 	}
-	if _, err := e.db.LocalUserByEmail(context.Background(), "carol@example.com"); err != nil {
+	if _, err := e.DB.LocalUserByEmail(context.Background(), "carol@example.com"); err != nil {
 		t.Fatalf("the new account: %v", err)
 	}
 	// An unknown client gets an error page, never a redirect.
-	must(t, p.Navigate(e.issuer+authserver.AuthorizePath+"?client_id=nobody&response_type=code"))
+	must(t, p.Navigate(e.Issuer+authserver.AuthorizePath+"?client_id=nobody&response_type=code"))
 	p.Screenshot("error")
 	if text := pageText(t, p); !strings.Contains(text, "not registered") {
 		t.Fatalf("error page:\n%s", text)
 	}
 	// Carol changes her password, then signs out.
-	must(t, p.Navigate(e.issuer+authserver.AccountPath))
+	must(t, p.Navigate(e.Issuer+authserver.AccountPath))
 	must(t, p.Fill("#current", "carol's long password"))
 	must(t, p.Fill("#new", "carol's newer password"))
 	must(t, p.Fill("#confirm", "carol's newer password"))
@@ -280,11 +276,11 @@ func TestBrowser_SignUpThenConsent(t *testing.T) {
 
 func TestBrowser_GoSDKClientSignsInThroughThePages(t *testing.T) {
 	b := chromium.Require(t)
-	e := newEnv(t)
-	e.mountMCP(t)
+	e := authservertest.NewEnv(t)
+	e.MountMCP(t)
 	p := newPage(t, b)
 	fetch := func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
-		u, err := p.Authorize(chromium.Authorization{URL: args.URL, Email: testEmail, Password: testPassword, Name: "go-sdk"})
+		u, err := p.Authorize(chromium.Authorization{URL: args.URL, Email: authservertest.Email, Password: authservertest.Password, Name: "go-sdk"})
 		if err != nil {
 			return nil, err
 		}
@@ -309,13 +305,13 @@ func TestBrowser_GoSDKClientSignsInThroughThePages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "browser-e2e", Version: "1"}, nil)
-	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.resource, OAuthHandler: handler}, nil)
+	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.Resource, OAuthHandler: handler}, nil)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
 	defer session.Close()
 	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
-	if err != nil || res.IsError || !strings.Contains(toolText(res), testEmail) {
+	if err != nil || res.IsError || !strings.Contains(authservertest.ToolText(res), authservertest.Email) {
 		t.Fatalf("whoami: %v %+v", err, res)
 	}
 }
