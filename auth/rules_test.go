@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/internal/testenv"
 )
 
 // Each test is named after a rule of the resource-server section of the MCP
@@ -392,13 +394,12 @@ func TestRule_JWT_PeriodicJWKSRefresh(t *testing.T) {
 	base := f.is.JWKSHits.Load()
 	f.clock.Advance(2 * time.Minute)
 	f.post(t, f.jwt(), initialize) // a fresh token: not in the cache
-	deadline := time.Now().Add(5 * time.Second)
-	for f.is.JWKSHits.Load() == base && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if f.is.JWKSHits.Load() == base {
-		t.Fatal("stale JWKS was not refreshed")
-	}
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if f.is.JWKSHits.Load() == base {
+			return errors.New("the stale JWKS has not been refreshed")
+		}
+		return nil
+	})
 }
 
 func TestRule_JWT_VerifiedTokensCachedUntilExpiry(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/internal/testenv"
 )
 
 func revokeAs(t *testing.T, e *authservertest.Env, clientID, xff string) authservertest.Reply {
@@ -133,9 +134,12 @@ func TestAttack_CIMDSlowDocumentsConcurrent(t *testing.T) {
 	}
 	// Every request beyond the cap is answered without waiting; release
 	// the ones in flight once the others are.
-	for refused.Load() < int32(30-authserver.DefaultMetadataFetchesAtOnce) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if n, want := refused.Load(), int32(30-authserver.DefaultMetadataFetchesAtOnce); n < want {
+			return fmt.Errorf("%d requests beyond the cap refused, want %d", n, want)
+		}
+		return nil
+	})
 	close(release)
 	wg.Wait()
 	if m := int(most.Load()); m > authserver.DefaultMetadataFetchesAtOnce {

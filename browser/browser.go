@@ -25,13 +25,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/epicme/epicme/internal/testenv"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
+	"github.com/epicme/epicme/internal/testenv"
 )
 
 // InstallHint says how to get the browser the tests need.

@@ -14,6 +14,7 @@ package pages
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -26,11 +27,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/epicme/epicme/internal/testenv"
 	"time"
 
 	"github.com/epicme/epicme/browser"
+	"github.com/epicme/epicme/internal/testenv"
 )
 
 // folder is this directory, where node_modules holds the tools.
@@ -134,18 +134,19 @@ func serve(t *testing.T, flags ...string) *server {
 	printed := regexp.MustCompile(`serving at (http://\S+)`)
 	// Development mode (--dev-insecure-no-auth) creates no demo accounts.
 	dev := slices.Contains(flags, "--dev-insecure-no-auth")
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		out := stdout.String()
-		if m, u := re.FindStringSubmatch(out), printed.FindStringSubmatch(out); u != nil && (m != nil || dev) {
-			s.url = u[1]
-			if m != nil {
-				s.demoPassword = m[1]
-			}
-			return s
+		m, u := re.FindStringSubmatch(out), printed.FindStringSubmatch(out)
+		if u == nil || (m == nil && !dev) {
+			return fmt.Errorf("epicme serve has printed no demo sign-in\nstdout: %s\nstderr: %s", out, stderr.String())
 		}
-	}
-	t.Fatalf("epicme serve printed no demo sign-in\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
-	return nil
+		s.url = u[1]
+		if m != nil {
+			s.demoPassword = m[1]
+		}
+		return nil
+	})
+	return s
 }
 
 // waitListening waits until the redirect URI of the authorization URL u
@@ -161,13 +162,14 @@ func waitListening(t *testing.T, u string) {
 	if err != nil || ru.Host == "" {
 		return
 	}
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if c, err := net.DialTimeout("tcp", ru.Host, time.Second); err == nil {
-			c.Close()
-			return
+	testenv.Eventually(t, 20*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", ru.Host, time.Second)
+		if err != nil {
+			return fmt.Errorf("nothing listens at the redirect URI %s: %v", ru, err)
 		}
-	}
-	t.Fatalf("nothing listens at the redirect URI %s", ru)
+		c.Close()
+		return nil
+	})
 }
 
 var authURL = regexp.MustCompile(`https?://\S+/oauth/authorize\?\S+`)

@@ -12,9 +12,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/epicme/epicme/internal/testenv"
-	"time"
 )
 
 // requireNode skips t unless node and the npm packages pinned by

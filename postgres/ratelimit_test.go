@@ -8,10 +8,9 @@ import (
 	"os"
 	"sync"
 	"testing"
-
-	"github.com/epicme/epicme/internal/testenv"
 	"time"
 
+	"github.com/epicme/epicme/internal/testenv"
 	"github.com/epicme/epicme/postgres"
 	"github.com/epicme/epicme/postgres/pgtest"
 	"github.com/epicme/epicme/ratelimit"

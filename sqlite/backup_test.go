@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/internal/testenv"
 	"github.com/epicme/epicme/sqlite"
 )
 
@@ -45,9 +46,12 @@ func TestBackupWhileWriting(t *testing.T) {
 			written.Add(1)
 		}
 	}()
-	for written.Load() < 50 {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if n := written.Load(); n < 50 {
+			return fmt.Errorf("%d entries written before the backup, want 50", n)
+		}
+		return nil
+	})
 	out := filepath.Join(dir, "backup.db")
 	if err := db.Backup(ctx, out); err != nil {
 		t.Fatal(err)

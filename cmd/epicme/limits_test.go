@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/httpserver"
+	"github.com/epicme/epicme/internal/testenv"
 	"github.com/epicme/epicme/mcpserver"
 	"github.com/epicme/epicme/ratelimit"
 	"github.com/epicme/epicme/sqlite"
@@ -241,13 +243,12 @@ func TestLimits_TokenEndpointOfTheSplitAuthorizationServer(t *testing.T) {
 			"--rate-token-source", "2/min,2", "--trust-forwarded-for"}, c.env("", stdout, stderr))
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(stdout.String(), "authorization server") {
-		if time.Now().After(deadline) {
-			t.Fatalf("authserver did not start\nstdout: %s\nstderr: %s", stdout, stderr)
+	testenv.Eventually(t, 15*time.Second, func() error {
+		if !strings.Contains(stdout.String(), "authorization server") {
+			return fmt.Errorf("authserver has not started\nstdout: %s\nstderr: %s", stdout, stderr)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	post := func() *http.Response {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+authserver.TokenPath,
 			strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {"c"}}.Encode()))

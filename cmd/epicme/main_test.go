@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epicme/epicme/internal/testenv"
 	"github.com/epicme/epicme/password"
 	"github.com/epicme/epicme/sqlite"
 	"github.com/mark3labs/mcp-go/client"
@@ -276,22 +278,18 @@ func startServeAt(t *testing.T, c *cli, addr string, args ...string) *serving {
 		done <- run(ctx, append([]string{"serve", "--addr", addr}, args...), c.env("", s.stdout, s.stderr))
 	}()
 	re := regexp.MustCompile(`serving at (https?://\S+)`)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testenv.Eventually(t, 15*time.Second, func() error {
 		if m := re.FindStringSubmatch(s.stdout.String()); m != nil {
 			s.url = m[1]
-			break
+			return nil
 		}
 		select {
 		case code := <-done:
 			t.Fatalf("serve exited %d before serving\nstdout: %s\nstderr: %s", code, s.stdout, s.stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start\nstdout: %s\nstderr: %s", s.stdout, s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("serve has not started\nstdout: %s\nstderr: %s", s.stdout, s.stderr)
+	})
 	var once sync.Once
 	code := 0
 	s.stop = func() int {

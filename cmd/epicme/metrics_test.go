@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epicme/epicme/internal/testenv"
 	"github.com/epicme/epicme/postgres/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/mark3labs/mcp-go/client"
@@ -101,17 +103,12 @@ func TestServeMetricsAndReadinessOnPostgres(t *testing.T) {
 	if _, err := admin.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, _ := fetch(t, s.url+"/readyz")
-		if code == http.StatusServiceUnavailable {
-			break
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if code, _ := fetch(t, s.url+"/readyz"); code != http.StatusServiceUnavailable {
+			return fmt.Errorf("/readyz is %d with the database gone", code)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still %d with the database gone", code)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if code, _ := fetch(t, s.url+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz = %d", code)
 	}

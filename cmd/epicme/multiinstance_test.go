@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"net"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/internal/testenv"
 	"github.com/epicme/epicme/password"
 	"github.com/epicme/epicme/postgres"
 	"github.com/epicme/epicme/postgres/pgtest"
@@ -75,7 +78,7 @@ func refusedEverywhere(t *testing.T, instances []string, token string) time.Dura
 	t.Helper()
 	start := time.Now()
 	for _, base := range instances {
-		for {
+		testenv.Eventually(t, 10*time.Second, func() error {
 			req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
 			req.Header.Set("Authorization", "Bearer "+token)
 			req.Header.Set("Content-Type", "application/json")
@@ -85,14 +88,11 @@ func refusedEverywhere(t *testing.T, instances []string, token string) time.Dura
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				break
+			if resp.StatusCode != http.StatusUnauthorized {
+				return fmt.Errorf("%s answers %d to a revoked token", base, resp.StatusCode)
 			}
-			if time.Since(start) > 10*time.Second {
-				t.Fatalf("%s still answers %d to a revoked token after 10s", base, resp.StatusCode)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	return time.Since(start)
 }
@@ -243,13 +243,12 @@ func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
 	db.Pool().Reset()
 	tok = obtainTokens(t, lb.URL, resource, "me@example.com", "a good password")
 	for _, b := range backends {
-		deadline := time.Now().Add(15 * time.Second)
-		for !accepted(t, b, tok.access) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not recover after the database ended its sessions", b)
+		testenv.Eventually(t, 15*time.Second, func() error {
+			if !accepted(t, b, tok.access) {
+				return fmt.Errorf("%s has not recovered since the database ended its sessions", b)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	resp, err = http.PostForm(backends[2]+authserver.RevocationPath, url.Values{"token": {tok.access}, "client_id": {tok.clientID}})
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -261,16 +260,15 @@ func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
 	// Each instance's metrics show its verifier, with the feed live again.
 	for _, b := range backends {
 		start := time.Now()
-		code, body := fetch(t, b+"/metrics")
-		for strings.Contains(body, "\nepicme_revocation_feed_stale 1\n") && time.Since(start) < 15*time.Second {
-			time.Sleep(50 * time.Millisecond)
-			code, body = fetch(t, b+"/metrics")
-		}
+		testenv.Eventually(t, 15*time.Second, func() error {
+			code, body := fetch(t, b+"/metrics")
+			if code != http.StatusOK || !strings.Contains(body, "\nepicme_revocation_feed_stale 0\n") ||
+				!strings.Contains(body, "\nepicme_verifier_cache_misses_total ") || !strings.Contains(body, `epicme_auth_decisions_total{result="invalid_token"}`) {
+				return fmt.Errorf("%s/metrics = %d:\n%s", b, code, body)
+			}
+			return nil
+		})
 		t.Logf("%s: feed live %v after the check began", b, time.Since(start))
-		if code != http.StatusOK || !strings.Contains(body, "\nepicme_revocation_feed_stale 0\n") ||
-			!strings.Contains(body, "\nepicme_verifier_cache_misses_total ") || !strings.Contains(body, `epicme_auth_decisions_total{result="invalid_token"}`) {
-			t.Fatalf("%s/metrics = %d:\n%s", b, code, body)
-		}
 	}
 }
 
@@ -301,13 +299,12 @@ func TestRateLimitsHoldAcrossInstances(t *testing.T) {
 	// Two more syncs on an instance: one began after what came before.
 	syncedTwice := func(base string) {
 		n0 := syncs(base)
-		deadline := time.Now().Add(15 * time.Second)
-		for syncs(base) < n0+2 {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s has not synced its rate limits in 15s", base)
+		testenv.Eventually(t, 15*time.Second, func() error {
+			if n := syncs(base); n < n0+2 {
+				return fmt.Errorf("%s has synced its rate limits %d times since, want 2", base, n-n0)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	call := func(base string) *http.Response {
 		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
@@ -472,13 +469,12 @@ func testMultiInstanceSessions(t *testing.T, bySession bool) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if !cond() {
+				return errors.New("waiting for " + what)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	waitFor("suggested tags on every entry", func() bool {
 		for id := int64(1); id <= 3; id++ {

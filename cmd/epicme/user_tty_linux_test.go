@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epicme/epicme/internal/testenv"
 	"github.com/epicme/epicme/password"
 	"github.com/epicme/epicme/sqlite"
 	"golang.org/x/sys/unix"
@@ -60,13 +61,12 @@ func TestUserAddOnATerminalDoesNotEchoThePassword(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- run(context.Background(), []string{"user", "add", "--email", "tty@example.com"}, e) }()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for echoing() {
-		if time.Now().After(deadline) {
-			t.Fatalf("echo never turned off while user add waited for the password; stderr %q", stderr.String())
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if echoing() {
+			return fmt.Errorf("echo is on while user add waits for the password; stderr %q", stderr.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if want := "Password for tty@example.com (at least 8 characters): "; stderr.String() != want {
 		t.Errorf("prompt %q, want %q", stderr.String(), want)
 	}

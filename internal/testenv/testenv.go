@@ -1,8 +1,12 @@
-// Package testenv decides what a test does when a service it needs is not
-// there. A plain "go test ./..." skips such tests with a message saying how
-// to enable them; CI, which is meant to provide the services, lists them in
-// EPICME_TEST_REQUIRE (e.g. "postgres,chromium,node"), and then the same
-// tests fail instead, so that a missing service cannot pass as green.
+// Package testenv holds what tests need from the world outside the
+// process: what a test does when a service it needs is not there, and how
+// it waits for another process or a real socket to catch up (Eventually).
+//
+// When a service a test needs is not there, a plain "go test ./..." skips
+// the test with a message saying how to enable it; CI, which is meant to
+// provide the services, lists them in EPICME_TEST_REQUIRE (e.g.
+// "postgres,chromium,node"), and then the same tests fail instead, so that
+// a missing service cannot pass as green.
 package testenv
 
 import (
@@ -10,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // EnvRequire names the environment variable listing the required services.
@@ -40,4 +45,26 @@ func Missing(tb testing.TB, service, msg string) {
 		return
 	}
 	tb.Skip(msg)
+}
+
+// Eventually calls check every 10 ms until it returns nil, and fails tb
+// with check's last error once within has passed. It is for waiting on
+// what a test cannot drive with a fake clock (another process, a database,
+// a real socket); within is a bound on a hang, not a timing assertion, so
+// it is generous. Time that only the code under test measures is faked
+// instead (testing/synctest, or the injected clocks of the packages).
+func Eventually(tb testing.TB, within time.Duration, check func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("still not so after %v: %v", within, err)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

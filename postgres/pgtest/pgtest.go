@@ -14,10 +14,9 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/epicme/epicme/internal/testenv"
 	"time"
 
+	"github.com/epicme/epicme/internal/testenv"
 	"github.com/jackc/pgx/v5"
 )
 
