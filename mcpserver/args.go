@@ -14,9 +14,7 @@ import (
 	"github.com/epicme/epicme"
 )
 
-// args reads a tool's arguments. Each getter checks one argument's type and
-// returns an EINVALID error naming the argument and the rule it broke, so a
-// model can correct its call.
+// args are a tool call's arguments, read by the tool's params (see param).
 type args struct {
 	m map[string]any
 }
@@ -42,13 +40,59 @@ func newArgs(raw any, known ...string) (args, error) {
 	return args{m: m}, nil
 }
 
-// id reads a required positive integer such as an entry or tag id.
-func (a args) id(name string) (int64, error) {
-	v, ok := a.m[name]
-	if !ok || v == nil {
-		return 0, epicme.Invalid(name, "%s is required (a positive integer)", name)
+// param is one tool argument: its name, whether a call must give it, its
+// JSON Schema in the tool's inputSchema, and read, which checks a call's
+// value by the same rule and converts it (present is false when the call
+// leaves the argument out). Each kind of argument has one constructor, which
+// builds the schema and the reader from the same inputs, and a tool's
+// inputSchema is built from its params (inputs), so that the names, the
+// required list, the schemas and the checks are stated once.
+//
+// Lengths of text are the domain's to check (package epicme): the schema
+// states them from the same constants, the reader does not check them again.
+type param[T any] struct {
+	name     string
+	required bool
+	schema   js
+	read     func(v any, present bool) (T, error)
+}
+
+// get reads p from a call's arguments. A broken rule is an EINVALID error
+// naming the argument and the rule, so that a model can correct its call.
+func (p param[T]) get(a args) (T, error) {
+	v, ok := a.m[p.name]
+	return p.read(v, ok)
+}
+
+func (p param[T]) spec() (string, js, bool) { return p.name, p.schema, p.required }
+
+// input is a param of any type, as a tool's inputSchema needs it.
+type input interface {
+	spec() (name string, schema js, required bool)
+}
+
+// inputs is the inputSchema of a tool that takes ps.
+func inputs(ps ...input) js {
+	props := make(js, len(ps))
+	var required []string
+	for _, p := range ps {
+		name, schema, req := p.spec()
+		props[name] = schema
+		if req {
+			required = append(required, name)
+		}
 	}
-	return positiveInt(name, v)
+	return object(props, required...)
+}
+
+// idParam is a required positive integer, such as an entry's or a tag's id.
+func idParam(name, desc string) param[int64] {
+	return param[int64]{name, true, js{"type": "integer", "minimum": 1, "description": desc}, func(v any, _ bool) (int64, error) {
+		if v == nil {
+			return 0, epicme.Invalid(name, "%s is required (a positive integer)", name)
+		}
+		return positiveInt(name, v)
+	}}
 }
 
 func positiveInt(name string, v any) (int64, error) {
@@ -59,136 +103,182 @@ func positiveInt(name string, v any) (int64, error) {
 	return int64(f), nil
 }
 
-// str reads a required string.
-func (a args) str(name string) (string, error) {
-	v, ok := a.m[name]
-	if !ok || v == nil {
-		return "", epicme.Invalid(name, "%s is required", name)
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", epicme.Invalid(name, "%s must be a string", name)
-	}
-	return s, nil
+// idsParam is an optional array of at most max positive integers; repeated
+// ids are read once.
+func idsParam(name, desc string, max int) param[[]int64] {
+	schema := js{"type": "array", "items": idProp, "maxItems": max, "description": desc}
+	return param[[]int64]{name, false, schema, func(v any, _ bool) ([]int64, error) {
+		if v == nil {
+			return nil, nil
+		}
+		list, ok := v.([]any)
+		if !ok {
+			return nil, epicme.Invalid(name, "%s must be an array of positive integers", name)
+		}
+		if len(list) > max {
+			return nil, epicme.Invalid(name, "%s may hold at most %d ids", name, max)
+		}
+		out := make([]int64, 0, len(list))
+		for i, x := range list {
+			id, err := positiveInt(name+"["+strconv.Itoa(i)+"]", x)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+		return out, nil
+	}}
 }
 
-// optStr reads an optional string: nil when absent or null.
-func (a args) optStr(name string) (*string, error) {
-	v, ok := a.m[name]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return nil, epicme.Invalid(name, "%s must be a string", name)
-	}
-	return &s, nil
+// intParam is an optional integer within [lo, hi]; 0 when left out.
+func intParam(name, desc string, lo, hi int) param[int] {
+	return param[int]{name, false, js{"type": "integer", "minimum": lo, "maximum": hi, "description": desc}, func(v any, _ bool) (int, error) {
+		if v == nil {
+			return 0, nil
+		}
+		f, ok := v.(float64)
+		if !ok || f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
+			return 0, epicme.Invalid(name, "%s must be an integer between %d and %d", name, lo, hi)
+		}
+		return int(f), nil
+	}}
 }
 
-// clearable reads a string that null clears: nil when absent, a pointer to
-// nil for null, and a pointer to the string otherwise.
-func (a args) clearable(name string) (**string, error) {
-	v, ok := a.m[name]
-	if !ok {
-		return nil, nil
-	}
-	if v == nil {
-		var none *string
-		return &none, nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return nil, epicme.Invalid(name, "%s must be a string or null", name)
-	}
-	p := &s
-	return &p, nil
-}
-
-// optBool reads an optional boolean. The reference implementation stored
+// flagParam is an optional boolean. The reference implementation stored
 // booleans as 0/1 and clients written for it send numbers, so 0 and 1 are
 // accepted too.
-func (a args) optBool(name string) (*bool, error) {
-	v, ok := a.m[name]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	switch b := v.(type) {
-	case bool:
-		return &b, nil
-	case float64:
-		if b == 0 || b == 1 {
-			t := b == 1
-			return &t, nil
+func flagParam(name, desc string) param[*bool] {
+	schema := js{"type": []string{"boolean", "integer"}, "minimum": 0, "maximum": 1, "description": desc}
+	return param[*bool]{name, false, schema, func(v any, _ bool) (*bool, error) {
+		switch b := v.(type) {
+		case nil:
+			return nil, nil
+		case bool:
+			return &b, nil
+		case float64:
+			if b == 0 || b == 1 {
+				t := b == 1
+				return &t, nil
+			}
 		}
-	}
-	return nil, epicme.Invalid(name, "%s must be a boolean (true/false, or 1/0)", name)
+		return nil, epicme.Invalid(name, "%s must be a boolean (true/false, or 1/0)", name)
+	}}
 }
 
-// optInt reads an optional integer within [lo, hi]; 0 when absent.
-func (a args) optInt(name string, lo, hi int) (int, error) {
-	v, ok := a.m[name]
-	if !ok || v == nil {
-		return 0, nil
+// textSchema is the schema of a string of minLen to maxLen characters (0:
+// no bound), or of null too when nullable; desc "" leaves it undescribed.
+func textSchema(desc string, minLen, maxLen int, nullable bool) js {
+	s := js{"type": "string"}
+	if nullable {
+		s["type"] = []string{"string", "null"}
 	}
-	f, ok := v.(float64)
-	if !ok || f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
-		return 0, epicme.Invalid(name, "%s must be an integer between %d and %d", name, lo, hi)
+	if minLen > 0 {
+		s["minLength"] = minLen
 	}
-	return int(f), nil
+	if maxLen > 0 {
+		s["maxLength"] = maxLen
+	}
+	if desc != "" {
+		s["description"] = desc
+	}
+	return s
 }
 
-// ids reads an optional array of positive integers.
-func (a args) ids(name string, max int) ([]int64, error) {
-	v, ok := a.m[name]
-	if !ok || v == nil {
-		return nil, nil
+// str reads a string argument; set is false when it is left out or null.
+func str(name string, v any) (s string, set bool, err error) {
+	if v == nil {
+		return "", false, nil
 	}
-	list, ok := v.([]any)
+	s, ok := v.(string)
 	if !ok {
-		return nil, epicme.Invalid(name, "%s must be an array of positive integers", name)
+		return "", false, epicme.Invalid(name, "%s must be a string", name)
 	}
-	if len(list) > max {
-		return nil, epicme.Invalid(name, "%s may hold at most %d ids", name, max)
-	}
-	out := make([]int64, 0, len(list))
-	for i, x := range list {
-		id, err := positiveInt(name+"["+strconv.Itoa(i)+"]", x)
-		if err != nil {
+	return s, true, nil
+}
+
+// textParam is a required string of minLen to maxLen characters.
+func textParam(name, desc string, minLen, maxLen int) param[string] {
+	return param[string]{name, true, textSchema(desc, minLen, maxLen, false), func(v any, _ bool) (string, error) {
+		s, set, err := str(name, v)
+		if err == nil && !set {
+			err = epicme.Invalid(name, "%s is required", name)
+		}
+		return s, err
+	}}
+}
+
+// optTextParam is a string of minLen to maxLen characters that may be left
+// out (nil). Null is allowed, and reads as left out, when nullable; refused
+// otherwise (a field an update cannot clear).
+func optTextParam(name, desc string, minLen, maxLen int, nullable bool) param[*string] {
+	return param[*string]{name, false, textSchema(desc, minLen, maxLen, nullable), func(v any, present bool) (*string, error) {
+		if present && v == nil && !nullable {
+			return nil, epicme.Invalid(name, "%s cannot be null", name)
+		}
+		s, set, err := str(name, v)
+		if !set {
 			return nil, err
 		}
-		if !slices.Contains(out, id) {
-			out = append(out, id)
+		return &s, nil
+	}}
+}
+
+// clearableParam is a string of at most maxLen characters that null clears:
+// nil when left out, a pointer to nil for null, and a pointer to the string
+// otherwise.
+func clearableParam(name, desc string, maxLen int) param[**string] {
+	return param[**string]{name, false, textSchema(desc, 0, maxLen, true), func(v any, present bool) (**string, error) {
+		if !present {
+			return nil, nil
 		}
-	}
-	return out, nil
+		var p *string
+		if v != nil {
+			s, ok := v.(string)
+			if !ok {
+				return nil, epicme.Invalid(name, "%s must be a string or null", name)
+			}
+			p = &s
+		}
+		return &p, nil
+	}}
 }
 
-// optTime reads an optional RFC 3339 date ("2026-07-28") or date-time.
-func (a args) optTime(name string) (time.Time, error) {
-	s, err := a.optStr(name)
-	if err != nil || s == nil {
-		return time.Time{}, err
-	}
-	if t, err := time.Parse(time.RFC3339Nano, *s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, *s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, epicme.Invalid(name, "%s must be an RFC 3339 date (2026-07-28) or date-time (2026-07-28T09:00:00Z)", name)
+// timeParam is an optional RFC 3339 date ("2026-07-28") or date-time; the
+// zero time when left out.
+func timeParam(name, desc string) param[time.Time] {
+	return param[time.Time]{name, false, textSchema(desc, 0, 0, false), func(v any, _ bool) (time.Time, error) {
+		s, set, err := str(name, v)
+		if !set {
+			return time.Time{}, err
+		}
+		for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t, nil
+			}
+		}
+		return time.Time{}, epicme.Invalid(name, "%s must be an RFC 3339 date (2026-07-28) or date-time (2026-07-28T09:00:00Z)", name)
+	}}
 }
 
-// page reads the paging arguments of a list: limit (0 when left out: the
-// store's default) and cursor ("" for the first page).
+// The paging arguments of a list: limit (0 when left out: the store's
+// default) and cursor ("" for the first page).
+var (
+	limitArg  = intParam("limit", fmt.Sprintf("Page size (default %d)", epicme.DefaultPageSize), 1, epicme.MaxPageSize)
+	cursorArg = param[string]{"cursor", false, textSchema("nextCursor of the previous page", 0, 0, false), func(v any, _ bool) (string, error) {
+		s, _, err := str("cursor", v)
+		return s, err
+	}}
+)
+
+// page reads the paging arguments of a list.
 func (a args) page() (limit int, cursor string, err error) {
-	if limit, err = a.optInt("limit", 1, epicme.MaxPageSize); err != nil {
+	if limit, err = limitArg.get(a); err != nil {
 		return 0, "", err
 	}
-	cur, err := a.optStr("cursor")
-	if err != nil || cur == nil {
-		return limit, "", err
-	}
-	return limit, *cur, nil
+	cursor, err = cursorArg.get(a)
+	return limit, cursor, err
 }
 
 // checkText refuses a JSON text whose strings are not Unicode: raw bytes

@@ -35,7 +35,6 @@ var (
 	idProp        = js{"type": "integer", "minimum": 1}
 	nullableText  = js{"type": []string{"string", "null"}}
 	dateTime      = js{"type": "string", "format": "date-time"}
-	boolOrBinary  = js{"type": []string{"boolean", "integer"}, "minimum": 0, "maximum": 1}
 	tagRefSchema  = object(js{"id": idProp, "name": js{"type": "string"}}, "id", "name")
 	tagRefsSchema = js{"type": "array", "items": tagRefSchema}
 

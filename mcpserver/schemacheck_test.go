@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/epicme/epicme"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -132,6 +136,7 @@ func TestSchemasRefuseWhatTheToolsRefuse(t *testing.T) {
 	e := newTestEnv(t)
 	c := e.connect(t, clientConfig{version: "2025-11-25", user: e.alice})
 	ok(t, c, "create_entry", map[string]any{"title": "t", "content": "c"})
+	ok(t, c, "create_tag", map[string]any{"name": "n"})
 	for _, tc := range []struct {
 		tool string
 		args map[string]any
@@ -150,6 +155,16 @@ func TestSchemasRefuseWhatTheToolsRefuse(t *testing.T) {
 		{"update_entry", map[string]any{"id": 1, "title": nil, "bogus": 1}},
 		{"create_tag", map[string]any{"name": 3}},
 		{"add_tag_to_entry", map[string]any{"entryId": 1}},
+		{"list_entries", map[string]any{"favoritesOnly": 2}},
+		{"list_entries", map[string]any{"tagIds": make([]int, epicme.MaxTagsPerRequest+1)}},
+		// Lengths: the schemas state them, the domain checks them.
+		{"create_entry", map[string]any{"title": strings.Repeat("t", epicme.MaxTitleLen+1), "content": "c"}},
+		{"create_entry", map[string]any{"title": "t", "content": ""}},
+		{"create_entry", map[string]any{"title": "t", "content": "c", "mood": strings.Repeat("m", epicme.MaxMetaLen+1)}},
+		{"update_entry", map[string]any{"id": 1, "weather": strings.Repeat("w", epicme.MaxMetaLen+1)}},
+		{"search_entries", map[string]any{"query": strings.Repeat("q", epicme.MaxSearchQueryLen+1)}},
+		{"create_tag", map[string]any{"name": strings.Repeat("n", epicme.MaxTagNameLen+1)}},
+		{"update_tag", map[string]any{"id": 1, "description": strings.Repeat("d", epicme.MaxTagDescLen+1)}},
 	} {
 		in := toolSchemas.in[tc.tool]
 		if in == nil {
@@ -163,5 +178,111 @@ func TestSchemasRefuseWhatTheToolsRefuse(t *testing.T) {
 		if err == nil && !res.IsError {
 			t.Errorf("%s %s: the inputSchema refuses these arguments, the tool accepted them: %s", tc.tool, mustJSON(tc.args), texts(res))
 		}
+	}
+}
+
+// TestParamsReadWhatTheirSchemasAllow holds the reader of every tool
+// argument to the schema the same param declares, value by value: what the
+// schema allows is read, what it refuses is refused. The differences by
+// design are allowed:
+//   - null for an optional argument whose schema does not allow null may
+//     read as left out (clients send null for "none");
+//   - lengths of text are stated by the schema and checked by the domain
+//     (TestSchemasRefuseWhatTheToolsRefuse sends such text to the tools);
+//   - a date's schema says string, its reader wants RFC 3339.
+func TestParamsReadWhatTheirSchemasAllow(t *testing.T) {
+	probes := []probe{
+		probeOf(entryIDArg), probeOf(linkEntryArg), probeOf(linkTagArg), probeOf(tagIDArg),
+		probeOf(newTitleArg), probeOf(newContentArg), probeOf(queryArg), probeOf(newTagNameArg),
+		probeOf(newMoodArg), probeOf(newLocationArg), probeOf(newWeatherArg), probeOf(newTagDescArg),
+		probeOf(titleArg), probeOf(contentArg), probeOf(tagNameArg),
+		probeOf(moodArg), probeOf(locationArg), probeOf(weatherArg), probeOf(tagDescArg),
+		probeOf(newPrivateArg), probeOf(newFavoriteArg), probeOf(privateArg), probeOf(favoriteArg), probeOf(favoritesOnlyArg),
+		probeOf(newTagsArg), probeOf(tagIDsArg), probeOf(limitArg), probeOf(cursorArg),
+		probeOf(fromArg), probeOf(toArg),
+	}
+	ids := func(n int) string { return "[" + strings.TrimSuffix(strings.Repeat("1,", n), ",") + "]" }
+	long := func(n int) string { return `"` + strings.Repeat("a", n) + `"` }
+	values := []string{"(left out)",
+		`null`, `true`, `false`, `0`, `1`, `1.0`, `2`, `-1`, `1.5`, `200`, `201`, `9007199254740992`,
+		`""`, `"x"`, `"1"`, `"true"`, `"2026-07-28"`, `"2026-07-28T09:00:00Z"`, `"yesterday"`,
+		long(50), long(51), long(100), long(101), long(200), long(201), long(500), long(501),
+		`[]`, `[1]`, `[1,1]`, `["a"]`, `[0]`, `[1.5]`, `[null]`, ids(50), ids(51), `{}`,
+	}
+	for _, p := range probes {
+		name, schema, required := p.spec()
+		full := compileParam(t, name, schema, required)
+		loose := js{}
+		for k, v := range schema {
+			if k != "minLength" && k != "maxLength" {
+				loose[k] = v
+			}
+		}
+		unbounded := compileParam(t, name, loose, required)
+		leftOut, _ := p.read(nil, false)
+		for _, text := range values {
+			doc, v, present := map[string]any{}, any(nil), text != "(left out)"
+			if present {
+				if err := json.Unmarshal([]byte(text), &v); err != nil {
+					t.Fatal(err)
+				}
+				doc[name] = reencode(t, v, nil)
+			}
+			schemaOK := full.Validate(doc) == nil
+			_, isString := v.(string)
+			got, readErr := p.read(v, present)
+			switch readOK := readErr == nil; {
+			case schemaOK == readOK,
+				readOK && present && v == nil && reflect.DeepEqual(got, leftOut),
+				readOK && unbounded.Validate(doc) == nil,
+				!readOK && p.dates && isString:
+			case readOK:
+				t.Errorf("%s = %.40s: the schema refuses it, the reader accepts it", name, text)
+			default:
+				t.Errorf("%s = %.40s: the schema allows it, the reader refuses it: %v", name, text, readErr)
+			}
+		}
+	}
+}
+
+// probe is a param of any type, for TestParamsReadWhatTheirSchemasAllow.
+type probe struct {
+	input
+	read  func(v any, present bool) (any, error)
+	dates bool
+}
+
+func probeOf[T any](p param[T]) probe {
+	_, dates := any(p).(param[time.Time])
+	return probe{p, func(v any, present bool) (any, error) { return p.read(v, present) }, dates}
+}
+
+// compileParam compiles the inputSchema of a tool that takes one argument.
+func compileParam(tb testing.TB, name string, schema js, required bool) *jsonschema.Schema {
+	tb.Helper()
+	o := object(js{name: schema})
+	if required {
+		o = object(js{name: schema}, name)
+	}
+	sch, err := compileSchema("param-"+name, raw(o))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sch
+}
+
+// TestParamGetAllocatesNothing keeps the hot path's argument reading (an
+// id, as get_entry reads it) free of allocations.
+func TestParamGetAllocatesNothing(t *testing.T) {
+	a, err := newArgs(map[string]any{"id": float64(7)}, "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if id, err := entryIDArg.get(a); err != nil || id != 7 {
+			t.Fatal(id, err)
+		}
+	}); n != 0 {
+		t.Errorf("entryIDArg.get allocates %v times per call", n)
 	}
 }

@@ -17,92 +17,95 @@ const (
 	inputSuggestTags = "suggest_tags"
 )
 
+// The arguments of the entry tools. Those of create_entry are required
+// (title, content) or nil when null (mood, location, weather); those of
+// update_entry may be left out, and null clears mood, location or weather.
+var (
+	entryIDArg   = idParam("id", "The entry's id")
+	linkEntryArg = idParam("entryId", "The entry's id")
+	linkTagArg   = idParam("tagId", "The tag's id")
+
+	newTitleArg    = textParam("title", titleDesc, 1, epicme.MaxTitleLen)
+	newContentArg  = textParam("content", contentDesc, 1, 0)
+	newMoodArg     = optTextParam("mood", moodDesc, 0, epicme.MaxMetaLen, true)
+	newLocationArg = optTextParam("location", locationDesc, 0, epicme.MaxMetaLen, true)
+	newWeatherArg  = optTextParam("weather", weatherDesc, 0, epicme.MaxMetaLen, true)
+	newPrivateArg  = flagParam("isPrivate", "Whether the entry is private (default true)")
+	newFavoriteArg = flagParam("isFavorite", "Whether the entry is a favorite (default false)")
+	newTagsArg     = idsParam("tags", "Ids of existing tags to put on the entry", epicme.MaxTagsPerRequest)
+
+	titleArg    = optTextParam("title", titleDesc, 1, epicme.MaxTitleLen, false)
+	contentArg  = optTextParam("content", contentDesc, 1, 0, false)
+	moodArg     = clearableParam("mood", moodDesc, epicme.MaxMetaLen)
+	locationArg = clearableParam("location", locationDesc, epicme.MaxMetaLen)
+	weatherArg  = clearableParam("weather", weatherDesc, epicme.MaxMetaLen)
+	privateArg  = flagParam("isPrivate", "Whether the entry is private (true/false, or 1/0)")
+	favoriteArg = flagParam("isFavorite", "Whether the entry is a favorite (true/false, or 1/0)")
+
+	tagIDsArg        = idsParam("tagIds", "Keep entries that have every one of these tags", epicme.MaxTagsPerRequest)
+	fromArg          = timeParam("from", "Keep entries created at or after this RFC 3339 date or date-time")
+	toArg            = timeParam("to", "Keep entries created before this RFC 3339 date or date-time")
+	favoritesOnlyArg = flagParam("favoritesOnly", "Keep favorite entries only")
+	queryArg         = textParam("query", "Words to look for", 1, epicme.MaxSearchQueryLen)
+)
+
+// Descriptions of the entry fields create_entry and update_entry share.
+const (
+	titleDesc    = "The entry's title"
+	moodDesc     = "How the writer felt (e.g. happy, reflective)"
+	locationDesc = "Where it happened"
+	weatherDesc  = "The weather"
+)
+
+var contentDesc = fmt.Sprintf("The entry's text (at most %d KB)", epicme.MaxContentBytes/1024)
+
 func (s *Server) addTools() {
 	s.addTool(newTool("whoami", "Who am I", "Show the signed-in user and the scopes this client was granted.",
-		object(js{}),
+		inputs(),
 		object(js{"user": userSchema, "scopes": js{"type": "array", "items": js{"type": "string"}}}, "user", "scopes"),
 		readOnly("Who am I")), s.whoami)
 
-	entryFields := js{
-		"title":      js{"type": "string", "minLength": 1, "maxLength": epicme.MaxTitleLen, "description": "The entry's title"},
-		"content":    js{"type": "string", "minLength": 1, "description": "The entry's text (at most 100 KB)"},
-		"mood":       js{"type": []string{"string", "null"}, "maxLength": epicme.MaxMetaLen, "description": "How the writer felt (e.g. happy, reflective)"},
-		"location":   js{"type": []string{"string", "null"}, "maxLength": epicme.MaxMetaLen, "description": "Where it happened"},
-		"weather":    js{"type": []string{"string", "null"}, "maxLength": epicme.MaxMetaLen, "description": "The weather"},
-		"isPrivate":  withDesc(boolOrBinary, "Whether the entry is private (true/false, or 1/0)"),
-		"isFavorite": withDesc(boolOrBinary, "Whether the entry is a favorite (true/false, or 1/0)"),
-	}
-	createProps := js{"tags": js{"type": "array", "items": idProp, "maxItems": epicme.MaxTagsPerRequest, "description": "Ids of existing tags to put on the entry"}}
-	for k, v := range entryFields {
-		createProps[k] = v
-	}
-	createProps["isPrivate"] = withDesc(boolOrBinary, "Whether the entry is private (default true)")
-	createProps["isFavorite"] = withDesc(boolOrBinary, "Whether the entry is a favorite (default false)")
 	s.addTool(newTool("create_entry", "Create entry", "Create a journal entry.",
-		object(createProps, "title", "content"),
+		inputs(newTitleArg, newContentArg, newMoodArg, newLocationArg, newWeatherArg, newPrivateArg, newFavoriteArg, newTagsArg),
 		object(js{"entry": entrySchema}, "entry"),
 		annotations("Create entry", false, false, false)), s.createEntry)
 
 	s.addTool(newTool("get_entry", "Get entry", "Get a journal entry by id, with its tags.",
-		object(js{"id": withDesc(idProp, "The entry's id")}, "id"),
+		inputs(entryIDArg),
 		object(js{"entry": entrySchema}, "entry"),
 		readOnly("Get entry")), s.getEntry)
 
 	s.addTool(newTool("list_entries", "List entries", "List journal entries, newest first. Filter by tags, creation date and favorites; page with limit and cursor.",
-		object(js{
-			"tagIds":        js{"type": "array", "items": idProp, "description": "Keep entries that have every one of these tags"},
-			"from":          js{"type": "string", "description": "Keep entries created at or after this RFC 3339 date or date-time"},
-			"to":            js{"type": "string", "description": "Keep entries created before this RFC 3339 date or date-time"},
-			"favoritesOnly": js{"type": "boolean", "description": "Keep favorite entries only"},
-			"limit":         js{"type": "integer", "minimum": 1, "maximum": epicme.MaxPageSize, "description": "Page size (default 50)"},
-			"cursor":        js{"type": "string", "description": "nextCursor of the previous page"},
-		}),
+		inputs(tagIDsArg, fromArg, toArg, favoritesOnlyArg, limitArg, cursorArg),
 		object(js{"entries": js{"type": "array", "items": entrySummarySchema}, "nextCursor": js{"type": "string"}}, "entries"),
 		readOnly("List entries")), s.listEntries)
 
 	s.addTool(newTool("search_entries", "Search entries", "Search the text of journal entries. Every word must appear in the title or content.",
-		object(js{
-			"query":  js{"type": "string", "minLength": 1, "maxLength": epicme.MaxSearchQueryLen, "description": "Words to look for"},
-			"limit":  js{"type": "integer", "minimum": 1, "maximum": epicme.MaxPageSize, "description": "Page size (default 50)"},
-			"cursor": js{"type": "string", "description": "nextCursor of the previous page"},
-		}, "query"),
+		inputs(queryArg, limitArg, cursorArg),
 		object(js{"results": js{"type": "array", "items": searchHitSchema}, "nextCursor": js{"type": "string"}}, "results"),
 		readOnly("Search entries")), s.searchEntries)
 
-	updateProps := js{"id": withDesc(idProp, "The entry's id")}
-	for k, v := range entryFields {
-		updateProps[k] = v
-	}
 	s.addTool(newTool("update_entry", "Update entry", "Change fields of a journal entry. Fields left out stay as they are; null clears mood, location or weather.",
-		object(updateProps, "id"),
+		inputs(entryIDArg, titleArg, contentArg, moodArg, locationArg, weatherArg, privateArg, favoriteArg),
 		object(js{"entry": entrySchema}, "entry"),
 		annotations("Update entry", false, true, true)), s.updateEntry)
 
 	s.addTool(newTool("delete_entry", "Delete entry", "Delete a journal entry. The user is asked to confirm when the client can ask.",
-		object(js{"id": withDesc(idProp, "The entry's id")}, "id"),
+		inputs(entryIDArg),
 		object(js{"success": js{"type": "boolean"}, "entry": entrySchema}, "success", "entry"),
 		annotations("Delete entry", false, true, true)), s.deleteEntry)
 
 	s.addTool(newTool("add_tag_to_entry", "Add tag to entry", "Put a tag on an entry. Adding a tag the entry already has changes nothing.",
-		object(js{"entryId": withDesc(idProp, "The entry's id"), "tagId": withDesc(idProp, "The tag's id")}, "entryId", "tagId"),
+		inputs(linkEntryArg, linkTagArg),
 		object(js{"success": js{"type": "boolean"}, "entryTag": entryTagSchema}, "success", "entryTag"),
 		annotations("Add tag to entry", false, false, true)), s.addTagToEntry)
 
 	s.addTool(newTool("remove_tag_from_entry", "Remove tag from entry", "Take a tag off an entry.",
-		object(js{"entryId": withDesc(idProp, "The entry's id"), "tagId": withDesc(idProp, "The tag's id")}, "entryId", "tagId"),
+		inputs(linkEntryArg, linkTagArg),
 		object(js{"success": js{"type": "boolean"}, "removed": js{"type": "boolean"}}, "success", "removed"),
 		annotations("Remove tag from entry", false, true, true)), s.removeTagFromEntry)
 
 	s.addTagTools()
-}
-
-func withDesc(schema js, d string) js {
-	out := make(js, len(schema)+1)
-	for k, v := range schema {
-		out[k] = v
-	}
-	out["description"] = d
-	return out
 }
 
 func (s *Server) whoami(_ context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
@@ -129,7 +132,7 @@ type entryOut struct {
 }
 
 func (s *Server) getEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
-	id, err := a.id("id")
+	id, err := entryIDArg.get(a)
 	if err != nil {
 		return nil, err
 	}
@@ -146,33 +149,33 @@ func (s *Server) createEntry(ctx context.Context, c *epicme.Caller, req mcp.Call
 		return s.finishCreateEntry(ctx, c, req)
 	}
 	var in epicme.NewEntry
-	if in.Title, err = a.str("title"); err != nil {
+	if in.Title, err = newTitleArg.get(a); err != nil {
 		return nil, err
 	}
-	if in.Content, err = a.str("content"); err != nil {
+	if in.Content, err = newContentArg.get(a); err != nil {
 		return nil, err
 	}
-	if in.Mood, err = a.optStr("mood"); err != nil {
+	if in.Mood, err = newMoodArg.get(a); err != nil {
 		return nil, err
 	}
-	if in.Location, err = a.optStr("location"); err != nil {
+	if in.Location, err = newLocationArg.get(a); err != nil {
 		return nil, err
 	}
-	if in.Weather, err = a.optStr("weather"); err != nil {
+	if in.Weather, err = newWeatherArg.get(a); err != nil {
 		return nil, err
 	}
 	in.IsPrivate = true
-	if b, err := a.optBool("isPrivate"); err != nil {
+	if b, err := newPrivateArg.get(a); err != nil {
 		return nil, err
 	} else if b != nil {
 		in.IsPrivate = *b
 	}
-	if b, err := a.optBool("isFavorite"); err != nil {
+	if b, err := newFavoriteArg.get(a); err != nil {
 		return nil, err
 	} else if b != nil {
 		in.IsFavorite = *b
 	}
-	if in.TagIDs, err = a.ids("tags", epicme.MaxTagsPerRequest); err != nil {
+	if in.TagIDs, err = newTagsArg.get(a); err != nil {
 		return nil, err
 	}
 	if err := in.Validate(); err != nil {
@@ -250,16 +253,16 @@ func (s *Server) finishCreateEntry(ctx context.Context, c *epicme.Caller, req mc
 func (s *Server) listEntries(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
 	var err error
 	var f epicme.EntryFilter
-	if f.TagIDs, err = a.ids("tagIds", epicme.MaxTagsPerRequest); err != nil {
+	if f.TagIDs, err = tagIDsArg.get(a); err != nil {
 		return nil, err
 	}
-	if f.From, err = a.optTime("from"); err != nil {
+	if f.From, err = fromArg.get(a); err != nil {
 		return nil, err
 	}
-	if f.To, err = a.optTime("to"); err != nil {
+	if f.To, err = toArg.get(a); err != nil {
 		return nil, err
 	}
-	if b, err := a.optBool("favoritesOnly"); err != nil {
+	if b, err := favoritesOnlyArg.get(a); err != nil {
 		return nil, err
 	} else if b != nil {
 		f.FavoritesOnly = *b
@@ -287,7 +290,7 @@ func (s *Server) listEntries(ctx context.Context, c *epicme.Caller, req mcp.Call
 func (s *Server) searchEntries(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
 	var err error
 	var q epicme.SearchQuery
-	if q.Text, err = a.str("query"); err != nil {
+	if q.Text, err = queryArg.get(a); err != nil {
 		return nil, err
 	}
 	if q.Limit, q.Cursor, err = a.page(); err != nil {
@@ -311,30 +314,30 @@ func (s *Server) searchEntries(ctx context.Context, c *epicme.Caller, req mcp.Ca
 }
 
 func (s *Server) updateEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
-	id, err := a.id("id")
+	id, err := entryIDArg.get(a)
 	if err != nil {
 		return nil, err
 	}
 	var u epicme.EntryUpdate
-	if u.Title, err = a.optStrSet("title"); err != nil {
+	if u.Title, err = titleArg.get(a); err != nil {
 		return nil, err
 	}
-	if u.Content, err = a.optStrSet("content"); err != nil {
+	if u.Content, err = contentArg.get(a); err != nil {
 		return nil, err
 	}
-	if u.Mood, err = a.clearable("mood"); err != nil {
+	if u.Mood, err = moodArg.get(a); err != nil {
 		return nil, err
 	}
-	if u.Location, err = a.clearable("location"); err != nil {
+	if u.Location, err = locationArg.get(a); err != nil {
 		return nil, err
 	}
-	if u.Weather, err = a.clearable("weather"); err != nil {
+	if u.Weather, err = weatherArg.get(a); err != nil {
 		return nil, err
 	}
-	if u.IsPrivate, err = a.optBool("isPrivate"); err != nil {
+	if u.IsPrivate, err = privateArg.get(a); err != nil {
 		return nil, err
 	}
-	if u.IsFavorite, err = a.optBool("isFavorite"); err != nil {
+	if u.IsFavorite, err = favoriteArg.get(a); err != nil {
 		return nil, err
 	}
 	if u.Empty() {
@@ -351,16 +354,8 @@ func (s *Server) updateEntry(ctx context.Context, c *epicme.Caller, req mcp.Call
 	return toolResult(entryOut{e}, fmt.Sprintf("Entry %q (ID: %d) updated successfully", e.Title, e.ID), entryLink(e.ID, e.Title))
 }
 
-// optStrSet reads a string that may be left out but not set to null.
-func (a args) optStrSet(name string) (*string, error) {
-	if v, ok := a.m[name]; ok && v == nil {
-		return nil, epicme.Invalid(name, "%s cannot be null", name)
-	}
-	return a.optStr(name)
-}
-
 func (s *Server) deleteEntry(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
-	id, err := a.id("id")
+	id, err := entryIDArg.get(a)
 	if err != nil {
 		return nil, err
 	}

@@ -9,36 +9,38 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
+// The arguments of the tag tools.
+var (
+	tagIDArg      = idParam("id", "The tag's id")
+	newTagNameArg = textParam("name", "The tag's name", 1, epicme.MaxTagNameLen)
+	newTagDescArg = optTextParam("description", "What the tag is for", 0, epicme.MaxTagDescLen, true)
+	tagNameArg    = optTextParam("name", "", 1, epicme.MaxTagNameLen, false)
+	tagDescArg    = clearableParam("description", "", epicme.MaxTagDescLen)
+)
+
 func (s *Server) addTagTools() {
 	s.addTool(newTool("create_tag", "Create tag", "Create a tag. Tag names are unique per user.",
-		object(js{
-			"name":        js{"type": "string", "minLength": 1, "maxLength": epicme.MaxTagNameLen, "description": "The tag's name"},
-			"description": js{"type": []string{"string", "null"}, "maxLength": epicme.MaxTagDescLen, "description": "What the tag is for"},
-		}, "name"),
+		inputs(newTagNameArg, newTagDescArg),
 		object(js{"tag": tagSchema}, "tag"),
 		annotations("Create tag", false, false, false)), s.createTag)
 
 	s.addTool(newTool("get_tag", "Get tag", "Get a tag by id.",
-		object(js{"id": withDesc(idProp, "The tag's id")}, "id"),
+		inputs(tagIDArg),
 		object(js{"tag": tagSchema}, "tag"),
 		readOnly("Get tag")), s.getTag)
 
 	s.addTool(newTool("list_tags", "List tags", "List all tags, by name.",
-		object(js{}),
+		inputs(),
 		object(js{"tags": tagRefsSchema}, "tags"),
 		readOnly("List tags")), s.listTags)
 
 	s.addTool(newTool("update_tag", "Update tag", "Rename a tag or change its description (null clears it).",
-		object(js{
-			"id":          withDesc(idProp, "The tag's id"),
-			"name":        js{"type": "string", "minLength": 1, "maxLength": epicme.MaxTagNameLen},
-			"description": js{"type": []string{"string", "null"}, "maxLength": epicme.MaxTagDescLen},
-		}, "id"),
+		inputs(tagIDArg, tagNameArg, tagDescArg),
 		object(js{"tag": tagSchema}, "tag"),
 		annotations("Update tag", false, true, true)), s.updateTag)
 
 	s.addTool(newTool("delete_tag", "Delete tag", "Delete a tag and take it off every entry. The user is asked to confirm when the client can ask.",
-		object(js{"id": withDesc(idProp, "The tag's id")}, "id"),
+		inputs(tagIDArg),
 		object(js{"success": js{"type": "boolean"}, "tag": tagSchema}, "success", "tag"),
 		annotations("Delete tag", false, true, true)), s.deleteTag)
 }
@@ -58,10 +60,10 @@ type tagOut struct {
 func (s *Server) createTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
 	var err error
 	var in epicme.NewTag
-	if in.Name, err = a.str("name"); err != nil {
+	if in.Name, err = newTagNameArg.get(a); err != nil {
 		return nil, err
 	}
-	if in.Description, err = a.optStr("description"); err != nil {
+	if in.Description, err = newTagDescArg.get(a); err != nil {
 		return nil, err
 	}
 	if err := in.Validate(); err != nil {
@@ -76,7 +78,7 @@ func (s *Server) createTag(ctx context.Context, c *epicme.Caller, req mcp.CallTo
 }
 
 func (s *Server) getTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
-	id, err := a.id("id")
+	id, err := tagIDArg.get(a)
 	if err != nil {
 		return nil, err
 	}
@@ -105,15 +107,15 @@ func (s *Server) listTags(ctx context.Context, c *epicme.Caller, req mcp.CallToo
 }
 
 func (s *Server) updateTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
-	id, err := a.id("id")
+	id, err := tagIDArg.get(a)
 	if err != nil {
 		return nil, err
 	}
 	var u epicme.TagUpdate
-	if u.Name, err = a.optStrSet("name"); err != nil {
+	if u.Name, err = tagNameArg.get(a); err != nil {
 		return nil, err
 	}
-	if u.Description, err = a.clearable("description"); err != nil {
+	if u.Description, err = tagDescArg.get(a); err != nil {
 		return nil, err
 	}
 	if u.Name == nil && u.Description == nil {
@@ -131,7 +133,7 @@ func (s *Server) updateTag(ctx context.Context, c *epicme.Caller, req mcp.CallTo
 }
 
 func (s *Server) deleteTag(ctx context.Context, c *epicme.Caller, req mcp.CallToolRequest, a args) (*mcp.CallToolResult, error) {
-	id, err := a.id("id")
+	id, err := tagIDArg.get(a)
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +205,11 @@ func (s *Server) removeTagFromEntry(ctx context.Context, c *epicme.Caller, req m
 // entryAndTag reads the entryId and tagId arguments and loads both rows, so
 // that a missing one is named in the error.
 func (s *Server) entryAndTag(ctx context.Context, c *epicme.Caller, a args) (*epicme.Entry, *epicme.Tag, error) {
-	entryID, err := a.id("entryId")
+	entryID, err := linkEntryArg.get(a)
 	if err != nil {
 		return nil, nil, err
 	}
-	tagID, err := a.id("tagId")
+	tagID, err := linkTagArg.get(a)
 	if err != nil {
 		return nil, nil, err
 	}
