@@ -82,6 +82,25 @@ func (u *NewUser) Validate() error {
 	return nil
 }
 
+// EnsureUserInput returns the validated input with which
+// UserService.EnsureUser creates the user (issuer, subject). An email the
+// issuer vouches for but that breaks our rules is dropped rather than
+// refusing the user, except for LocalIssuer, whose emails are ours; the
+// subject is required.
+func EnsureUserInput(issuer, subject, email string) (NewUser, error) {
+	in := NewUser{Issuer: issuer, Subject: subject, Email: email}
+	if err := in.Validate(); err != nil {
+		if e, ok := err.(*Error); !ok || e.Field != "email" || issuer == LocalIssuer {
+			return NewUser{}, err
+		}
+		in.Email = ""
+	}
+	if in.Subject == "" {
+		return NewUser{}, Invalid("subject", "subject is required")
+	}
+	return in, nil
+}
+
 // ValidatePassword checks a new password against the length rules.
 func ValidatePassword(p string) error {
 	if n := len([]rune(p)); n < MinPasswordLen {

@@ -1,11 +1,18 @@
 package authserver
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
-// RotationTx is what a store offers [Rotation.Apply] within the one
-// transaction of a RotateRefreshToken: the SQL is the store's, the rules
-// are Apply's.
+// RotationTx is what a store offers [Rotate] within the one transaction of
+// a Store.RotateRefreshToken: the SQL is the store's, the rules are
+// Rotate's.
 type RotationTx interface {
+	// RefreshToken returns the refresh token with hash and its grant,
+	// locked as the store needs for concurrent rotations of one family to
+	// run one after another; nil for either when either is missing.
+	RefreshToken(hash string) (*RefreshToken, *Grant, error)
 	// RotatedSince counts the refresh tokens of grant grantID, other than
 	// the one with hash except, rotated at or after t.
 	RotatedSince(grantID, except string, t time.Time) (int, error)
@@ -16,18 +23,38 @@ type RotationTx interface {
 	SupersedeCurrent(grantID string) error
 	// MarkRotated records that the token with hash was rotated at t.
 	MarkRotated(hash string, t time.Time) error
-	// Issue stores the next refresh token and the access token issued
-	// with it, and moves the grant's last use to now.
-	Issue(next *RefreshToken, access *AccessToken, now time.Time) error
+	// InsertRefresh and InsertAccess store as GrantTx's do.
+	InsertRefresh(rt *RefreshToken) error
+	InsertAccess(at *AccessToken) error
+	// SetGrantUsed sets the last use of the grant to t.
+	SetGrantUsed(grantID string, t time.Time) error
 }
 
-// Apply rotates rt, a refresh token of grant g that the store found (and
-// locked) by r.OldHash, by the rules of [Rotation]. outcome is
-// ErrInvalidGrant or ErrRefreshReused when the rotation is refused (the
-// store commits what Apply did: a reuse revokes the grant); err is a store
-// error (the store rolls back).
-func (r *Rotation) Apply(tx RotationTx, rt *RefreshToken, g *Grant) (grant *Grant, outcome, err error) {
-	if g.Revoked() || g.ClientID != r.ClientID || !r.Now.Before(rt.ExpiresAt) {
+// Rotate is Store.RotateRefreshToken in one transaction of update, by the
+// rules of [Rotation]. A refusal, ErrInvalidGrant or ErrRefreshReused, is
+// an outcome: the transaction commits what was done (a reuse revokes the
+// grant) and Rotate returns it; a store error rolls back.
+func Rotate[T RotationTx](ctx context.Context, update Update[T], r *Rotation) (*Grant, error) {
+	var grant *Grant
+	var outcome error
+	err := update(ctx, func(tx T) (err error) {
+		grant, outcome, err = r.apply(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return grant, outcome
+}
+
+// apply is Rotate's rule within tx: outcome is what Rotate returns once tx
+// has committed, err a store error.
+func (r *Rotation) apply(tx RotationTx) (grant *Grant, outcome, err error) {
+	rt, g, err := tx.RefreshToken(r.OldHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rt == nil || g == nil || g.Revoked() || g.ClientID != r.ClientID || !r.Now.Before(rt.ExpiresAt) {
 		return nil, ErrInvalidGrant, nil
 	}
 	if !rt.RotatedAt.IsZero() {
@@ -54,7 +81,13 @@ func (r *Rotation) Apply(tx RotationTx, rt *RefreshToken, g *Grant) (grant *Gran
 		return nil, nil, err
 	}
 	r.Next.GrantID, r.Access.GrantID = g.ID, g.ID
-	if err := tx.Issue(r.Next, r.Access, r.Now); err != nil {
+	if err := tx.InsertRefresh(r.Next); err != nil {
+		return nil, nil, err
+	}
+	if err := tx.InsertAccess(r.Access); err != nil {
+		return nil, nil, err
+	}
+	if err := tx.SetGrantUsed(g.ID, r.Now); err != nil {
 		return nil, nil, err
 	}
 	g.LastUsedAt = r.Now

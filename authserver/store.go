@@ -436,6 +436,11 @@ func StoreGrant(tx GrantTx, g *Grant, rt *RefreshToken, at *AccessToken) error {
 	return tx.InsertAccess(at)
 }
 
+// Update is how a store runs fn in one read-write transaction of its type
+// T: committed when fn returns nil, rolled back when it returns an error.
+// A store may run fn again, in a new transaction, after a lost connection.
+type Update[T any] func(ctx context.Context, fn func(tx T) error) error
+
 // RedeemTx is what a store offers [Redeem] within the one transaction of a
 // Store.RedeemCode.
 type RedeemTx interface {
@@ -448,12 +453,27 @@ type RedeemTx interface {
 	CodeState(hash string) (found, used bool, grantID string, err error)
 }
 
-// Redeem spends the code with hash and stores the grant and tokens it
-// produced (Store.RedeemCode's rule). outcome is a *CodeReusedError when
-// the code had been used (so the caller can revoke what the first
-// redemption issued, RFC 6749 §4.1.2), ErrInvalidGrant when it is unknown
-// or expired (nothing is stored then); err is a store error.
-func Redeem(tx RedeemTx, hash string, now time.Time, g *Grant, rt *RefreshToken, at *AccessToken) (outcome, err error) {
+// Redeem is Store.RedeemCode in one transaction of update: it spends the
+// code with hash and stores the grant and tokens it produced. It returns a
+// *CodeReusedError when the code had been used (so the caller can revoke
+// what the first redemption issued, RFC 6749 §4.1.2) and ErrInvalidGrant
+// when it is unknown or expired (nothing is stored then): outcomes, which
+// do not roll the transaction back, unlike a store error.
+func Redeem[T RedeemTx](ctx context.Context, update Update[T], hash string, now time.Time, g *Grant, rt *RefreshToken, at *AccessToken) error {
+	var outcome error
+	err := update(ctx, func(tx T) (err error) {
+		outcome, err = redeem(tx, hash, now, g, rt, at)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return outcome
+}
+
+// redeem is Redeem's rule within tx: outcome is what Redeem returns once
+// tx has committed, err a store error.
+func redeem(tx RedeemTx, hash string, now time.Time, g *Grant, rt *RefreshToken, at *AccessToken) (outcome, err error) {
 	spent, err := tx.SpendCode(hash, now, g.ID)
 	if err != nil {
 		return nil, err

@@ -397,15 +397,7 @@ func (db *DB) UseOnce(ctx context.Context, key string, expiresAt time.Time) (boo
 // conditional UPDATE makes exactly one redemption win: a concurrent one
 // waits for the winner's row lock, re-reads the row and no longer matches.
 func (db *DB) RedeemCode(ctx context.Context, codeHash string, now time.Time, g *authserver.Grant, rt *authserver.RefreshToken, at *authserver.AccessToken) error {
-	var outcome error
-	err := db.update(ctx, func(tx *Tx) (err error) {
-		outcome, err = authserver.Redeem(tx, codeHash, now, g, rt, at)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return outcome
+	return authserver.Redeem(ctx, db.update, codeHash, now, g, rt, at)
 }
 
 // SpendCode marks an unused, unexpired code used (authserver.RedeemTx).
@@ -482,77 +474,66 @@ func (db *DB) RefreshTokenByHash(ctx context.Context, hash string) (*authserver.
 }
 
 // RotateRefreshToken implements authserver.Store; see authserver.Rotation
-// for the rules. It locks the token's grant and then the token, so of
-// concurrent rotations each sees what the previous one wrote.
+// for the rules, and RefreshToken for the locks.
 func (db *DB) RotateRefreshToken(ctx context.Context, r *authserver.Rotation) (*authserver.Grant, error) {
-	var outcome error
-	var grant *authserver.Grant
-	err := db.update(ctx, func(tx *Tx) error {
-		outcome, grant = nil, nil
-		var grantID string
-		err := tx.queryRow(`SELECT grant_id FROM oauth_refresh_tokens WHERE hash = $1`, r.OldHash).Scan(&grantID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			outcome = authserver.ErrInvalidGrant
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		g, err := scanGrant(tx.queryRow(`SELECT `+grantColumns+` FROM oauth_grants g WHERE g.id = $1 FOR NO KEY UPDATE`, grantID))
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		// Locked the grant; now the token, which a revocation may have
-		// deleted meanwhile.
-		rt, err := scanRefresh(tx.queryRow(`SELECT `+refreshColumns+` FROM oauth_refresh_tokens WHERE hash = $1 FOR UPDATE`, r.OldHash))
-		if errors.Is(err, pgx.ErrNoRows) || g == nil {
-			outcome = authserver.ErrInvalidGrant
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		grant, outcome, err = r.Apply(rotationTx{tx}, rt, g)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return grant, outcome
+	return authserver.Rotate(ctx, db.update, r)
 }
 
-// rotationTx is the SQL of a rotation; its rules are Rotation.Apply's.
-type rotationTx struct{ tx *Tx }
+// RefreshToken returns a refresh token with its grant, or nil
+// (authserver.RotationTx). It locks the token's grant and then the token,
+// so of concurrent rotations each sees what the previous one wrote.
+func (tx *Tx) RefreshToken(hash string) (*authserver.RefreshToken, *authserver.Grant, error) {
+	var grantID string
+	err := tx.queryRow(`SELECT grant_id FROM oauth_refresh_tokens WHERE hash = $1`, hash).Scan(&grantID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := scanGrant(tx.queryRow(`SELECT `+grantColumns+` FROM oauth_grants g WHERE g.id = $1 FOR NO KEY UPDATE`, grantID))
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, err
+	}
+	// Locked the grant; now the token, which a revocation may have
+	// deleted meanwhile.
+	rt, err := scanRefresh(tx.queryRow(`SELECT `+refreshColumns+` FROM oauth_refresh_tokens WHERE hash = $1 FOR UPDATE`, hash))
+	if errors.Is(err, pgx.ErrNoRows) || g == nil {
+		return nil, nil, nil
+	}
+	return rt, g, err
+}
 
-func (t rotationTx) RotatedSince(grantID, except string, at time.Time) (int, error) {
+// RotatedSince counts a grant's tokens rotated since at
+// (authserver.RotationTx).
+func (tx *Tx) RotatedSince(grantID, except string, at time.Time) (int, error) {
 	n := 0
-	err := t.tx.queryRow(`SELECT COUNT(*) FROM oauth_refresh_tokens WHERE grant_id = $1 AND hash != $2 AND rotated_at >= $3`,
+	err := tx.queryRow(`SELECT COUNT(*) FROM oauth_refresh_tokens WHERE grant_id = $1 AND hash != $2 AND rotated_at >= $3`,
 		grantID, except, nanos(at)).Scan(&n)
 	return n, err
 }
 
-func (t rotationTx) RevokeGrant(grantID string, now time.Time) error {
-	return t.tx.revokeGrantsWhere(now, `id = $2`, grantID)
+// RevokeGrant revokes a grant and its tokens (authserver.RotationTx).
+func (tx *Tx) RevokeGrant(grantID string, now time.Time) error {
+	return tx.revokeGrantsWhere(now, `id = $2`, grantID)
 }
 
-func (t rotationTx) SupersedeCurrent(grantID string) error {
-	_, err := t.tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE grant_id = $2 AND rotated_at IS NULL`, authserver.SupersededAt, grantID)
+// SupersedeCurrent supersedes a grant's current tokens
+// (authserver.RotationTx).
+func (tx *Tx) SupersedeCurrent(grantID string) error {
+	_, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE grant_id = $2 AND rotated_at IS NULL`, authserver.SupersededAt, grantID)
 	return err
 }
 
-func (t rotationTx) MarkRotated(hash string, at time.Time) error {
-	_, err := t.tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE hash = $2`, nanos(at), hash)
+// MarkRotated records a token's rotation (authserver.RotationTx).
+func (tx *Tx) MarkRotated(hash string, at time.Time) error {
+	_, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE hash = $2`, nanos(at), hash)
 	return err
 }
 
-func (t rotationTx) Issue(next *authserver.RefreshToken, access *authserver.AccessToken, now time.Time) error {
-	if err := t.tx.InsertRefresh(next); err != nil {
-		return err
-	}
-	if err := t.tx.InsertAccess(access); err != nil {
-		return err
-	}
-	_, err := t.tx.exec(`UPDATE oauth_grants SET last_used_at = $1 WHERE id = $2`, nanos(now), next.GrantID)
+// SetGrantUsed sets a grant's last use (authserver.RotationTx).
+func (tx *Tx) SetGrantUsed(grantID string, at time.Time) error {
+	_, err := tx.exec(`UPDATE oauth_grants SET last_used_at = $1 WHERE id = $2`, nanos(at), grantID)
 	return err
 }
 

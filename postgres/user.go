@@ -105,18 +105,11 @@ func (db *DB) LocalUserByEmail(ctx context.Context, email string) (*epicme.User,
 // same user: INSERT ... ON CONFLICT DO NOTHING waits for a concurrent insert
 // of the same identity to commit and then inserts nothing, and the SELECT
 // that follows (a new snapshot under READ COMMITTED) sees the winner's row.
-// An email the issuer vouches for but that breaks our rules is not recorded
-// rather than refusing the user.
+// The input is epicme.EnsureUserInput's.
 func (db *DB) EnsureUser(ctx context.Context, issuer, subject, email string) (*epicme.User, error) {
-	in := epicme.NewUser{Issuer: issuer, Subject: subject, Email: email}
-	if err := in.Validate(); err != nil {
-		if e, ok := err.(*epicme.Error); !ok || e.Field != "email" || issuer == epicme.LocalIssuer {
-			return nil, err
-		}
-		in.Email = ""
-	}
-	if in.Subject == "" {
-		return nil, epicme.Invalid("subject", "subject is required")
+	in, err := epicme.EnsureUserInput(issuer, subject, email)
+	if err != nil {
+		return nil, err
 	}
 	if u, err := db.UserByIdentity(ctx, in.Issuer, in.Subject); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		return u, err

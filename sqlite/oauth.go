@@ -301,15 +301,7 @@ func (db *DB) UseOnce(ctx context.Context, key string, expiresAt time.Time) (boo
 // RedeemCode marks a code used and stores what it produced, atomically; the
 // conditional UPDATE makes exactly one redemption win.
 func (db *DB) RedeemCode(ctx context.Context, codeHash string, now time.Time, g *authserver.Grant, rt *authserver.RefreshToken, at *authserver.AccessToken) error {
-	var outcome error
-	err := db.update(ctx, func(tx *Tx) (err error) {
-		outcome, err = authserver.Redeem(tx, codeHash, now, g, rt, at)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return outcome
+	return authserver.Redeem(ctx, db.update, codeHash, now, g, rt, at)
 }
 
 // SpendCode marks an unused, unexpired code used (authserver.RedeemTx).
@@ -370,58 +362,49 @@ func (db *DB) RefreshTokenByHash(ctx context.Context, hash string) (*authserver.
 // for the rules. The whole check-and-swap runs in one write transaction,
 // and writes are serialised, so concurrent rotations see each other.
 func (db *DB) RotateRefreshToken(ctx context.Context, r *authserver.Rotation) (*authserver.Grant, error) {
-	var outcome error
-	var grant *authserver.Grant
-	err := db.update(ctx, func(tx *Tx) error {
-		rt, g, err := scanGrantAndRefresh(tx.queryRow(refreshQuery, r.OldHash))
-		if errors.Is(err, sql.ErrNoRows) {
-			outcome = authserver.ErrInvalidGrant
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		grant, outcome, err = r.Apply(rotationTx{tx}, rt, g)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return grant, outcome
+	return authserver.Rotate(ctx, db.update, r)
 }
 
-// rotationTx is the SQL of a rotation; its rules are Rotation.Apply's.
-type rotationTx struct{ tx *Tx }
+// RefreshToken returns a refresh token with its grant, or nil
+// (authserver.RotationTx).
+func (tx *Tx) RefreshToken(hash string) (*authserver.RefreshToken, *authserver.Grant, error) {
+	rt, g, err := scanGrantAndRefresh(tx.queryRow(refreshQuery, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil
+	}
+	return rt, g, err
+}
 
-func (t rotationTx) RotatedSince(grantID, except string, at time.Time) (int, error) {
+// RotatedSince counts a grant's tokens rotated since at
+// (authserver.RotationTx).
+func (tx *Tx) RotatedSince(grantID, except string, at time.Time) (int, error) {
 	n := 0
-	err := t.tx.queryRow(`SELECT COUNT(*) FROM oauth_refresh_tokens WHERE grant_id = ? AND hash != ? AND rotated_at >= ?`,
+	err := tx.queryRow(`SELECT COUNT(*) FROM oauth_refresh_tokens WHERE grant_id = ? AND hash != ? AND rotated_at >= ?`,
 		grantID, except, toNanos(at)).Scan(&n)
 	return n, err
 }
 
-func (t rotationTx) RevokeGrant(grantID string, now time.Time) error {
-	return t.tx.revokeGrantsWhere(now, `id = ?`, grantID)
+// RevokeGrant revokes a grant and its tokens (authserver.RotationTx).
+func (tx *Tx) RevokeGrant(grantID string, now time.Time) error {
+	return tx.revokeGrantsWhere(now, `id = ?`, grantID)
 }
 
-func (t rotationTx) SupersedeCurrent(grantID string) error {
-	_, err := t.tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = ? WHERE grant_id = ? AND rotated_at IS NULL`, authserver.SupersededAt, grantID)
+// SupersedeCurrent supersedes a grant's current tokens
+// (authserver.RotationTx).
+func (tx *Tx) SupersedeCurrent(grantID string) error {
+	_, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = ? WHERE grant_id = ? AND rotated_at IS NULL`, authserver.SupersededAt, grantID)
 	return err
 }
 
-func (t rotationTx) MarkRotated(hash string, at time.Time) error {
-	_, err := t.tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = ? WHERE hash = ?`, toNanos(at), hash)
+// MarkRotated records a token's rotation (authserver.RotationTx).
+func (tx *Tx) MarkRotated(hash string, at time.Time) error {
+	_, err := tx.exec(`UPDATE oauth_refresh_tokens SET rotated_at = ? WHERE hash = ?`, toNanos(at), hash)
 	return err
 }
 
-func (t rotationTx) Issue(next *authserver.RefreshToken, access *authserver.AccessToken, now time.Time) error {
-	if err := t.tx.InsertRefresh(next); err != nil {
-		return err
-	}
-	if err := t.tx.InsertAccess(access); err != nil {
-		return err
-	}
-	_, err := t.tx.exec(`UPDATE oauth_grants SET last_used_at = ? WHERE id = ?`, toNanos(now), next.GrantID)
+// SetGrantUsed sets a grant's last use (authserver.RotationTx).
+func (tx *Tx) SetGrantUsed(grantID string, at time.Time) error {
+	_, err := tx.exec(`UPDATE oauth_grants SET last_used_at = ? WHERE id = ?`, toNanos(at), grantID)
 	return err
 }
 

@@ -86,25 +86,18 @@ func (db *DB) LocalUserByEmail(ctx context.Context, email string) (*epicme.User,
 // EnsureUser returns the user with this (issuer, subject), creating it on
 // first use. Concurrent first calls get the same user: the insert and the
 // lookup run in one write transaction, which the single writer serialises
-// (and BEGIN IMMEDIATE serialises across processes). An email the issuer
-// vouches for but that breaks our rules is not recorded rather than refusing
-// the user.
+// (and BEGIN IMMEDIATE serialises across processes). The input is
+// epicme.EnsureUserInput's.
 func (db *DB) EnsureUser(ctx context.Context, issuer, subject, email string) (*epicme.User, error) {
-	in := epicme.NewUser{Issuer: issuer, Subject: subject, Email: email}
-	if err := in.Validate(); err != nil {
-		if e, ok := err.(*epicme.Error); !ok || e.Field != "email" || issuer == epicme.LocalIssuer {
-			return nil, err
-		}
-		in.Email = ""
-	}
-	if in.Subject == "" {
-		return nil, epicme.Invalid("subject", "subject is required")
+	in, err := epicme.EnsureUserInput(issuer, subject, email)
+	if err != nil {
+		return nil, err
 	}
 	if u, err := db.UserByIdentity(ctx, in.Issuer, in.Subject); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		return u, err
 	}
 	var u *epicme.User
-	err := db.update(ctx, func(tx *Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
 		var err error
 		u, err = scanUser(tx.queryRow(`SELECT `+userColumns+` FROM users WHERE issuer = ? AND subject = ?`, in.Issuer, in.Subject))
 		if epicme.ErrorCode(err) != epicme.ENOTFOUND {
