@@ -15,14 +15,14 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 )
 
 // A document server refused at every private range (more in
 // TestRule_CIMDPrivateAddressRefused): the fetcher never dials them.
 func TestAttack_CIMDSSRF_PrivateRanges(t *testing.T) {
 	d := newDocServer(t)
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	for host, addr := range map[string]string{
 		"a.example.com": "10.0.0.5", "b.example.com": "172.16.0.1", "c.example.com": "192.168.0.1",
 		"d.example.com": "169.254.169.254", "e.example.com": "fc00::1", "f.example.com": "fe80::1",
@@ -38,7 +38,7 @@ func TestAttack_CIMDSSRF_PrivateRanges(t *testing.T) {
 
 func TestAttack_CIMDSSRF_Redirects(t *testing.T) {
 	d := newDocServer(t)
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	d.res.answers["public.example.com"] = [][]netip.Addr{{publicIP}}
 	d.res.answers["inside.example.com"] = [][]netip.Addr{{netip.MustParseAddr("10.9.9.9")}}
 	d.redirect("/to-inside", "https://inside.example.com/client.json")
@@ -57,7 +57,7 @@ func TestAttack_CIMDSSRF_Redirects(t *testing.T) {
 // refused.
 func TestAttack_CIMDSSRF_DNSRebinding(t *testing.T) {
 	d := newDocServer(t)
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	d.res.answers["rebind.example.com"] = [][]netip.Addr{{publicIP}, {netip.MustParseAddr("127.0.0.1")}}
 	d.redirect("/hop", "https://rebind.example.com/client.json")
 	d.serveJSON("/client.json", cimdDoc("https://rebind.example.com/client.json"), "")
@@ -74,7 +74,7 @@ func TestAttack_CIMDSSRF_DNSRebinding(t *testing.T) {
 func TestAttack_CIMDSSRF_Oversize(t *testing.T) {
 	d := newDocServer(t)
 	d.res.answers["big.example.com"] = [][]netip.Addr{{publicIP}}
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	d.mu.Lock()
 	d.docs["/huge.json"] = func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -109,7 +109,7 @@ func TestAttack_CIMDSSRF_Slow(t *testing.T) {
 		}
 	}
 	d.mu.Unlock()
-	e := authservertest.NewEnv(t, func(c *authserver.Config) {
+	e := testserver.NewEnv(t, func(c *authserver.Config) {
 		c.MetadataDocuments = d.options()
 		c.MetadataDocuments.Timeout = 200 * time.Millisecond
 	})
@@ -124,9 +124,9 @@ func TestAttack_CIMDSSRF_Slow(t *testing.T) {
 // the answer is either an error page (no Location) or a redirect to the
 // registered URI exactly.
 func TestAttack_OpenRedirect_EveryAuthorizeParameter(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	evil := "https://evil.example/steal"
 	for name, extra := range map[string]url.Values{
 		"redirect_uri":              {"redirect_uri": {evil}},
@@ -166,13 +166,13 @@ func TestAttack_OpenRedirect_EveryAuthorizeParameter(t *testing.T) {
 // guessed token) is refused; see TestRule_FormsRequireCSRFToken for
 // consent and TestRule_AccountFormsRequireCSRFToken for the account pages.
 func TestAttack_CSRF_SignInFromAnotherSite(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	page := e.Agent().Get(e.AuthzURL(c, ch, nil)).Body
-	f := authservertest.FormFields(t, page)
-	f.Set("email", authservertest.Email)
-	f.Set("password", authservertest.Password)
+	f := testserver.FormFields(t, page)
+	f.Set("email", testserver.Email)
+	f.Set("password", testserver.Password)
 	victim := e.Agent()
 	if r := victim.Post(authserver.SignInPath, f); r.Status != http.StatusForbidden {
 		t.Fatalf("a sign-in posted from another site: %d", r.Status)
@@ -180,12 +180,12 @@ func TestAttack_CSRF_SignInFromAnotherSite(t *testing.T) {
 }
 
 func TestAttack_CSRF_ConsentFromAnotherSite(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
-	consent := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, authservertest.Email, authservertest.Password).Body
-	f := authservertest.FormFields(t, consent)
+	consent := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, testserver.Email, testserver.Password).Body
+	f := testserver.FormFields(t, consent)
 	f.Set("decision", "allow")
 	f.Set("csrf", "guessed")
 	if r := b.Post(authserver.ConsentPath, f); r.Status != http.StatusForbidden || r.Header.Get("Location") != "" {
@@ -197,12 +197,12 @@ func TestAttack_CSRF_ConsentFromAnotherSite(t *testing.T) {
 // frame-ancestors); TestRule_EveryPageHasStrictHeadersAndCannotBeFramed
 // checks each page.
 func TestAttack_Clickjacking(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
-	pages := []authservertest.Reply{b.Get(e.AuthzURL(c, ch, nil)), b.Get(e.Issuer + authserver.AppsPath)}
-	pages = append(pages, b.SignIn(pages[0].Body, authservertest.Email, authservertest.Password)) // the consent page
+	pages := []testserver.Reply{b.Get(e.AuthzURL(c, ch, nil)), b.Get(e.Issuer + authserver.AppsPath)}
+	pages = append(pages, b.SignIn(pages[0].Body, testserver.Email, testserver.Password)) // the consent page
 	for i, r := range pages {
 		if r.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(r.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 			t.Errorf("page %d can be framed: %v", i, r.Header)
@@ -214,24 +214,24 @@ func TestAttack_Clickjacking(t *testing.T) {
 // browser; the victim signs in; the attacker's cookies must not now be
 // signed in as the victim.
 func TestAttack_SessionFixation(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	attacker := e.Agent()
 	page := attacker.Get(e.Issuer + authserver.AppsPath)
 	issuer, _ := url.Parse(e.Issuer)
 	victim := e.Agent()
 	victim.Client.Jar.SetCookies(issuer, attacker.Client.Jar.Cookies(issuer))
-	if r := victim.SignIn(page.Body, authservertest.Email, authservertest.Password); r.Status != http.StatusOK || !strings.Contains(r.Body, authservertest.Email) {
+	if r := victim.SignIn(page.Body, testserver.Email, testserver.Password); r.Status != http.StatusOK || !strings.Contains(r.Body, testserver.Email) {
 		t.Fatalf("the victim's sign-in: %d", r.Status)
 	}
-	if r := attacker.Get(e.Issuer + authserver.AppsPath); !strings.Contains(r.Body, `name="password"`) || strings.Contains(r.Body, authservertest.Email) {
+	if r := attacker.Get(e.Issuer + authserver.AppsPath); !strings.Contains(r.Body, `name="password"`) || strings.Contains(r.Body, testserver.Email) {
 		t.Fatalf("the attacker's planted cookies became the victim's session: %d\n%s", r.Status, r.Body)
 	}
 	// The attacker's own jar is not the victim's: try the victim's fresh
 	// cookies against a new jar to be sure the session moved with them.
 	jar, _ := cookiejar.New(nil)
 	jar.SetCookies(issuer, victim.Client.Jar.Cookies(issuer))
-	copyOf := &authservertest.Agent{Env: e, Client: &http.Client{Jar: jar}}
-	if r := copyOf.Get(e.Issuer + authserver.AppsPath); !strings.Contains(r.Body, authservertest.Email) {
+	copyOf := &testserver.Agent{Env: e, Client: &http.Client{Jar: jar}}
+	if r := copyOf.Get(e.Issuer + authserver.AppsPath); !strings.Contains(r.Body, testserver.Email) {
 		t.Fatal("the victim's session is not in the cookies set at sign-in")
 	}
 }
@@ -241,10 +241,10 @@ func TestAttack_SessionFixation(t *testing.T) {
 // client, so the look-alike gets a consent page naming its own redirect
 // host, never a code straight away.
 func TestAttack_ConfusedDeputyThroughDCR(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	good := e.PublicClient()
 	b := e.Agent()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := b.Authorize(good, ch, nil)
 	if r := e.Exchange(good, code, v, nil); r.Status != http.StatusOK {
 		t.Fatalf("the trusted client's flow: %d %s", r.Status, r.Body)
@@ -256,7 +256,7 @@ func TestAttack_ConfusedDeputyThroughDCR(t *testing.T) {
 	if r.Status != http.StatusCreated {
 		t.Fatalf("registration: %d", r.Status)
 	}
-	evil := authservertest.Client{ID: r.JSON(t)["client_id"].(string), Redirect: "https://evil.example/callback"}
+	evil := testserver.Client{ID: r.JSON(t)["client_id"].(string), Redirect: "https://evil.example/callback"}
 	page := b.Get(e.AuthzURL(evil, ch, nil))
 	if page.Status != http.StatusOK || page.Header.Get("Location") != "" || !strings.Contains(page.Body, `name="decision"`) {
 		t.Fatalf("the look-alike got past consent: %d Location %q", page.Status, page.Header.Get("Location"))
@@ -275,19 +275,19 @@ func TestAttack_ConfusedDeputyThroughDCR(t *testing.T) {
 // (TestRule_SignInDoesNotRevealWhichEmailsExist also covers a disabled
 // account).
 func TestAttack_UserEnumeration_Message(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	page := b.Get(e.AuthzURL(c, ch, nil)).Body
-	alert := func(r authservertest.Reply) string {
+	alert := func(r testserver.Reply) string {
 		m := alertText.FindStringSubmatch(r.Body)
 		if m == nil {
 			t.Fatalf("no message on the refused sign-in (%d)", r.Status)
 		}
 		return m[1]
 	}
-	wrong := b.SignIn(page, authservertest.Email, "not the password")
+	wrong := b.SignIn(page, testserver.Email, "not the password")
 	unknown := b.SignIn(page, "nobody@example.com", "not the password")
 	if wrong.Status != unknown.Status || alert(wrong) != alert(unknown) {
 		t.Fatalf("wrong password: %d %q; unknown email: %d %q", wrong.Status, alert(wrong), unknown.Status, alert(unknown))
@@ -299,12 +299,12 @@ func TestAttack_UserEnumeration_Message(t *testing.T) {
 // BenchmarkSignInUnknownEmailVersusWrongPassword measures the cost).
 func TestAttack_UserEnumeration_Timing(t *testing.T) {
 	v := &countingVerifier{}
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify })
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	page := b.Get(e.AuthzURL(c, ch, nil)).Body
-	for _, email := range []string{authservertest.Email, "nobody@example.com", "NOBODY@example.com", strings.Repeat("a", 240) + "@example.com"} {
+	for _, email := range []string{testserver.Email, "nobody@example.com", "NOBODY@example.com", strings.Repeat("a", 240) + "@example.com"} {
 		before := v.calls.Load()
 		b.SignIn(page, email, "not the password")
 		if n := v.calls.Load() - before; n != 1 {
@@ -319,15 +319,15 @@ func TestAttack_UserEnumeration_Timing(t *testing.T) {
 // ten, and the refusal no longer says whether the email exists. Sign-up is
 // off by default except on loopback (TestRule_SignUpOffUnlessAllowed).
 func TestAttack_UserEnumeration_SignUp(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
 	b := e.Agent()
-	m := authservertest.CSRFField.FindStringSubmatch(b.Get(e.Issuer + authserver.SignUpPath).Body)
+	m := testserver.CSRFField.FindStringSubmatch(b.Get(e.Issuer + authserver.SignUpPath).Body)
 	if m == nil {
 		t.Fatal("no sign-up form")
 	}
 	pw := "a long enough password"
-	probe := func() authservertest.Reply {
-		return b.Post(authserver.SignUpPath, url.Values{"csrf": {html.UnescapeString(m[1])}, "email": {authservertest.Email}, "password": {pw}, "confirm": {pw}})
+	probe := func() testserver.Reply {
+		return b.Post(authserver.SignUpPath, url.Values{"csrf": {html.UnescapeString(m[1])}, "email": {testserver.Email}, "password": {pw}, "confirm": {pw}})
 	}
 	for i := 0; i < 10; i++ {
 		if r := probe(); r.Status != http.StatusConflict {
@@ -347,7 +347,7 @@ func TestAttack_UserEnumeration_SignUp(t *testing.T) {
 // character itself, so the name a person reads is the name that was
 // registered.
 func TestAttack_ClientNameWithBidiAndControlCharacters(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	name := "Trusted App\u202Eexe.txt\u0007 \u2066x\u2069 a\u200Db"
 	r := e.Register(map[string]any{
 		"client_name": name, "redirect_uris": []string{"http://127.0.0.1:9999/callback"},
@@ -356,7 +356,7 @@ func TestAttack_ClientNameWithBidiAndControlCharacters(t *testing.T) {
 	if r.Status != http.StatusCreated {
 		t.Fatalf("registration: %d %s", r.Status, r.Body)
 	}
-	c := authservertest.Client{ID: r.JSON(t)["client_id"].(string), Redirect: "http://127.0.0.1:9999/callback"}
+	c := testserver.Client{ID: r.JSON(t)["client_id"].(string), Redirect: "http://127.0.0.1:9999/callback"}
 	shown := `Trusted App\u202Eexe.txt\u0007 \u2066x\u2069 a\u200Db`
 	check := func(page, body string) {
 		t.Helper()
@@ -370,13 +370,13 @@ func TestAttack_ClientNameWithBidiAndControlCharacters(t *testing.T) {
 		}
 	}
 	b := e.Agent()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	signIn := b.Get(e.AuthzURL(c, ch, nil))
 	if signIn.Status != http.StatusOK || !strings.Contains(signIn.Body, `name="password"`) {
 		t.Fatalf("sign-in page: %d", signIn.Status)
 	}
 	check("sign-in", signIn.Body)
-	consent := b.SignIn(signIn.Body, authservertest.Email, authservertest.Password)
+	consent := b.SignIn(signIn.Body, testserver.Email, testserver.Password)
 	if consent.Status != http.StatusOK || !strings.Contains(consent.Body, `name="decision"`) {
 		t.Fatalf("consent page: %d", consent.Status)
 	}
@@ -391,7 +391,7 @@ func TestAttack_ClientNameWithBidiAndControlCharacters(t *testing.T) {
 // live; presenting a superseded token is a reuse and revokes the family, and
 // so is a retry once the chain has moved on (RFC 9700 §4.14.2).
 func TestAttack_RefreshForkWithinGrace(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	rt0 := e.Tokens(c)["refresh_token"].(string)
 	var next []string
@@ -409,8 +409,8 @@ func TestAttack_RefreshForkWithinGrace(t *testing.T) {
 		t.Fatalf("the newest chain: %d %s", last.Status, last.Body)
 	}
 	// A superseded one is a reuse: refused, and the family revoked with it.
-	authservertest.WantOAuthError(t, e.Refresh(c, next[0], nil), http.StatusBadRequest, "invalid_grant")
-	authservertest.WantOAuthError(t, e.Refresh(c, last.JSON(t)["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c, next[0], nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c, last.JSON(t)["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
 
 	// A retry of rt0 after its successor was used is not a retry: the chain
 	// moved on, and the family is revoked even within the grace period.
@@ -418,6 +418,6 @@ func TestAttack_RefreshForkWithinGrace(t *testing.T) {
 	r0 := e.Tokens(c2)["refresh_token"].(string)
 	r1 := e.Refresh(c2, r0, nil).JSON(t)["refresh_token"].(string)
 	r2 := e.Refresh(c2, r1, nil).JSON(t)["refresh_token"].(string)
-	authservertest.WantOAuthError(t, e.Refresh(c2, r0, nil), http.StatusBadRequest, "invalid_grant")
-	authservertest.WantOAuthError(t, e.Refresh(c2, r2, nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c2, r0, nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c2, r2, nil), http.StatusBadRequest, "invalid_grant")
 }

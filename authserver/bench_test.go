@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 )
 
 // Benchmarks of the authorization server over real HTTP on loopback with a
@@ -37,7 +37,7 @@ func report(b *testing.B, cpuStart time.Duration) {
 // BenchmarkRefreshGrant: refresh_token grants (rotation, a new JWT, the
 // access-token record), each client refreshing its own family.
 func BenchmarkRefreshGrant(b *testing.B) {
-	e := authservertest.NewEnv(b)
+	e := testserver.NewEnv(b)
 	c := e.PublicClient()
 	const families = 32
 	tokens := make(chan string, families)
@@ -58,7 +58,7 @@ func BenchmarkRefreshGrant(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			r := authservertest.ReadReply(b, resp)
+			r := testserver.ReadReply(resp)
 			if r.Status != http.StatusOK {
 				b.Errorf("refresh: %d %s", r.Status, r.Body)
 				return
@@ -71,7 +71,7 @@ func BenchmarkRefreshGrant(b *testing.B) {
 
 // BenchmarkIntrospection: a resource server introspecting access tokens.
 func BenchmarkIntrospection(b *testing.B) {
-	e := authservertest.NewEnv(b)
+	e := testserver.NewEnv(b)
 	c := e.PublicClient()
 	var ats []string
 	for range 8 {
@@ -94,7 +94,7 @@ func BenchmarkIntrospection(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			r := authservertest.ReadReply(b, resp)
+			r := testserver.ReadReply(resp)
 			if r.Status != http.StatusOK || !strings.Contains(r.Body, `"active":true`) {
 				b.Errorf("introspection: %d %s", r.Status, r.Body)
 				return
@@ -107,17 +107,17 @@ func BenchmarkIntrospection(b *testing.B) {
 // BenchmarkCodeRoundTrip: a signed-in user who already consented; each
 // iteration is authorize → redirect with a code → token.
 func BenchmarkCodeRoundTrip(b *testing.B) {
-	e := authservertest.NewEnv(b)
+	e := testserver.NewEnv(b)
 	c := e.PublicClient()
 	const users = 8
-	browsers := make(chan *authservertest.Agent, users)
+	browsers := make(chan *testserver.Agent, users)
 	for range users {
 		br := e.Agent()
-		_, ch := authservertest.PKCE()
+		_, ch := testserver.PKCE()
 		br.Authorize(c, ch, nil) // signs in and consents once
 		browsers <- br
 	}
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	authz := e.AuthzURL(c, ch, nil)
 	b.ResetTimer()
 	cpu := cpuClock()
@@ -139,7 +139,7 @@ func BenchmarkCodeRoundTrip(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			if t := authservertest.ReadReply(b, resp); t.Status != http.StatusOK {
+			if t := testserver.ReadReply(resp); t.Status != http.StatusOK {
 				b.Errorf("token: %d %s", t.Status, t.Body)
 				return
 			}

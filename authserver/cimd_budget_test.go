@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	"github.com/epicme/epicme/internal/testenv"
 )
 
-func revokeAs(t *testing.T, e *authservertest.Env, clientID, xff string) authservertest.Reply {
+func revokeAs(t *testing.T, e *testserver.Env, clientID, xff string) testserver.Reply {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.RevocationPath,
 		strings.NewReader(url.Values{"token": {"x"}, "client_id": {clientID}}.Encode()))
@@ -24,7 +24,7 @@ func revokeAs(t *testing.T, e *authservertest.Env, clientID, xff string) authser
 	if xff != "" {
 		req.Header.Set("X-Forwarded-For", xff)
 	}
-	return authservertest.Do(t, nil, req)
+	return testserver.Do(t, nil, req)
 }
 
 // The review revoked with 100 fresh https client ids from one address and
@@ -33,7 +33,7 @@ func revokeAs(t *testing.T, e *authservertest.Env, clientID, xff string) authser
 func TestAttack_CIMDRevokeFlood(t *testing.T) {
 	d := newDocServer(t)
 	d.res.answers["client.example.com"] = [][]netip.Addr{{publicIP}}
-	e := authservertest.NewEnv(t, func(c *authserver.Config) {
+	e := testserver.NewEnv(t, func(c *authserver.Config) {
 		c.AllowSignUp = true
 		c.MetadataDocuments = d.options()
 		c.MetadataDocuments.PerSource = authserver.DefaultMetadataFetchesPerSource
@@ -52,15 +52,15 @@ func TestAttack_CIMDRevokeFlood(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.IntrospectionPath,
 		strings.NewReader(url.Values{"token": {"x"}, "client_id": {"https://client.example.com/i.json"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	authservertest.WantOAuthError(t, authservertest.Do(t, nil, req), http.StatusUnauthorized, "invalid_client")
-	_, ch := authservertest.PKCE()
+	testserver.WantOAuthError(t, testserver.Do(t, nil, req), http.StatusUnauthorized, "invalid_client")
+	_, ch := testserver.PKCE()
 	for _, u := range []string{
-		e.AuthzURL(authservertest.Client{ID: "https://client.example.com/a.json", Redirect: "http://127.0.0.1:7777/cb"}, ch, nil),
+		e.AuthzURL(testserver.Client{ID: "https://client.example.com/a.json", Redirect: "http://127.0.0.1:7777/cb"}, ch, nil),
 		e.Issuer + authserver.SignUpPath + "?request=" + url.QueryEscape("client_id=https://client.example.com/s.json&response_type=code"),
 	} {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		req.Header.Set("X-Forwarded-For", "198.51.100.7")
-		if r := authservertest.Do(t, authservertest.NoRedirect(), req); !strings.Contains(r.Body, "too many client metadata documents") {
+		if r := testserver.Do(t, testserver.NoRedirect(), req); !strings.Contains(r.Body, "too many client metadata documents") {
 			t.Fatalf("%s past the budget: %d %s", u, r.Status, r.Body)
 		}
 	}
@@ -82,7 +82,7 @@ func TestAttack_CIMDNoStoreAndFailuresRefetched(t *testing.T) {
 	d.res.answers["client.example.com"] = [][]netip.Addr{{publicIP}}
 	id := "https://client.example.com/c.json"
 	d.serveJSON("/c.json", cimdDoc(id), "no-store")
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	for range 10 {
 		revokeAs(t, e, id, "")
 		revokeAs(t, e, "https://client.example.com/missing.json", "")
@@ -114,7 +114,7 @@ func TestAttack_CIMDSlowDocumentsConcurrent(t *testing.T) {
 		}
 	}
 	d.mu.Unlock()
-	e := authservertest.NewEnv(t, func(c *authserver.Config) {
+	e := testserver.NewEnv(t, func(c *authserver.Config) {
 		c.MetadataDocuments = d.options()
 		c.MetadataDocuments.Timeout = 3 * time.Second
 		c.SourceAddress = authserver.ForwardedFor

@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	"github.com/epicme/epicme/ratelimit"
 )
 
@@ -135,12 +135,12 @@ func cimdDoc(id string) map[string]any {
 
 // cimdPage asks the authorization endpoint to use a metadata document
 // client and returns the response.
-func cimdPage(e *authservertest.Env, id string) authservertest.Reply {
-	_, ch := authservertest.PKCE()
-	return e.Agent().Get(e.AuthzURL(authservertest.Client{ID: id, Redirect: "http://127.0.0.1:7777/cb"}, ch, nil))
+func cimdPage(e *testserver.Env, id string) testserver.Reply {
+	_, ch := testserver.PKCE()
+	return e.Agent().Get(e.AuthzURL(testserver.Client{ID: id, Redirect: "http://127.0.0.1:7777/cb"}, ch, nil))
 }
 
-func wantRefusedPage(t *testing.T, r authservertest.Reply, reason string) {
+func wantRefusedPage(t *testing.T, r testserver.Reply, reason string) {
 	t.Helper()
 	if r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" || !strings.Contains(r.Body, reason) {
 		t.Fatalf("want an error page saying %q, got %d:\n%s", reason, r.Status, r.Body)
@@ -152,15 +152,15 @@ func TestRule_CIMDClientCompletesFlow(t *testing.T) {
 	d.res.answers["client.example.com"] = [][]netip.Addr{{publicIP}}
 	id := "https://client.example.com/oauth/client.json"
 	d.serveJSON("/oauth/client.json", cimdDoc(id), "max-age=300")
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
-	c := authservertest.Client{ID: id, Redirect: "http://127.0.0.1:7777/cb"}
-	v, ch := authservertest.PKCE()
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	c := testserver.Client{ID: id, Redirect: "http://127.0.0.1:7777/cb"}
+	v, ch := testserver.PKCE()
 	b := e.Agent()
-	page := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, authservertest.Email, authservertest.Password)
+	page := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, testserver.Email, testserver.Password)
 	if !strings.Contains(page.Body, "Doc Client") || !strings.Contains(page.Body, "client.example.com") {
 		t.Fatalf("consent must name the client and the document's host:\n%s", page.Body)
 	}
-	q := authservertest.Location(t, b.Consent(page.Body), c.Redirect)
+	q := testserver.Location(t, b.Consent(page.Body), c.Redirect)
 	r := e.Exchange(c, q.Get("code"), v, nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("token: %d %s", r.Status, r.Body)
@@ -182,7 +182,7 @@ func TestRule_CIMDClientCompletesFlow(t *testing.T) {
 
 func TestRule_CIMDPrivateAddressRefused(t *testing.T) {
 	d := newDocServer(t)
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	for host, addr := range map[string]string{
 		"private.example.com":   "10.0.0.5",
 		"metadata.example.com":  "169.254.169.254",
@@ -233,9 +233,9 @@ func TestRule_CIMDPrivateAddressAllowedOnlyWithDevelopmentFlag(t *testing.T) {
 	pool.AddCert(d.ts.Certificate())
 	id := d.ts.URL + "/client.json" // https://127.0.0.1:port
 	d.serveJSON("/client.json", cimdDoc(id), "")
-	strict := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = authserver.MetadataDocumentOptions{RootCAs: pool} })
+	strict := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = authserver.MetadataDocumentOptions{RootCAs: pool} })
 	wantRefusedPage(t, cimdPage(strict, id), "not public")
-	dev := authservertest.NewEnv(t, func(c *authserver.Config) {
+	dev := testserver.NewEnv(t, func(c *authserver.Config) {
 		c.MetadataDocuments = authserver.MetadataDocumentOptions{RootCAs: pool, AllowPrivateAddresses: true}
 	})
 	if r := cimdPage(dev, id); r.Status != http.StatusOK || !strings.Contains(r.Body, "Doc Client") {
@@ -246,7 +246,7 @@ func TestRule_CIMDPrivateAddressAllowedOnlyWithDevelopmentFlag(t *testing.T) {
 func TestRule_CIMDDocumentRules(t *testing.T) {
 	d := newDocServer(t)
 	d.res.answers["docs.example.com"] = [][]netip.Addr{{publicIP}}
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	base := "https://docs.example.com"
 	withSecret := cimdDoc(base + "/secret.json")
 	withSecret["client_secret"] = "s3cret"
@@ -275,8 +275,8 @@ func TestRule_CIMDDocumentRules(t *testing.T) {
 	}
 	// A redirect URI the document does not list is shown, not redirected.
 	d.serveJSON("/ok.json", cimdDoc(base+"/ok.json"), "no-store")
-	_, ch := authservertest.PKCE()
-	r := e.Agent().Get(e.AuthzURL(authservertest.Client{ID: base + "/ok.json", Redirect: "https://evil.example/cb"}, ch, nil))
+	_, ch := testserver.PKCE()
+	r := e.Agent().Get(e.AuthzURL(testserver.Client{ID: base + "/ok.json", Redirect: "https://evil.example/cb"}, ch, nil))
 	wantRefusedPage(t, r, "redirect_uri is not registered")
 	// no-store: kept for the minimum age all the same (more in
 	// TestAttack_CIMDNoStoreAndFailuresRefetched).
@@ -288,5 +288,5 @@ func TestRule_CIMDDocumentRules(t *testing.T) {
 	}
 	// A metadata-document client has no secret to present.
 	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}
-	authservertest.WantOAuthError(t, e.PostForm(authserver.TokenPath, f, base+"/ok.json", "guess"), http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, e.PostForm(authserver.TokenPath, f, base+"/ok.json", "guess"), http.StatusUnauthorized, "invalid_client")
 }

@@ -12,13 +12,13 @@ import (
 	"testing"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	"github.com/epicme/epicme/internal/dpoptest"
 )
 
 // proof signs a DPoP proof by k for method and u at the env's time, with
 // ath when token is set (RFC 9449 §4.2).
-func proof(t *testing.T, e *authservertest.Env, k dpoptest.Key, method, u, token string) string {
+func proof(t *testing.T, e *testserver.Env, k dpoptest.Key, method, u, token string) string {
 	t.Helper()
 	claims := map[string]any{"jti": rand.Text(), "htm": method, "htu": u, "iat": e.Clock.Now().Unix()}
 	if token != "" {
@@ -29,14 +29,14 @@ func proof(t *testing.T, e *authservertest.Env, k dpoptest.Key, method, u, token
 }
 
 // tokenRequest posts form to the token endpoint with a DPoP header.
-func tokenRequest(t *testing.T, e *authservertest.Env, form url.Values, proof string) authservertest.Reply {
+func tokenRequest(t *testing.T, e *testserver.Env, form url.Values, proof string) testserver.Reply {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.TokenPath, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if proof != "" {
 		req.Header.Set("DPoP", proof)
 	}
-	return authservertest.Do(t, nil, req)
+	return testserver.Do(t, nil, req)
 }
 
 // TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey: a token
@@ -46,7 +46,7 @@ func tokenRequest(t *testing.T, e *authservertest.Env, form url.Values, proof st
 // the proof algorithms (§5.1); and the resource server takes the token
 // only with a proof by that key, never as a bearer token (§7).
 func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	e.MountMCP(t)
 	if algs := e.Get("/.well-known/oauth-authorization-server").JSON(t)["dpop_signing_alg_values_supported"]; algs == nil || !strings.Contains(mustString(algs), "ES256") {
 		t.Fatalf("dpop_signing_alg_values_supported = %v", algs)
@@ -83,7 +83,7 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 		if proof != "" {
 			req.Header.Set("DPoP", proof)
 		}
-		return authservertest.Do(t, nil, req).Status
+		return testserver.Do(t, nil, req).Status
 	}
 	if got := call("DPoP", proof(t, e, k, "POST", e.Resource, access)); got != http.StatusOK {
 		t.Fatalf("the bound token with its proof = %d, want 200", got)
@@ -99,15 +99,15 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 	// The public client's refresh token is bound to the key too: without
 	// a proof, or with another key's, it is refused and nothing rotates.
 	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": form["client_id"]}
-	authservertest.WantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
-	authservertest.WantOAuthError(t, tokenRequest(t, e, refresh, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
+	testserver.WantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
+	testserver.WantOAuthError(t, tokenRequest(t, e, refresh, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
 	// With a proof by the key it refreshes, and the binding carries on.
 	r = tokenRequest(t, e, refresh, proof(t, e, k, "POST", tokenURL, ""))
 	if r.Status != http.StatusOK || r.JSON(t)["token_type"] != "DPoP" {
 		t.Fatalf("refresh with a proof: %d %s", r.Status, r.Body)
 	}
 	refresh.Set("refresh_token", r.JSON(t)["refresh_token"].(string))
-	authservertest.WantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
+	testserver.WantOAuthError(t, tokenRequest(t, e, refresh, ""), http.StatusBadRequest, "invalid_dpop_proof")
 	if r := tokenRequest(t, e, refresh, proof(t, e, k, "POST", tokenURL, "")); r.Status != http.StatusOK {
 		t.Fatalf("the next refresh with a proof: %d %s", r.Status, r.Body)
 	}
@@ -117,7 +117,7 @@ func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 // or method, unsigned, or replayed gets 400 invalid_dpop_proof, and no
 // token; the code stays unredeemed.
 func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	k := dpoptest.NewKey(t)
 	form, tokenURL := codeForm(t, e, nil)
 	good := proof(t, e, k, "POST", tokenURL, "")
@@ -127,13 +127,13 @@ func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
 		"unsigned":       strings.Join(strings.Split(good, ".")[:2], ".") + ".",
 		"not a JWT":      "hello",
 	} {
-		authservertest.WantOAuthError(t, tokenRequest(t, e, form, proof), http.StatusBadRequest, "invalid_dpop_proof")
+		testserver.WantOAuthError(t, tokenRequest(t, e, form, proof), http.StatusBadRequest, "invalid_dpop_proof")
 		_ = name
 	}
 	if r := tokenRequest(t, e, form, good); r.Status != http.StatusOK {
 		t.Fatalf("the good proof after the bad ones: %d %s", r.Status, r.Body)
 	}
-	authservertest.WantOAuthError(t, tokenRequest(t, e, form, good), http.StatusBadRequest, "invalid_dpop_proof")
+	testserver.WantOAuthError(t, tokenRequest(t, e, form, good), http.StatusBadRequest, "invalid_dpop_proof")
 }
 
 // TestRule_RFC9449_10_DPoPJKTBindsTheCode: an authorization request with
@@ -141,19 +141,19 @@ func TestRule_RFC9449_5_BadProofAtTheTokenEndpoint(t *testing.T) {
 // proof by it, and a malformed dpop_jkt is refused at the authorization
 // endpoint.
 func TestRule_RFC9449_10_DPoPJKTBindsTheCode(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	k, thief := dpoptest.NewKey(t), dpoptest.NewKey(t)
 	form, tokenURL := codeForm(t, e, url.Values{"dpop_jkt": {k.JKT}})
-	authservertest.WantOAuthError(t, tokenRequest(t, e, form, ""), http.StatusBadRequest, "invalid_dpop_proof")
-	authservertest.WantOAuthError(t, tokenRequest(t, e, form, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
+	testserver.WantOAuthError(t, tokenRequest(t, e, form, ""), http.StatusBadRequest, "invalid_dpop_proof")
+	testserver.WantOAuthError(t, tokenRequest(t, e, form, proof(t, e, thief, "POST", tokenURL, "")), http.StatusBadRequest, "invalid_dpop_proof")
 	if r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, "")); r.Status != http.StatusOK {
 		t.Fatalf("the code with a proof by its key: %d %s", r.Status, r.Body)
 	}
 
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	r := e.Agent().Get(e.AuthzURL(c, ch, url.Values{"dpop_jkt": {"not-a-thumbprint"}}))
-	if q := authservertest.Location(t, r, c.Redirect); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "dpop_jkt") {
+	if q := testserver.Location(t, r, c.Redirect); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "dpop_jkt") {
 		t.Fatalf("a malformed dpop_jkt: %v", q)
 	}
 }
@@ -169,11 +169,11 @@ func mustString(v any) string {
 // DPoP-bound token, from another instance sharing the key-encryption key
 // too.
 func TestRule_RFC9449_8_TokenEndpointNonce(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
 	k := dpoptest.NewKey(t)
 	form, tokenURL := codeForm(t, e, nil)
 	r := tokenRequest(t, e, form, proof(t, e, k, "POST", tokenURL, ""))
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
 	nonce := r.Header.Get("DPoP-Nonce")
 	if nonce == "" {
 		t.Fatal("use_dpop_nonce without a DPoP-Nonce header")
@@ -200,10 +200,10 @@ func TestRule_RFC9449_8_TokenEndpointNonce(t *testing.T) {
 // codeForm authorizes a public client in the browser (with extra
 // authorization parameters) and returns the form that redeems its code,
 // and the token endpoint's URL.
-func codeForm(t *testing.T, e *authservertest.Env, extra url.Values) (url.Values, string) {
+func codeForm(t *testing.T, e *testserver.Env, extra url.Values) (url.Values, string) {
 	t.Helper()
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := e.Agent().Authorize(c, ch, extra)
 	return url.Values{
 		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.Redirect},

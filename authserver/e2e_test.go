@@ -14,7 +14,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -55,7 +55,7 @@ func (c *countingTransport) count(grant string) int {
 func TestEndToEnd_GoSDKClient(t *testing.T) {
 	// Access tokens live 5 s: the oauth2 package treats a token within
 	// 10 s of expiry as expired, so every new request refreshes first.
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AccessTokenTTL = 5 * time.Second })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.AccessTokenTTL = 5 * time.Second })
 	e.MountMCP(t)
 	counter := &countingTransport{grants: map[string]int{}}
 	httpClient := &http.Client{Transport: counter}
@@ -66,7 +66,7 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 		n := authorizations.Add(1)
 		r := b.Get(args.URL)
 		if strings.Contains(r.Body, `name="password"`) {
-			r = b.SignIn(r.Body, authservertest.Email, authservertest.Password)
+			r = b.SignIn(r.Body, testserver.Email, testserver.Password)
 		}
 		if strings.Contains(r.Body, `name="decision"`) {
 			if n == 1 {
@@ -117,8 +117,8 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 	if err != nil || res.IsError {
 		t.Fatalf("whoami: %v %+v", err, res)
 	}
-	if !strings.Contains(authservertest.ToolText(res), authservertest.Email) {
-		t.Fatalf("whoami answered %q", authservertest.ToolText(res))
+	if !strings.Contains(testserver.ToolText(res), testserver.Email) {
+		t.Fatalf("whoami answered %q", testserver.ToolText(res))
 	}
 	if n := authorizations.Load(); n != 1 {
 		t.Fatalf("%d authorizations so far, want 1", n)
@@ -136,7 +136,7 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 	// refreshed token carries the stepped-up scopes.
 	before := counter.count("refresh_token")
 	res, err = session.CallTool(ctx, &mcp.CallToolParams{Name: "create_entry", Arguments: map[string]any{"title": "Again", "content": "After a refresh"}})
-	if err != nil || res.IsError || !strings.Contains(authservertest.ToolText(res), "Again") {
+	if err != nil || res.IsError || !strings.Contains(testserver.ToolText(res), "Again") {
 		t.Fatalf("create_entry after refresh: %v %+v", err, res)
 	}
 	if counter.count("refresh_token") <= before {
@@ -154,7 +154,7 @@ func TestEndToEnd_GoSDKClientWithMetadataDocument(t *testing.T) {
 	d.res.answers["client.example.com"] = [][]netip.Addr{{publicIP}}
 	id := "https://client.example.com/go-sdk.json"
 	d.serveJSON("/go-sdk.json", cimdDoc(id), "max-age=60")
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
 	e.MountMCP(t)
 	b := e.Agent()
 	handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
@@ -163,12 +163,12 @@ func TestEndToEnd_GoSDKClientWithMetadataDocument(t *testing.T) {
 		AuthorizationCodeFetcher: func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
 			r := b.Get(args.URL)
 			if strings.Contains(r.Body, `name="password"`) {
-				r = b.SignIn(r.Body, authservertest.Email, authservertest.Password)
+				r = b.SignIn(r.Body, testserver.Email, testserver.Password)
 			}
 			if !strings.Contains(r.Body, "Doc Client") {
 				return nil, errors.New("consent does not name the document's client: " + r.Body)
 			}
-			q := authservertest.Location(t, b.Consent(r.Body), "http://127.0.0.1:7777/cb")
+			q := testserver.Location(t, b.Consent(r.Body), "http://127.0.0.1:7777/cb")
 			return &sdkauth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
 		},
 	})
@@ -184,7 +184,7 @@ func TestEndToEnd_GoSDKClientWithMetadataDocument(t *testing.T) {
 	}
 	defer session.Close()
 	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
-	if err != nil || res.IsError || !strings.Contains(authservertest.ToolText(res), authservertest.Email) {
+	if err != nil || res.IsError || !strings.Contains(testserver.ToolText(res), testserver.Email) {
 		t.Fatalf("whoami: %v %+v", err, res)
 	}
 }

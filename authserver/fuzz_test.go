@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 )
 
 // serveForm posts body to path on the server's handler (no network, so the
@@ -28,7 +28,7 @@ func serveForm(h http.Handler, path, body, basic string) *httptest.ResponseRecor
 // (RFC 6749 §3.2) is answered with a JSON OAuth error, never a 500 and
 // never a token, since the fuzzer cannot know a code or refresh token.
 func FuzzTokenForm(f *testing.F) {
-	e := authservertest.NewEnv(f)
+	e := testserver.NewEnv(f)
 	c := e.ConfidentialClient()
 	for _, s := range []string{
 		"grant_type=authorization_code&code=x&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback&code_verifier=" + strings.Repeat("a", 43),
@@ -55,9 +55,9 @@ func FuzzTokenForm(f *testing.F) {
 // FuzzSignInForm: any sign-in form body is refused (bad CSRF token, bad
 // request, wrong password, or backoff), never a 500 and never a session.
 func FuzzSignInForm(f *testing.F) {
-	e := authservertest.NewEnv(f)
+	e := testserver.NewEnv(f)
 	for _, s := range []string{
-		"csrf=x&request=y&email=" + authservertest.Email + "&password=" + authservertest.Password,
+		"csrf=x&request=y&email=" + testserver.Email + "&password=" + testserver.Password,
 		"email=a%40b&password=", "csrf=&request=&next=https%3A%2F%2Fevil.example", "%zz", "email=" + strings.Repeat("a", 5000),
 		"request=" + strings.Repeat("A", 2000) + "&csrf=" + strings.Repeat("B", 100),
 	} {

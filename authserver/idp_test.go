@@ -10,23 +10,23 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	"github.com/epicme/epicme/internal/idptest"
 )
 
 // idpEnv is an authorization server that trusts a test IdP for one
 // confidential client.
 type idpEnv struct {
-	*authservertest.Env
+	*testserver.Env
 	idp    *idptest.IdP
-	client authservertest.Client
+	client testserver.Client
 }
 
 func newIdPEnv(t *testing.T, scope string) *idpEnv {
 	t.Helper()
 	// The IdP listens on loopback, which the guarded fetcher refuses
 	// unless told this is development.
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = true })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = true })
 	ie := &idpEnv{Env: e, idp: idptest.New(t), client: e.ConfidentialClient()}
 	ie.trust(ie.idp, scope, ie.client.ID)
 	return ie
@@ -46,7 +46,7 @@ func (e *idpEnv) jag(sub string, extra map[string]any) string {
 }
 
 // exchange presents an ID-JAG by the jwt-bearer grant as client c.
-func (e *idpEnv) exchange(c authservertest.Client, assertion string, form url.Values) authservertest.Reply {
+func (e *idpEnv) exchange(c testserver.Client, assertion string, form url.Values) testserver.Reply {
 	e.TB.Helper()
 	if form == nil {
 		form = url.Values{}
@@ -62,7 +62,7 @@ func (e *idpEnv) exchange(c authservertest.Client, assertion string, form url.Va
 // account that shares the email.
 func TestRule_RFC7523_2_1_IDJAGGrantIssuesATokenForTheIdPsUser(t *testing.T) {
 	e := newIdPEnv(t, "")
-	r := e.exchange(e.client, e.jag("employee-7", map[string]any{"email": authservertest.Email, "scope": "entries:read user:read"}), nil)
+	r := e.exchange(e.client, e.jag("employee-7", map[string]any{"email": testserver.Email, "scope": "entries:read user:read"}), nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("jwt-bearer: %d %s", r.Status, r.Body)
 	}
@@ -124,7 +124,7 @@ func TestRule_RFC7523_3_IDJAGClaims(t *testing.T) {
 				}
 				return
 			}
-			authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+			testserver.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 			if d, _ := r.JSON(t)["error_description"].(string); !strings.Contains(d, tc.want) {
 				t.Fatalf("refused for another reason: %q, want it to mention %q", d, tc.want)
 			}
@@ -139,14 +139,14 @@ func TestAttack_IDJAGFromUntrustedIdP(t *testing.T) {
 	e := newIdPEnv(t, "")
 	rogue := idptest.New(t)
 	r := e.exchange(e.client, rogue.IDJAG("emp", e.Issuer, e.client.ID, e.Resource, nil), nil)
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 	if !strings.Contains(r.Body, "not an identity provider this server trusts") {
 		t.Fatalf("refused for another reason: %s", r.Body)
 	}
 	// The rogue signs a grant in the trusted IdP's name, with the same kid.
 	forged := rogue.IDJAG("emp", e.Issuer, e.client.ID, e.Resource, map[string]any{"iss": e.idp.Issuer})
 	r = e.exchange(e.client, forged, nil)
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 	if !strings.Contains(r.Body, "signature") {
 		t.Fatalf("a forged signature refused for another reason: %s", r.Body)
 	}
@@ -160,7 +160,7 @@ func TestAttack_IDJAGForAnotherClient(t *testing.T) {
 	other := e.ConfidentialClient()
 	// other is not listed for the IdP.
 	r := e.exchange(other, e.idp.IDJAG("emp", e.Issuer, other.ID, e.Resource, nil), nil)
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 	if !strings.Contains(r.Body, "may not vouch for this client") {
 		t.Fatalf("refused for another reason: %s", r.Body)
 	}
@@ -169,7 +169,7 @@ func TestAttack_IDJAGForAnotherClient(t *testing.T) {
 	e.trust(e.idp, "", e.client.ID, other.ID)
 	stolen := e.jag("emp", nil)
 	r = e.exchange(other, stolen, nil)
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 	if !strings.Contains(r.Body, "issued for another client") {
 		t.Fatalf("refused for another reason: %s", r.Body)
 	}
@@ -179,7 +179,7 @@ func TestAttack_IDJAGForAnotherClient(t *testing.T) {
 	// A public client may not use the grant at all.
 	pub := e.PublicClient()
 	r = e.exchange(pub, e.idp.IDJAG("emp", e.Issuer, pub.ID, e.Resource, nil), url.Values{"client_id": {pub.ID}})
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "unauthorized_client")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "unauthorized_client")
 }
 
 // TestAttack_IDJAGReplayed: an ID-JAG is redeemed once (RFC 7523 §3 item
@@ -191,7 +191,7 @@ func TestAttack_IDJAGReplayed(t *testing.T) {
 		t.Fatalf("first use: %d %s", r.Status, r.Body)
 	}
 	r := e.exchange(e.client, a, nil)
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 	if !strings.Contains(r.Body, "used already") {
 		t.Fatalf("refused for another reason: %s", r.Body)
 	}
@@ -210,7 +210,7 @@ func TestRule_IDJAGScopeWithinPolicy(t *testing.T) {
 	if r.Status != http.StatusOK || r.JSON(t)["scope"] != "user:read" {
 		t.Fatalf("want user:read (policy ∩ request): %d %s", r.Status, r.Body)
 	}
-	authservertest.WantOAuthError(t, e.exchange(e.client, e.jag("emp", map[string]any{"scope": "tags:write"}), nil), http.StatusBadRequest, "invalid_scope")
+	testserver.WantOAuthError(t, e.exchange(e.client, e.jag("emp", map[string]any{"scope": "tags:write"}), nil), http.StatusBadRequest, "invalid_scope")
 }
 
 // TestRule_IdPRemovedRevokesItsUsersTokens: removing an IdP (epicme idp
@@ -235,14 +235,14 @@ func TestRule_IdPRemovedRevokesItsUsersTokens(t *testing.T) {
 		t.Fatalf("a local user's token stopped too: %v", err)
 	}
 	r = e.exchange(e.client, e.jag("emp", nil), nil)
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 }
 
 // TestTrustIdentityProviderChecksItsInput: the IdP's URLs must be https
 // (http on loopback), and it may vouch only for existing confidential
 // clients of the code flow.
 func TestTrustIdentityProviderChecksItsInput(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	ctx := context.Background()
 	conf := e.ConfidentialClient()
 	pub := e.PublicClient()
@@ -267,7 +267,7 @@ func TestTrustIdentityProviderChecksItsInput(t *testing.T) {
 // a server not in development mode, a loopback IdP's keys are not fetched
 // and its grants wait, with a clear error.
 func TestAttack_IdPKeyFetchGuarded(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	idp := idptest.New(t)
 	c := e.ConfidentialClient()
 	if _, err := authserver.TrustIdentityProvider(context.Background(), e.DB, authserver.NewIdentityProvider{Issuer: idp.Issuer, Clients: []string{c.ID}}, e.Clock.Now()); err != nil {
@@ -275,7 +275,7 @@ func TestAttack_IdPKeyFetchGuarded(t *testing.T) {
 	}
 	form := url.Values{"grant_type": {authserver.GrantJWTBearer}, "assertion": {idp.IDJAG("emp", e.Issuer, c.ID, e.Resource, nil)}}
 	r := e.PostForm(authserver.TokenPath, form, c.ID, c.Secret)
-	authservertest.WantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+	testserver.WantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
 	if !strings.Contains(r.Body, "keys could not be fetched") {
 		t.Fatalf("refused for another reason: %s", r.Body)
 	}

@@ -17,7 +17,7 @@ import (
 	"testing"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 )
 
 // TestRule_StoredSigningKeysStillLoad: a signing key stored at rest by an
@@ -36,7 +36,7 @@ func TestRule_StoredSigningKeysStillLoad(t *testing.T) {
 	enc := base64.RawURLEncoding.EncodeToString
 	pt, _ := priv.PublicKey.Bytes()
 	publicJWK := `{"kty":"EC","crv":"P-256","x":"` + enc(pt[1:33]) + `","y":"` + enc(pt[33:]) + `","use":"sig","alg":"ES256","kid":"` + kid + `"}`
-	e := authservertest.NewEnv(t, func(cfg *authserver.Config) {
+	e := testserver.NewEnv(t, func(cfg *authserver.Config) {
 		der, err := x509.MarshalPKCS8PrivateKey(priv)
 		if err != nil {
 			t.Fatal(err)
@@ -87,7 +87,7 @@ func TestRule_StoredSigningKeysStillLoad(t *testing.T) {
 // key, an unsigned one, and one with swapped claims are refused by the
 // in-process verifier.
 func TestRule_AcceptsOnlyItsOwnES256AccessTokens(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	tok, _ := e.Tokens(e.PublicClient(), "entries:read")["access_token"].(string)
 	parts := strings.Split(tok, ".")
 	hb, _ := base64.RawURLEncoding.DecodeString(parts[0])

@@ -8,13 +8,13 @@ import (
 	"testing"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	"github.com/epicme/epicme/ratelimit"
 )
 
 // registerFrom registers a public client as if from xff (through a trusted
 // proxy).
-func registerFrom(t *testing.T, e *authservertest.Env, xff string) authservertest.Reply {
+func registerFrom(t *testing.T, e *testserver.Env, xff string) testserver.Reply {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.RegistrationPath,
 		strings.NewReader(`{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`))
@@ -22,13 +22,13 @@ func registerFrom(t *testing.T, e *authservertest.Env, xff string) authservertes
 	if xff != "" {
 		req.Header.Set("X-Forwarded-For", xff)
 	}
-	return authservertest.Do(t, nil, req)
+	return testserver.Do(t, nil, req)
 }
 
 // Real clients register on every authorization; from loopback (this
 // machine) registration is not limited, as no other limit is.
 func TestRule_DCRLoopbackExempt(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.Sources = ratelimit.Sources{ExemptLoopback: true} })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.Sources = ratelimit.Sources{ExemptLoopback: true} })
 	for i := range 50 {
 		if r := registerFrom(t, e, ""); r.Status != http.StatusCreated {
 			t.Fatalf("registration %d from loopback: %d %s", i+1, r.Status, r.Body)
@@ -39,7 +39,7 @@ func TestRule_DCRLoopbackExempt(t *testing.T) {
 // A refused registration answers 429 with Retry-After and an RFC 7591
 // §3.2.2 error code, not an authorization-endpoint one.
 func TestRule_DCRRefusalUsesRegistrationErrorCode(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.Registration.PerSource = 1 })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.Registration.PerSource = 1 })
 	registerFrom(t, e, "")
 	r := registerFrom(t, e, "")
 	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "3600" {
@@ -53,7 +53,7 @@ func TestRule_DCRRefusalUsesRegistrationErrorCode(t *testing.T) {
 // The review registered from 25 addresses of one /64 and all succeeded:
 // every address of a /64 is now one source.
 func TestAttack_DCRRotatingIPv6Addresses(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) {
+	e := testserver.NewEnv(t, func(c *authserver.Config) {
 		c.SourceAddress = authserver.ForwardedFor
 		c.Sources = ratelimit.Sources{ExemptLoopback: true}
 	})
@@ -74,7 +74,7 @@ func TestAttack_DCRRotatingIPv6Addresses(t *testing.T) {
 
 // Rotating /64s within one /48 meets the /48's aggregate.
 func TestAttack_DCRRotatingIPv6Networks(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) {
+	e := testserver.NewEnv(t, func(c *authserver.Config) {
 		c.SourceAddress = authserver.ForwardedFor
 		c.Registration.PerSource = 2
 	})
@@ -96,7 +96,7 @@ func TestAttack_DCRRotatingIPv6Networks(t *testing.T) {
 // every later registration got 503. The cap holds per source: a network
 // that has used its share is refused, everyone else still registers.
 func TestAttack_DCRCapFilledByOneNetwork(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) {
+	e := testserver.NewEnv(t, func(c *authserver.Config) {
 		c.SourceAddress = authserver.ForwardedFor
 		c.Registration.PerSource = 1000 // the rate is not what is tested
 		c.Registration.HeldPerSource = 5
@@ -120,14 +120,14 @@ func TestAttack_DCRCapFilledByOneNetwork(t *testing.T) {
 // locked out. Only an authenticated client spends its client's budget.
 func TestAttack_TokenWrongSecretLocksClientOut(t *testing.T) {
 	lim := ratelimit.New(ratelimit.Limit{PerMinute: 30, Burst: 10}, nil)
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
 	c := e.ConfidentialClient()
 	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"nope"}}
 	for range 11 {
-		authservertest.WantOAuthError(t, e.PostForm(authserver.TokenPath, f, c.ID, "wrong"), http.StatusUnauthorized, "invalid_client")
+		testserver.WantOAuthError(t, e.PostForm(authserver.TokenPath, f, c.ID, "wrong"), http.StatusUnauthorized, "invalid_client")
 	}
 	// The real client authenticates and is answered on the grant.
-	authservertest.WantOAuthError(t, e.PostForm(authserver.TokenPath, f, c.ID, c.Secret), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.PostForm(authserver.TokenPath, f, c.ID, c.Secret), http.StatusBadRequest, "invalid_grant")
 	// Its own budget still holds once it has authenticated.
 	for range 9 {
 		e.PostForm(authserver.TokenPath, f, c.ID, c.Secret)
@@ -144,7 +144,7 @@ func TestAttack_TokenWrongSecretLocksClientOut(t *testing.T) {
 // mint tokens without end.
 func TestLimits_NewGrantsGoThroughTheClientBudget(t *testing.T) {
 	lim := ratelimit.New(ratelimit.Limit{PerMinute: 30, Burst: 10}, nil)
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.TokenClientLimiter = lim })
 	c, secret := machineClient(e, "entries:read", "")
 	for i := range 10 {
 		if r := clientCredentials(e, c.ID, secret, nil); r.Status != http.StatusOK {

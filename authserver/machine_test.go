@@ -22,7 +22,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	"github.com/epicme/epicme/internal/dpoptest"
 	"github.com/epicme/epicme/sqlite"
 )
@@ -52,7 +52,7 @@ func newMachineKey(t *testing.T) machineKey {
 
 // assertion signs a client assertion (RFC 7523 §3) with claims over the
 // defaults for client id and issuer; a nil value deletes a claim.
-func (k machineKey) assertion(t *testing.T, e *authservertest.Env, id string, claims map[string]any, alg jose.SignatureAlgorithm, typ string) string {
+func (k machineKey) assertion(t *testing.T, e *testserver.Env, id string, claims map[string]any, alg jose.SignatureAlgorithm, typ string) string {
 	t.Helper()
 	now := e.Clock.Now()
 	c := map[string]any{"iss": id, "sub": id, "aud": e.Issuer, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": randomID()}
@@ -90,7 +90,7 @@ func randomID() string {
 
 // machineClient adds a machine client acting for the env's user, with a
 // secret, or with jwks for private_key_jwt.
-func machineClient(e *authservertest.Env, scope, jwks string) (*authserver.Client, string) {
+func machineClient(e *testserver.Env, scope, jwks string) (*authserver.Client, string) {
 	e.TB.Helper()
 	c, secret, err := authserver.AddClient(context.Background(), e.DB, e.KEK, authserver.NewClient{Name: "Nightly backup", ActsAs: e.User.ID, Scope: scope, JWKS: jwks}, e.Clock.Now())
 	if err != nil {
@@ -100,7 +100,7 @@ func machineClient(e *authservertest.Env, scope, jwks string) (*authserver.Clien
 }
 
 // clientCredentials asks for a token by the client credentials grant.
-func clientCredentials(e *authservertest.Env, id, secret string, form url.Values) authservertest.Reply {
+func clientCredentials(e *testserver.Env, id, secret string, form url.Values) testserver.Reply {
 	e.TB.Helper()
 	if form == nil {
 		form = url.Values{}
@@ -117,7 +117,7 @@ func withAssertion(a string) url.Values {
 // authenticated with its secret gets an access token for the user it acts
 // for, with its scopes, and no refresh token (RFC 6749 §4.4.3).
 func TestRule_RFC6749_4_4_ClientCredentialsActsForItsUser(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c, secret := machineClient(e, "user:read entries:read", "")
 	r := clientCredentials(e, c.ID, secret, nil)
 	if r.Status != http.StatusOK {
@@ -144,18 +144,18 @@ func TestRule_RFC6749_4_4_ClientCredentialsActsForItsUser(t *testing.T) {
 			t.Fatalf("asking for %q: %d %s, want scope %q", asked, r.Status, r.Body, want)
 		}
 	}
-	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, secret, url.Values{"scope": {"entries:write"}}), http.StatusBadRequest, "invalid_scope")
-	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, secret, url.Values{"scope": {"entries:read admin"}}), http.StatusBadRequest, "invalid_scope")
-	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, "wrong-secret", nil), http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, clientCredentials(e, c.ID, secret, url.Values{"scope": {"entries:write"}}), http.StatusBadRequest, "invalid_scope")
+	testserver.WantOAuthError(t, clientCredentials(e, c.ID, secret, url.Values{"scope": {"entries:read admin"}}), http.StatusBadRequest, "invalid_scope")
+	testserver.WantOAuthError(t, clientCredentials(e, c.ID, "wrong-secret", nil), http.StatusUnauthorized, "invalid_client")
 }
 
 // TestRule_RFC6749_4_4_OnlyMachineClients: a client that is not a machine
 // client (here a confidential client of the code flow) may not use the
 // client credentials grant: it acts for nobody.
 func TestRule_RFC6749_4_4_OnlyMachineClients(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.ConfidentialClient()
-	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, c.Secret, nil), http.StatusBadRequest, "unauthorized_client")
+	testserver.WantOAuthError(t, clientCredentials(e, c.ID, c.Secret, nil), http.StatusBadRequest, "unauthorized_client")
 	// The metadata says which algorithms may sign a client assertion
 	// (RFC 8414 §2); grant_types_supported and
 	// token_endpoint_auth_methods_supported are checked with the rest of
@@ -170,7 +170,7 @@ func TestRule_RFC6749_4_4_OnlyMachineClients(t *testing.T) {
 // authenticates with an assertion signed by one of them, and not with a
 // secret.
 func TestRule_RFC7523_2_2_PrivateKeyJWT(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	k := newMachineKey(t)
 	c, secret := machineClient(e, "entries:read", k.jwks)
 	if secret != "" {
@@ -191,16 +191,16 @@ func TestRule_RFC7523_2_2_PrivateKeyJWT(t *testing.T) {
 	}
 	form = withAssertion(k.assertion(t, e, c.ID, nil, jose.ES256, ""))
 	form.Set("client_id", "someone-else")
-	authservertest.WantOAuthError(t, clientCredentials(e, "", "", form), http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, clientCredentials(e, "", "", form), http.StatusUnauthorized, "invalid_client")
 	// No secret authenticates it, even an empty one.
-	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, "", nil), http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, clientCredentials(e, c.ID, "", nil), http.StatusUnauthorized, "invalid_client")
 }
 
 // TestRule_RFC7523_3_AssertionClaims: each rule of RFC 7523 §3 (and RFC
 // 8725) refuses an assertion that breaks it, with invalid_client, while
 // the same assertion without the fault passes (the first case).
 func TestRule_RFC7523_3_AssertionClaims(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	k := newMachineKey(t)
 	c, _ := machineClient(e, "entries:read", k.jwks)
 	other := newMachineKey(t)
@@ -247,7 +247,7 @@ func TestRule_RFC7523_3_AssertionClaims(t *testing.T) {
 				}
 				return
 			}
-			authservertest.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+			testserver.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
 			if d, _ := r.JSON(t)["error_description"].(string); !strings.Contains(d, tc.want) {
 				t.Fatalf("refused for another reason: %q, want it to mention %q", d, tc.want)
 			}
@@ -257,7 +257,7 @@ func TestRule_RFC7523_3_AssertionClaims(t *testing.T) {
 	b64 := base64.RawURLEncoding.EncodeToString
 	unsigned := b64([]byte(`{"alg":"none","kid":"k1"}`)) + "." + b64([]byte(`{"iss":"`+c.ID+`","sub":"`+c.ID+`","aud":"`+e.Issuer+`","exp":`+jsonNumber(now.Add(time.Minute).Unix())+`,"jti":"x"}`)) + "."
 	r := clientCredentials(e, "", "", withAssertion(unsigned))
-	authservertest.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
 	if !strings.Contains(r.Body, "alg none") {
 		t.Fatalf("an unsigned assertion refused for another reason: %s", r.Body)
 	}
@@ -269,7 +269,7 @@ func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }
 // from a log) is refused the second time, on this instance and on another
 // that shares the database (RFC 7523 §3 item 7).
 func TestAttack_ClientAssertionReplayed(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	k := newMachineKey(t)
 	c, _ := machineClient(e, "entries:read", k.jwks)
 	a := k.assertion(t, e, c.ID, nil, jose.ES256, "JWT")
@@ -277,7 +277,7 @@ func TestAttack_ClientAssertionReplayed(t *testing.T) {
 		t.Fatalf("first use: %d %s", r.Status, r.Body)
 	}
 	r := clientCredentials(e, "", "", withAssertion(a))
-	authservertest.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
 	if !strings.Contains(r.Body, "used already") {
 		t.Fatalf("the refusal should say why: %s", r.Body)
 	}
@@ -303,7 +303,7 @@ func TestAttack_ClientAssertionReplayed(t *testing.T) {
 // machine client on the connected-apps page (its consent withdrawn), its
 // secret gets no more tokens, and the tokens it had stop working.
 func TestAttack_MachineClientAfterTheUserWithdrewIt(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c, secret := machineClient(e, "entries:read", "")
 	r := clientCredentials(e, c.ID, secret, nil)
 	if r.Status != http.StatusOK {
@@ -312,11 +312,11 @@ func TestAttack_MachineClientAfterTheUserWithdrewIt(t *testing.T) {
 	tok := r.JSON(t)["access_token"].(string)
 	b := e.Agent()
 	page := b.Get(e.Issuer + authserver.AppsPath)
-	page = b.SignIn(page.Body, authservertest.Email, authservertest.Password)
+	page = b.SignIn(page.Body, testserver.Email, testserver.Password)
 	if !strings.Contains(page.Body, "Nightly backup") {
 		t.Fatalf("the machine client is not among the connected apps:\n%s", page.Body)
 	}
-	csrf := authservertest.CSRFField.FindStringSubmatch(page.Body)
+	csrf := testserver.CSRFField.FindStringSubmatch(page.Body)
 	if csrf == nil {
 		t.Fatalf("no CSRF field on the page:\n%s", page.Body)
 	}
@@ -327,7 +327,7 @@ func TestAttack_MachineClientAfterTheUserWithdrewIt(t *testing.T) {
 	if err := e.Verify(tok); err == nil {
 		t.Fatal("the machine client's token still works after the user revoked it")
 	}
-	authservertest.WantOAuthError(t, clientCredentials(e, c.ID, secret, nil), http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, clientCredentials(e, c.ID, secret, nil), http.StatusUnauthorized, "invalid_client")
 	if _, err := e.DB.ClientByID(context.Background(), c.ID); epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		t.Fatalf("a revoked machine client should be deleted: %v", err)
 	}
@@ -338,7 +338,7 @@ func TestAttack_MachineClientAfterTheUserWithdrewIt(t *testing.T) {
 // with unknown ones, with redirect URIs, or with a JWKS holding no usable
 // public key.
 func TestMachineClientNeedsScopesAndNoRedirects(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	ctx := context.Background()
 	for name, in := range map[string]authserver.NewClient{
 		"no scope":      {Name: "x", ActsAs: e.User.ID},
@@ -360,10 +360,10 @@ var (
 
 // createAutomation signs in on the account page and submits its automation
 // form with name, scopes and password.
-func createAutomation(e *authservertest.Env, b *authservertest.Agent, name, password string, scopes ...string) authservertest.Reply {
+func createAutomation(e *testserver.Env, b *testserver.Agent, name, password string, scopes ...string) testserver.Reply {
 	e.TB.Helper()
-	page := b.SignIn(b.Get(e.Issuer+authserver.AccountPath).Body, authservertest.Email, authservertest.Password)
-	csrf := authservertest.CSRFField.FindStringSubmatch(page.Body)
+	page := b.SignIn(b.Get(e.Issuer+authserver.AccountPath).Body, testserver.Email, testserver.Password)
+	csrf := testserver.CSRFField.FindStringSubmatch(page.Body)
 	if csrf == nil || !strings.Contains(page.Body, authserver.AccountMachinePath) {
 		e.TB.Fatalf("the account page has no automation form:\n%s", page.Body)
 	}
@@ -378,9 +378,9 @@ func createAutomation(e *authservertest.Env, b *authservertest.Agent, name, pass
 // for that user with the scopes ticked, and the automation is listed under
 // connected apps as such.
 func TestMachineClientFromTheAccountPage(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	b := e.Agent()
-	r := createAutomation(e, b, "Nightly backup", authservertest.Password, "entries:read", "tags:read")
+	r := createAutomation(e, b, "Nightly backup", testserver.Password, "entries:read", "tags:read")
 	id, secret := createdClientID.FindStringSubmatch(r.Body), createdSecret.FindStringSubmatch(r.Body)
 	if r.Status != http.StatusOK || id == nil || secret == nil {
 		t.Fatalf("create: %d, no id or secret shown:\n%s", r.Status, r.Body)
@@ -407,7 +407,7 @@ func TestMachineClientFromTheAccountPage(t *testing.T) {
 // would outlive the session and survive sign-out: the form needs the
 // password.
 func TestAttack_StolenSessionCannotMintAMachineClient(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	r := createAutomation(e, e.Agent(), "Exfiltrator", "not the password", "entries:read")
 	if r.Status != http.StatusUnauthorized || createdClientID.MatchString(r.Body) {
 		t.Fatalf("without the password: %d\n%s", r.Status, r.Body)
@@ -421,11 +421,11 @@ func TestAttack_StolenSessionCannotMintAMachineClient(t *testing.T) {
 // TestLimits_MachineClientsPerUser: a user holds at most 10 automations;
 // the account page refuses the 11th and says how to make room.
 func TestLimits_MachineClientsPerUser(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	for range 10 {
 		machineClient(e, "entries:read", "")
 	}
-	r := createAutomation(e, e.Agent(), "One too many", authservertest.Password, "entries:read")
+	r := createAutomation(e, e.Agent(), "One too many", testserver.Password, "entries:read")
 	if r.Status != http.StatusConflict || !strings.Contains(r.Body, "Revoke one") || createdClientID.MatchString(r.Body) {
 		t.Fatalf("the 11th automation: %d\n%s", r.Status, r.Body)
 	}
@@ -443,7 +443,7 @@ func TestRule_RFC7523_2_2_KeysFromJWKSURI(t *testing.T) {
 	}))
 	defer keys.Close()
 	for _, dev := range []bool{true, false} {
-		e := authservertest.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = dev })
+		e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = dev })
 		c, _, err := authserver.AddClient(context.Background(), e.DB, e.KEK, authserver.NewClient{Name: "Backup", ActsAs: e.User.ID, Scope: "entries:read", JWKSURI: keys.URL + "/jwks.json"}, e.Clock.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -453,7 +453,7 @@ func TestRule_RFC7523_2_2_KeysFromJWKSURI(t *testing.T) {
 			t.Fatalf("keys from jwks_uri: %d %s", r.Status, r.Body)
 		}
 		if !dev {
-			authservertest.WantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+			testserver.WantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
 		}
 	}
 }
@@ -479,10 +479,10 @@ func (s revokedMidIssue) CreateGrant(ctx context.Context, g *authserver.Grant, a
 // that token: the token endpoint checks the consent again once the grant is
 // stored, revokes the grant, and hands out nothing.
 func TestAttack_MachineClientRevokedWhileItsTokenIsIssued(t *testing.T) {
-	var e *authservertest.Env
-	e = authservertest.NewEnv(t, func(c *authserver.Config) {
+	var e *testserver.Env
+	e = testserver.NewEnv(t, func(c *authserver.Config) {
 		db := c.Store.(*sqlite.DB)
-		u, err := db.LocalUserByEmail(context.Background(), authservertest.Email)
+		u, err := db.LocalUserByEmail(context.Background(), testserver.Email)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -490,7 +490,7 @@ func TestAttack_MachineClientRevokedWhileItsTokenIsIssued(t *testing.T) {
 	})
 	c, secret := machineClient(e, "entries:read", "")
 	r := clientCredentials(e, c.ID, secret, nil)
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
 	if !strings.Contains(r.Body, "withdrawn") {
 		t.Fatalf("refused for another reason: %s", r.Body)
 	}
@@ -503,7 +503,7 @@ func TestAttack_MachineClientRevokedWhileItsTokenIsIssued(t *testing.T) {
 // TestMachineClientStoresOnlyPublicKeys: a JWKS pasted with a private key
 // next to the public one is stored with the public key alone.
 func TestMachineClientStoresOnlyPublicKeys(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	k := newMachineKey(t)
 	private, err := json.Marshal(jose.JSONWebKey{Key: k.priv, KeyID: "oops", Algorithm: "ES256", Use: "sig"})
 	if err != nil {
@@ -534,7 +534,7 @@ func TestMachineClientStoresOnlyPublicKeys(t *testing.T) {
 // the same request, with the same assertion and a proof carrying the nonce,
 // then succeeds: the refused proof did not spend the assertion's jti.
 func TestRule_RFC9449_8_NonceRetryKeepsTheAssertion(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.DPoPNonces = true })
 	k := newMachineKey(t)
 	c, _ := machineClient(e, "entries:read", k.jwks)
 	dk := dpoptest.NewKey(t)
@@ -542,7 +542,7 @@ func TestRule_RFC9449_8_NonceRetryKeepsTheAssertion(t *testing.T) {
 	form.Set("grant_type", "client_credentials")
 	tokenURL := e.Issuer + authserver.TokenPath
 	r := tokenRequest(t, e, form, proof(t, e, dk, "POST", tokenURL, ""))
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "use_dpop_nonce")
 	claims := map[string]any{"jti": randomID(), "htm": "POST", "htu": tokenURL, "iat": e.Clock.Now().Unix(), "nonce": r.Header.Get("DPoP-Nonce")}
 	r = tokenRequest(t, e, form, dk.Proof(t, claims, nil))
 	if r.Status != http.StatusOK || r.JSON(t)["token_type"] != "DPoP" {

@@ -14,29 +14,29 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	"github.com/epicme/epicme/password"
 )
 
 // signedIn returns a browser signed in as the test user, and the CSRF token
 // of its forms.
-func signedIn(e *authservertest.Env) (*authservertest.Agent, string) {
+func signedIn(e *testserver.Env) (*testserver.Agent, string) {
 	e.TB.Helper()
 	b := e.Agent()
 	page := b.Get(e.Issuer + authserver.AccountPath)
-	r := b.SignIn(page.Body, authservertest.Email, authservertest.Password)
+	r := b.SignIn(page.Body, testserver.Email, testserver.Password)
 	if r.Status != http.StatusOK || !strings.Contains(r.Body, "Your account") {
 		e.TB.Fatalf("sign-in to the account page: %d\n%s", r.Status, r.Body)
 	}
-	return b, html.UnescapeString(authservertest.CSRFField.FindStringSubmatch(r.Body)[1])
+	return b, html.UnescapeString(testserver.CSRFField.FindStringSubmatch(r.Body)[1])
 }
 
 func TestRule_AccountFormsRequireCSRFToken(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
 	b, csrf := signedIn(e)
 	forms := map[string]url.Values{
-		authserver.AccountDeletePath:   {"confirm_email": {authservertest.Email}, "password": {authservertest.Password}},
-		authserver.AccountPasswordPath: {"current": {authservertest.Password}, "new": {"a new long password"}, "confirm": {"a new long password"}},
+		authserver.AccountDeletePath:   {"confirm_email": {testserver.Email}, "password": {testserver.Password}},
+		authserver.AccountPasswordPath: {"current": {testserver.Password}, "new": {"a new long password"}, "confirm": {"a new long password"}},
 		authserver.AccountExportPath:   {"format": {"json"}},
 		authserver.AppsRevokePath:      {"client_id": {"x"}},
 		authserver.SignOutPath:         {},
@@ -65,7 +65,7 @@ func TestRule_AccountFormsRequireCSRFToken(t *testing.T) {
 		t.Fatalf("a forged sign-up created an account: %v", err)
 	}
 	fresh := e.Agent()
-	if r := fresh.SignIn(fresh.Get(e.Issuer+authserver.AccountPath).Body, authservertest.Email, authservertest.Password); r.Status != http.StatusOK {
+	if r := fresh.SignIn(fresh.Get(e.Issuer+authserver.AccountPath).Body, testserver.Email, testserver.Password); r.Status != http.StatusOK {
 		t.Fatalf("the password must not have changed: %d", r.Status)
 	}
 }
@@ -73,9 +73,9 @@ func TestRule_AccountFormsRequireCSRFToken(t *testing.T) {
 var inlineStyleOrScript = regexp.MustCompile(`(?i)<script|<style|\sstyle=|\son[a-z]+=`)
 
 func TestRule_EveryPageHasStrictHeadersAndCannotBeFramed(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b, _ := signedIn(e)
 	pages := map[string]string{
 		"consent":      e.AuthzURL(c, ch, nil),
@@ -125,18 +125,18 @@ func TestRule_EveryPageHasStrictHeadersAndCannotBeFramed(t *testing.T) {
 }
 
 func TestRule_ConsentForOneClientCannotApproveAnother(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	a, bc := e.PublicClient(), e.ConfidentialClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
-	pageA := b.SignIn(b.Get(e.AuthzURL(a, ch, nil)).Body, authservertest.Email, authservertest.Password).Body
+	pageA := b.SignIn(b.Get(e.AuthzURL(a, ch, nil)).Body, testserver.Email, testserver.Password).Body
 	pageB := b.Get(e.AuthzURL(bc, ch, nil)).Body
 	if !strings.Contains(pageB, `name="decision"`) {
 		t.Fatalf("client B's consent page: %s", pageB)
 	}
 	// A's answer (CSRF token and consent token) carried over to B's request.
-	f := authservertest.FormFields(t, pageA)
-	f.Set("request", authservertest.FormFields(t, pageB).Get("request"))
+	f := testserver.FormFields(t, pageA)
+	f.Set("request", testserver.FormFields(t, pageB).Get("request"))
 	f.Set("decision", "allow")
 	f["scope"] = []string{epicme.ScopeEntriesRead}
 	if r := b.Post(authserver.ConsentPath, f); r.Status != http.StatusForbidden || r.Header.Get("Location") != "" {
@@ -146,20 +146,20 @@ func TestRule_ConsentForOneClientCannotApproveAnother(t *testing.T) {
 		t.Fatalf("B got a consent: %v", err)
 	}
 	// Another user's session cannot use A's form either.
-	hash, _ := password.HashWith("mallory's password", authservertest.PasswordParams)
+	hash, _ := password.HashWith("mallory's password", testserver.PasswordParams)
 	if _, err := e.DB.CreateUser(context.Background(), epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "mallory@example.com", PasswordHash: hash}); err != nil {
 		t.Fatal(err)
 	}
 	m := e.Agent()
 	m.SignIn(m.Get(e.AuthzURL(a, ch, nil)).Body, "mallory@example.com", "mallory's password")
-	g := authservertest.FormFields(t, pageA)
+	g := testserver.FormFields(t, pageA)
 	g.Set("decision", "allow")
-	g.Set("csrf", authservertest.FormFields(t, m.Get(e.AuthzURL(a, ch, nil)).Body).Get("csrf"))
+	g.Set("csrf", testserver.FormFields(t, m.Get(e.AuthzURL(a, ch, nil)).Body).Get("csrf"))
 	if r := m.Post(authserver.ConsentPath, g); r.Status != http.StatusForbidden {
 		t.Fatalf("alice's consent form posted in mallory's session: %d", r.Status)
 	}
 	// B's own form still works.
-	if q := authservertest.Location(t, b.Consent(pageB), bc.Redirect); q.Get("code") == "" {
+	if q := testserver.Location(t, b.Consent(pageB), bc.Redirect); q.Get("code") == "" {
 		t.Fatalf("B's own consent: %v", q)
 	}
 }
@@ -197,15 +197,15 @@ var alertText = regexp.MustCompile(`role="alert">([^<]*)<`)
 
 func TestRule_SignInDoesNotRevealWhichEmailsExist(t *testing.T) {
 	v := &countingVerifier{}
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify })
 	ctx := context.Background()
-	hash, _ := password.HashWith(authservertest.Password, authservertest.PasswordParams)
+	hash, _ := password.HashWith(testserver.Password, testserver.PasswordParams)
 	dis, _ := e.DB.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "disabled@example.com", PasswordHash: hash})
 	if err := e.DB.SetUserDisabled(ctx, dis.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	page := b.Get(e.AuthzURL(c, ch, nil)).Body
 	type answer struct {
@@ -224,9 +224,9 @@ func TestRule_SignInDoesNotRevealWhichEmailsExist(t *testing.T) {
 		}
 		return answer{r.Status, m[1]}
 	}
-	wrong := try(authservertest.Email, "not the password")
+	wrong := try(testserver.Email, "not the password")
 	for _, email := range []string{"nobody@example.com", "disabled@example.com"} {
-		if got := try(email, authservertest.Password); got != wrong {
+		if got := try(email, testserver.Password); got != wrong {
 			t.Errorf("sign-in as %s answered %+v; a wrong password answers %+v", email, got, wrong)
 		}
 	}
@@ -243,9 +243,9 @@ func TestRule_SignInDoesNotRevealWhichEmailsExist(t *testing.T) {
 }
 
 func TestRule_SignInBacksOffAlikeForKnownAndUnknownEmails(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	page := b.Get(e.AuthzURL(c, ch, nil)).Body
 	statuses := func(email string) []int {
@@ -255,28 +255,28 @@ func TestRule_SignInBacksOffAlikeForKnownAndUnknownEmails(t *testing.T) {
 		}
 		return out
 	}
-	known, unknown := statuses(authservertest.Email), statuses("nobody@example.com")
+	known, unknown := statuses(testserver.Email), statuses("nobody@example.com")
 	want := []int{401, 401, 401, 429, 429}
 	for i := range want {
 		if known[i] != want[i] || unknown[i] != want[i] {
 			t.Fatalf("statuses: known %v, unknown %v, want both %v", known, unknown, want)
 		}
 	}
-	r := b.SignIn(page, authservertest.Email, authservertest.Password)
+	r := b.SignIn(page, testserver.Email, testserver.Password)
 	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || !strings.Contains(r.Body, "Wait") {
 		t.Fatalf("the right password during the backoff: %d", r.Status)
 	}
 	e.Clock.Advance(3 * time.Second)
-	if r := b.SignIn(page, authservertest.Email, authservertest.Password); r.Status != http.StatusOK {
+	if r := b.SignIn(page, testserver.Email, testserver.Password); r.Status != http.StatusOK {
 		t.Fatalf("after the backoff: %d", r.Status)
 	}
 }
 
 func TestRule_ConcurrentPasswordChecksAreCapped(t *testing.T) {
 	v := &countingVerifier{delay: 30 * time.Millisecond}
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify; c.MaxPasswordChecks = 2 })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.VerifyPassword = v.verify; c.MaxPasswordChecks = 2 })
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -294,10 +294,10 @@ func TestRule_ConcurrentPasswordChecksAreCapped(t *testing.T) {
 }
 
 func TestRule_PasswordChangeEndsOtherSessions(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	b1, csrf := signedIn(e)
 	b2, _ := signedIn(e)
-	r := b1.Post(authserver.AccountPasswordPath, url.Values{"csrf": {csrf}, "current": {authservertest.Password}, "new": {"a brand new password"}, "confirm": {"a brand new password"}})
+	r := b1.Post(authserver.AccountPasswordPath, url.Values{"csrf": {csrf}, "current": {testserver.Password}, "new": {"a brand new password"}, "confirm": {"a brand new password"}})
 	if r.Status != http.StatusOK || !strings.Contains(r.Body, "Your password is changed") {
 		t.Fatalf("change password: %d\n%s", r.Status, r.Body)
 	}
@@ -322,23 +322,23 @@ func TestRule_PasswordChangeEndsOtherSessions(t *testing.T) {
 }
 
 func TestRule_SignUpOffUnlessAllowed(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	if r := e.Agent().Get(e.Issuer + authserver.SignUpPath); r.Status != http.StatusNotFound {
 		t.Fatalf("sign-up without AllowSignUp: %d", r.Status)
 	}
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	if r := e.Agent().Get(e.AuthzURL(c, ch, nil)); strings.Contains(r.Body, authserver.SignUpPath) {
 		t.Fatal("the sign-in page links to a sign-up that is off")
 	}
 }
 
 func TestRule_AccountDeletionNeedsEmailAndPassword(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	b, csrf := signedIn(e)
 	for _, f := range []url.Values{
-		{"confirm_email": {"someone@example.com"}, "password": {authservertest.Password}},
-		{"confirm_email": {authservertest.Email}, "password": {"wrong"}},
+		{"confirm_email": {"someone@example.com"}, "password": {testserver.Password}},
+		{"confirm_email": {testserver.Email}, "password": {"wrong"}},
 	} {
 		f.Set("csrf", csrf)
 		if r := b.Post(authserver.AccountDeletePath, f); r.Status == http.StatusOK {
@@ -351,7 +351,7 @@ func TestRule_AccountDeletionNeedsEmailAndPassword(t *testing.T) {
 }
 
 func TestRule_ConnectedAppsShowWhenAGrantWasLastUsed(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	tok := e.Tokens(c)["access_token"].(string)
 	b, _ := signedIn(e)
@@ -369,19 +369,19 @@ func TestRule_ConnectedAppsShowWhenAGrantWasLastUsed(t *testing.T) {
 }
 
 func TestRule_NotYouSignsOutAndAsksAgainForTheSameRequest(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
-	consent := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, authservertest.Email, authservertest.Password).Body
-	f := authservertest.FormFields(t, consent)
+	consent := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, testserver.Email, testserver.Password).Body
+	f := testserver.FormFields(t, consent)
 	f.Del("consent")
 	r := b.Post(authserver.SignOutPath, f)
 	if r.Status != http.StatusOK || !strings.Contains(r.Body, "You are signed out") || !strings.Contains(r.Body, "Test App") || !strings.Contains(r.Body, `name="password"`) {
 		t.Fatalf("Not you? Sign out: %d\n%s", r.Status, r.Body)
 	}
 	// The same request goes on after signing in again.
-	if r := b.SignIn(r.Body, authservertest.Email, authservertest.Password); !strings.Contains(r.Body, `name="decision"`) {
+	if r := b.SignIn(r.Body, testserver.Email, testserver.Password); !strings.Contains(r.Body, `name="decision"`) {
 		t.Fatalf("signing in again should show the consent: %d", r.Status)
 	}
 }

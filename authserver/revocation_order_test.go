@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 )
 
 // jwtClaims decodes the payload of a compact JWT without checking it.
@@ -37,7 +37,7 @@ func jwtClaims(t *testing.T, tok string) (jti string, exp time.Time) {
 // order of their timestamps. The one with the earlier stamp, committed after
 // the in-process verifier already synced past it, must still be refused.
 func TestRule_RevocationCommittedOutOfOrderStillRefused(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	ctx := context.Background()
 	c := e.PublicClient()
 	first := e.Tokens(c, "entries:read")["access_token"].(string)

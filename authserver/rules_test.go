@@ -19,13 +19,13 @@ import (
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 )
 
 // Each test is named after a rule of the authorization server.
 
 func TestRule_MetadataAtWellKnownWithExactIssuer(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	r := e.Get("/.well-known/oauth-authorization-server")
 	if r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("metadata: %d, CORS %q", r.Status, r.Header.Get("Access-Control-Allow-Origin"))
@@ -61,7 +61,7 @@ func TestRule_MetadataAtWellKnownWithExactIssuer(t *testing.T) {
 }
 
 func TestRule_AccessTokenIsAudienceBoundJWT(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	tok := e.Tokens(c)
 	at := tok["access_token"].(string)
@@ -110,7 +110,7 @@ func TestRule_AccessTokenIsAudienceBoundJWT(t *testing.T) {
 }
 
 func TestRule_SigningKeysPersistEncryptedAcrossRestart(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	at := e.Tokens(c)["access_token"].(string)
 	// A new server on the same database and key-encryption key accepts the
@@ -132,7 +132,7 @@ func TestRule_SigningKeysPersistEncryptedAcrossRestart(t *testing.T) {
 }
 
 func TestRule_KeyRotationPublishesBeforeUseAndKeepsOldKey(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.KeyRotation = 10 * time.Hour })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.KeyRotation = 10 * time.Hour })
 	c := e.PublicClient()
 	kidOf := func(at string) string {
 		hb, _ := base64.RawURLEncoding.DecodeString(strings.Split(at, ".")[0])
@@ -184,7 +184,7 @@ func TestRule_KeyRotationPublishesBeforeUseAndKeepsOldKey(t *testing.T) {
 }
 
 func TestRule_DCRRegistersPublicAndConfidentialClients(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	r := e.Register(map[string]any{"client_name": "Editor", "redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "none"})
 	if r.Status != http.StatusCreated {
 		t.Fatalf("public registration: %d %s", r.Status, r.Body)
@@ -214,7 +214,7 @@ func TestRule_DCRRegistersPublicAndConfidentialClients(t *testing.T) {
 }
 
 func TestRule_DCRInvalidMetadataRefused(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	for _, tc := range []struct {
 		meta map[string]any
 		code string
@@ -229,12 +229,12 @@ func TestRule_DCRInvalidMetadataRefused(t *testing.T) {
 		{map[string]any{"redirect_uris": []string{"https://a.example/cb"}, "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"},
 		{map[string]any{"redirect_uris": []string{"https://a.example/cb"}, "scope": "admin"}, "invalid_client_metadata"},
 	} {
-		authservertest.WantOAuthError(t, e.Register(tc.meta), http.StatusBadRequest, tc.code)
+		testserver.WantOAuthError(t, e.Register(tc.meta), http.StatusBadRequest, tc.code)
 	}
 }
 
 func TestRule_DCRRateLimited(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.Registration.PerSource = 3 })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.Registration.PerSource = 3 })
 	meta := map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "none"}
 	for i := 0; i < 3; i++ {
 		if r := e.Register(meta); r.Status != http.StatusCreated {
@@ -252,7 +252,7 @@ func TestRule_DCRRateLimited(t *testing.T) {
 }
 
 func TestRule_DCRTotalCapAndUnusedClientsExpire(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.Registration.MaxClients = 2 })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.Registration.MaxClients = 2 })
 	used := e.PublicClient()
 	e.Tokens(used) // completes a flow: kept
 	e.PublicClient()
@@ -270,9 +270,9 @@ func TestRule_DCRTotalCapAndUnusedClientsExpire(t *testing.T) {
 }
 
 func TestRule_PKCEPlainRefused(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	for name, extra := range map[string]url.Values{
 		"plain":             {"code_challenge_method": {"plain"}, "code_challenge": {strings.Repeat("a", 43)}},
@@ -280,7 +280,7 @@ func TestRule_PKCEPlainRefused(t *testing.T) {
 		"challenge missing": {"code_challenge": nil},
 		"bad challenge":     {"code_challenge": {"short"}},
 	} {
-		q := authservertest.Location(t, b.Get(e.AuthzURL(c, ch, extra)), c.Redirect)
+		q := testserver.Location(t, b.Get(e.AuthzURL(c, ch, extra)), c.Redirect)
 		if q.Get("error") != "invalid_request" || q.Get("state") != "st-123" || q.Get("iss") != e.Issuer || q.Get("code") != "" {
 			t.Errorf("%s: redirect %v, want invalid_request with state and iss", name, q)
 		}
@@ -288,14 +288,14 @@ func TestRule_PKCEPlainRefused(t *testing.T) {
 }
 
 func TestRule_TokenRequestWithoutVerifierRefused(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := e.Agent().Authorize(c, ch, nil)
-	authservertest.WantOAuthError(t, e.Exchange(c, code, "", url.Values{"code_verifier": nil}), http.StatusBadRequest, "invalid_request")
-	authservertest.WantOAuthError(t, e.Exchange(c, code, strings.Repeat("x", 42), nil), http.StatusBadRequest, "invalid_request")
-	authservertest.WantOAuthError(t, e.Exchange(c, code, strings.Repeat("x", 49)+" ", nil), http.StatusBadRequest, "invalid_request")
-	authservertest.WantOAuthError(t, e.Exchange(c, code, strings.Repeat("x", 50), nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Exchange(c, code, "", url.Values{"code_verifier": nil}), http.StatusBadRequest, "invalid_request")
+	testserver.WantOAuthError(t, e.Exchange(c, code, strings.Repeat("x", 42), nil), http.StatusBadRequest, "invalid_request")
+	testserver.WantOAuthError(t, e.Exchange(c, code, strings.Repeat("x", 49)+" ", nil), http.StatusBadRequest, "invalid_request")
+	testserver.WantOAuthError(t, e.Exchange(c, code, strings.Repeat("x", 50), nil), http.StatusBadRequest, "invalid_grant")
 	// A wrong verifier does not burn the code.
 	if r := e.Exchange(c, code, v, nil); r.Status != http.StatusOK {
 		t.Fatalf("the right verifier: %d %s", r.Status, r.Body)
@@ -303,9 +303,9 @@ func TestRule_TokenRequestWithoutVerifierRefused(t *testing.T) {
 }
 
 func TestRule_RedirectMismatchShownNotRedirected(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	for name, extra := range map[string]url.Values{
 		"other host":     {"redirect_uri": {"https://evil.example/callback"}},
@@ -323,9 +323,9 @@ func TestRule_RedirectMismatchShownNotRedirected(t *testing.T) {
 }
 
 func TestRule_LoopbackRedirectAnyPort(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient() // registered http://127.0.0.1:9999/callback
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	other := c
 	other.Redirect = "http://127.0.0.1:51234/callback"
 	code := e.Agent().Authorize(other, ch, nil)
@@ -335,35 +335,35 @@ func TestRule_LoopbackRedirectAnyPort(t *testing.T) {
 	// Only the port may differ, and only for loopback.
 	r := e.Register(map[string]any{"redirect_uris": []string{"https://app.example:8443/cb"}, "token_endpoint_auth_method": "none"})
 	id := r.JSON(t)["client_id"].(string)
-	r = e.Agent().Get(e.AuthzURL(authservertest.Client{ID: id, Redirect: "https://app.example:9443/cb"}, ch, nil))
+	r = e.Agent().Get(e.AuthzURL(testserver.Client{ID: id, Redirect: "https://app.example:9443/cb"}, ch, nil))
 	if r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" {
 		t.Fatalf("a non-loopback redirect with another port must be refused on a page, got %d", r.Status)
 	}
 }
 
 func TestRule_ForeignResourceRefused(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	b := e.Agent()
-	q := authservertest.Location(t, b.Get(e.AuthzURL(c, ch, url.Values{"resource": {"https://other.example/mcp"}})), c.Redirect)
+	q := testserver.Location(t, b.Get(e.AuthzURL(c, ch, url.Values{"resource": {"https://other.example/mcp"}})), c.Redirect)
 	if q.Get("error") != "invalid_target" || q.Get("state") != "st-123" || q.Get("iss") != e.Issuer {
 		t.Fatalf("foreign resource at authorize: %v", q)
 	}
 	// Spelling differences RFC 8707 ignores are accepted.
 	code := b.Authorize(c, ch, url.Values{"resource": {strings.ToUpper(e.Issuer[:4]) + e.Issuer[4:] + "/mcp/"}})
-	authservertest.WantOAuthError(t, e.Exchange(c, code, v, url.Values{"resource": {"https://other.example/mcp"}}), http.StatusBadRequest, "invalid_target")
+	testserver.WantOAuthError(t, e.Exchange(c, code, v, url.Values{"resource": {"https://other.example/mcp"}}), http.StatusBadRequest, "invalid_target")
 	r := e.Exchange(c, code, v, nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("token: %d %s", r.Status, r.Body)
 	}
-	authservertest.WantOAuthError(t, e.Refresh(c, r.JSON(t)["refresh_token"].(string), url.Values{"resource": {"https://other.example/mcp"}}), http.StatusBadRequest, "invalid_target")
+	testserver.WantOAuthError(t, e.Refresh(c, r.JSON(t)["refresh_token"].(string), url.Values{"resource": {"https://other.example/mcp"}}), http.StatusBadRequest, "invalid_target")
 }
 
 func TestRule_ResourceDefaultsToThisServer(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := e.Agent().Authorize(c, ch, url.Values{"resource": nil})
 	r := e.Exchange(c, code, v, url.Values{"resource": nil})
 	if r.Status != http.StatusOK {
@@ -375,9 +375,9 @@ func TestRule_ResourceDefaultsToThisServer(t *testing.T) {
 }
 
 func TestRule_OtherAuthorizeErrorsRedirectWithStateAndIss(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	for extra, code := range map[*url.Values]string{
 		{"response_type": {"token"}}: "unsupported_response_type",
@@ -385,7 +385,7 @@ func TestRule_OtherAuthorizeErrorsRedirectWithStateAndIss(t *testing.T) {
 		{"scope": {"admin"}}:         "invalid_scope",
 		{"state": {"a", "b"}}:        "invalid_request",
 	} {
-		q := authservertest.Location(t, b.Get(e.AuthzURL(c, ch, *extra)), c.Redirect)
+		q := testserver.Location(t, b.Get(e.AuthzURL(c, ch, *extra)), c.Redirect)
 		if q.Get("error") != code || q.Get("iss") != e.Issuer {
 			t.Errorf("%v: got %v, want error %s with iss", *extra, q, code)
 		}
@@ -393,70 +393,70 @@ func TestRule_OtherAuthorizeErrorsRedirectWithStateAndIss(t *testing.T) {
 }
 
 func TestRule_SignInChecksStoredPasswordHash(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	page := b.Get(e.AuthzURL(c, ch, nil))
 	if page.Status != http.StatusOK || !strings.Contains(page.Body, "Test App") {
 		t.Fatalf("sign-in page: %d", page.Status)
 	}
-	for _, bad := range [][2]string{{authservertest.Email, "wrong password"}, {"nobody@example.com", authservertest.Password}} {
+	for _, bad := range [][2]string{{testserver.Email, "wrong password"}, {"nobody@example.com", testserver.Password}} {
 		r := b.SignIn(page.Body, bad[0], bad[1])
 		if r.Status != http.StatusUnauthorized || strings.Contains(r.Body, `name="decision"`) {
 			t.Fatalf("sign-in with %v: %d", bad, r.Status)
 		}
 	}
-	r := b.SignIn(page.Body, strings.ToUpper(authservertest.Email), authservertest.Password)
+	r := b.SignIn(page.Body, strings.ToUpper(testserver.Email), testserver.Password)
 	if r.Status != http.StatusOK || !strings.Contains(r.Body, `name="decision"`) {
 		t.Fatalf("a right password should lead to consent: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestRule_SignInAttemptsLimited(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	page := b.Get(e.AuthzURL(c, ch, nil)).Body
-	var r authservertest.Reply
+	var r testserver.Reply
 	for i := 0; i < 11; i++ {
-		r = b.SignIn(page, authservertest.Email, "guess")
+		r = b.SignIn(page, testserver.Email, "guess")
 	}
 	if r.Status != http.StatusTooManyRequests {
 		t.Fatalf("the 11th wrong password: %d", r.Status)
 	}
-	if r = b.SignIn(page, authservertest.Email, authservertest.Password); r.Status != http.StatusTooManyRequests {
+	if r = b.SignIn(page, testserver.Email, testserver.Password); r.Status != http.StatusTooManyRequests {
 		t.Fatalf("even the right password waits out the limit: %d", r.Status)
 	}
 	e.Clock.Advance(16 * time.Minute)
-	if r = b.SignIn(page, authservertest.Email, authservertest.Password); r.Status != http.StatusOK {
+	if r = b.SignIn(page, testserver.Email, testserver.Password); r.Status != http.StatusOK {
 		t.Fatalf("after the window: %d", r.Status)
 	}
 }
 
 func TestRule_FormsRequireCSRFToken(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
 	page := b.Get(e.AuthzURL(c, ch, nil)).Body
-	f := authservertest.FormFields(t, page)
+	f := testserver.FormFields(t, page)
 	f.Set("csrf", "forged")
-	f.Set("email", authservertest.Email)
-	f.Set("password", authservertest.Password)
+	f.Set("email", testserver.Email)
+	f.Set("password", testserver.Password)
 	if r := b.Post(authserver.SignInPath, f); r.Status != http.StatusForbidden {
 		t.Fatalf("sign-in with a forged CSRF token: %d", r.Status)
 	}
 	// Another browser (no CSRF cookie) replaying a real token is refused too.
-	f = authservertest.FormFields(t, page)
-	f.Set("email", authservertest.Email)
-	f.Set("password", authservertest.Password)
+	f = testserver.FormFields(t, page)
+	f.Set("email", testserver.Email)
+	f.Set("password", testserver.Password)
 	if r := e.Agent().Post(authserver.SignInPath, f); r.Status != http.StatusForbidden {
 		t.Fatalf("a CSRF token without its cookie: %d", r.Status)
 	}
-	consent := b.SignIn(page, authservertest.Email, authservertest.Password).Body
-	f = authservertest.FormFields(t, consent)
+	consent := b.SignIn(page, testserver.Email, testserver.Password).Body
+	f = testserver.FormFields(t, consent)
 	f.Set("csrf", "")
 	f.Set("decision", "allow")
 	if r := b.Post(authserver.ConsentPath, f); r.Status != http.StatusForbidden {
@@ -465,9 +465,9 @@ func TestRule_FormsRequireCSRFToken(t *testing.T) {
 }
 
 func TestRule_PagesCannotBeFramed(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	r := e.Agent().Get(e.AuthzURL(c, ch, nil))
 	if r.Header.Get("X-Frame-Options") != "DENY" || !strings.Contains(r.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
 		r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Referrer-Policy") != "no-referrer" {
@@ -481,11 +481,11 @@ func TestRule_PagesCannotBeFramed(t *testing.T) {
 }
 
 func TestRule_ConsentNamesClientRedirectHostAndScopes(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
-	page := b.SignIn(b.Get(e.AuthzURL(c, ch, url.Values{"scope": {"entries:read tags:read"}})).Body, authservertest.Email, authservertest.Password).Body
+	page := b.SignIn(b.Get(e.AuthzURL(c, ch, url.Values{"scope": {"entries:read tags:read"}})).Body, testserver.Email, testserver.Password).Body
 	for _, want := range []string{"Test App", "127.0.0.1:9999", `value="entries:read"`, `value="tags:read"`, epicme.ScopeDescriptions[epicme.ScopeEntriesRead], "not verified"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("consent page lacks %q", want)
@@ -497,9 +497,9 @@ func TestRule_ConsentNamesClientRedirectHostAndScopes(t *testing.T) {
 }
 
 func TestRule_ConsentGrantsFewerAndIsRemembered(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	b := e.Agent()
 	code := b.Authorize(c, ch, url.Values{"scope": {"entries:read entries:write"}}, "entries:read")
 	r := e.Exchange(c, code, v, nil).JSON(t)
@@ -511,9 +511,9 @@ func TestRule_ConsentGrantsFewerAndIsRemembered(t *testing.T) {
 		t.Fatalf("recorded consent %+v, %v", cons, err)
 	}
 	// Asking again for what was granted skips the consent page.
-	v, ch = authservertest.PKCE()
+	v, ch = testserver.PKCE()
 	res := b.Get(e.AuthzURL(c, ch, url.Values{"scope": {"entries:read"}}))
-	q := authservertest.Location(t, res, c.Redirect)
+	q := testserver.Location(t, res, c.Redirect)
 	if q.Get("code") == "" {
 		t.Fatalf("remembered consent should redirect with a code: %v", q)
 	}
@@ -522,46 +522,46 @@ func TestRule_ConsentGrantsFewerAndIsRemembered(t *testing.T) {
 	if res.Status != http.StatusOK || !strings.Contains(res.Body, `name="decision"`) {
 		t.Fatalf("asking for more scope must show consent: %d", res.Status)
 	}
-	f := authservertest.FormFields(t, res.Body)
+	f := testserver.FormFields(t, res.Body)
 	f.Set("decision", "deny")
-	q = authservertest.Location(t, b.Post(authserver.ConsentPath, f), c.Redirect)
+	q = testserver.Location(t, b.Post(authserver.ConsentPath, f), c.Redirect)
 	if q.Get("error") != "access_denied" || q.Get("state") != "st-123" || q.Get("iss") != e.Issuer {
 		t.Fatalf("deny: %v", q)
 	}
 }
 
 func TestRule_CodeSingleUse(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := e.Agent().Authorize(c, ch, nil)
 	if r := e.Exchange(c, code, v, nil); r.Status != http.StatusOK {
 		t.Fatal(r.Body)
 	}
-	authservertest.WantOAuthError(t, e.Exchange(c, code, v, nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Exchange(c, code, v, nil), http.StatusBadRequest, "invalid_grant")
 }
 
 func TestRule_CodeReplayRevokesTokens(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := e.Agent().Authorize(c, ch, nil)
 	tok := e.Exchange(c, code, v, nil).JSON(t)
 	at, rt := tok["access_token"].(string), tok["refresh_token"].(string)
 	if err := e.Verify(at); err != nil {
 		t.Fatal(err)
 	}
-	authservertest.WantOAuthError(t, e.Exchange(c, code, v, nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Exchange(c, code, v, nil), http.StatusBadRequest, "invalid_grant")
 	if err := e.Verify(at); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Fatalf("the access token from a replayed code must be revoked at once, got %v", err)
 	}
-	authservertest.WantOAuthError(t, e.Refresh(c, rt, nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c, rt, nil), http.StatusBadRequest, "invalid_grant")
 }
 
 func TestRule_CodeRedeemedOnceUnderConcurrency(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := e.Agent().Authorize(c, ch, nil)
 	const n = 8
 	var wg sync.WaitGroup
@@ -586,33 +586,33 @@ func TestRule_CodeRedeemedOnceUnderConcurrency(t *testing.T) {
 }
 
 func TestRule_CodeExpiresWithinTenMinutes(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.CodeTTL = time.Hour })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.CodeTTL = time.Hour })
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := e.Agent().Authorize(c, ch, nil)
 	e.Clock.Advance(10*time.Minute + time.Second)
-	authservertest.WantOAuthError(t, e.Exchange(c, code, v, nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Exchange(c, code, v, nil), http.StatusBadRequest, "invalid_grant")
 }
 
 func TestRule_CodeBoundToClientAndRedirect(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	other := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := e.Agent().Authorize(c, ch, nil)
 	stolen := other
 	stolen.Redirect = c.Redirect
-	authservertest.WantOAuthError(t, e.Exchange(stolen, code, v, nil), http.StatusBadRequest, "invalid_grant")
-	authservertest.WantOAuthError(t, e.Exchange(c, code, v, url.Values{"redirect_uri": {"http://127.0.0.1:9999/other"}}), http.StatusBadRequest, "invalid_grant")
-	authservertest.WantOAuthError(t, e.Exchange(c, code, v, url.Values{"redirect_uri": nil}), http.StatusBadRequest, "invalid_grant")
-	authservertest.WantOAuthError(t, e.Exchange(c, code, v, url.Values{"scope": {"tags:write admin"}}), http.StatusBadRequest, "invalid_scope")
+	testserver.WantOAuthError(t, e.Exchange(stolen, code, v, nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Exchange(c, code, v, url.Values{"redirect_uri": {"http://127.0.0.1:9999/other"}}), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Exchange(c, code, v, url.Values{"redirect_uri": nil}), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Exchange(c, code, v, url.Values{"scope": {"tags:write admin"}}), http.StatusBadRequest, "invalid_scope")
 	if r := e.Exchange(c, code, v, nil); r.Status != http.StatusOK {
 		t.Fatalf("the bound request: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestRule_RefreshRotates(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	tok := e.Tokens(c)
 	r := e.Refresh(c, tok["refresh_token"].(string), nil)
@@ -629,16 +629,16 @@ func TestRule_RefreshRotates(t *testing.T) {
 }
 
 func TestRule_RefreshReuseRevokesFamily(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	tok := e.Tokens(c)
 	old := tok["refresh_token"].(string)
 	next := e.Refresh(c, old, nil).JSON(t)
 	e.Clock.Advance(3 * time.Second) // past the grace for concurrent refreshes
-	authservertest.WantOAuthError(t, e.Refresh(c, old, nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c, old, nil), http.StatusBadRequest, "invalid_grant")
 	// The whole family is gone: the newest refresh token and every access
 	// token issued from the family.
-	authservertest.WantOAuthError(t, e.Refresh(c, next["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c, next["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
 	for _, at := range []string{tok["access_token"].(string), next["access_token"].(string)} {
 		if err := e.Verify(at); !errors.Is(err, auth.ErrInvalidToken) {
 			t.Fatalf("an access token of a revoked family still verifies: %v", err)
@@ -647,7 +647,7 @@ func TestRule_RefreshReuseRevokesFamily(t *testing.T) {
 }
 
 func TestRule_RefreshGraceForConcurrentRefresh(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	old := e.Tokens(c)["refresh_token"].(string)
 	a := e.Refresh(c, old, nil)
@@ -661,11 +661,11 @@ func TestRule_RefreshGraceForConcurrentRefresh(t *testing.T) {
 }
 
 func TestRule_RefreshCannotWidenScope(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	tok := e.Tokens(c, "entries:read", "tags:read")
 	rt := tok["refresh_token"].(string)
-	authservertest.WantOAuthError(t, e.Refresh(c, rt, url.Values{"scope": {"entries:read entries:write"}}), http.StatusBadRequest, "invalid_scope")
+	testserver.WantOAuthError(t, e.Refresh(c, rt, url.Values{"scope": {"entries:read entries:write"}}), http.StatusBadRequest, "invalid_scope")
 	narrow := e.Refresh(c, rt, url.Values{"scope": {"tags:read"}}).JSON(t)
 	if narrow["scope"] != "tags:read" {
 		t.Fatalf("narrowed scope %v", narrow["scope"])
@@ -682,7 +682,7 @@ func TestRule_RefreshCannotWidenScope(t *testing.T) {
 }
 
 func TestRule_RefreshExpiresAfterInactivity(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	rt := e.Tokens(c)["refresh_token"].(string)
 	e.Clock.Advance(29 * 24 * time.Hour)
@@ -690,11 +690,11 @@ func TestRule_RefreshExpiresAfterInactivity(t *testing.T) {
 	e.Clock.Advance(29 * 24 * time.Hour) // active use keeps it alive
 	next = e.Refresh(c, next, nil).JSON(t)["refresh_token"].(string)
 	e.Clock.Advance(31 * 24 * time.Hour)
-	authservertest.WantOAuthError(t, e.Refresh(c, next, nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c, next, nil), http.StatusBadRequest, "invalid_grant")
 }
 
 func TestRule_ClientAuthenticationMethods(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.ConfidentialClient()
 	// client_secret_basic
 	tok := e.Tokens(c)
@@ -707,30 +707,30 @@ func TestRule_ClientAuthenticationMethods(t *testing.T) {
 	rt := r.JSON(t)["refresh_token"].(string)
 	// A wrong secret over Basic: 401 with a Basic challenge.
 	bad := e.PostForm(authserver.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, c.ID, "wrong")
-	authservertest.WantOAuthError(t, bad, http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, bad, http.StatusUnauthorized, "invalid_client")
 	if !strings.HasPrefix(bad.Header.Get("WWW-Authenticate"), "Basic") {
 		t.Fatalf("invalid_client after Basic needs a Basic challenge: %v", bad.Header)
 	}
 	// A confidential client cannot act as public.
 	r = e.PostForm(authserver.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {c.ID}}, "", "")
-	authservertest.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
 	if r.Header.Get("WWW-Authenticate") != "" {
 		t.Fatal("no Basic challenge when Basic was not tried")
 	}
 	// Two methods at once.
 	r = e.PostForm(authserver.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_secret": {c.Secret}}, c.ID, c.Secret)
-	authservertest.WantOAuthError(t, r, http.StatusBadRequest, "invalid_request")
+	testserver.WantOAuthError(t, r, http.StatusBadRequest, "invalid_request")
 	// A public client presenting a secret.
 	p := e.PublicClient()
 	r = e.PostForm(authserver.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, p.ID, "secret")
-	authservertest.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
 	// Unknown client.
 	r = e.PostForm(authserver.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {"nobody"}}, "", "")
-	authservertest.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
 }
 
 func TestRule_TokenEndpointErrors(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	for _, tc := range []struct {
 		form   url.Values
@@ -745,7 +745,7 @@ func TestRule_TokenEndpointErrors(t *testing.T) {
 		{url.Values{"grant_type": {"refresh_token", "refresh_token"}, "client_id": {c.ID}}, 400, "invalid_request"},
 	} {
 		r := e.PostForm(authserver.TokenPath, tc.form, "", "")
-		authservertest.WantOAuthError(t, r, tc.status, tc.code)
+		testserver.WantOAuthError(t, r, tc.status, tc.code)
 		if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("error response headers %v", r.Header)
 		}
@@ -756,17 +756,17 @@ func TestRule_TokenEndpointErrors(t *testing.T) {
 	// JSON bodies are not the token endpoint's format.
 	req, _ := http.NewRequest(http.MethodPost, e.Issuer+authserver.TokenPath, strings.NewReader(`{"grant_type":"refresh_token"}`))
 	req.Header.Set("Content-Type", "application/json")
-	authservertest.WantOAuthError(t, authservertest.Do(t, nil, req), 400, "invalid_request")
+	testserver.WantOAuthError(t, testserver.Do(t, nil, req), 400, "invalid_request")
 }
 
 func TestRule_CORSOnBrowserFacingEndpoints(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	for _, p := range []string{authserver.TokenPath, authserver.RegistrationPath, authserver.RevocationPath, authserver.MetadataPath, authserver.JWKSPath} {
 		req, _ := http.NewRequest(http.MethodOptions, e.Issuer+p, nil)
 		req.Header.Set("Origin", "https://app.example")
 		req.Header.Set("Access-Control-Request-Method", "POST")
 		req.Header.Set("Access-Control-Request-Headers", "content-type")
-		r := authservertest.Do(t, nil, req)
+		r := testserver.Do(t, nil, req)
 		if r.Status != http.StatusNoContent || r.Header.Get("Access-Control-Allow-Origin") != "*" ||
 			!strings.Contains(r.Header.Get("Access-Control-Allow-Headers"), "Content-Type") {
 			t.Errorf("%s preflight: %d %v", p, r.Status, r.Header)
@@ -775,9 +775,9 @@ func TestRule_CORSOnBrowserFacingEndpoints(t *testing.T) {
 }
 
 func TestRule_TokensAndCodesStoredHashed(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.ConfidentialClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	code := e.Agent().Authorize(c, ch, nil)
 	tok := e.Exchange(c, code, v, nil).JSON(t)
 	secrets := []string{code, tok["refresh_token"].(string), tok["access_token"].(string), c.Secret}
@@ -795,7 +795,7 @@ func TestRule_TokensAndCodesStoredHashed(t *testing.T) {
 }
 
 func TestRule_IntrospectionRefusedToNonResourceClient(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.ConfidentialClient()
 	at := e.Tokens(c)["access_token"].(string)
 	r := e.PostForm(authserver.IntrospectionPath, url.Values{"token": {at}}, c.ID, c.Secret)
@@ -803,23 +803,23 @@ func TestRule_IntrospectionRefusedToNonResourceClient(t *testing.T) {
 		t.Fatalf("introspection by a non-resource client: %d %s", r.Status, r.Body)
 	}
 	// Unauthenticated, or a public client: 401.
-	authservertest.WantOAuthError(t, e.PostForm(authserver.IntrospectionPath, url.Values{"token": {at}}, "", ""), http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, e.PostForm(authserver.IntrospectionPath, url.Values{"token": {at}}, "", ""), http.StatusUnauthorized, "invalid_client")
 	p := e.PublicClient()
-	authservertest.WantOAuthError(t, e.PostForm(authserver.IntrospectionPath, url.Values{"token": {at}, "client_id": {p.ID}}, "", ""), http.StatusUnauthorized, "invalid_client")
-	authservertest.WantOAuthError(t, e.PostForm(authserver.IntrospectionPath, url.Values{"token": {at}}, c.ID, "wrong"), http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, e.PostForm(authserver.IntrospectionPath, url.Values{"token": {at}, "client_id": {p.ID}}, "", ""), http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, e.PostForm(authserver.IntrospectionPath, url.Values{"token": {at}}, c.ID, "wrong"), http.StatusUnauthorized, "invalid_client")
 }
 
-func resourceServerClient(e *authservertest.Env, resource string) authservertest.Client {
+func resourceServerClient(e *testserver.Env, resource string) testserver.Client {
 	e.TB.Helper()
 	rs, secret, err := authserver.AddClient(context.Background(), e.DB, e.KEK, authserver.NewClient{Name: "MCP", ResourceServer: true, Resource: resource}, e.Clock.Now())
 	if err != nil {
 		e.TB.Fatal(err)
 	}
-	return authservertest.Client{ID: rs.ID, Secret: secret}
+	return testserver.Client{ID: rs.ID, Secret: secret}
 }
 
 func TestRule_IntrospectionOnlyAboutTokensForTheResourceServer(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	tok := e.Tokens(c)
 	at := tok["access_token"].(string)
@@ -837,7 +837,7 @@ func TestRule_IntrospectionOnlyAboutTokensForTheResourceServer(t *testing.T) {
 	if _, err := v.Verify(context.Background(), at); err != nil {
 		t.Fatalf("auth.IntrospectionVerifier: %v", err)
 	}
-	inactive := func(token string, who authservertest.Client) {
+	inactive := func(token string, who testserver.Client) {
 		t.Helper()
 		r := e.PostForm(authserver.IntrospectionPath, url.Values{"token": {token}}, who.ID, who.Secret)
 		if r.Status != http.StatusOK || strings.TrimSpace(r.Body) != `{"active":false}` {
@@ -852,11 +852,11 @@ func TestRule_IntrospectionOnlyAboutTokensForTheResourceServer(t *testing.T) {
 }
 
 func TestRule_RevocationAnswersAndRevokes(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.ConfidentialClient()
 	tok := e.Tokens(c)
 	at, rt := tok["access_token"].(string), tok["refresh_token"].(string)
-	revoke := func(token, hint, id, secret string) authservertest.Reply {
+	revoke := func(token, hint, id, secret string) testserver.Reply {
 		f := url.Values{"token": {token}}
 		if hint != "" {
 			f.Set("token_type_hint", hint)
@@ -866,8 +866,8 @@ func TestRule_RevocationAnswersAndRevokes(t *testing.T) {
 	if r := revoke("unknown-token", "", c.ID, c.Secret); r.Status != http.StatusOK {
 		t.Fatalf("unknown token: %d", r.Status)
 	}
-	authservertest.WantOAuthError(t, revoke(at, "", c.ID, "wrong"), http.StatusUnauthorized, "invalid_client")
-	authservertest.WantOAuthError(t, revoke(at, "id_token", c.ID, c.Secret), http.StatusBadRequest, "unsupported_token_type")
+	testserver.WantOAuthError(t, revoke(at, "", c.ID, "wrong"), http.StatusUnauthorized, "invalid_client")
+	testserver.WantOAuthError(t, revoke(at, "id_token", c.ID, c.Secret), http.StatusBadRequest, "unsupported_token_type")
 	// Another client's revocation of our token changes nothing.
 	other := e.ConfidentialClient()
 	if r := revoke(rt, "", other.ID, other.Secret); r.Status != http.StatusOK {
@@ -891,11 +891,11 @@ func TestRule_RevocationAnswersAndRevokes(t *testing.T) {
 	if err := e.Verify(next["access_token"].(string)); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Fatalf("an access token of a revoked refresh token still verifies: %v", err)
 	}
-	authservertest.WantOAuthError(t, e.Refresh(c, next["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c, next["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
 }
 
 func TestRule_InProcessVerifierChecksAudienceExpiryAndRevocation(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
 	at := e.Tokens(c)["access_token"].(string)
 	info, err := e.Server.Verifier().Verify(context.Background(), at)
@@ -934,16 +934,16 @@ func TestRule_InProcessVerifierChecksAudienceExpiryAndRevocation(t *testing.T) {
 }
 
 func TestRule_UserSeesAndRevokesConnectedApps(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	b := e.Agent()
 	tok := e.Exchange(c, b.Authorize(c, ch, nil), v, nil).JSON(t)
 	page := b.Get(e.Issuer + authserver.AppsPath)
 	if page.Status != http.StatusOK || !strings.Contains(page.Body, "Test App") || !strings.Contains(page.Body, c.ID) {
 		t.Fatalf("connected apps page: %d\n%s", page.Status, page.Body)
 	}
-	f := url.Values{"csrf": {html.UnescapeString(authservertest.CSRFField.FindStringSubmatch(page.Body)[1])}, "client_id": {c.ID}}
+	f := url.Values{"csrf": {html.UnescapeString(testserver.CSRFField.FindStringSubmatch(page.Body)[1])}, "client_id": {c.ID}}
 	r := b.Post(authserver.AppsRevokePath, f)
 	if r.Status != http.StatusOK || !strings.Contains(r.Body, "revoked") || strings.Contains(r.Body, c.ID) {
 		t.Fatalf("after revoking: %d\n%s", r.Status, r.Body)
@@ -951,7 +951,7 @@ func TestRule_UserSeesAndRevokesConnectedApps(t *testing.T) {
 	if err := e.Verify(tok["access_token"].(string)); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Fatalf("the revoked app's access token still verifies: %v", err)
 	}
-	authservertest.WantOAuthError(t, e.Refresh(c, tok["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c, tok["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
 	// The next authorization asks for consent again.
 	if r := b.Get(e.AuthzURL(c, ch, nil)); !strings.Contains(r.Body, `name="decision"`) {
 		t.Fatalf("consent was not withdrawn: %d", r.Status)
@@ -963,29 +963,29 @@ func TestRule_UserSeesAndRevokesConnectedApps(t *testing.T) {
 }
 
 func TestRule_ConnectedAppsPageNeedsSignIn(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	b := e.Agent()
 	page := b.Get(e.Issuer + authserver.AppsPath)
 	if page.Status != http.StatusOK || !strings.Contains(page.Body, `name="password"`) {
 		t.Fatalf("apps page without a session: %d", page.Status)
 	}
-	r := b.SignIn(page.Body, authservertest.Email, authservertest.Password) // follows the 303 back
-	if r.Status != http.StatusOK || !strings.Contains(r.Body, "No application") || !strings.Contains(r.Body, authservertest.Email) {
+	r := b.SignIn(page.Body, testserver.Email, testserver.Password) // follows the 303 back
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, "No application") || !strings.Contains(r.Body, testserver.Email) {
 		t.Fatalf("after sign-in: %d\n%s", r.Status, r.Body)
 	}
 }
 
 func TestRule_PromptNoneAndLogin(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	b := e.Agent()
-	q := authservertest.Location(t, b.Get(e.AuthzURL(c, ch, url.Values{"prompt": {"none"}})), c.Redirect)
+	q := testserver.Location(t, b.Get(e.AuthzURL(c, ch, url.Values{"prompt": {"none"}})), c.Redirect)
 	if q.Get("error") != "login_required" || q.Get("iss") != e.Issuer {
 		t.Fatalf("prompt=none without a session: %v", q)
 	}
 	b.Authorize(c, ch, nil) // signs in and consents
-	if q := authservertest.Location(t, b.Get(e.AuthzURL(c, ch, url.Values{"prompt": {"none"}})), c.Redirect); q.Get("code") == "" {
+	if q := testserver.Location(t, b.Get(e.AuthzURL(c, ch, url.Values{"prompt": {"none"}})), c.Redirect); q.Get("code") == "" {
 		t.Fatalf("prompt=none with a session and consent: %v", q)
 	}
 	if r := b.Get(e.AuthzURL(c, ch, url.Values{"prompt": {"login"}})); r.Status != http.StatusOK || !strings.Contains(r.Body, `name="password"`) {
@@ -997,7 +997,7 @@ func TestRule_PromptNoneAndLogin(t *testing.T) {
 }
 
 func TestRule_HostPrefixedSecureCookiesOverHTTPS(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	var handler http.Handler
 	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	defer ts.Close()
@@ -1009,7 +1009,7 @@ func TestRule_HostPrefixedSecureCookiesOverHTTPS(t *testing.T) {
 	}
 	handler = srv.Handler()
 	c := e.PublicClient() // the same database: the client is known to both
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}, "code_challenge": {ch}, "code_challenge_method": {"S256"}}
 	resp, err := ts.Client().Get(ts.URL + authserver.AuthorizePath + "?" + q.Encode())
 	if err != nil {
@@ -1028,7 +1028,7 @@ func TestRule_HostPrefixedSecureCookiesOverHTTPS(t *testing.T) {
 }
 
 func TestRule_PlainHTTPOnlyForLoopbackDevelopment(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	for _, issuer := range []string{"http://journal.example.com", "http://192.0.2.10:8080", "https://journal.example.com/path", "ftp://journal.example.com"} {
 		cfg := e.Config
 		cfg.Issuer = issuer
@@ -1046,7 +1046,7 @@ func TestRule_PlainHTTPOnlyForLoopbackDevelopment(t *testing.T) {
 }
 
 func TestRule_DCRRateLimitedPerSourceBehindProxy(t *testing.T) {
-	e := authservertest.NewEnv(t, func(c *authserver.Config) {
+	e := testserver.NewEnv(t, func(c *authserver.Config) {
 		c.Registration.PerSource = 2
 		c.SourceAddress = authserver.ForwardedFor
 	})
@@ -1055,7 +1055,7 @@ func TestRule_DCRRateLimitedPerSourceBehindProxy(t *testing.T) {
 			strings.NewReader(`{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Forwarded-For", xff)
-		return authservertest.Do(t, nil, req).Status
+		return testserver.Do(t, nil, req).Status
 	}
 	// Only the address the proxy appended counts; what the client put
 	// before it does not.

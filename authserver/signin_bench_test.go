@@ -8,7 +8,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	"github.com/epicme/epicme/password"
 )
 
@@ -18,8 +18,8 @@ import (
 // time of the answer does not tell which emails exist. Compare the two
 // ns/op figures.
 func BenchmarkSignInUnknownEmailVersusWrongPassword(b *testing.B) {
-	e := authservertest.NewEnv(b, func(c *authserver.Config) { c.PasswordParams = password.DefaultParams })
-	hash, err := password.Hash(authservertest.Password)
+	e := testserver.NewEnv(b, func(c *authserver.Config) { c.PasswordParams = password.DefaultParams })
+	hash, err := password.Hash(testserver.Password)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func BenchmarkSignInUnknownEmailVersusWrongPassword(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	br := e.Agent()
 	page := br.Get(e.AuthzURL(c, ch, nil)).Body
 	for _, bc := range []struct{ name, email string }{{"wrong-password", "real@example.com"}, {"unknown-email", "nobody@example.com"}} {

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 )
 
 // copyOf returns a new browser holding a copy of b's cookies: what an
 // attacker who stole them holds.
-func copyOf(b *authservertest.Agent) *authservertest.Agent {
+func copyOf(b *testserver.Agent) *testserver.Agent {
 	issuer, _ := url.Parse(b.Env.Issuer)
 	jar, _ := cookiejar.New(nil)
 	jar.SetCookies(issuer, b.Client.Jar.Cookies(issuer))
@@ -23,15 +23,15 @@ func copyOf(b *authservertest.Agent) *authservertest.Agent {
 	return c
 }
 
-func signedInTo(b *authservertest.Agent) bool {
+func signedInTo(b *testserver.Agent) bool {
 	r := b.Get(b.Env.Issuer + authserver.AppsPath)
-	return strings.Contains(r.Body, authservertest.Email) && !strings.Contains(r.Body, `name="password"`)
+	return strings.Contains(r.Body, testserver.Email) && !strings.Contains(r.Body, `name="password"`)
 }
 
 // Signing out ends the session on the server: a copy of the session
 // cookie taken before stops working too.
 func TestAttack_CopiedSessionCookieAfterSignOut(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	b, csrf := signedIn(e)
 	stolen := copyOf(b)
 	if !signedInTo(stolen) {
@@ -48,9 +48,9 @@ func TestAttack_CopiedSessionCookieAfterSignOut(t *testing.T) {
 // Disabling an account and resetting its password from outside the pages
 // (the operator's commands) end its sessions on the server.
 func TestRule_SessionsEndOnDisableAndPasswordReset(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	ctx := context.Background()
-	u, err := e.DB.LocalUserByEmail(ctx, authservertest.Email)
+	u, err := e.DB.LocalUserByEmail(ctx, testserver.Email)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestRule_SessionsEndOnDisableAndPasswordReset(t *testing.T) {
 
 // A session lasts SessionTTL, however it is used.
 func TestRule_SessionLifetimeIsBounded(t *testing.T) {
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	b, _ := signedIn(e)
 	e.Clock.Advance(12*time.Hour - time.Minute)
 	if !signedInTo(b) {

@@ -77,6 +77,9 @@ func inputs(ps ...input) js {
 	var required []string
 	for _, p := range ps {
 		name, schema, req := p.spec()
+		if _, dup := props[name]; dup {
+			panic("mcpserver: two params named " + name)
+		}
 		props[name] = schema
 		if req {
 			required = append(required, name)
@@ -263,7 +266,8 @@ func timeParam(name, desc string) param[time.Time] {
 }
 
 // The paging arguments of a list: limit (0 when left out: the store's
-// default) and cursor ("" for the first page).
+// default) and cursor ("" for the first page, as when null; the only
+// argument of its kind, so it has no constructor of its own).
 var (
 	limitArg  = intParam("limit", fmt.Sprintf("Page size (default %d)", epicme.DefaultPageSize), 1, epicme.MaxPageSize)
 	cursorArg = param[string]{"cursor", false, textSchema("nextCursor of the previous page", 0, 0, false), func(v any, _ bool) (string, error) {

@@ -498,10 +498,13 @@ func (tx *Tx) RefreshToken(hash string) (*authserver.RefreshToken, *authserver.G
 	// Locked the grant; now the token, which a revocation may have
 	// deleted meanwhile.
 	rt, err := scanRefresh(tx.queryRow(`SELECT `+refreshColumns+` FROM oauth_refresh_tokens WHERE hash = $1 FOR UPDATE`, hash))
-	if errors.Is(err, pgx.ErrNoRows) || g == nil {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, err
+	}
+	if rt == nil || g == nil {
 		return nil, nil, nil
 	}
-	return rt, g, err
+	return rt, g, nil
 }
 
 // RotatedSince counts a grant's tokens rotated since at

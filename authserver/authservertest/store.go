@@ -1,9 +1,7 @@
-// Package authservertest helps test the authorization server. It holds
-// the contract every implementation of authserver.Store must pass (the
-// SQLite and PostgreSQL stores run it, and any other database must before
-// the authorization server may use it), and Env: a whole authorization
-// server on loopback, with a user, clients and a browser-like agent, which
-// package authserver's tests and the browser tests (package inbrowser) share.
+// Package authservertest is the contract every implementation of
+// authserver.Store must pass: the SQLite and PostgreSQL stores run it, and
+// any other database must run it before the authorization server may use
+// it.
 package authservertest
 
 import (

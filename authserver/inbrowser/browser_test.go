@@ -15,7 +15,7 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
-	"github.com/epicme/epicme/authserver/authservertest"
+	"github.com/epicme/epicme/authserver/internal/testserver"
 	chromium "github.com/epicme/epicme/browser"
 	"github.com/epicme/epicme/password"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
@@ -24,14 +24,14 @@ import (
 )
 
 // mcpStatus posts an MCP initialize with the token and returns the status.
-func mcpStatus(e *authservertest.Env, t *testing.T, token string) int {
+func mcpStatus(e *testserver.Env, t *testing.T, token string) int {
 	t.Helper()
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"browser-test","version":"1"}}}`
 	req, _ := http.NewRequest(http.MethodPost, e.Resource, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	return authservertest.Do(t, nil, req).Status
+	return testserver.Do(t, nil, req).Status
 }
 
 func newPage(t *testing.T, b *chromium.Browser) *chromium.Page {
@@ -60,16 +60,16 @@ func pageText(t *testing.T, p *chromium.Page) string {
 
 func TestBrowser_SignInConsentNarrowedRevokedInConnectedApps(t *testing.T) {
 	b := chromium.Require(t)
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	e.MountMCP(t)
 	c := e.PublicClient()
-	v, ch := authservertest.PKCE()
+	v, ch := testserver.PKCE()
 	authz := e.AuthzURL(c, ch, url.Values{"scope": {"user:read entries:read entries:write"}})
 	p := newPage(t, b)
 
 	// A wrong password is refused on the page, with the same words as an
 	// unknown email.
-	_, err := p.Authorize(chromium.Authorization{URL: authz, Email: authservertest.Email, Password: "not the password", Name: "wrong-password"})
+	_, err := p.Authorize(chromium.Authorization{URL: authz, Email: testserver.Email, Password: "not the password", Name: "wrong-password"})
 	var pe *chromium.PageError
 	if !errors.As(err, &pe) || pe.Page != "sign-in" || pe.Message != "The email or password is wrong." {
 		t.Fatalf("a wrong password: %v", err)
@@ -77,7 +77,7 @@ func TestBrowser_SignInConsentNarrowedRevokedInConnectedApps(t *testing.T) {
 
 	// The right one leads to consent; entries:write is unticked.
 	redirect, err := p.Authorize(chromium.Authorization{
-		URL: authz, Email: authservertest.Email, Password: authservertest.Password,
+		URL: authz, Email: testserver.Email, Password: testserver.Password,
 		Scopes: []string{epicme.ScopeUserRead, epicme.ScopeEntriesRead},
 	})
 	must(t, err)
@@ -129,15 +129,15 @@ func TestBrowser_SignInConsentNarrowedRevokedInConnectedApps(t *testing.T) {
 	if s := mcpStatus(e, t, access); s != http.StatusUnauthorized {
 		t.Fatalf("/mcp with the revoked token: %d, want 401", s)
 	}
-	authservertest.WantOAuthError(t, e.Refresh(c, m["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
+	testserver.WantOAuthError(t, e.Refresh(c, m["refresh_token"].(string), nil), http.StatusBadRequest, "invalid_grant")
 }
 
 func TestBrowser_ExportHoldsOnlyTheUsersEntriesAndDeletionRemovesThem(t *testing.T) {
 	b := chromium.Require(t)
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	e.MountMCP(t)
 	ctx := context.Background()
-	hash, _ := password.HashWith("bob's password", authservertest.PasswordParams)
+	hash, _ := password.HashWith("bob's password", testserver.PasswordParams)
 	bob, err := e.DB.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "bob@example.com", PasswordHash: hash})
 	must(t, err)
 	mood := "glad"
@@ -158,11 +158,11 @@ func TestBrowser_ExportHoldsOnlyTheUsersEntriesAndDeletionRemovesThem(t *testing
 	p := newPage(t, b)
 	must(t, p.Navigate(e.Issuer+authserver.AccountPath))
 	p.Screenshot("account-sign-in")
-	must(t, p.Fill("input[name=email]", authservertest.Email))
-	must(t, p.Fill("input[name=password]", authservertest.Password))
+	must(t, p.Fill("input[name=email]", testserver.Email))
+	must(t, p.Fill("input[name=password]", testserver.Password))
 	must(t, p.Click("form button[type=submit]"))
 	p.Screenshot("account")
-	if text := pageText(t, p); !strings.Contains(text, "Export your journal") || !strings.Contains(text, authservertest.Email) {
+	if text := pageText(t, p); !strings.Contains(text, "Export your journal") || !strings.Contains(text, testserver.Email) {
 		t.Fatalf("account page:\n%s", text)
 	}
 
@@ -198,8 +198,8 @@ func TestBrowser_ExportHoldsOnlyTheUsersEntriesAndDeletionRemovesThem(t *testing
 	}
 
 	// Deletion asks for the email and the password.
-	must(t, p.Fill("input[name=confirm_email]", authservertest.Email))
-	must(t, p.Fill("#delete-password", authservertest.Password))
+	must(t, p.Fill("input[name=confirm_email]", testserver.Email))
+	must(t, p.Fill("#delete-password", testserver.Password))
 	p.Screenshot("account-delete-filled")
 	must(t, p.Click(`form[action="`+authserver.AccountDeletePath+`"] button[type=submit]`))
 	p.Screenshot("account-deleted")
@@ -229,9 +229,9 @@ func TestBrowser_ExportHoldsOnlyTheUsersEntriesAndDeletionRemovesThem(t *testing
 
 func TestBrowser_SignUpThenConsent(t *testing.T) {
 	b := chromium.Require(t)
-	e := authservertest.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
+	e := testserver.NewEnv(t, func(c *authserver.Config) { c.AllowSignUp = true })
 	c := e.PublicClient()
-	_, ch := authservertest.PKCE()
+	_, ch := testserver.PKCE()
 	p := newPage(t, b)
 	must(t, p.Navigate(e.AuthzURL(c, ch, nil)))
 	p.Screenshot("sign-in-with-sign-up-link")
@@ -276,11 +276,11 @@ func TestBrowser_SignUpThenConsent(t *testing.T) {
 
 func TestBrowser_GoSDKClientSignsInThroughThePages(t *testing.T) {
 	b := chromium.Require(t)
-	e := authservertest.NewEnv(t)
+	e := testserver.NewEnv(t)
 	e.MountMCP(t)
 	p := newPage(t, b)
 	fetch := func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
-		u, err := p.Authorize(chromium.Authorization{URL: args.URL, Email: authservertest.Email, Password: authservertest.Password, Name: "go-sdk"})
+		u, err := p.Authorize(chromium.Authorization{URL: args.URL, Email: testserver.Email, Password: testserver.Password, Name: "go-sdk"})
 		if err != nil {
 			return nil, err
 		}
@@ -311,7 +311,7 @@ func TestBrowser_GoSDKClientSignsInThroughThePages(t *testing.T) {
 	}
 	defer session.Close()
 	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
-	if err != nil || res.IsError || !strings.Contains(authservertest.ToolText(res), authservertest.Email) {
+	if err != nil || res.IsError || !strings.Contains(testserver.ToolText(res), testserver.Email) {
 		t.Fatalf("whoami: %v %+v", err, res)
 	}
 }

@@ -260,15 +260,19 @@ func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
 	// Each instance's metrics show its verifier, with the feed live again.
 	for _, b := range backends {
 		start := time.Now()
+		var code int
+		var body string
 		testenv.Eventually(t, 15*time.Second, func() error {
-			code, body := fetch(t, b+"/metrics")
-			if code != http.StatusOK || !strings.Contains(body, "\nepicme_revocation_feed_stale 0\n") ||
-				!strings.Contains(body, "\nepicme_verifier_cache_misses_total ") || !strings.Contains(body, `epicme_auth_decisions_total{result="invalid_token"}`) {
-				return fmt.Errorf("%s/metrics = %d:\n%s", b, code, body)
+			if code, body = fetch(t, b+"/metrics"); strings.Contains(body, "\nepicme_revocation_feed_stale 1\n") {
+				return fmt.Errorf("%s: the revocation feed is still stale", b)
 			}
 			return nil
 		})
 		t.Logf("%s: feed live %v after the check began", b, time.Since(start))
+		if code != http.StatusOK || !strings.Contains(body, "\nepicme_revocation_feed_stale 0\n") ||
+			!strings.Contains(body, "\nepicme_verifier_cache_misses_total ") || !strings.Contains(body, `epicme_auth_decisions_total{result="invalid_token"}`) {
+			t.Fatalf("%s/metrics = %d:\n%s", b, code, body)
+		}
 	}
 }
 

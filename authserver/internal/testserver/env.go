@@ -1,4 +1,10 @@
-package authservertest
+// Package testserver is a whole authorization server on loopback for
+// tests (Env): a SQLite store with one local user, registered clients, a
+// browser-like agent with a cookie jar, and EpicMe's MCP endpoint behind
+// the auth package when a test mounts it. Package authserver's tests and
+// the Chromium tests of package inbrowser share it; it is internal, so
+// that nothing outside this module's authorization server depends on it.
+package testserver
 
 import (
 	"context"
@@ -144,7 +150,7 @@ func (r Reply) JSON(t testing.TB) map[string]any {
 	return m
 }
 
-// Do sends req with c (http.DefaultClient when nil) and reads the reply.
+// Do sends req with c (NoRedirect() when nil) and reads the reply.
 func Do(t testing.TB, c *http.Client, req *http.Request) Reply {
 	t.Helper()
 	if c == nil {
@@ -154,11 +160,11 @@ func Do(t testing.TB, c *http.Client, req *http.Request) Reply {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ReadReply(t, resp)
+	return ReadReply(resp)
 }
 
 // ReadReply reads resp in full and closes its body.
-func ReadReply(t testing.TB, resp *http.Response) Reply {
+func ReadReply(resp *http.Response) Reply {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return Reply{resp.StatusCode, resp.Header, string(b)}
@@ -307,7 +313,7 @@ func (b *Agent) SignIn(page, email, pw string) Reply {
 	return b.Post(authserver.SignInPath, f)
 }
 
-// Consent submits the Consent form, granting the scopes given (all shown,
+// Consent submits the consent form, granting the scopes given (all shown,
 // when none).
 func (b *Agent) Consent(page string, scopes ...string) Reply {
 	b.Env.TB.Helper()
@@ -454,7 +460,7 @@ func testLogger() *slog.Logger {
 
 // MountMCP serves EpicMe's MCP endpoint on the env, protected by the auth
 // package with the in-process verifier: the all-in-one deployment.
-func (e *Env) MountMCP(t *testing.T) {
+func (e *Env) MountMCP(t testing.TB) {
 	t.Helper()
 	m, err := mcpserver.New(e.DB, authserver.Callers(e.DB, e.Issuer), mcpserver.Options{
 		Secret: []byte(strings.Repeat("k", 32)), Logger: e.Config.Logger,
