@@ -6,6 +6,6 @@
 //
 // The tests live apart from package authserver's so that
 // `go test ./authserver` stays fast; they run on the same test server
-// (package authserver/internal/testserver). Without Chromium they skip, saying how to
-// install it.
+// (package authserver/internal/testserver). Without Chromium they skip,
+// saying how to install it.
 package inbrowser
