@@ -15,9 +15,9 @@ import (
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/authserver/internal/testserver"
+	"github.com/epicme/epicme/internal/gosdktest"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // countingTransport counts token requests by grant type.
@@ -62,9 +62,9 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 
 	b := e.Agent()
 	var authorizations atomic.Int32
-	fetch := func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
+	handler := gosdktest.Registering(t, "go-sdk e2e", "http://127.0.0.1:8976/callback", func(_ context.Context, authURL string) (*url.URL, error) {
 		n := authorizations.Add(1)
-		r := b.Get(args.URL)
+		r := b.Get(authURL)
 		if strings.Contains(r.Body, `name="password"`) {
 			r = b.SignIn(r.Body, testserver.Email, testserver.Password)
 		}
@@ -79,39 +79,10 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 		if r.Status != http.StatusFound {
 			return nil, errors.New("authorization did not redirect: " + r.Body)
 		}
-		loc, err := url.Parse(r.Header.Get("Location"))
-		if err != nil {
-			return nil, err
-		}
-		q := loc.Query()
-		if q.Get("error") != "" {
-			return nil, errors.New(q.Get("error") + ": " + q.Get("error_description"))
-		}
-		return &sdkauth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
-	}
-	handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
-		DynamicClientRegistrationConfig: &sdkauth.DynamicClientRegistrationConfig{
-			Metadata: &oauthex.ClientRegistrationMetadata{
-				ClientName:              "go-sdk e2e",
-				RedirectURIs:            []string{"http://127.0.0.1:8976/callback"},
-				GrantTypes:              []string{"authorization_code", "refresh_token"},
-				TokenEndpointAuthMethod: "none",
-			},
-		},
-		AuthorizationCodeFetcher: fetch,
-		Client:                   httpClient,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
-	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.Resource, OAuthHandler: handler, HTTPClient: httpClient}, nil)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer session.Close()
+		return url.Parse(r.Header.Get("Location"))
+	}, httpClient)
+	session := gosdktest.Connect(t, e.Resource, "e2e", handler, httpClient)
+	ctx := context.Background()
 
 	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
 	if err != nil || res.IsError {
@@ -160,29 +131,24 @@ func TestEndToEnd_GoSDKClientWithMetadataDocument(t *testing.T) {
 	handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
 		ClientIDMetadataDocumentConfig: &sdkauth.ClientIDMetadataDocumentConfig{URL: id},
 		RedirectURL:                    "http://127.0.0.1:7777/cb",
-		AuthorizationCodeFetcher: func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
-			r := b.Get(args.URL)
+		AuthorizationCodeFetcher: gosdktest.Fetcher(func(_ context.Context, authURL string) (*url.URL, error) {
+			r := b.Get(authURL)
 			if strings.Contains(r.Body, `name="password"`) {
 				r = b.SignIn(r.Body, testserver.Email, testserver.Password)
 			}
 			if !strings.Contains(r.Body, "Doc Client") {
 				return nil, errors.New("consent does not name the document's client: " + r.Body)
 			}
-			q := testserver.Location(t, b.Consent(r.Body), "http://127.0.0.1:7777/cb")
-			return &sdkauth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
-		},
+			r = b.Consent(r.Body)
+			testserver.Location(t, r, "http://127.0.0.1:7777/cb") // a redirect to the document's URI
+			return url.Parse(r.Header.Get("Location"))
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	session, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).
-		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.Resource, OAuthHandler: handler}, nil)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer session.Close()
+	session := gosdktest.Connect(t, e.Resource, "e2e", handler, nil)
+	ctx := context.Background()
 	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
 	if err != nil || res.IsError || !strings.Contains(testserver.ToolText(res), testserver.Email) {
 		t.Fatalf("whoami: %v %+v", err, res)

@@ -11,16 +11,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/authserver"
 	"github.com/epicme/epicme/authserver/internal/testserver"
 	chromium "github.com/epicme/epicme/browser"
+	"github.com/epicme/epicme/internal/gosdktest"
 	"github.com/epicme/epicme/password"
-	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // mcpStatus posts an MCP initialize with the token and returns the status.
@@ -279,38 +277,11 @@ func TestBrowser_GoSDKClientSignsInThroughThePages(t *testing.T) {
 	e := testserver.NewEnv(t)
 	e.MountMCP(t)
 	p := newPage(t, b)
-	fetch := func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
-		u, err := p.Authorize(chromium.Authorization{URL: args.URL, Email: testserver.Email, Password: testserver.Password, Name: "go-sdk"})
-		if err != nil {
-			return nil, err
-		}
-		q := u.Query()
-		if q.Get("error") != "" {
-			return nil, errors.New(q.Get("error") + ": " + q.Get("error_description"))
-		}
-		return &sdkauth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
-	}
-	handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
-		DynamicClientRegistrationConfig: &sdkauth.DynamicClientRegistrationConfig{
-			Metadata: &oauthex.ClientRegistrationMetadata{
-				ClientName:              "Go SDK in a browser",
-				RedirectURIs:            []string{"http://127.0.0.1:8977/callback"},
-				GrantTypes:              []string{"authorization_code", "refresh_token"},
-				TokenEndpointAuthMethod: "none",
-			},
-		},
-		AuthorizationCodeFetcher: fetch,
-	})
-	must(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "browser-e2e", Version: "1"}, nil)
-	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: e.Resource, OAuthHandler: handler}, nil)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer session.Close()
-	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
+	handler := gosdktest.Registering(t, "Go SDK in a browser", "http://127.0.0.1:8977/callback", func(_ context.Context, authURL string) (*url.URL, error) {
+		return p.Authorize(chromium.Authorization{URL: authURL, Email: testserver.Email, Password: testserver.Password, Name: "go-sdk"})
+	}, nil)
+	session := gosdktest.Connect(t, e.Resource, "browser-e2e", handler, nil)
+	res, err := session.CallTool(context.Background(), &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
 	if err != nil || res.IsError || !strings.Contains(testserver.ToolText(res), testserver.Email) {
 		t.Fatalf("whoami: %v %+v", err, res)
 	}

@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/epicme/epicme/browser"
-	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/epicme/epicme/internal/gosdktest"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // TestServePrintsTheOriginOfItsMetadata gives a real client (the Go MCP
@@ -41,44 +39,16 @@ func TestServePrintsTheOriginOfItsMetadata(t *testing.T) {
 			if m == nil {
 				t.Fatalf("no demo sign-in in the banner:\n%s", out)
 			}
-			fetch := func(ctx context.Context, args *sdkauth.AuthorizationArgs) (*sdkauth.AuthorizationResult, error) {
+			handler := gosdktest.Registering(t, "origin test", "http://127.0.0.1:8976/callback", func(_ context.Context, authURL string) (*url.URL, error) {
 				p, err := b.NewPage()
 				if err != nil {
 					return nil, err
 				}
 				defer p.Close()
-				u, err := p.Authorize(browser.Authorization{URL: args.URL, Email: "demo@epicme.local", Password: m[1]})
-				if err != nil {
-					return nil, err
-				}
-				q := u.Query()
-				if q.Get("error") != "" {
-					return nil, errors.New(q.Get("error") + ": " + q.Get("error_description"))
-				}
-				return &sdkauth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
-			}
-			handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
-				DynamicClientRegistrationConfig: &sdkauth.DynamicClientRegistrationConfig{
-					Metadata: &oauthex.ClientRegistrationMetadata{
-						ClientName:              "origin test",
-						RedirectURIs:            []string{"http://127.0.0.1:8976/callback"},
-						GrantTypes:              []string{"authorization_code", "refresh_token"},
-						TokenEndpointAuthMethod: "none",
-					},
-				},
-				AuthorizationCodeFetcher: fetch,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			session, err := mcp.NewClient(&mcp.Implementation{Name: "origin-test", Version: "1"}, nil).
-				Connect(ctx, &mcp.StreamableClientTransport{Endpoint: mcpURL, OAuthHandler: handler}, nil)
-			if err != nil {
-				t.Fatalf("connect to the printed URL %s: %v", mcpURL, err)
-			}
-			defer session.Close()
+				return p.Authorize(browser.Authorization{URL: authURL, Email: "demo@epicme.local", Password: m[1]})
+			}, nil)
+			session := gosdktest.Connect(t, mcpURL, "origin-test", handler, nil)
+			ctx := context.Background()
 			res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "whoami", Arguments: map[string]any{}})
 			if err != nil || res.IsError {
 				t.Fatalf("whoami: %v %+v", err, res)
