@@ -8,6 +8,7 @@ import (
 
 	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/internal/dpoptest"
+	"github.com/epicme/epicme/internal/testenv"
 )
 
 const listTools = `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
@@ -140,7 +141,7 @@ func TestRule_RFC9449_9_ResourceServerNonce(t *testing.T) {
 		}
 		return c
 	}
-	clock := &fakeClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	now := clock.Now
 	f := newFixture(t, fixtureConfig{opts: func(o *auth.Options) { o.DPoP = newChecker(now) }})
 	k := dpoptest.NewKey(t)

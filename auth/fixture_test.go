@@ -22,6 +22,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/epicme/epicme/auth"
+	"github.com/epicme/epicme/internal/testenv"
 )
 
 var testScopeMap = auth.ScopeMap{
@@ -49,7 +50,7 @@ type fixture struct {
 	rs   *auth.ResourceServer
 	logs *syncBuffer
 	// clock is the verifiers' and the middleware's time.
-	clock *fakeClock
+	clock *testenv.Clock
 }
 
 type fixtureConfig struct {
@@ -60,23 +61,6 @@ type fixtureConfig struct {
 	// maxBody caps request bodies before the resource server, as the HTTP
 	// server in front of it does (0: no cap).
 	maxBody int64
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 type syncBuffer struct {
@@ -118,7 +102,7 @@ func echoHandler() http.Handler {
 
 func newFixture(t testing.TB, cfg fixtureConfig) *fixture {
 	t.Helper()
-	f := &fixture{is: newTestIssuer(t), logs: &syncBuffer{}, clock: &fakeClock{now: time.Now()}}
+	f := &fixture{is: newTestIssuer(t), logs: &syncBuffer{}, clock: testenv.NewClock(time.Now())}
 	var handler http.Handler
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(f.srv.Close)

@@ -1,6 +1,7 @@
-// Package testenv holds what tests need from the world outside the
-// process: what a test does when a service it needs is not there, and how
-// it waits for another process or a real socket to catch up (Eventually).
+// Package testenv holds what tests share about time and the world outside
+// the process: what a test does when a service it needs is not there, how
+// it waits for another process or a real socket to catch up (Eventually),
+// and the settable clock it gives the code under test instead (Clock).
 //
 // When a service a test needs is not there, a plain "go test ./..." skips
 // the test with a message saying how to enable it; CI, which is meant to
@@ -13,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -67,4 +69,29 @@ func Eventually(tb testing.TB, within time.Duration, check func() error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Clock is a settable clock for the code under test (its Now is what the
+// packages take as an injected clock), moved only by Advance. It is safe
+// for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock that reads now until advanced.
+func NewClock(now time.Time) *Clock { return &Clock{now: now} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
 }

@@ -22,38 +22,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
 	"github.com/epicme/epicme/authserver"
+	"github.com/epicme/epicme/internal/testenv"
 	"github.com/epicme/epicme/mcpserver"
 	"github.com/epicme/epicme/password"
 	"github.com/epicme/epicme/sqlite"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
-
-// Clock is a settable clock shared by the server and the test.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // PasswordParams are cheap Argon2id parameters: the tests check the flow, not
 // the cost.
@@ -75,7 +55,7 @@ type Env struct {
 	ts       *httptest.Server
 	Issuer   string
 	Resource string
-	Clock    *Clock
+	Clock    *testenv.Clock
 	User     *epicme.User
 	Config   authserver.Config
 	Mux      *http.ServeMux
@@ -102,7 +82,7 @@ func NewEnv(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Env{TB: t, DB: db, KEK: authserver.NewKEK(), Clock: &Clock{now: time.Now().UTC().Truncate(time.Second)}, User: user}
+	e := &Env{TB: t, DB: db, KEK: authserver.NewKEK(), Clock: testenv.NewClock(time.Now().UTC().Truncate(time.Second)), User: user}
 	var handler http.Handler = http.NotFoundHandler()
 	e.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(e.ts.Close)
