@@ -105,6 +105,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(ctx)
 		defer s.sessions.hold(sess, cancel)()
+		if cancel != nil {
+			s.streamOpened(epicme.SessionKey(sess.ID))
+		}
 		if r.Method == http.MethodGet && !s.streamStillLive(w, r, sess) {
 			return
 		}

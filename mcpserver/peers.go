@@ -140,16 +140,10 @@ func (s *Server) ReceivePeerMessage(msg string) {
 		go s.deliverUpdates(m.UserID, m.URIs)
 	case kindSuggest:
 		if _, _, _, streams := s.sessions.localState(m.Key); !streams {
+			s.awaitStream(m.Key, pendingSuggestion{m.UserID, m.EntryID})
 			return
 		}
-		go func() {
-			e, err := s.store.GetEntry(context.Background(), m.UserID, m.EntryID)
-			if err != nil {
-				s.logger.Info("tag suggestion skipped", "entry", m.EntryID, "err", err)
-				return
-			}
-			s.suggestOnStream(m.Key, m.UserID, e)
-		}()
+		go s.suggestStored(m.Key, pendingSuggestion{m.UserID, m.EntryID})
 	}
 }
 

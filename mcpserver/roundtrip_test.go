@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"bufio"
 	"context"
 	"net/http"
 	"strings"
@@ -323,4 +324,41 @@ func TestStdioRoundTrips(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSamplingSuggestionWaitsForTheGETStream: a client opens its GET stream
+// after initialize on its own schedule, so a create_entry may come first.
+// Its tag suggestion waits for the stream and goes out on it once it opens.
+func TestSamplingSuggestionWaitsForTheGETStream(t *testing.T) {
+	// Nobody answers the request read here: give up on it soon.
+	e := newTestEnvWith(t, func(o *Options) { o.SamplingTimeout = 100 * time.Millisecond })
+	c := e.connect(t, clientConfig{version: v20251125, user: e.alice,
+		opts: []client.ClientOption{client.WithSamplingHandler(&suggester{answer: "[]"})}})
+	ok(t, c, "create_entry", map[string]any{"title": "Summit", "content": "We climbed to the top."})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url, nil)
+	req.Header.Set(hdrUser, e.alice.ID)
+	req.Header.Set("Mcp-Session-Id", c.GetSessionId())
+	req.Header.Set(mcp.HeaderProtocolVersion, v20251125)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET stream: %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data:") && strings.Contains(sc.Text(), `"method":"sampling/createMessage"`) {
+			if !strings.Contains(sc.Text(), "We climbed to the top.") {
+				t.Fatalf("the sampling request is not about the entry: %s", sc.Text())
+			}
+			return
+		}
+	}
+	t.Fatalf("no sampling request on the stream opened after create_entry: %v", sc.Err())
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/epicme/epicme"
+	"github.com/epicme/epicme/internal/lru"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -206,7 +208,8 @@ func (s *Server) applySuggestions(ctx context.Context, userID string, entryID in
 // protocol 2025-03-26..2025-11-25. The sampling request goes out on the
 // session's GET stream: from here when this instance holds it (or when
 // there are no Peers), else from the instance that does, told through
-// Peers. With no GET stream open anywhere, no one asks.
+// Peers. With no GET stream open anywhere yet, it waits for one
+// (awaitStream).
 func (s *Server) askSuggestions(ctx context.Context, userID string, e *epicme.Entry) {
 	session := server.ClientSessionFromContext(ctx)
 	if session == nil || session.SessionID() == "" {
@@ -221,11 +224,77 @@ func (s *Server) askSuggestions(ctx context.Context, userID string, e *epicme.En
 		s.suggestInBackground(ctx, userID, e)
 		return
 	}
-	if streams || s.opts.Peers == nil {
+	if streams {
 		go s.suggestOnStream(key, userID, e)
 		return
 	}
-	_ = s.publish(ctx, peerMessage{Kind: kindSuggest, Key: key, UserID: userID, EntryID: e.ID})
+	s.awaitStream(key, pendingSuggestion{userID, e.ID})
+	if s.opts.Peers != nil {
+		_ = s.publish(ctx, peerMessage{Kind: kindSuggest, Key: key, UserID: userID, EntryID: e.ID})
+	}
+}
+
+// A client opens its GET stream after initialize, on its own schedule, and
+// a create_entry can overtake it. So a suggestion whose session has no GET
+// stream here waits for one, on every instance, for
+// streamRegistrationWait: the instance the stream reaches asks
+// (streamOpened), and on the others it expires. A session keeps at most
+// maxPendingPerSession of them, and at most maxPendingSessions sessions
+// have any.
+const (
+	maxPendingPerSession = 16
+	maxPendingSessions   = 10_000
+)
+
+// pendingSuggestion is a suggestion to ask once its session's stream opens.
+type pendingSuggestion struct {
+	userID  string
+	entryID int64
+}
+
+// pendingSuggestions are the suggestions waiting, by session key.
+type pendingSuggestions struct {
+	mu sync.Mutex
+	c  *lru.Cache[string, []pendingSuggestion]
+}
+
+// awaitStream keeps p until the GET stream of session key opens here, and
+// asks it at once if the stream opened meanwhile.
+func (s *Server) awaitStream(key string, p pendingSuggestion) {
+	s.pending.mu.Lock()
+	now := time.Now()
+	list, _ := s.pending.c.Get(key, now)
+	if len(list) >= maxPendingPerSession {
+		list = list[1:]
+	}
+	s.pending.c.Put(key, append(list, p), now.Add(streamRegistrationWait))
+	s.pending.mu.Unlock()
+	if _, _, _, streams := s.sessions.localState(key); streams {
+		s.streamOpened(key)
+	}
+}
+
+// streamOpened asks the suggestions waiting for the GET stream of session
+// key, which is now open here.
+func (s *Server) streamOpened(key string) {
+	s.pending.mu.Lock()
+	list, _ := s.pending.c.Get(key, time.Now())
+	s.pending.c.Remove(key)
+	s.pending.mu.Unlock()
+	for _, p := range list {
+		go s.suggestStored(key, p)
+	}
+}
+
+// suggestStored reads the entry of p and asks for its suggestions on the
+// session's GET stream held here.
+func (s *Server) suggestStored(key string, p pendingSuggestion) {
+	e, err := s.store.GetEntry(context.Background(), p.userID, p.entryID)
+	if err != nil {
+		s.logger.Info("tag suggestion skipped", "entry", p.entryID, "err", err)
+		return
+	}
+	s.suggestOnStream(key, p.userID, e)
 }
 
 // streamRegistrationWait bounds how long suggestOnStream waits for mcp-go
