@@ -88,7 +88,9 @@ type SessionStore interface {
 	// 2026-07-28) of this requestState completed, until expires, when the
 	// state is refused anyway; stores keep only its SessionKey. A state
 	// recorded before is ECONFLICT: of any number of calls with one state,
-	// on any instance sharing the store, exactly one succeeds.
+	// on any instance sharing the store, exactly one succeeds. The MCP
+	// adapter claims a tag suggestion that waited for a stream the same
+	// way, so that one instance asks it.
 	UseRequestState(ctx context.Context, state string, expires time.Time) error
 	// DeleteExpiredRequestStates forgets the states that expired at or
 	// before now and returns how many.

@@ -140,10 +140,10 @@ func (s *Server) ReceivePeerMessage(msg string) {
 		go s.deliverUpdates(m.UserID, m.URIs)
 	case kindSuggest:
 		if _, _, _, streams := s.sessions.localState(m.Key); !streams {
-			s.awaitStream(m.Key, pendingSuggestion{m.UserID, m.EntryID})
+			s.awaitStream(m.Key, m.UserID, m.EntryID)
 			return
 		}
-		go s.suggestStored(m.Key, pendingSuggestion{m.UserID, m.EntryID})
+		go s.suggestStored(m.Key, m.UserID, m.EntryID)
 	}
 }
 

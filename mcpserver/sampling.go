@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -228,7 +230,7 @@ func (s *Server) askSuggestions(ctx context.Context, userID string, e *epicme.En
 		go s.suggestOnStream(key, userID, e)
 		return
 	}
-	s.awaitStream(key, pendingSuggestion{userID, e.ID})
+	s.awaitStream(key, userID, e.ID)
 	if s.opts.Peers != nil {
 		_ = s.publish(ctx, peerMessage{Kind: kindSuggest, Key: key, UserID: userID, EntryID: e.ID})
 	}
@@ -240,7 +242,9 @@ func (s *Server) askSuggestions(ctx context.Context, userID string, e *epicme.En
 // streamRegistrationWait: the instance the stream reaches asks
 // (streamOpened), and on the others it expires. A session keeps at most
 // maxPendingPerSession of them, and at most maxPendingSessions sessions
-// have any.
+// have any. Of the instances that could ask a suggestion that waited or
+// was passed on (a stream may reopen elsewhere within the wait), the one
+// that claims it in the session store asks it (suggestStored).
 const (
 	maxPendingPerSession = 16
 	maxPendingSessions   = 10_000
@@ -250,6 +254,7 @@ const (
 type pendingSuggestion struct {
 	userID  string
 	entryID int64
+	expires time.Time
 }
 
 // pendingSuggestions are the suggestions waiting, by session key.
@@ -258,16 +263,26 @@ type pendingSuggestions struct {
 	c  *lru.Cache[string, []pendingSuggestion]
 }
 
-// awaitStream keeps p until the GET stream of session key opens here, and
-// asks it at once if the stream opened meanwhile.
-func (s *Server) awaitStream(key string, p pendingSuggestion) {
-	s.pending.mu.Lock()
+// take removes and returns the suggestions of session key still waiting
+// at now. The caller holds mu.
+func (p *pendingSuggestions) take(key string, now time.Time) []pendingSuggestion {
+	list, _ := p.c.Get(key, now)
+	p.c.Remove(key)
+	return slices.DeleteFunc(list, func(w pendingSuggestion) bool { return !now.Before(w.expires) })
+}
+
+// awaitStream keeps the suggestion of entry entryID until the GET stream
+// of session key opens here, and asks it at once if the stream opened
+// meanwhile.
+func (s *Server) awaitStream(key, userID string, entryID int64) {
 	now := time.Now()
-	list, _ := s.pending.c.Get(key, now)
+	s.pending.mu.Lock()
+	list := s.pending.take(key, now)
 	if len(list) >= maxPendingPerSession {
 		list = list[1:]
 	}
-	s.pending.c.Put(key, append(list, p), now.Add(streamRegistrationWait))
+	list = append(list, pendingSuggestion{userID, entryID, now.Add(streamRegistrationWait)})
+	s.pending.c.Put(key, list, list[0].expires)
 	s.pending.mu.Unlock()
 	if _, _, _, streams := s.sessions.localState(key); streams {
 		s.streamOpened(key)
@@ -278,23 +293,33 @@ func (s *Server) awaitStream(key string, p pendingSuggestion) {
 // key, which is now open here.
 func (s *Server) streamOpened(key string) {
 	s.pending.mu.Lock()
-	list, _ := s.pending.c.Get(key, time.Now())
-	s.pending.c.Remove(key)
+	list := s.pending.take(key, time.Now())
 	s.pending.mu.Unlock()
 	for _, p := range list {
-		go s.suggestStored(key, p)
+		go s.suggestStored(key, p.userID, p.entryID)
 	}
 }
 
-// suggestStored reads the entry of p and asks for its suggestions on the
-// session's GET stream held here.
-func (s *Server) suggestStored(key string, p pendingSuggestion) {
-	e, err := s.store.GetEntry(context.Background(), p.userID, p.entryID)
-	if err != nil {
-		s.logger.Info("tag suggestion skipped", "entry", p.entryID, "err", err)
+// suggestStored asks for the suggestions of a stored entry on the
+// session's GET stream held here, once across the instances: it claims
+// the suggestion in the session store first, and another instance that
+// claimed it asks it instead.
+func (s *Server) suggestStored(key, userID string, entryID int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.SamplingTimeout)
+	defer cancel()
+	claim := "suggest:" + key + ":" + strconv.FormatInt(entryID, 10)
+	if err := s.sessionStore.UseRequestState(ctx, claim, time.Now().Add(time.Minute)); err != nil {
+		if epicme.ErrorCode(err) != epicme.ECONFLICT {
+			s.logger.Info("tag suggestion skipped", "entry", entryID, "err", err)
+		}
 		return
 	}
-	s.suggestOnStream(key, p.userID, e)
+	e, err := s.store.GetEntry(ctx, userID, entryID)
+	if err != nil {
+		s.logger.Info("tag suggestion skipped", "entry", entryID, "err", err)
+		return
+	}
+	s.suggestOnStream(key, userID, e)
 }
 
 // streamRegistrationWait bounds how long suggestOnStream waits for mcp-go

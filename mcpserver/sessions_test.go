@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -36,6 +37,8 @@ type cluster struct {
 	bus        *loopbackPeers
 	// relayTimeout is the servers' RelayTimeout (0: the default).
 	relayTimeout time.Duration
+	// samplingTimeout is the servers' SamplingTimeout (0: 10 s).
+	samplingTimeout time.Duration
 }
 
 // loopbackPeers is Peers within one process: Publish hands the message to
@@ -103,7 +106,7 @@ func newCluster(t *testing.T, n int, peers bool) *cluster {
 // start adds a Server to the cluster and returns its /mcp URL.
 func (c *cluster) start(t *testing.T) string {
 	t.Helper()
-	opts := Options{Logger: quietLogger(), Secret: testSecret, SamplingTimeout: 10 * time.Second, RelayTimeout: c.relayTimeout}
+	opts := Options{Logger: quietLogger(), Secret: testSecret, SamplingTimeout: cmp.Or(c.samplingTimeout, 10*time.Second), RelayTimeout: c.relayTimeout}
 	if c.bus != nil {
 		opts.Peers = c.bus
 	}
@@ -611,5 +614,67 @@ func TestRelayedAnswerWhenTheInstanceHoldingTheRequestStopped(t *testing.T) {
 	}
 	if _, err := c.db.GetEntry(ctx, c.alice.ID, id); err != nil {
 		t.Fatalf("the entry should still be there: %v", err)
+	}
+}
+
+// TestSamplingWaitsForAStreamOnAnotherInstance: a create_entry that
+// overtakes the client's GET stream leaves its suggestion waiting on every
+// instance; the instance the stream then reaches asks it, and a second
+// stream opened on another instance within the wait is not asked again.
+func TestSamplingWaitsForAStreamOnAnotherInstance(t *testing.T) {
+	// The requests read here are never answered: give up on them soon.
+	c := &cluster{samplingTimeout: 200 * time.Millisecond}
+	{
+		base := newCluster(t, 0, true)
+		c.db, c.alice, c.bob, c.bus = base.db, base.alice, base.bob, base.bus
+	}
+	for range 3 {
+		c.start(t)
+	}
+	cl := c.connectRotating(t, newRotating(t, c.urls), v20251125, c.alice, false,
+		client.WithSamplingHandler(&suggester{answer: "[]"}))
+	ok(t, cl, "create_entry", map[string]any{"title": "Summit", "content": "We climbed to the top."})
+	if c.bus.count(kindSuggest) == 0 {
+		t.Fatal("the suggestion was not passed to the other instances; the test does not exercise them")
+	}
+
+	// samplingRequests reads the GET stream of the session on instance i
+	// and sends each sampling request's data line.
+	samplingRequests := func(i int) <-chan string {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.urls[i], nil)
+		req.Header.Set(hdrUser, c.alice.ID)
+		req.Header.Set("Mcp-Session-Id", cl.GetSessionId())
+		req.Header.Set(mcp.HeaderProtocolVersion, v20251125)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET stream on instance %d: %v %v", i, resp, err)
+		}
+		out := make(chan string, 4)
+		go func() {
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "data:") && strings.Contains(sc.Text(), `"method":"sampling/createMessage"`) {
+					out <- sc.Text()
+				}
+			}
+		}()
+		return out
+	}
+	select {
+	case got := <-samplingRequests(1):
+		if !strings.Contains(got, "We climbed to the top.") {
+			t.Fatalf("the sampling request is not about the entry: %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sampling request on the stream opened after create_entry")
+	}
+	select {
+	case got := <-samplingRequests(2):
+		t.Fatalf("the suggestion was asked again on a second stream: %s", got)
+	case <-time.After(streamRegistrationWait + 500*time.Millisecond):
 	}
 }
