@@ -181,10 +181,7 @@ func TestAttack_CSRF_SignInFromAnotherSite(t *testing.T) {
 
 func TestAttack_CSRF_ConsentFromAnotherSite(t *testing.T) {
 	e := testserver.NewEnv(t)
-	c := e.PublicClient()
-	_, ch := testserver.PKCE()
-	b := e.Agent()
-	consent := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, testserver.Email, testserver.Password).Body
+	b, consent := e.ConsentPage(e.PublicClient(), nil)
 	f := testserver.FormFields(t, consent)
 	f.Set("decision", "allow")
 	f.Set("csrf", "guessed")

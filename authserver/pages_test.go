@@ -370,10 +370,7 @@ func TestRule_ConnectedAppsShowWhenAGrantWasLastUsed(t *testing.T) {
 
 func TestRule_NotYouSignsOutAndAsksAgainForTheSameRequest(t *testing.T) {
 	e := testserver.NewEnv(t)
-	c := e.PublicClient()
-	_, ch := testserver.PKCE()
-	b := e.Agent()
-	consent := b.SignIn(b.Get(e.AuthzURL(c, ch, nil)).Body, testserver.Email, testserver.Password).Body
+	b, consent := e.ConsentPage(e.PublicClient(), nil)
 	f := testserver.FormFields(t, consent)
 	f.Del("consent")
 	r := b.Post(authserver.SignOutPath, f)

@@ -482,10 +482,7 @@ func TestRule_PagesCannotBeFramed(t *testing.T) {
 
 func TestRule_ConsentNamesClientRedirectHostAndScopes(t *testing.T) {
 	e := testserver.NewEnv(t)
-	c := e.PublicClient()
-	_, ch := testserver.PKCE()
-	b := e.Agent()
-	page := b.SignIn(b.Get(e.AuthzURL(c, ch, url.Values{"scope": {"entries:read tags:read"}})).Body, testserver.Email, testserver.Password).Body
+	_, page := e.ConsentPage(e.PublicClient(), url.Values{"scope": {"entries:read tags:read"}})
 	for _, want := range []string{"Test App", "127.0.0.1:9999", `value="entries:read"`, `value="tags:read"`, epicme.ScopeDescriptions[epicme.ScopeEntriesRead], "not verified"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("consent page lacks %q", want)

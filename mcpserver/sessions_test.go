@@ -92,8 +92,14 @@ func testAuth(users map[string]*epicme.User, next http.Handler) http.Handler {
 // when peers is set.
 func newCluster(t *testing.T, n int, peers bool) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, peers, cluster{})
+}
+
+// newClusterWith is newCluster with the servers' timeouts of opts.
+func newClusterWith(t *testing.T, n int, peers bool, opts cluster) *cluster {
+	t.Helper()
 	db, alice, bob := openTestStore(t)
-	c := &cluster{db: db, alice: alice, bob: bob}
+	c := &cluster{db: db, alice: alice, bob: bob, relayTimeout: opts.relayTimeout, samplingTimeout: opts.samplingTimeout}
 	if peers {
 		c.bus = &loopbackPeers{sent: map[string]int{}, deaf: map[*Server]bool{}}
 	}
@@ -547,14 +553,7 @@ func TestResourceUpdatedOnAnotherInstance(t *testing.T) {
 // the client gets 503 saying the request is lost, never 202; nothing was
 // deleted.
 func TestRelayedAnswerWhenTheInstanceHoldingTheRequestStopped(t *testing.T) {
-	c := &cluster{relayTimeout: 300 * time.Millisecond}
-	{
-		base := newCluster(t, 0, true)
-		c.db, c.alice, c.bob, c.bus = base.db, base.alice, base.bob, base.bus
-	}
-	for range 2 {
-		c.start(t)
-	}
+	c := newClusterWith(t, 2, true, cluster{relayTimeout: 300 * time.Millisecond})
 	ctx := context.Background()
 	// A session whose client can answer elicitations, begun on instance 0.
 	tr, err := transport.NewStreamableHTTP(c.urls[0], transport.WithHTTPHeaders(map[string]string{hdrUser: c.alice.ID}), transport.WithHTTPLogger(quietLogger()))
@@ -623,14 +622,7 @@ func TestRelayedAnswerWhenTheInstanceHoldingTheRequestStopped(t *testing.T) {
 // stream opened on another instance within the wait is not asked again.
 func TestSamplingWaitsForAStreamOnAnotherInstance(t *testing.T) {
 	// The requests read here are never answered: give up on them soon.
-	c := &cluster{samplingTimeout: 200 * time.Millisecond}
-	{
-		base := newCluster(t, 0, true)
-		c.db, c.alice, c.bob, c.bus = base.db, base.alice, base.bob, base.bus
-	}
-	for range 3 {
-		c.start(t)
-	}
+	c := newClusterWith(t, 3, true, cluster{samplingTimeout: 200 * time.Millisecond})
 	cl := c.connectRotating(t, newRotating(t, c.urls), v20251125, c.alice, false,
 		client.WithSamplingHandler(&suggester{answer: "[]"}))
 	ok(t, cl, "create_entry", map[string]any{"title": "Summit", "content": "We climbed to the top."})

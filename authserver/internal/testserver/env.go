@@ -329,6 +329,16 @@ func (e *Env) AuthzURL(c Client, challenge string, extra url.Values) string {
 	return e.Issuer + authserver.AuthorizePath + "?" + q.Encode()
 }
 
+// ConsentPage signs the user in on a fresh agent, for an authorization
+// request of c with extra parameters, and returns the agent and the
+// consent page it shows.
+func (e *Env) ConsentPage(c Client, extra url.Values) (*Agent, string) {
+	e.TB.Helper()
+	_, ch := PKCE()
+	b := e.Agent()
+	return b, b.SignIn(b.Get(e.AuthzURL(c, ch, extra)).Body, Email, Password).Body
+}
+
 // Location parses the redirect of a 302 and checks it goes to the client.
 func Location(t testing.TB, r Reply, redirect string) url.Values {
 	t.Helper()
