@@ -105,11 +105,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(ctx)
 		defer s.sessions.hold(sess, cancel)()
-		if r.Method == http.MethodGet {
-			if !s.streamStillLive(w, r, sess) {
-				return
-			}
-			s.streamOpened(epicme.SessionKey(sess.ID))
+		if r.Method == http.MethodGet && !s.streamStillLive(w, r, sess) {
+			return
 		}
 	}
 	if body != nil && body.Batch {

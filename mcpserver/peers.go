@@ -139,11 +139,7 @@ func (s *Server) ReceivePeerMessage(msg string) {
 	case kindUpdated:
 		go s.deliverUpdates(m.UserID, m.URIs)
 	case kindSuggest:
-		if _, _, _, streams := s.sessions.localState(m.Key); !streams {
-			s.awaitStream(m.Key, m.UserID, m.EntryID)
-			return
-		}
-		go s.suggestStored(m.Key, m.UserID, m.EntryID)
+		go s.suggestPassedOn(m.Key, m.UserID, m.EntryID)
 	}
 }
 

@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/epicme/epicme"
-	"github.com/epicme/epicme/internal/lru"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -208,10 +205,10 @@ func (s *Server) applySuggestions(ctx context.Context, userID string, entryID in
 
 // askSuggestions asks for tag suggestions after create_entry on a session of
 // protocol 2025-03-26..2025-11-25. The sampling request goes out on the
-// session's GET stream: from here when this instance holds it (or when
-// there are no Peers), else from the instance that does, told through
-// Peers. With no GET stream open anywhere yet, it waits for one
-// (awaitStream).
+// session's GET stream: from here when this instance holds it, else from
+// the instance that does, told through Peers. A client opens that stream
+// after initialize on its own schedule, and a create_entry can overtake
+// it, so an instance waits for the stream briefly (waitForStream).
 func (s *Server) askSuggestions(ctx context.Context, userID string, e *epicme.Entry) {
 	session := server.ClientSessionFromContext(ctx)
 	if session == nil || session.SessionID() == "" {
@@ -226,130 +223,76 @@ func (s *Server) askSuggestions(ctx context.Context, userID string, e *epicme.En
 		s.suggestInBackground(ctx, userID, e)
 		return
 	}
-	if streams {
-		go s.suggestOnStream(key, userID, e)
-		return
-	}
-	s.awaitStream(key, userID, e.ID)
-	if s.opts.Peers != nil {
+	shared := !streams && s.opts.Peers != nil
+	if shared {
 		_ = s.publish(ctx, peerMessage{Kind: kindSuggest, Key: key, UserID: userID, EntryID: e.ID})
 	}
+	go s.suggestOnStream(key, userID, e, shared)
 }
 
-// A client opens its GET stream after initialize, on its own schedule, and
-// a create_entry can overtake it. So a suggestion whose session has no GET
-// stream here waits for one, on every instance, for
-// streamRegistrationWait: the instance the stream reaches asks
-// (streamOpened), and on the others it expires. A session keeps at most
-// maxPendingPerSession of them, and at most maxPendingSessions sessions
-// have any. Of the instances that could ask a suggestion that waited or
-// was passed on (a stream may reopen elsewhere within the wait), the one
-// that claims it in the session store asks it (suggestStored).
-const (
-	maxPendingPerSession = 16
-	maxPendingSessions   = 10_000
-)
-
-// pendingSuggestion is a suggestion to ask once its session's stream opens.
-type pendingSuggestion struct {
-	userID  string
-	entryID int64
-	expires time.Time
-}
-
-// pendingSuggestions are the suggestions waiting, by session key.
-type pendingSuggestions struct {
-	mu sync.Mutex
-	c  *lru.Cache[string, []pendingSuggestion]
-}
-
-// take removes and returns the suggestions of session key still waiting
-// at now. The caller holds mu.
-func (p *pendingSuggestions) take(key string, now time.Time) []pendingSuggestion {
-	list, _ := p.c.Get(key, now)
-	p.c.Remove(key)
-	return slices.DeleteFunc(list, func(w pendingSuggestion) bool { return !now.Before(w.expires) })
-}
-
-// awaitStream keeps the suggestion of entry entryID until the GET stream
-// of session key opens here, and asks it at once if the stream opened
-// meanwhile.
-func (s *Server) awaitStream(key, userID string, entryID int64) {
-	now := time.Now()
-	s.pending.mu.Lock()
-	list := s.pending.take(key, now)
-	if len(list) >= maxPendingPerSession {
-		list = list[1:]
-	}
-	list = append(list, pendingSuggestion{userID, entryID, now.Add(streamRegistrationWait)})
-	s.pending.c.Put(key, list, list[0].expires)
-	s.pending.mu.Unlock()
-	if _, _, _, streams := s.sessions.localState(key); streams {
-		s.streamOpened(key)
-	}
-}
-
-// streamOpened asks the suggestions waiting for the GET stream of session
-// key, which is now open here.
-func (s *Server) streamOpened(key string) {
-	s.pending.mu.Lock()
-	list := s.pending.take(key, time.Now())
-	s.pending.mu.Unlock()
-	for _, p := range list {
-		go s.suggestStored(key, p.userID, p.entryID)
-	}
-}
-
-// suggestStored asks for the suggestions of a stored entry on the
-// session's GET stream held here, once across the instances: it claims
-// the suggestion in the session store first, and another instance that
-// claimed it asks it instead.
-func (s *Server) suggestStored(key, userID string, entryID int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.SamplingTimeout)
-	defer cancel()
-	claim := "suggest:" + key + ":" + strconv.FormatInt(entryID, 10)
-	if err := s.sessionStore.UseRequestState(ctx, claim, time.Now().Add(time.Minute)); err != nil {
-		if epicme.ErrorCode(err) != epicme.ECONFLICT {
-			s.logger.Info("tag suggestion skipped", "entry", entryID, "err", err)
-		}
+// suggestPassedOn asks, if the session's GET stream opens here, for the
+// suggestions of an entry another instance created (kindSuggest).
+func (s *Server) suggestPassedOn(key, userID string, entryID int64) {
+	if s.waitForStream(key) == nil || !s.claimSuggestion(key, entryID) {
 		return
 	}
-	e, err := s.store.GetEntry(ctx, userID, entryID)
+	e, err := s.store.GetEntry(context.Background(), userID, entryID)
 	if err != nil {
 		s.logger.Info("tag suggestion skipped", "entry", entryID, "err", err)
 		return
 	}
-	s.suggestOnStream(key, userID, e)
+	s.suggestOnStream(key, userID, e, false)
 }
 
-// streamRegistrationWait bounds how long suggestOnStream waits for mcp-go
-// to register the session object of a GET stream EpicMe has already seen.
+// claimSuggestion reports whether this instance is the one to ask the
+// suggestions of an entry that every instance may ask (the one whose GET
+// stream it waited for may reopen elsewhere): the first to record it in
+// the session store.
+func (s *Server) claimSuggestion(key string, entryID int64) bool {
+	claim := "suggest:" + key + ":" + strconv.FormatInt(entryID, 10)
+	err := s.sessionStore.UseRequestState(context.Background(), claim, time.Now().Add(time.Minute))
+	if err != nil && epicme.ErrorCode(err) != epicme.ECONFLICT {
+		s.logger.Info("tag suggestion skipped", "entry", entryID, "err", err)
+	}
+	return err == nil
+}
+
+// streamRegistrationWait bounds how long waitForStream waits for a GET
+// stream to open here and register with mcp-go.
 const streamRegistrationWait = 2 * time.Second
+
+// waitForStream returns the session object a GET stream of session key
+// registered with mcp-go here, waiting for it up to
+// streamRegistrationWait; nil if none did.
+func (s *Server) waitForStream(key string) server.ClientSession {
+	deadline := time.Now().Add(streamRegistrationWait)
+	for {
+		_, registered, _, streams := s.sessions.localState(key)
+		if streams && registered != nil {
+			return registered
+		}
+		if time.Now().After(deadline) {
+			if streams {
+				s.logger.Info("tag suggestion skipped: the session's stream did not register", "key", key)
+			}
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // suggestOnStream asks for tag suggestions on the session's GET stream held
 // here, through the session object that stream registered with mcp-go,
 // never through the one of the request that created the entry: a request
 // that arrived before the stream registered gets an ephemeral object of
-// its own, and a server request queued on it is read by no one. A stream
-// EpicMe has seen may not be registered with mcp-go yet; it is waited for,
-// briefly.
-func (s *Server) suggestOnStream(key, userID string, e *epicme.Entry) {
-	deadline := time.Now().Add(streamRegistrationWait)
-	for {
-		_, registered, _, streams := s.sessions.localState(key)
-		if !streams {
-			return
-		}
-		if registered != nil {
-			s.suggestInBackground(s.mcp.WithContext(context.Background(), registered), userID, e)
-			return
-		}
-		if time.Now().After(deadline) {
-			s.logger.Info("tag suggestion skipped: the session's stream did not register", "entry", e.ID)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+// its own, and a server request queued on it is read by no one. When claim
+// is set, other instances may ask too, and only the claimant does.
+func (s *Server) suggestOnStream(key, userID string, e *epicme.Entry, claim bool) {
+	registered := s.waitForStream(key)
+	if registered == nil || claim && !s.claimSuggestion(key, e.ID) {
+		return
 	}
+	s.suggestInBackground(s.mcp.WithContext(context.Background(), registered), userID, e)
 }
 
 // suggestInBackground asks for tag suggestions on a session of protocol

@@ -50,7 +50,6 @@ import (
 
 	"github.com/epicme/epicme"
 	"github.com/epicme/epicme/auth"
-	"github.com/epicme/epicme/internal/lru"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -134,9 +133,6 @@ type Server struct {
 	closed atomic.Bool
 	// background tracks tag suggestions that run after their tool result.
 	background chan struct{}
-	// pending are the tag suggestions waiting for their session's GET
-	// stream to open.
-	pending pendingSuggestions
 	// fast holds the handlers of fastTools, as registered with mcp-go.
 	fast map[string]fastHandler
 	// fastServed counts the requests the fast path answered.
@@ -180,7 +176,6 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 		scopes:     opts.Scopes,
 		instance:   newInstanceID(),
 		background: make(chan struct{}, 64),
-		pending:    pendingSuggestions{c: lru.New[string, []pendingSuggestion](maxPendingSessions)},
 		fast:       map[string]fastHandler{},
 		implementation: mcp.Implementation{
 			Name:    "epicme",
