@@ -60,7 +60,7 @@ func TestAttack_CIMDRevokeFlood(t *testing.T) {
 	} {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		req.Header.Set("X-Forwarded-For", "198.51.100.7")
-		if r := testserver.Do(t, testserver.NoRedirect(), req); !strings.Contains(r.Body, "too many client metadata documents") {
+		if r := testserver.Do(t, nil, req); !strings.Contains(r.Body, "too many client metadata documents") {
 			t.Fatalf("%s past the budget: %d %s", u, r.Status, r.Body)
 		}
 	}

@@ -47,7 +47,7 @@ func tokenRequest(t *testing.T, e *testserver.Env, form url.Values, proof string
 // only with a proof by that key, never as a bearer token (§7).
 func TestRule_RFC9449_5_TokenEndpointBindsTokensToTheProofKey(t *testing.T) {
 	e := testserver.NewEnv(t)
-	e.MountMCP(t)
+	e.MountMCP()
 	if algs := e.Get("/.well-known/oauth-authorization-server").JSON(t)["dpop_signing_alg_values_supported"]; algs == nil || !strings.Contains(mustString(algs), "ES256") {
 		t.Fatalf("dpop_signing_alg_values_supported = %v", algs)
 	}

@@ -56,7 +56,7 @@ func TestEndToEnd_GoSDKClient(t *testing.T) {
 	// Access tokens live 5 s: the oauth2 package treats a token within
 	// 10 s of expiry as expired, so every new request refreshes first.
 	e := testserver.NewEnv(t, func(c *authserver.Config) { c.AccessTokenTTL = 5 * time.Second })
-	e.MountMCP(t)
+	e.MountMCP()
 	counter := &countingTransport{grants: map[string]int{}}
 	httpClient := &http.Client{Transport: counter}
 
@@ -126,7 +126,7 @@ func TestEndToEnd_GoSDKClientWithMetadataDocument(t *testing.T) {
 	id := "https://client.example.com/go-sdk.json"
 	d.serveJSON("/go-sdk.json", cimdDoc(id), "max-age=60")
 	e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments = d.options() })
-	e.MountMCP(t)
+	e.MountMCP()
 	b := e.Agent()
 	handler, err := sdkauth.NewAuthorizationCodeHandler(&sdkauth.AuthorizationCodeHandlerConfig{
 		ClientIDMetadataDocumentConfig: &sdkauth.ClientIDMetadataDocumentConfig{URL: id},

@@ -92,7 +92,7 @@ func randomID() string {
 // secret, or with jwks for private_key_jwt.
 func machineClient(e *testserver.Env, scope, jwks string) (*authserver.Client, string) {
 	e.TB.Helper()
-	c, secret, err := authserver.AddClient(context.Background(), e.DB, e.KEK, authserver.NewClient{Name: "Nightly backup", ActsAs: e.User.ID, Scope: scope, JWKS: jwks}, e.Clock.Now())
+	c, secret, err := authserver.AddClient(context.Background(), e.DB, e.Config.KEK, authserver.NewClient{Name: "Nightly backup", ActsAs: e.User.ID, Scope: scope, JWKS: jwks}, e.Clock.Now())
 	if err != nil {
 		e.TB.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestMachineClientNeedsScopesAndNoRedirects(t *testing.T) {
 		"private JWKS":  {Name: "x", ActsAs: e.User.ID, Scope: "entries:read", JWKS: `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`},
 		"JWKS not JSON": {Name: "x", ActsAs: e.User.ID, Scope: "entries:read", JWKS: `keys`},
 	} {
-		if _, _, err := authserver.AddClient(ctx, e.DB, e.KEK, in, e.Clock.Now()); epicme.ErrorCode(err) != epicme.EINVALID {
+		if _, _, err := authserver.AddClient(ctx, e.DB, e.Config.KEK, in, e.Clock.Now()); epicme.ErrorCode(err) != epicme.EINVALID {
 			t.Errorf("%s: got %v, want EINVALID", name, err)
 		}
 	}
@@ -444,7 +444,7 @@ func TestRule_RFC7523_2_2_KeysFromJWKSURI(t *testing.T) {
 	defer keys.Close()
 	for _, dev := range []bool{true, false} {
 		e := testserver.NewEnv(t, func(c *authserver.Config) { c.MetadataDocuments.AllowPrivateAddresses = dev })
-		c, _, err := authserver.AddClient(context.Background(), e.DB, e.KEK, authserver.NewClient{Name: "Backup", ActsAs: e.User.ID, Scope: "entries:read", JWKSURI: keys.URL + "/jwks.json"}, e.Clock.Now())
+		c, _, err := authserver.AddClient(context.Background(), e.DB, e.Config.KEK, authserver.NewClient{Name: "Backup", ActsAs: e.User.ID, Scope: "entries:read", JWKSURI: keys.URL + "/jwks.json"}, e.Clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

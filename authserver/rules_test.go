@@ -808,7 +808,7 @@ func TestRule_IntrospectionRefusedToNonResourceClient(t *testing.T) {
 
 func resourceServerClient(e *testserver.Env, resource string) testserver.Client {
 	e.TB.Helper()
-	rs, secret, err := authserver.AddClient(context.Background(), e.DB, e.KEK, authserver.NewClient{Name: "MCP", ResourceServer: true, Resource: resource}, e.Clock.Now())
+	rs, secret, err := authserver.AddClient(context.Background(), e.DB, e.Config.KEK, authserver.NewClient{Name: "MCP", ResourceServer: true, Resource: resource}, e.Clock.Now())
 	if err != nil {
 		e.TB.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func pageText(t *testing.T, p *chromium.Page) string {
 func TestBrowser_SignInConsentNarrowedRevokedInConnectedApps(t *testing.T) {
 	b := chromium.Require(t)
 	e := testserver.NewEnv(t)
-	e.MountMCP(t)
+	e.MountMCP()
 	c := e.PublicClient()
 	v, ch := testserver.PKCE()
 	authz := e.AuthzURL(c, ch, url.Values{"scope": {"user:read entries:read entries:write"}})
@@ -133,7 +133,7 @@ func TestBrowser_SignInConsentNarrowedRevokedInConnectedApps(t *testing.T) {
 func TestBrowser_ExportHoldsOnlyTheUsersEntriesAndDeletionRemovesThem(t *testing.T) {
 	b := chromium.Require(t)
 	e := testserver.NewEnv(t)
-	e.MountMCP(t)
+	e.MountMCP()
 	ctx := context.Background()
 	hash, _ := password.HashWith("bob's password", testserver.PasswordParams)
 	bob, err := e.DB.CreateUser(ctx, epicme.NewUser{Issuer: epicme.LocalIssuer, Email: "bob@example.com", PasswordHash: hash})
@@ -275,7 +275,7 @@ func TestBrowser_SignUpThenConsent(t *testing.T) {
 func TestBrowser_GoSDKClientSignsInThroughThePages(t *testing.T) {
 	b := chromium.Require(t)
 	e := testserver.NewEnv(t)
-	e.MountMCP(t)
+	e.MountMCP()
 	p := newPage(t, b)
 	handler := gosdktest.Registering(t, "Go SDK in a browser", "http://127.0.0.1:8977/callback", func(_ context.Context, authURL string) (*url.URL, error) {
 		return p.Authorize(chromium.Authorization{URL: authURL, Email: testserver.Email, Password: testserver.Password, Name: "go-sdk"})

@@ -50,9 +50,7 @@ const (
 type Env struct {
 	TB       testing.TB
 	DB       *sqlite.DB
-	KEK      []byte
 	Server   *authserver.Server
-	ts       *httptest.Server
 	Issuer   string
 	Resource string
 	Clock    *testenv.Clock
@@ -73,7 +71,6 @@ func NewEnv(t testing.TB, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	// Cheap Argon2id parameters: the tests check the flow, not the cost.
 	hash, err := password.HashWith(Password, PasswordParams)
 	if err != nil {
 		t.Fatal(err)
@@ -82,22 +79,21 @@ func NewEnv(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Env{TB: t, DB: db, KEK: authserver.NewKEK(), Clock: testenv.NewClock(time.Now().UTC().Truncate(time.Second)), User: user}
+	e := &Env{TB: t, DB: db, Clock: testenv.NewClock(time.Now().UTC().Truncate(time.Second)), User: user}
 	var handler http.Handler = http.NotFoundHandler()
-	e.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	t.Cleanup(e.ts.Close)
-	e.Issuer = e.ts.URL
-	e.Resource = e.ts.URL + "/mcp"
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(ts.Close)
+	e.Issuer = ts.URL
+	e.Resource = ts.URL + "/mcp"
 	e.Config = authserver.Config{
-		Issuer:   e.Issuer,
-		Resource: e.Resource,
-		Store:    db,
-		Users:    db,
-		KEK:      e.KEK,
-		Now:      e.Clock.Now,
-		Logger:   testLogger(),
-		Journal:  db,
-		// The same cheap parameters as the test user's hash.
+		Issuer:         e.Issuer,
+		Resource:       e.Resource,
+		Store:          db,
+		Users:          db,
+		KEK:            authserver.NewKEK(),
+		Now:            e.Clock.Now,
+		Logger:         testLogger(),
+		Journal:        db,
 		PasswordParams: PasswordParams,
 	}
 	for _, o := range opts {
@@ -130,11 +126,11 @@ func (r Reply) JSON(t testing.TB) map[string]any {
 	return m
 }
 
-// Do sends req with c (NoRedirect() when nil) and reads the reply.
+// Do sends req with c (noRedirect() when nil) and reads the reply.
 func Do(t testing.TB, c *http.Client, req *http.Request) Reply {
 	t.Helper()
 	if c == nil {
-		c = NoRedirect()
+		c = noRedirect()
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -150,8 +146,8 @@ func ReadReply(resp *http.Response) Reply {
 	return Reply{resp.StatusCode, resp.Header, string(b)}
 }
 
-// NoRedirect is a client that returns redirects instead of following them.
-func NoRedirect() *http.Client {
+// noRedirect is a client that returns redirects instead of following them.
+func noRedirect() *http.Client {
 	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
@@ -190,29 +186,28 @@ type Client struct {
 // PublicClient registers a public client (no secret, PKCE).
 func (e *Env) PublicClient() Client {
 	e.TB.Helper()
-	r := e.Register(map[string]any{
-		"client_name": "Test App", "redirect_uris": []string{"http://127.0.0.1:9999/callback"},
-		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"},
-	})
-	if r.Status != http.StatusCreated {
-		e.TB.Fatalf("registration: %d %s", r.Status, r.Body)
-	}
-	m := r.JSON(e.TB)
-	return Client{ID: m["client_id"].(string), Redirect: "http://127.0.0.1:9999/callback"}
+	return e.registered("Test App", "http://127.0.0.1:9999/callback", "none")
 }
 
 // ConfidentialClient registers a client with a secret (client_secret_basic).
 func (e *Env) ConfidentialClient() Client {
 	e.TB.Helper()
+	return e.registered("Server App", "https://app.example/callback", "client_secret_basic")
+}
+
+// registered registers a client of the code and refresh grants by RFC 7591.
+func (e *Env) registered(name, redirect, authMethod string) Client {
+	e.TB.Helper()
 	r := e.Register(map[string]any{
-		"client_name": "Server App", "redirect_uris": []string{"https://app.example/callback"},
-		"token_endpoint_auth_method": "client_secret_basic", "grant_types": []string{"authorization_code", "refresh_token"},
+		"client_name": name, "redirect_uris": []string{redirect},
+		"token_endpoint_auth_method": authMethod, "grant_types": []string{"authorization_code", "refresh_token"},
 	})
 	if r.Status != http.StatusCreated {
 		e.TB.Fatalf("registration: %d %s", r.Status, r.Body)
 	}
 	m := r.JSON(e.TB)
-	return Client{ID: m["client_id"].(string), Secret: m["client_secret"].(string), Redirect: "https://app.example/callback"}
+	secret, _ := m["client_secret"].(string)
+	return Client{ID: m["client_id"].(string), Secret: secret, Redirect: redirect}
 }
 
 // PKCE returns a verifier and its S256 challenge.
@@ -319,13 +314,7 @@ func (e *Env) AuthzURL(c Client, challenge string, extra url.Values) string {
 		"code_challenge_method": {"S256"},
 		"resource":              {e.Resource},
 	}
-	for k, v := range extra {
-		if v == nil {
-			delete(q, k)
-		} else {
-			q[k] = v
-		}
-	}
+	merge(q, extra)
 	return e.Issuer + authserver.AuthorizePath + "?" + q.Encode()
 }
 
@@ -384,13 +373,21 @@ func (e *Env) Exchange(c Client, code, verifier string, extra url.Values) Reply 
 		"code_verifier": {verifier},
 		"resource":      {e.Resource},
 	}
-	for k, v := range extra {
-		if v == nil {
-			delete(f, k)
-		} else {
-			f[k] = v
-		}
-	}
+	merge(f, extra)
+	return e.token(c, f)
+}
+
+// Refresh redeems a refresh token.
+func (e *Env) Refresh(c Client, rt string, extra url.Values) Reply {
+	e.TB.Helper()
+	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+	merge(f, extra)
+	return e.token(c, f)
+}
+
+// token posts f to the token endpoint as client c: with Basic
+// credentials when it has a secret, else with its client_id.
+func (e *Env) token(c Client, f url.Values) Reply {
 	if c.Secret != "" {
 		return e.PostForm(authserver.TokenPath, f, c.ID, c.Secret)
 	}
@@ -398,18 +395,15 @@ func (e *Env) Exchange(c Client, code, verifier string, extra url.Values) Reply 
 	return e.PostForm(authserver.TokenPath, f, "", "")
 }
 
-// Refresh redeems a refresh token.
-func (e *Env) Refresh(c Client, rt string, extra url.Values) Reply {
-	e.TB.Helper()
-	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+// merge sets the parameters of extra in q; a nil value removes one.
+func merge(q, extra url.Values) {
 	for k, v := range extra {
-		f[k] = v
+		if v == nil {
+			delete(q, k)
+		} else {
+			q[k] = v
+		}
 	}
-	if c.Secret != "" {
-		return e.PostForm(authserver.TokenPath, f, c.ID, c.Secret)
-	}
-	f.Set("client_id", c.ID)
-	return e.PostForm(authserver.TokenPath, f, "", "")
 }
 
 // Tokens runs a full flow and returns the token response.
@@ -450,13 +444,13 @@ func testLogger() *slog.Logger {
 
 // MountMCP serves EpicMe's MCP endpoint on the env, protected by the auth
 // package with the in-process verifier: the all-in-one deployment.
-func (e *Env) MountMCP(t testing.TB) {
-	t.Helper()
+func (e *Env) MountMCP() {
+	e.TB.Helper()
 	m, err := mcpserver.New(e.DB, authserver.Callers(e.DB, e.Issuer), mcpserver.Options{
 		Secret: []byte(strings.Repeat("k", 32)), Logger: e.Config.Logger,
 	})
 	if err != nil {
-		t.Fatal(err)
+		e.TB.Fatal(err)
 	}
 	rs, err := auth.NewResourceServer(e.Server.Verifier(), auth.Options{
 		ResourceURL:          e.Resource,
@@ -464,14 +458,10 @@ func (e *Env) MountMCP(t testing.TB) {
 		ScopesSupported:      epicme.AllScopes,
 		Realm:                "EpicMe",
 		Logger:               e.Config.Logger,
-		RequiredScopes: auth.ScopeMap{"tools/call": {
-			"whoami":       {epicme.ScopeUserRead},
-			"create_entry": {epicme.ScopeEntriesWrite},
-			"list_entries": {epicme.ScopeEntriesRead},
-		}}.Required,
+		RequiredScopes:       m.RequiredScopes,
 	})
 	if err != nil {
-		t.Fatal(err)
+		e.TB.Fatal(err)
 	}
 	rs.Mount(e.Mux, m.HTTPHandler())
 }
