@@ -129,32 +129,29 @@ func ReadOperations(body []byte) ([]Operation, error) {
 	// slices of body itself (TestReadOperations_ValuesAreSlicesOfTheBody).
 	dec.Reset(bytes.NewBuffer(body), jsontext.AllowInvalidUTF8(true))
 	var ops []Operation
-	var err error
-	switch dec.PeekKind() {
-	case '[':
+	if dec.PeekKind() == '[' {
 		dec.ReadToken()
-		for err == nil && dec.PeekKind() != ']' {
+		for dec.PeekKind() != ']' {
 			if dec.PeekKind() != '{' {
 				return nil, badMessage("the batch is not a JSON array of messages")
 			}
-			ops, err = readMessage(dec, body, ops)
+			op, err := readMessage(dec, body)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, op)
 		}
-		if err == nil && len(ops) == 0 {
+		if len(ops) == 0 {
 			return nil, badMessage("empty batch")
 		}
-		if err == nil {
-			dec.ReadToken()
+		dec.ReadToken()
+	} else {
+		// readMessage refuses what is not an object, as members does.
+		op, err := readMessage(dec, body)
+		if err != nil {
+			return nil, err
 		}
-	case '{':
-		ops, err = readMessage(dec, body, ops)
-	case 0:
-		_, err = dec.ReadToken()
-		return nil, syntaxError(err)
-	default:
-		return nil, badMessage("message is not a JSON object")
-	}
-	if err != nil {
-		return nil, err
+		ops = append(ops, op)
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
 		return nil, badMessage("data after the message")
@@ -197,8 +194,8 @@ var (
 	metaKeys = []string{"io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientCapabilities", "io.modelcontextprotocol/clientInfo"}
 )
 
-// readMessage reads one JSON-RPC message at dec and appends it to ops.
-func readMessage(dec *jsontext.Decoder, body []byte, ops []Operation) ([]Operation, error) {
+// readMessage reads one JSON-RPC message at dec.
+func readMessage(dec *jsontext.Decoder, body []byte) (Operation, error) {
 	var op Operation
 	start := int(dec.InputOffset())
 	start += len(body[start:]) - len(bytes.TrimLeft(body[start:], " \t\r\n,"))
@@ -210,7 +207,6 @@ func readMessage(dec *jsontext.Decoder, body []byte, ops []Operation) ([]Operati
 		if i != 3 || dec.PeekKind() == 'n' {
 			return readValue(dec, v.m[:], i)
 		}
-		v.m[i] = jsontext.Value("{}")
 		return members(dec, "params", paramKeys, func(i int) error {
 			switch {
 			case i == 3 && dec.PeekKind() == '{':
@@ -222,37 +218,36 @@ func readMessage(dec *jsontext.Decoder, body []byte, ops []Operation) ([]Operati
 		})
 	})
 	if err != nil {
-		return ops, err
+		return op, err
 	}
 	op.Message = body[start:dec.InputOffset()]
-	m, meta := v.m, v.meta
-	op.Result, op.Error, op.Arguments = raw(m[4]), raw(m[5]), raw(v.p[2])
-	op.ProtocolVersion, op.ClientCapabilities, op.ClientInfo = raw(meta[0]), raw(meta[1]), raw(meta[2])
-	if op.JSONRPC, err = optionalString(m[0], "message.jsonrpc"); err != nil {
-		return ops, err
+	op.Result, op.Error, op.Arguments = raw(v.m[4]), raw(v.m[5]), raw(v.p[2])
+	op.ProtocolVersion, op.ClientCapabilities, op.ClientInfo = raw(v.meta[0]), raw(v.meta[1]), raw(v.meta[2])
+	if op.JSONRPC, err = optionalString(v.m[0], "message.jsonrpc"); err != nil {
+		return op, err
 	}
-	if string(m[1]) != "null" {
-		op.ID = raw(m[1])
+	if string(v.m[1]) != "null" {
+		op.ID = raw(v.m[1])
 	}
-	if m[2] == nil {
+	if v.m[2] == nil {
 		if op.Result != nil || op.Error != nil {
-			return append(ops, op), nil
+			return op, nil
 		}
-		return ops, badMessage("message has neither method nor result nor error")
+		return op, badMessage("message has neither method nor result nor error")
 	}
-	if op.Method, err = optionalString(m[2], "message.method"); err != nil {
-		return ops, err
+	if op.Method, err = optionalString(v.m[2], "message.method"); err != nil {
+		return op, err
 	}
 	if op.Method == "" {
-		return ops, badMessage("message.method is empty")
+		return op, badMessage("message.method is empty")
 	}
-	op.Name, err = op.name(v.p[0], v.p[1], v.ref)
-	return append(ops, op), err
+	op.Name, err = op.name(v.p[0], v.p[1], v.ref[:])
+	return op, err
 }
 
 // name is what the method names: the tool or prompt, the resource URI, or
 // the completion's reference.
-func (op *Operation) name(name, uri jsontext.Value, ref [6]jsontext.Value) (string, error) {
+func (op *Operation) name(name, uri jsontext.Value, ref []jsontext.Value) (string, error) {
 	switch op.Method {
 	case "tools/call", "prompts/get":
 		return optionalString(name, "params.name")
@@ -351,7 +346,7 @@ func optionalString(v jsontext.Value, what string) (string, error) {
 		return string(v[1 : len(v)-1]), nil
 	}
 	s, err := jsontext.AppendUnquote(nil, v)
-	if err != nil || !utf8.Valid(v) || bytes.ContainsRune(s, utf8.RuneError) {
+	if err != nil || bytes.ContainsRune(s, utf8.RuneError) {
 		return "", badMessage(what + " is not a string of valid UTF-8")
 	}
 	return string(s), nil

@@ -88,7 +88,7 @@ func (m ScopeMap) CheckTemplates() error {
 		}
 		for pattern := range names {
 			if strings.Contains(pattern, "{") {
-				if _, err := uritemplate.New(pattern); err != nil {
+				if _, err := compileTemplate(pattern); err != nil {
 					return fmt.Errorf("%s %q is not a URI template (RFC 6570): %v", method, pattern, err)
 				}
 			}
@@ -98,7 +98,7 @@ func (m ScopeMap) CheckTemplates() error {
 }
 
 // templates holds the compiled URI templates of every ScopeMap consulted
-// (nil for a pattern that does not compile); the keys are the maps' own
+// (compiledTemplate); the keys are the maps' own
 // patterns, never a request's, so it grows no further than they do.
 var templates sync.Map
 
@@ -110,15 +110,29 @@ var templates sync.Map
 // the scopes of a request before its token, to name them in the 401. A
 // pattern that does not compile matches nothing (CheckTemplates finds it).
 func matchTemplate(pattern, uri string) bool {
+	re, _ := compileTemplate(pattern)
+	return re != nil && re.MatchString(uri)
+}
+
+// compileTemplate returns the regular expression of the template pattern,
+// compiled once (by CheckTemplates at start-up, or by the first request);
+// nil and the parse error for a pattern that is not a template.
+func compileTemplate(pattern string) (*regexp.Regexp, error) {
 	t, ok := templates.Load(pattern)
 	if !ok {
-		compiled, err := uritemplate.New(pattern)
-		var re *regexp.Regexp
-		if err == nil {
-			re = compiled.Regexp()
+		var c compiledTemplate
+		var parsed *uritemplate.Template
+		if parsed, c.err = uritemplate.New(pattern); c.err == nil {
+			c.re = parsed.Regexp()
 		}
-		t, _ = templates.LoadOrStore(pattern, re)
+		t, _ = templates.LoadOrStore(pattern, c)
 	}
-	re := t.(*regexp.Regexp)
-	return re != nil && re.MatchString(uri)
+	c := t.(compiledTemplate)
+	return c.re, c.err
+}
+
+// compiledTemplate is a template's regular expression, or why it has none.
+type compiledTemplate struct {
+	re  *regexp.Regexp
+	err error
 }
