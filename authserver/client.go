@@ -157,8 +157,7 @@ func (s *Server) authenticateClient(r *http.Request) (*Client, *oauthError) {
 	c, err := s.lookupClient(s.withSource(r), id)
 	if err != nil {
 		if !errors.Is(err, errUnknownClient) && !errors.Is(err, errMetadataDocument) {
-			s.log.ErrorContext(r.Context(), "looking up client", "err", err)
-			return nil, oerr(http.StatusInternalServerError, errServerError, "internal error")
+			return nil, internalErr(fmt.Errorf("looking up client: %w", err))
 		}
 		return nil, fail
 	}
@@ -408,9 +407,9 @@ func (m *registrationRequest) validate(supported []string) *oauthError {
 // rejected this request") does not name something the request could fix
 // (a redirect URI, a software statement), and the one registration clients
 // already handle. The status, Retry-After and the description say why.
-func refuseRegistration(w http.ResponseWriter, retry time.Duration, desc string) {
+func (s *Server) refuseRegistration(w http.ResponseWriter, r *http.Request, retry time.Duration, desc string) {
 	w.Header().Set("Retry-After", fmt.Sprint(int(retry.Seconds())))
-	writeOAuthError(w, oerr(http.StatusTooManyRequests, errInvalidClientMetadata, desc))
+	s.writeOAuthError(w, r, oerr(http.StatusTooManyRequests, errInvalidClientMetadata, desc))
 }
 
 // serveRegister is the client registration endpoint (RFC 7591 §3).
@@ -432,26 +431,26 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !ok {
-			refuseRegistration(w, lim.Window, "too many registrations from this source; try again later")
+			s.refuseRegistration(w, r, lim.Window, "too many registrations from this source; try again later")
 			return
 		}
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		writeOAuthError(w, oerr(http.StatusBadRequest, errInvalidClientMetadata, "the request body must be JSON (Content-Type: application/json)"))
+		s.writeOAuthError(w, r, oerr(http.StatusBadRequest, errInvalidClientMetadata, "the request body must be JSON (Content-Type: application/json)"))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
 	if err != nil {
-		writeOAuthError(w, oerr(http.StatusBadRequest, errInvalidClientMetadata, "the request body is too large or unreadable"))
+		s.writeOAuthError(w, r, oerr(http.StatusBadRequest, errInvalidClientMetadata, "the request body is too large or unreadable"))
 		return
 	}
 	var m registrationRequest
 	if err := json.Unmarshal(body, &m); err != nil {
-		writeOAuthError(w, oerr(http.StatusBadRequest, errInvalidClientMetadata, "the request body is not valid client metadata JSON"))
+		s.writeOAuthError(w, r, oerr(http.StatusBadRequest, errInvalidClientMetadata, "the request body is not valid client metadata JSON"))
 		return
 	}
 	if e := m.validate(s.scopes); e != nil {
-		writeOAuthError(w, e)
+		s.writeOAuthError(w, r, e)
 		return
 	}
 	if limited {
@@ -461,7 +460,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !ok {
-			refuseRegistration(w, lim.UnusedTTL, "this source has registered as many clients as it may hold; use one of them, or try again later")
+			s.refuseRegistration(w, r, lim.UnusedTTL, "this source has registered as many clients as it may hold; use one of them, or try again later")
 			return
 		}
 	}
@@ -483,7 +482,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 			s.log.WarnContext(ctx, "dynamic client registration refused: the cap is reached", "max", lim.MaxClients)
 			w.Header().Set("Retry-After", "3600")
 			// invalid_client_metadata: see refuseRegistration.
-			writeOAuthError(w, oerr(http.StatusServiceUnavailable, errInvalidClientMetadata, "no more clients can be registered now"))
+			s.writeOAuthError(w, r, oerr(http.StatusServiceUnavailable, errInvalidClientMetadata, "no more clients can be registered now"))
 			return
 		}
 	}

@@ -67,45 +67,34 @@ func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*t
 	if e := s.checkResource(r, s.resource); e != nil {
 		return nil, e
 	}
-	if req := r.PostForm.Get("scope"); req != "" {
-		if _, unknown := normalizeScopes(s.scopes, req); len(unknown) > 0 {
-			return nil, oerr(http.StatusBadRequest, errInvalidScope, "unknown scope "+unknown[0])
-		}
+	if e := s.unknownScope(r.PostForm.Get("scope")); e != nil {
+		return nil, e
 	}
 	// draft-ietf-oauth-identity-assertion-authz-grant §4.3: the grant is
 	// for this client, and for this resource (checked before its jti is
 	// spent, so that another client cannot use up someone's grant); and
 	// some scope is left.
 	var scope string
-	var scopeErr *oauthError
-	info, reason, e := s.checkJWTGrant(ctx, v, assertion, true, func(info *auth.TokenInfo) string {
+	info, reason, e := s.checkJWTGrant(ctx, v, assertion, true, func(info *auth.TokenInfo) (e *oauthError) {
 		if info.ClientID != client.ID {
-			return "it was issued for another client"
+			return oerr(http.StatusBadRequest, errInvalidGrant, "the assertion is not valid: it was issued for another client")
 		}
 		if res := info.StringClaim("resource"); res == "" || !auth.SameResource(res, s.resource) {
-			return "it is not for this resource (" + s.resource + ")"
+			return oerr(http.StatusBadRequest, errInvalidGrant, "the assertion is not valid: it is not for this resource ("+s.resource+")")
 		}
-		if scope, scopeErr = s.idpScope(r, p, client, info.Scopes); scopeErr != nil {
-			return scopeErr.Description
-		}
-		return ""
+		scope, e = s.idpScope(r, p, client, info.Scopes)
+		return e
 	})
 	if e != nil {
 		return nil, e
-	}
-	if scopeErr != nil {
-		return nil, scopeErr
 	}
 	if reason != "" {
 		return bad("the assertion is not valid: " + reason)
 	}
 	// The user is the IdP's (issuer, subject), never an account found by
-	// email: an IdP vouches only for its own users.
-	email := info.StringClaim("email")
-	if nu := (epicme.NewUser{Issuer: p.Issuer, Subject: info.Subject, Email: email}); nu.Validate() != nil {
-		email = ""
-	}
-	u, err := s.users.EnsureUser(ctx, p.Issuer, info.Subject, email)
+	// email: an IdP vouches only for its own users. An email that breaks
+	// our rules is dropped (epicme.EnsureUserInput).
+	u, err := s.users.EnsureUser(ctx, p.Issuer, info.Subject, info.StringClaim("email"))
 	if err != nil {
 		return nil, internalErr(err)
 	}
@@ -113,11 +102,7 @@ func (s *Server) jwtBearerGrant(r *http.Request, client *Client, jkt string) (*t
 		return bad("the user's account is disabled here")
 	}
 	return s.issueWithoutRefresh(ctx, u, client, scope, jkt, func() (bool, error) {
-		_, err := s.store.IdentityProvider(ctx, p.Issuer)
-		if epicme.ErrorCode(err) == epicme.ENOTFOUND {
-			return false, nil
-		}
-		return err == nil, err
+		return found(s.store.IdentityProvider(ctx, p.Issuer))
 	})
 }
 
@@ -170,21 +155,18 @@ func (s *Server) issueWithoutRefresh(ctx context.Context, user *epicme.User, cli
 		return nil, internalErr(err)
 	}
 	g := &Grant{ID: randomToken(16), ClientID: client.ID, UserID: user.ID, Scope: scope, Resource: s.resource, CreatedAt: now, LastUsedAt: now}
-	at.GrantID = g.ID
 	if err := s.store.CreateGrant(ctx, g, at); err != nil {
 		return nil, internalErr(err)
 	}
-	ok, err := still()
-	if err == nil && !ok {
-		err = s.revokeGrant(ctx, g.ID, now)
-		if err == nil {
-			return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the access was withdrawn while the token was being issued")
-		}
-	}
-	if err != nil {
+	if ok, err := still(); err != nil || !ok {
 		// Fail closed: the token is not handed out; revoke what was stored.
-		s.revokeGrant(ctx, g.ID, now)
-		return nil, internalErr(err)
+		if rerr := s.revokeGrant(ctx, g.ID, now); err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return nil, internalErr(err)
+		}
+		return nil, oerr(http.StatusBadRequest, errInvalidGrant, "the access was withdrawn while the token was being issued")
 	}
 	return &tokenResponse{
 		AccessToken: access,

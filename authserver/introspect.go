@@ -34,33 +34,33 @@ var inactive = map[string]bool{"active": false}
 // probe tokens (§4).
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	if e := parseForm(w, r); e != nil {
-		writeOAuthError(w, e)
+		s.writeOAuthError(w, r, e)
 		return
 	}
 	// Resource servers authenticate with their secret: an assertion, whose
 	// issuer could name any client, is refused before anything is looked up.
 	if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
-		writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: errInvalidClient, Description: "introspection clients authenticate with their secret (client_secret_basic or client_secret_post)"})
+		s.writeOAuthError(w, r, &oauthError{Status: http.StatusUnauthorized, Code: errInvalidClient, Description: "introspection clients authenticate with their secret (client_secret_basic or client_secret_post)"})
 		return
 	}
 	// A metadata-document client is public (it has no secret), and public
 	// clients may not introspect: refuse it before its document is fetched.
 	if id, _, ok := r.BasicAuth(); strings.HasPrefix(id, "https://") || (!ok && strings.HasPrefix(r.PostForm.Get("client_id"), "https://")) {
-		writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: errInvalidClient, Description: "introspection requires client authentication; a client metadata document client has no secret", basic: ok})
+		s.writeOAuthError(w, r, &oauthError{Status: http.StatusUnauthorized, Code: errInvalidClient, Description: "introspection requires client authentication; a client metadata document client has no secret", basic: ok})
 		return
 	}
 	client, e := s.authenticateClient(r)
 	if e != nil {
-		writeOAuthError(w, e)
+		s.writeOAuthError(w, r, e)
 		return
 	}
 	if client.Public() {
-		writeOAuthError(w, &oauthError{Status: http.StatusUnauthorized, Code: errInvalidClient, Description: "introspection requires client authentication"})
+		s.writeOAuthError(w, r, &oauthError{Status: http.StatusUnauthorized, Code: errInvalidClient, Description: "introspection requires client authentication"})
 		return
 	}
 	token := r.PostForm.Get("token")
 	if token == "" {
-		writeOAuthError(w, oerr(http.StatusBadRequest, errInvalidRequest, "token is required"))
+		s.writeOAuthError(w, r, oerr(http.StatusBadRequest, errInvalidRequest, "token is required"))
 		return
 	}
 	if !client.ResourceServer {
@@ -94,22 +94,22 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 // tokens are answered 200 and left alone.
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	if e := parseForm(w, r); e != nil {
-		writeOAuthError(w, e)
+		s.writeOAuthError(w, r, e)
 		return
 	}
 	client, e := s.authenticateClient(r)
 	if e != nil {
-		writeOAuthError(w, e)
+		s.writeOAuthError(w, r, e)
 		return
 	}
 	token := r.PostForm.Get("token")
 	if token == "" {
-		writeOAuthError(w, oerr(http.StatusBadRequest, errInvalidRequest, "token is required"))
+		s.writeOAuthError(w, r, oerr(http.StatusBadRequest, errInvalidRequest, "token is required"))
 		return
 	}
 	hint := r.PostForm.Get("token_type_hint")
 	if hint != "" && hint != "access_token" && hint != "refresh_token" {
-		writeOAuthError(w, oerr(http.StatusBadRequest, errUnsupportedTokenType, "token_type_hint must be access_token or refresh_token"))
+		s.writeOAuthError(w, r, oerr(http.StatusBadRequest, errUnsupportedTokenType, "token_type_hint must be access_token or refresh_token"))
 		return
 	}
 	ctx := r.Context()

@@ -57,8 +57,8 @@ func (s *Server) clientCredentialsGrant(r *http.Request, client *Client, jkt str
 	// them, or for scopes that do not exist, is an error.
 	scope := client.Scope
 	if sc := r.PostForm.Get("scope"); sc != "" {
-		if _, unknown := normalizeScopes(s.scopes, sc); len(unknown) > 0 {
-			return nil, oerr(http.StatusBadRequest, errInvalidScope, "unknown scope "+unknown[0])
+		if e := s.unknownScope(sc); e != nil {
+			return nil, e
 		}
 		scope, _ = normalizeScopes(strings.Fields(client.Scope), sc)
 		if scope == "" {
@@ -69,13 +69,7 @@ func (s *Server) clientCredentialsGrant(r *http.Request, client *Client, jkt str
 	// it in the store on every request, so that withdrawing it on one
 	// instance stops every instance at once; and again once the grant is
 	// stored (issueWithoutRefresh), so that a withdrawal in between bites.
-	consented := func() (bool, error) {
-		_, err := s.store.Consent(ctx, client.ActsAs, client.ID)
-		if epicme.ErrorCode(err) == epicme.ENOTFOUND {
-			return false, nil
-		}
-		return err == nil, err
-	}
+	consented := func() (bool, error) { return found(s.store.Consent(ctx, client.ActsAs, client.ID)) }
 	if ok, err := consented(); err != nil {
 		return nil, internalErr(err)
 	} else if !ok {
@@ -112,7 +106,7 @@ func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oaut
 		return nil, fail("client authentication failed")
 	}
 	if err != nil {
-		return nil, s.hiddenErr(r.Context(), err)
+		return nil, internalErr(err)
 	}
 	if c.AuthMethod != AuthPrivateKeyJWT || (c.JWKS == "" && c.JWKSURI == "") {
 		return nil, fail("this client does not authenticate with private_key_jwt")
@@ -123,14 +117,14 @@ func (s *Server) assertionClient(r *http.Request, formID string) (*Client, *oaut
 	v, err := s.jwtVerifier(jwtGrantKind{name: "client assertion", issuer: c.ID, jwks: c.JWKS, jwksURI: c.JWKSURI,
 		types: []string{"", "JWT", "client-authentication+jwt"}})
 	if err != nil {
-		return nil, s.hiddenErr(r.Context(), err)
+		return nil, internalErr(err)
 	}
 	// RFC 7523 §3 items 1-2: iss and sub are the client_id (§2.2).
-	_, reason, e := s.checkJWTGrant(r.Context(), v, assertion, false, func(info *auth.TokenInfo) string {
+	_, reason, e := s.checkJWTGrant(r.Context(), v, assertion, false, func(info *auth.TokenInfo) *oauthError {
 		if info.Subject != c.ID {
-			return "its sub must be " + c.ID + ", as its iss"
+			return fail("the client assertion is not valid: its sub must be " + c.ID + ", as its iss")
 		}
-		return ""
+		return nil
 	})
 	if e != nil {
 		return nil, e
@@ -217,7 +211,7 @@ func (s *Server) jwtVerifier(k jwtGrantKind) (*auth.JWTVerifier, error) {
 // or
 // the reason the JWT was refused; an *oauthError only when the server
 // could not decide.
-func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token string, needIAT bool, check func(*auth.TokenInfo) string) (*auth.TokenInfo, string, *oauthError) {
+func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token string, needIAT bool, check func(*auth.TokenInfo) *oauthError) (*auth.TokenInfo, string, *oauthError) {
 	info, err := v.Verify(ctx, token)
 	var te *auth.TokenError
 	switch {
@@ -227,7 +221,7 @@ func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token s
 		s.log.WarnContext(ctx, "keys of a JWT grant's issuer unavailable", "err", err)
 		return nil, "", oerr(http.StatusServiceUnavailable, "temporarily_unavailable", "the issuer's keys could not be fetched; try again shortly")
 	case err != nil:
-		return nil, "", s.hiddenErr(ctx, err)
+		return nil, "", internalErr(err)
 	}
 	if len(info.Audience) != 1 || info.Audience[0] != s.issuer {
 		return nil, "its aud must be exactly the issuer, " + s.issuer, nil
@@ -239,12 +233,12 @@ func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token s
 	if (needIAT && info.IssuedAt.IsZero()) || info.IssuedAt.After(now.Add(assertionSkew)) {
 		return nil, "its iat is missing or in the future", nil
 	}
-	if reason := check(info); reason != "" {
-		return nil, reason, nil
+	if e := check(info); e != nil {
+		return nil, "", e
 	}
 	first, err := s.spendJTI(ctx, v.Issuer(), info.StringClaim("jti"), info.Expiry)
 	if err != nil {
-		return nil, "", s.hiddenErr(ctx, err)
+		return nil, "", internalErr(err)
 	}
 	if !first {
 		return nil, "its jti is missing, or it was used already: make a new one, with a new jti, for each request", nil
@@ -252,12 +246,22 @@ func (s *Server) checkJWTGrant(ctx context.Context, v *auth.JWTVerifier, token s
 	return info, "", nil
 }
 
-// hiddenErr logs an error the server cannot help and answers 500 without
-// its text: client authentication also serves the revocation endpoint,
-// which shows descriptions as they are.
-func (s *Server) hiddenErr(ctx context.Context, err error) *oauthError {
-	s.log.ErrorContext(ctx, "checking a signed JWT", "err", err)
-	return oerr(http.StatusInternalServerError, errServerError, "internal error")
+// found turns a store lookup into whether the row exists: ENOTFOUND is
+// false, not an error.
+func found[T any](_ T, err error) (bool, error) {
+	if epicme.ErrorCode(err) == epicme.ENOTFOUND {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// unknownScope refuses a scope parameter naming a scope this server does
+// not have (RFC 6749 §5.2 invalid_scope); nil when it names none.
+func (s *Server) unknownScope(scope string) *oauthError {
+	if _, unknown := normalizeScopes(s.scopes, scope); len(unknown) > 0 {
+		return oerr(http.StatusBadRequest, errInvalidScope, "unknown scope "+unknown[0])
+	}
+	return nil
 }
 
 // unverifiedIssuer reads the iss claim of a compact JWS without checking
@@ -348,12 +352,14 @@ type MachineClientTx interface {
 // CreateMachineClientIn stores c and its user's consent in tx, unless the
 // user already holds max machine clients (0: no bound): ECONFLICT then.
 func CreateMachineClientIn(tx MachineClientTx, c *Client, max int) error {
-	held, err := tx.MachineClients(c.ActsAs)
-	if err != nil {
-		return err
-	}
-	if max > 0 && held >= max {
-		return epicme.Errorf(epicme.ECONFLICT, "the user holds %d machine clients, the most allowed", held)
+	if max > 0 {
+		held, err := tx.MachineClients(c.ActsAs)
+		if err != nil {
+			return err
+		}
+		if held >= max {
+			return epicme.Errorf(epicme.ECONFLICT, "the user holds %d machine clients, the most allowed", held)
+		}
 	}
 	if err := tx.InsertClient(c); err != nil {
 		return err

@@ -96,7 +96,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func writeOAuthError(w http.ResponseWriter, e *oauthError) {
+// writeOAuthError answers with e (RFC 6749 §5.2). A 500 is the server's
+// own failure: it is logged, and the client is told only that it happened.
+func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oauthError) {
+	if e.Status == http.StatusInternalServerError {
+		s.log.ErrorContext(r.Context(), "authorization server error", "path", r.URL.Path, "err", e.Description)
+		e = oerr(http.StatusInternalServerError, errServerError, "internal error")
+	}
 	if e.basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="EpicMe", charset="UTF-8"`)
 	}

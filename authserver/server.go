@@ -461,8 +461,7 @@ func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.ErrorContext(r.Context(), "authorization server error", "path", r.URL.Path, "err", err)
-	writeOAuthError(w, oerr(http.StatusInternalServerError, errServerError, "internal error"))
+	s.writeOAuthError(w, r, internalErr(err))
 }
 
 // sourceOf is the network source of a request, for rate limits and the

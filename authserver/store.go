@@ -325,8 +325,8 @@ type Rotation struct {
 	ClientID string
 	Now      time.Time
 	Grace    time.Duration
-	Next     *RefreshToken // GrantID is filled in by the store
-	Access   *AccessToken  // GrantID is filled in by the store
+	Next     *RefreshToken // GrantID is filled in by Rotate
+	Access   *AccessToken  // GrantID is filled in by Rotate
 }
 
 // IdentityProvider is an enterprise identity provider the operator trusts

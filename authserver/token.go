@@ -50,7 +50,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) *oauthError {
 // serveToken is the token endpoint (RFC 6749 §3.2).
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if e := parseForm(w, r); e != nil {
-		writeOAuthError(w, e)
+		s.writeOAuthError(w, r, e)
 		return
 	}
 	if n := s.dpop.Nonce(); n != "" && r.Header.Get("DPoP") != "" {
@@ -62,12 +62,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	// since the client sends the same request again with a new proof.
 	jkt, e := s.dpopKey(r)
 	if e != nil {
-		writeOAuthError(w, e)
+		s.writeOAuthError(w, r, e)
 		return
 	}
 	client, e := s.authenticateClient(r)
 	if e != nil {
-		writeOAuthError(w, e)
+		s.writeOAuthError(w, r, e)
 		return
 	}
 	if l := s.cfg.TokenClientLimiter; l != nil {
@@ -98,11 +98,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		e = oerr(http.StatusBadRequest, errUnsupportedGrantType, "grant_type must be authorization_code, refresh_token, client_credentials or "+GrantJWTBearer)
 	}
 	if e != nil {
-		if e.Status == http.StatusInternalServerError {
-			s.log.ErrorContext(r.Context(), "token endpoint", "err", e.Description)
-			e = oerr(http.StatusInternalServerError, errServerError, "internal error")
-		}
-		writeOAuthError(w, e)
+		s.writeOAuthError(w, r, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -241,13 +237,12 @@ func (s *Server) codeGrant(r *http.Request, client *Client, jkt string) (*tokenR
 	var rt *RefreshToken
 	if contains(client.GrantTypes, "refresh_token") {
 		refresh = randomToken(32)
-		rt = &RefreshToken{Hash: HashToken(refresh), GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenIdle), JKT: refreshKey(client, jkt)}
+		rt = &RefreshToken{Hash: HashToken(refresh), CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenIdle), JKT: refreshKey(client, jkt)}
 	}
 	access, at, err := s.mintAccessToken(ctx, user, client.ID, scope, c.Resource, jkt, now)
 	if err != nil {
 		return nil, internalErr(err)
 	}
-	at.GrantID = g.ID
 	err = s.store.RedeemCode(ctx, hash, now, g, rt, at)
 	var reused *CodeReusedError
 	if errors.As(err, &reused) {

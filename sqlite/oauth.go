@@ -49,7 +49,7 @@ const clientColumns = `id, kind, name, secret_hash, redirect_uris, auth_method, 
 	client_uri, logo_uri, contacts, software_id, software_version, resource_server, resource,
 	registered_from, created_at, used_at, acts_as, jwks, jwks_uri`
 
-func scanClient(row interface{ Scan(...any) error }) (*authserver.Client, error) {
+func scanClient(row rowScanner) (*authserver.Client, error) {
 	var c authserver.Client
 	var redirects, grants, contacts string
 	var rs int
@@ -328,7 +328,7 @@ func (tx *Tx) CodeState(hash string) (found, used bool, grantID string, err erro
 
 const grantColumns = `g.id, g.client_id, g.user_id, g.scope, g.resource, g.created_at, g.last_used_at, g.revoked_at`
 
-func scanGrantAndRefresh(row interface{ Scan(...any) error }) (*authserver.RefreshToken, *authserver.Grant, error) {
+func scanGrantAndRefresh(row rowScanner) (*authserver.RefreshToken, *authserver.Grant, error) {
 	var rt authserver.RefreshToken
 	var g authserver.Grant
 	var rtCreated, rtExpires, gCreated, gUsed int64
@@ -445,7 +445,7 @@ func (db *DB) IsAccessTokenRevoked(ctx context.Context, jti string) (bool, error
 	return n > 0, nil
 }
 
-func scanConsent(row interface{ Scan(...any) error }) (*authserver.Consent, error) {
+func scanConsent(row rowScanner) (*authserver.Consent, error) {
 	var c authserver.Consent
 	var created, updated int64
 	if err := row.Scan(&c.UserID, &c.ClientID, &c.Scope, &created, &updated); err != nil {

@@ -103,7 +103,7 @@ func (db *DB) SaveIdentityProvider(ctx context.Context, p *authserver.IdentityPr
 
 const identityProviderColumns = `issuer, jwks_uri, clients, scope, created_at`
 
-func scanIdentityProvider(row interface{ Scan(...any) error }) (*authserver.IdentityProvider, error) {
+func scanIdentityProvider(row rowScanner) (*authserver.IdentityProvider, error) {
 	var p authserver.IdentityProvider
 	var clients string
 	var created int64

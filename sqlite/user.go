@@ -11,7 +11,7 @@ import (
 
 const userColumns = `id, issuer, subject, email, disabled, created_at, updated_at`
 
-func scanUser(row interface{ Scan(...any) error }) (*epicme.User, error) {
+func scanUser(row rowScanner) (*epicme.User, error) {
 	var u epicme.User
 	var created, updated int64
 	if err := row.Scan(&u.ID, &u.Issuer, &u.Subject, &u.Email, &u.Disabled, &created, &updated); err != nil {

@@ -54,20 +54,25 @@ func runIdP(ctx context.Context, args []string, e env) error {
 
 func runIdPAdd(ctx context.Context, args []string, e env) error {
 	var (
+		data                   dataFlags
+		db                     databaseFlag
 		issuer, jwksURI, scope string
 		clients                stringList
 	)
-	store, _, err := openIdPCommand(ctx, "idp add", idpAddAbout, args, e, false, func(*flagSet) error {
-		if issuer == "" || len(clients) == 0 {
-			return usagef("--issuer and at least one --client are required")
-		}
-		return nil
-	}, func(fs *flagSet) {
-		fs.StringVar(&issuer, "issuer", "", "the IdP's issuer `URL`, exactly as in its assertions' iss (required)")
-		fs.StringVar(&jwksURI, "jwks-uri", "", "`URL` of the IdP's JWKS (default: the jwks_uri of its metadata)")
-		fs.Var(&clients, "client", "`client_id` of an EpicMe client the IdP may vouch for (repeat for several; required)")
-		fs.StringVar(&scope, "scope", "", "space-separated `scopes`, the most the IdP may grant (default: all)")
-	})
+	fs := newFlagSet("idp add", idpAddAbout, e)
+	data.register(fs)
+	db.register(fs)
+	fs.StringVar(&issuer, "issuer", "", "the IdP's issuer `URL`, exactly as in its assertions' iss (required)")
+	fs.StringVar(&jwksURI, "jwks-uri", "", "`URL` of the IdP's JWKS (default: the jwks_uri of its metadata)")
+	fs.Var(&clients, "client", "`client_id` of an EpicMe client the IdP may vouch for (repeat for several; required)")
+	fs.StringVar(&scope, "scope", "", "space-separated `scopes`, the most the IdP may grant (default: all)")
+	if err := fs.parse(args, e, false); err != nil {
+		return err
+	}
+	if issuer == "" || len(clients) == 0 {
+		return usagef("--issuer and at least one --client are required")
+	}
+	store, err := openAdminStore(ctx, data, db, e)
 	if err != nil {
 		return err
 	}
@@ -92,7 +97,17 @@ func orAll(scope string) string {
 }
 
 func runIdPList(ctx context.Context, args []string, e env) error {
-	store, _, err := openIdPCommand(ctx, "idp list", "List the trusted identity providers, oldest first.", args, e, false, nil)
+	var (
+		data dataFlags
+		db   databaseFlag
+	)
+	fs := newFlagSet("idp list", "List the trusted identity providers, oldest first.", e)
+	data.register(fs)
+	db.register(fs)
+	if err := fs.parse(args, e, false); err != nil {
+		return err
+	}
+	store, err := openAdminStore(ctx, data, db, e)
 	if err != nil {
 		return err
 	}
@@ -114,12 +129,20 @@ func runIdPList(ctx context.Context, args []string, e env) error {
 }
 
 func runIdPRemove(ctx context.Context, args []string, e env) error {
-	store, fs, err := openIdPCommand(ctx, "idp remove", "Stop trusting an identity provider: its grants are refused, and the tokens its\nusers hold stop working at once (within a second on a running server).\nUsage: epicme idp remove ISSUER", args, e, true, func(fs *flagSet) error {
-		if fs.NArg() != 1 {
-			return usagef("give exactly one issuer: epicme idp remove ISSUER")
-		}
-		return nil
-	})
+	var (
+		data dataFlags
+		db   databaseFlag
+	)
+	fs := newFlagSet("idp remove", "Stop trusting an identity provider: its grants are refused, and the tokens its\nusers hold stop working at once (within a second on a running server).\nUsage: epicme idp remove ISSUER", e)
+	data.register(fs)
+	db.register(fs)
+	if err := fs.parse(args, e, true); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("give exactly one issuer: epicme idp remove ISSUER")
+	}
+	store, err := openAdminStore(ctx, data, db, e)
 	if err != nil {
 		return err
 	}
@@ -132,34 +155,4 @@ func runIdPRemove(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "No longer trusting %s; the tokens of its users are revoked.\n", fs.Arg(0))
 	return nil
-}
-
-// openIdPCommand parses the flags of an idp subcommand (the data
-// directory and database, plus what more registers), checks them with
-// check, and opens the store.
-func openIdPCommand(ctx context.Context, name, about string, args []string, e env, positional bool, check func(*flagSet) error, more ...func(*flagSet)) (authStore, *flagSet, error) {
-	var (
-		data dataFlags
-		db   databaseFlag
-	)
-	fs := newFlagSet(name, about, e)
-	data.register(fs)
-	db.register(fs)
-	for _, m := range more {
-		m(fs)
-	}
-	if err := fs.parse(args, e, positional); err != nil {
-		return nil, nil, err
-	}
-	if check != nil {
-		if err := check(fs); err != nil {
-			return nil, nil, err
-		}
-	}
-	dir, err := resolveDataDir(data.dataDir, e)
-	if err != nil {
-		return nil, nil, err
-	}
-	store, err := openAuthStore(ctx, db.url, dir)
-	return store, fs, err
 }
