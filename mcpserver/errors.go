@@ -129,6 +129,17 @@ func handlerError(ctx context.Context, e *rpcError) error {
 	return server.NewHandlerError(e)
 }
 
+// resourceNotFound is the error of a missing resource: -32002 with the URI
+// as data.uri (MCP resources, "Error Handling"); 2026-07-28 (modern)
+// reports it as invalid params.
+func resourceNotFound(uri, message string, modern bool) *rpcError {
+	e := &rpcError{code: codeResourceNotFound, message: message, data: map[string]string{"uri": uri}}
+	if modern {
+		e.code = codeInvalidParams
+	}
+	return e
+}
+
 // mapRPC is the one mapping of EpicMe's error vocabulary to JSON-RPC codes;
 // it logs internal errors in full. For a resource, what is its URI: a
 // missing resource's error carries it as data.uri (MCP resources, "Error
@@ -139,14 +150,10 @@ func (s *Server) mapRPC(ctx context.Context, what string, err error, resource bo
 	case epicme.EINVALID:
 		e.code = codeInvalidParams
 	case epicme.ENOTFOUND:
-		e.code = codeResourceNotFound
-		if !resource || server.IsModernRequest(ctx) {
-			// 2026-07-28 reports a missing resource as invalid params.
-			e.code = codeInvalidParams
-		}
 		if resource {
-			e.data = map[string]string{"uri": what}
+			return resourceNotFound(what, e.message, server.IsModernRequest(ctx))
 		}
+		e.code = codeInvalidParams
 	case epicme.ECONFLICT:
 		e.code = codeInvalidParams
 	case epicme.EFORBIDDEN:

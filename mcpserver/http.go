@@ -133,11 +133,7 @@ func (s *Server) unknownResource(w http.ResponseWriter, body *auth.Body, modern 
 	if _, ok := s.need("resources/read", op.Name); ok {
 		return false
 	}
-	code := codeResourceNotFound
-	if modern {
-		code = codeInvalidParams
-	}
-	s.writeFastError(w, op.ID, &rpcError{code: code, message: "Resource " + op.Name + " not found", data: map[string]string{"uri": op.Name}}, modern)
+	s.writeFastError(w, op.ID, resourceNotFound(op.Name, "Resource "+op.Name+" not found", modern), modern)
 	return true
 }
 

@@ -236,7 +236,7 @@ func (s *Server) routeResponse(w http.ResponseWriter, r *http.Request, sess *epi
 	done := make(chan int, 16)
 	s.acks.Store(ack, done)
 	defer s.acks.Delete(ack)
-	ctx, cancel := context.WithTimeout(r.Context(), s.relayTimeout())
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RelayTimeout)
 	defer cancel()
 	if err := s.opts.Peers.Publish(ctx, msg); err != nil {
 		s.logger.WarnContext(ctx, "could not forward a client response", "err", err)
@@ -260,20 +260,12 @@ func (s *Server) routeResponse(w http.ResponseWriter, r *http.Request, sess *epi
 				s.strayResponse(w, r, refused)
 				return
 			}
-			s.logger.WarnContext(r.Context(), "no instance confirmed a relayed client response", "timeout", s.relayTimeout())
+			s.logger.WarnContext(r.Context(), "no instance confirmed a relayed client response", "timeout", s.opts.RelayTimeout)
 			writeRPCError(w, http.StatusServiceUnavailable, codeUnavailable,
 				"no server instance confirmed it received this response: the one holding the request it answers may have stopped, and that request is lost")
 			return
 		}
 	}
-}
-
-// relayTimeout is Options.RelayTimeout or its default.
-func (s *Server) relayTimeout() time.Duration {
-	if s.opts.RelayTimeout > 0 {
-		return s.opts.RelayTimeout
-	}
-	return 3 * time.Second
 }
 
 // StrayResponses is the number of client responses that answered no

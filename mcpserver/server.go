@@ -58,6 +58,7 @@ import (
 const (
 	DefaultSamplingTimeout = 60 * time.Second
 	DefaultSessionIdleTTL  = time.Hour
+	DefaultRelayTimeout    = 3 * time.Second
 	minSecretLen           = 32
 )
 
@@ -166,6 +167,9 @@ func New(store epicme.Store, callers epicme.CallerResolver, opts Options) (*Serv
 	}
 	if opts.SessionIdleTTL <= 0 {
 		opts.SessionIdleTTL = DefaultSessionIdleTTL
+	}
+	if opts.RelayTimeout <= 0 {
+		opts.RelayTimeout = DefaultRelayTimeout
 	}
 	s := &Server{
 		store:      store,
