@@ -418,14 +418,11 @@ func buildRequests(u *url.URL, o *RunOptions, sessions map[string]string) ([]pre
 		case createEntry:
 			args = map[string]any{"title": g.title(), "content": g.content(700 + g.r.IntN(600))}
 		}
-		req := callRequest(i+1, tool, args)
+		method, params := "tools/call", map[string]any{"name": tool, "arguments": args}
 		if tool == ToolsList {
-			req = listRequest(i + 1)
+			method, params = "tools/list", map[string]any{}
 		}
-		if o.Session != "" {
-			delete(req["params"].(map[string]any), "_meta")
-		}
-		body, err := json.Marshal(req)
+		body, err := json.Marshal(request(i+1, method, params, o.Session == ""))
 		if err != nil {
 			return nil, err
 		}
@@ -463,24 +460,19 @@ func buildRequests(u *url.URL, o *RunOptions, sessions map[string]string) ([]pre
 	return pool, nil
 }
 
-// callRequest is a stateless (2026-07-28) tools/call: the protocol version
-// and the client's capabilities travel in _meta on every request, and the
-// Mcp-Method and Mcp-Name headers repeat the method and tool name.
-func callRequest(id int, tool string, args map[string]any) map[string]any {
-	return map[string]any{
-		"jsonrpc": "2.0",
-		"id":      id,
-		"method":  "tools/call",
-		"params": map[string]any{
-			"name":      tool,
-			"arguments": args,
-			"_meta": map[string]any{
-				"io.modelcontextprotocol/protocolVersion":    ProtocolVersion,
-				"io.modelcontextprotocol/clientCapabilities": map[string]any{},
-				"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "epicme-bench", "version": "1"},
-			},
-		},
+// request is a JSON-RPC request. A stateless one (2026-07-28) carries the
+// protocol version and the client's capabilities in _meta, and the
+// Mcp-Method and Mcp-Name headers repeat the method and tool name; on a
+// session (2025-11-25) they were given at initialize.
+func request(id int, method string, params map[string]any, stateless bool) map[string]any {
+	if stateless {
+		params["_meta"] = map[string]any{
+			"io.modelcontextprotocol/protocolVersion":    ProtocolVersion,
+			"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+			"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "epicme-bench", "version": "1"},
+		}
 	}
+	return map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params}
 }
 
 // createEntry is the write of the mixed workload.
@@ -489,22 +481,6 @@ const createEntry = "create_entry"
 // mixedTools is the cycle of the mixed workload: 70% reads, 20% lists and
 // searches, 10% writes.
 var mixedTools = []string{GetEntry, GetEntry, GetEntry, ListEntries, GetEntry, GetEntry, SearchEntries, GetEntry, GetEntry, createEntry}
-
-// listRequest is a stateless (2026-07-28) tools/list.
-func listRequest(id int) map[string]any {
-	return map[string]any{
-		"jsonrpc": "2.0",
-		"id":      id,
-		"method":  "tools/list",
-		"params": map[string]any{
-			"_meta": map[string]any{
-				"io.modelcontextprotocol/protocolVersion":    ProtocolVersion,
-				"io.modelcontextprotocol/clientCapabilities": map[string]any{},
-				"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "epicme-bench", "version": "1"},
-			},
-		},
-	}
-}
 
 // worker is one keep-alive connection with one call in flight at a time.
 type worker struct {

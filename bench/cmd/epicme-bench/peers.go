@@ -881,26 +881,21 @@ func (h *peersHarness) measure(ctx context.Context) error {
 				}
 			}
 			if c := h.find("epicme"); c != nil && !h.o.noExtras {
-				res, err := h.run(ctx, c, bench.Mixed, n, c.tokens, h.o.duration, h.o.warmup)
-				if err != nil {
-					return err
+				// The mixed workload; get_entry with a DPoP proof on every
+				// call, right after the bearer runs of the same round; and
+				// get_entry on MCP 2025-11-25 sessions, one per token, as
+				// most clients call today.
+				for _, x := range []struct {
+					workload string
+					tokens   []string
+				}{{bench.Mixed, c.tokens}, {dpopWorkload, h.dpopTokens}, {sessionWorkload, c.tokens}} {
+					res, err := h.run(ctx, c, x.workload, n, x.tokens, h.o.duration, h.o.warmup)
+					if err != nil {
+						return err
+					}
+					r := get(c.Name, x.workload, n)
+					r.Rounds = append(r.Rounds, res)
 				}
-				r := get(c.Name, bench.Mixed, n)
-				r.Rounds = append(r.Rounds, res)
-				// get_entry with a DPoP proof on every call, right after
-				// the bearer runs of the same round.
-				if res, err = h.run(ctx, c, dpopWorkload, n, h.dpopTokens, h.o.duration, h.o.warmup); err != nil {
-					return err
-				}
-				r = get(c.Name, dpopWorkload, n)
-				r.Rounds = append(r.Rounds, res)
-				// get_entry on MCP 2025-11-25 sessions, one per token,
-				// as most clients call today.
-				if res, err = h.run(ctx, c, sessionWorkload, n, c.tokens, h.o.duration, h.o.warmup); err != nil {
-					return err
-				}
-				r = get(c.Name, sessionWorkload, n)
-				r.Rounds = append(r.Rounds, res)
 			}
 		}
 	}
@@ -959,6 +954,9 @@ const dpopWorkload = "get_entry+dpop"
 // sessionWorkload is get_entry on HTTP sessions of MCP 2025-11-25 (one per
 // user's token, opened before the run), the revision most clients speak.
 const sessionWorkload = "get_entry+session"
+
+// tableWorkloads are the workloads of the report's tables, in order.
+var tableWorkloads = []string{bench.GetEntry, dpopWorkload, sessionWorkload, bench.ToolsList, bench.Mixed, "first-request"}
 
 func (h *peersHarness) find(name string) *contestant {
 	for _, c := range h.contestants {
@@ -1192,7 +1190,7 @@ func (h *peersHarness) table() string {
 	var b strings.Builder
 	base := h.contestants[0].Name
 	fmt.Fprintf(&b, "\nIn brackets: %s's calls/s divided by this server's (above 1: %s is faster).\n", base, base)
-	for _, wl := range []string{bench.GetEntry, dpopWorkload, sessionWorkload, bench.ToolsList, bench.Mixed, "first-request"} {
+	for _, wl := range tableWorkloads {
 		var rows []*contestant
 		for _, c := range h.contestants {
 			if h.result(c.Name, wl, h.o.conns[0]) != nil || slices.ContainsFunc(h.o.conns, func(n int) bool { return h.result(c.Name, wl, n) != nil }) {
@@ -1252,7 +1250,7 @@ func (h *peersHarness) table() string {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	for _, wl := range []string{bench.GetEntry, dpopWorkload, sessionWorkload, bench.ToolsList, bench.Mixed, "first-request"} {
+	for _, wl := range tableWorkloads {
 		for _, c := range h.contestants {
 			if !slices.ContainsFunc(h.o.conns, func(n int) bool { return h.result(c.Name, wl, n) != nil }) {
 				continue
