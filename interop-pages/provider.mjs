@@ -32,11 +32,9 @@ export async function listen() {
 }
 
 // MemoryProvider keeps the client's registration, tokens, PKCE verifier
-// and discovery state in memory. callback is the URL the browser comes back
-// with for the latest authorization request; checkCallback refuses an
-// error or a state other than the one sent.
+// and discovery state in memory.
 export class MemoryProvider {
-  #client; #tokens; #verifier; #discovery; #state;
+  #client; #tokens; #verifier; #discovery; #state; #callback;
   constructor(listener, clientName) {
     this.listener = listener;
     this.clientName = clientName;
@@ -68,13 +66,13 @@ export class MemoryProvider {
   }
   redirectToAuthorization(url) {
     // Armed before the URL is shown, so that no callback is missed.
-    this.callback = this.listener.next();
+    this.#callback = this.listener.next();
     console.log(`Open this URL in your browser to sign in: ${url}`);
   }
   // checkCallback waits for the browser and returns the callback URL's
   // parameters, refusing an error or a state other than the one sent.
   async checkCallback() {
-    const back = await this.callback;
+    const back = await this.#callback;
     if (back.searchParams.get('error')) throw new Error(`authorization refused: ${back.searchParams.get('error')}`);
     if (back.searchParams.get('state') !== this.#state) throw new Error('the callback state does not match');
     return back.searchParams;

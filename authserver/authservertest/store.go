@@ -676,12 +676,17 @@ func testMachineClients(t *testing.T, open Opener) {
 }
 
 // testMachineClientsBoundUnderConcurrency: of concurrent creations for one
-// user exactly max pass, each with its consent; withdrawing the consent
-// deletes the automation and frees its place; an unknown user is ENOTFOUND.
+// user exactly max pass, each with its consent; max 0 bounds nothing;
+// withdrawing the consent deletes the automation and frees its place; an
+// unknown user is ENOTFOUND.
 func testMachineClientsBoundUnderConcurrency(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db, user := open(t)
 	const n, max = 8, 3
+	machine := func(id, actsAs string) *authserver.Client {
+		return &authserver.Client{ID: id, Kind: authserver.ClientPreregistered, Name: "Automation", AuthMethod: authserver.AuthClientSecretBasic,
+			GrantTypes: []string{authserver.GrantClientCredentials}, Scope: "entries:read", ActsAs: actsAs, CreatedAt: t0}
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	created, refused := 0, 0
@@ -689,11 +694,7 @@ func testMachineClientsBoundUnderConcurrency(t *testing.T, open Opener) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &authserver.Client{
-				ID: fmt.Sprintf("m%d", i), Kind: authserver.ClientPreregistered, Name: "Automation", AuthMethod: authserver.AuthClientSecretBasic,
-				GrantTypes: []string{authserver.GrantClientCredentials}, Scope: "entries:read", ActsAs: user, CreatedAt: t0,
-			}
-			err := db.CreateMachineClient(ctx, c, max)
+			err := db.CreateMachineClient(ctx, machine(fmt.Sprintf("m%d", i), user), max)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -717,13 +718,11 @@ func testMachineClientsBoundUnderConcurrency(t *testing.T, open Opener) {
 	if consents[0].Scope != "entries:read" || !consents[0].CreatedAt.Equal(t0) {
 		t.Fatalf("consent %+v", consents[0])
 	}
-	if err := db.CreateMachineClient(ctx, &authserver.Client{ID: "unbounded", Kind: authserver.ClientPreregistered, Name: "x",
-		AuthMethod: authserver.AuthClientSecretBasic, Scope: "entries:read", ActsAs: user, CreatedAt: t0}, 0); err != nil {
+	if err := db.CreateMachineClient(ctx, machine("unbounded", user), 0); err != nil {
 		t.Fatalf("max 0 bounds nothing: %v", err)
 	}
 	bounded := func(id string) error {
-		return db.CreateMachineClient(ctx, &authserver.Client{ID: id, Kind: authserver.ClientPreregistered, Name: "x",
-			AuthMethod: authserver.AuthClientSecretBasic, Scope: "entries:read", ActsAs: user, CreatedAt: t0}, max+1)
+		return db.CreateMachineClient(ctx, machine(id, user), max+1)
 	}
 	if err := bounded("over"); epicme.ErrorCode(err) != epicme.ECONFLICT {
 		t.Fatalf("past the bound: %v, want ECONFLICT", err)
@@ -737,8 +736,7 @@ func testMachineClientsBoundUnderConcurrency(t *testing.T, open Opener) {
 	if err := bounded("after-withdrawal"); err != nil {
 		t.Fatalf("a withdrawn automation must free its place: %v", err)
 	}
-	err = db.CreateMachineClient(ctx, &authserver.Client{ID: "nobody's", Kind: authserver.ClientPreregistered, Name: "x",
-		AuthMethod: authserver.AuthClientSecretBasic, Scope: "entries:read", ActsAs: "no-such-user", CreatedAt: t0}, max)
+	err = db.CreateMachineClient(ctx, machine("nobody's", "no-such-user"), max)
 	if epicme.ErrorCode(err) != epicme.ENOTFOUND {
 		t.Fatalf("unknown user: %v, want ENOTFOUND", err)
 	}

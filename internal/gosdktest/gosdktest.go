@@ -63,12 +63,12 @@ func Registering(tb testing.TB, name, redirect string, authorize Authorize, clie
 }
 
 // Connect connects an SDK client named name to the MCP endpoint with
-// handler; the session lasts a minute at most, and is closed when the
-// test ends.
+// handler: connecting, sign-in included, may take a minute at most. The
+// session is closed when the test ends.
 func Connect(tb testing.TB, endpoint, name string, handler sdkauth.OAuthHandler, client *http.Client) *mcp.ClientSession {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	tb.Cleanup(cancel)
+	defer cancel()
 	session, err := mcp.NewClient(&mcp.Implementation{Name: name, Version: "1"}, nil).
 		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, OAuthHandler: handler, HTTPClient: client}, nil)
 	if err != nil {
