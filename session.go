@@ -40,6 +40,15 @@ type MCPSession struct {
 	Subscriptions []string
 }
 
+// StoredCapabilities is Capabilities as the stores keep it: the JSON the
+// client declared, or an empty object when there is none.
+func (s *MCPSession) StoredCapabilities() string {
+	if len(s.Capabilities) == 0 {
+		return "{}"
+	}
+	return string(s.Capabilities)
+}
+
 // Limits of a stored session.
 const (
 	MaxSessionCapabilities  = 8 << 10

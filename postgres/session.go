@@ -20,10 +20,6 @@ func (db *DB) CreateSession(ctx context.Context, s *epicme.MCPSession) error {
 	if err := epicme.ValidateSession(s); err != nil {
 		return err
 	}
-	caps := string(s.Capabilities)
-	if caps == "" {
-		caps = "{}"
-	}
 	return db.update(ctx, func(tx *Tx) error {
 		var exists bool
 		if err := tx.queryRow(`SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, s.UserID).Scan(&exists); err != nil {
@@ -34,7 +30,7 @@ func (db *DB) CreateSession(ctx context.Context, s *epicme.MCPSession) error {
 		}
 		tag, err := tx.exec(`INSERT INTO mcp_sessions (key, user_id, client_id, protocol_version, capabilities, created_at, last_seen)
 			VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (key) DO NOTHING`,
-			epicme.SessionKey(s.ID), s.UserID, s.ClientID, s.ProtocolVersion, caps, nanos(s.CreatedAt))
+			epicme.SessionKey(s.ID), s.UserID, s.ClientID, s.ProtocolVersion, s.StoredCapabilities(), nanos(s.CreatedAt))
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-
 	"time"
 
 	"github.com/epicme/epicme"
@@ -21,10 +20,6 @@ func (db *DB) CreateSession(ctx context.Context, s *epicme.MCPSession) error {
 	if err := epicme.ValidateSession(s); err != nil {
 		return err
 	}
-	caps := string(s.Capabilities)
-	if caps == "" {
-		caps = "{}"
-	}
 	return db.update(ctx, func(tx *Tx) error {
 		var n int
 		if err := tx.queryRow(`SELECT count(*) FROM users WHERE id = ?`, s.UserID).Scan(&n); err != nil {
@@ -35,7 +30,7 @@ func (db *DB) CreateSession(ctx context.Context, s *epicme.MCPSession) error {
 		}
 		res, err := tx.exec(`INSERT INTO mcp_sessions (key, user_id, client_id, protocol_version, capabilities, created_at, last_seen)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
-			epicme.SessionKey(s.ID), s.UserID, s.ClientID, s.ProtocolVersion, caps, toNanos(s.CreatedAt), toNanos(s.CreatedAt))
+			epicme.SessionKey(s.ID), s.UserID, s.ClientID, s.ProtocolVersion, s.StoredCapabilities(), toNanos(s.CreatedAt), toNanos(s.CreatedAt))
 		if err != nil {
 			return err
 		}
