@@ -58,6 +58,12 @@ const (
 	AccountMachinePath  = "/oauth/account/automations"
 )
 
+// DefaultRefreshReuseGrace is how long after a rotation a refresh token
+// still works for its client by default: long enough for a client that
+// refreshes twice at once, or retries a refresh whose answer it lost,
+// without the reuse revoking its grant (RFC 9700 §4.14.2).
+const DefaultRefreshReuseGrace = 2 * time.Second
+
 // Config configures a Server. Zero durations take the defaults named.
 type Config struct {
 	// Issuer is EpicMe's public origin, exactly as clients reach it
@@ -105,7 +111,8 @@ type Config struct {
 	CodeTTL time.Duration
 	// RefreshReuseGrace is how long after a rotation the old refresh token
 	// still works for the same client, so that concurrent refreshes do not
-	// revoke the family (default 2 seconds; negative for none).
+	// revoke the family (default DefaultRefreshReuseGrace; negative for
+	// none).
 	RefreshReuseGrace time.Duration
 	// SessionTTL is how long a sign-in lasts (default 12 hours).
 	SessionTTL time.Duration
@@ -249,7 +256,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.CodeTTL > 10*time.Minute {
 		cfg.CodeTTL = 10 * time.Minute
 	}
-	def(&cfg.RefreshReuseGrace, 2*time.Second)
+	def(&cfg.RefreshReuseGrace, DefaultRefreshReuseGrace)
 	if cfg.RefreshReuseGrace < 0 {
 		cfg.RefreshReuseGrace = 0
 	}

@@ -33,6 +33,7 @@ const kekFile = "keys.kek"
 // authServerFlags configure the embedded authorization server.
 type authServerFlags struct {
 	accessTokenTTL      time.Duration
+	refreshReuseGrace   time.Duration
 	disableRegistration bool
 	devPrivateMetadocs  bool
 	disableMetadataDocs bool
@@ -52,6 +53,8 @@ type authServerFlags struct {
 func (c *authServerFlags) register(fs *flagSet) {
 	fs.DurationVar(&c.accessTokenTTL, "access-token-ttl", 15*time.Minute, "lifetime of the access tokens the embedded authorization server issues")
 	fs.bindEnv("access-token-ttl", "EPICME_ACCESS_TOKEN_TTL")
+	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", authserver.DefaultRefreshReuseGrace, "how long after a refresh token is used its client may use it again (two refreshes at\nonce, or a retry of one whose answer was lost) before a reuse revokes the grant; 0 for none")
+	fs.bindEnv("refresh-reuse-grace", "EPICME_REFRESH_REUSE_GRACE")
 	fs.BoolVar(&c.disableRegistration, "disable-registration", false, "turn off Dynamic Client Registration (RFC 7591); clients then come from\n`epicme client add` or Client ID Metadata Documents")
 	fs.bindEnv("disable-registration", "EPICME_DISABLE_REGISTRATION")
 	fs.BoolVar(&c.disableMetadataDocs, "disable-client-metadata-documents", false, "refuse clients identified by a Client ID Metadata Document (an https client_id)")
@@ -138,6 +141,7 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store auth
 		KEK:               kek,
 		Logger:            logger,
 		AccessTokenTTL:    c.accessTokenTTL,
+		RefreshReuseGrace: c.refreshReuseGrace,
 		Registration:      authserver.RegistrationLimits{Disabled: c.disableRegistration},
 		MetadataDocuments: authserver.MetadataDocumentOptions{Disabled: c.disableMetadataDocs, AllowPrivateAddresses: c.devPrivateMetadocs},
 		AllowSignUp:       c.allowSignUp.or(c.boundToLoopback),
@@ -148,6 +152,9 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store auth
 	cfg.Sources = c.sources()
 	cfg.TokenClientLimiter = c.tokenClient
 	cfg.DPoPNonces = c.dpopNonces
+	if c.refreshReuseGrace <= 0 {
+		cfg.RefreshReuseGrace = -1 // none; authserver reads 0 as its default
+	}
 	return cfg
 }
 
