@@ -55,7 +55,7 @@ func TestSoak(t *testing.T) {
 	if res.report.Unexpected > 0 {
 		t.Errorf("%d unexpected errors", res.report.Unexpected)
 	}
-	if res.heapEnd > res.heapWarm*3/2+16<<20 {
+	if res.heapEnd > heapLimit(res.heapWarm) {
 		t.Errorf("the heap grew from %d to %d bytes", res.heapWarm, res.heapEnd)
 	}
 	if res.goroutinesAfter > res.goroutinesBefore {
@@ -166,7 +166,7 @@ func runSoak(ctx context.Context, duration, ttl time.Duration, clients, every in
 		stop()
 		return nil, err
 	}
-	settle(res.goroutinesBefore)
+	settle(func() bool { return runtime.NumGoroutine() <= res.goroutinesBefore })
 	res.heapWarm = heapAfterGC()
 	opts.Duration = duration - warm
 	rest, err := soak.Soak(ctx, opts)
@@ -174,8 +174,16 @@ func runSoak(ctx context.Context, duration, ttl time.Duration, clients, every in
 		stop()
 		return nil, err
 	}
-	res.goroutinesAfter = settle(res.goroutinesBefore)
-	res.heapEnd = heapAfterGC()
+	settle(func() bool {
+		res.goroutinesAfter = runtime.NumGoroutine()
+		return res.goroutinesAfter <= res.goroutinesBefore
+	})
+	// A sign-in the clients gave up on may still be hashing its password
+	// (Argon2id holds 64 MiB) when the goroutine count is back.
+	settle(func() bool {
+		res.heapEnd = heapAfterGC()
+		return res.heapEnd <= heapLimit(res.heapWarm)
+	})
 	res.report = addSoak(first, rest)
 	if os.Getenv("EPICME_SOAK_STACKS") != "" && res.goroutinesAfter > res.goroutinesBefore {
 		buf := make([]byte, 1<<20)
@@ -187,19 +195,19 @@ func runSoak(ctx context.Context, duration, ttl time.Duration, clients, every in
 	return res, nil
 }
 
-// settle waits, up to five seconds, for the goroutines to fall back to
-// want: requests a client gave up on at the end of a run (a password hash,
-// say) finish on their own, and the connections the clients closed end on
-// the server. It returns the count it saw last.
-func settle(want int) int {
-	deadline := time.Now().Add(5 * time.Second)
-	n := runtime.NumGoroutine()
-	for n > want && time.Now().Before(deadline) {
+// settle checks done every 50 ms, for up to five seconds, until it
+// reports true: requests a client gave up on at the end of a run (a
+// password hash, say) finish on their own, and the connections the clients
+// closed end on the server.
+func settle(done func() bool) {
+	for deadline := time.Now().Add(5 * time.Second); !done() && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
-		n = runtime.NumGoroutine()
 	}
-	return n
 }
+
+// heapLimit is the most the heap may hold at the end of a soak whose heap
+// held warm bytes after the warm-up: 1.5 times as much, plus 16 MiB.
+func heapLimit(warm uint64) uint64 { return warm*3/2 + 16<<20 }
 
 func addSoak(a, b *soak.SoakReport) *soak.SoakReport {
 	out := &soak.SoakReport{
