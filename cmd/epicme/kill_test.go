@@ -107,7 +107,10 @@ func killDuringWrites(t *testing.T, bin, dir, databaseURL string) []string {
 		wg     sync.WaitGroup
 	)
 	ctx := context.Background()
-	for w := range workers {
+	// Every client has its session before any writes: on a busy machine the
+	// first could otherwise reach the kill while the last is initializing.
+	clients := make([]*client.Client, workers)
+	for w := range clients {
 		cl, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPTimeout(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -122,6 +125,9 @@ func killDuringWrites(t *testing.T, bin, dir, databaseURL string) []string {
 		if _, err := cl.Initialize(ctx, init); err != nil {
 			t.Fatal(err)
 		}
+		clients[w] = cl
+	}
+	for w, cl := range clients {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				title := fmt.Sprintf("burst %d-%d", w, i)
