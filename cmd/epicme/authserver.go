@@ -33,7 +33,7 @@ const kekFile = "keys.kek"
 // authServerFlags configure the embedded authorization server.
 type authServerFlags struct {
 	accessTokenTTL      time.Duration
-	refreshReuseGrace   time.Duration
+	refreshReuseGrace   reuseGrace
 	disableRegistration bool
 	devPrivateMetadocs  bool
 	disableMetadataDocs bool
@@ -53,7 +53,7 @@ type authServerFlags struct {
 func (c *authServerFlags) register(fs *flagSet) {
 	fs.DurationVar(&c.accessTokenTTL, "access-token-ttl", 15*time.Minute, "lifetime of the access tokens the embedded authorization server issues")
 	fs.bindEnv("access-token-ttl", "EPICME_ACCESS_TOKEN_TTL")
-	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", authserver.DefaultRefreshReuseGrace, "how long after a refresh token is used its client may use it again (two refreshes at\nonce, or a retry of one whose answer was lost) before a reuse revokes the grant; 0 for none")
+	fs.Var(&c.refreshReuseGrace, "refresh-reuse-grace", "the `duration` after a refresh token's use in which its client may present it again\n(two refreshes at once, or a retry of one whose answer was lost) while no newer token\nhas been used, the new tokens replacing the earlier answer's; any other reuse revokes\nthe grant. 0 for none, at most "+maxReuseGrace.String())
 	fs.bindEnv("refresh-reuse-grace", "EPICME_REFRESH_REUSE_GRACE")
 	fs.BoolVar(&c.disableRegistration, "disable-registration", false, "turn off Dynamic Client Registration (RFC 7591); clients then come from\n`epicme client add` or Client ID Metadata Documents")
 	fs.bindEnv("disable-registration", "EPICME_DISABLE_REGISTRATION")
@@ -141,7 +141,7 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store auth
 		KEK:               kek,
 		Logger:            logger,
 		AccessTokenTTL:    c.accessTokenTTL,
-		RefreshReuseGrace: c.refreshReuseGrace,
+		RefreshReuseGrace: time.Duration(c.refreshReuseGrace),
 		Registration:      authserver.RegistrationLimits{Disabled: c.disableRegistration},
 		MetadataDocuments: authserver.MetadataDocumentOptions{Disabled: c.disableMetadataDocs, AllowPrivateAddresses: c.devPrivateMetadocs},
 		AllowSignUp:       c.allowSignUp.or(c.boundToLoopback),
@@ -152,10 +152,37 @@ func (c *authServerFlags) config(issuer, resource string, kek []byte, store auth
 	cfg.Sources = c.sources()
 	cfg.TokenClientLimiter = c.tokenClient
 	cfg.DPoPNonces = c.dpopNonces
-	if c.refreshReuseGrace <= 0 {
-		cfg.RefreshReuseGrace = -1 // none; authserver reads 0 as its default
-	}
 	return cfg
+}
+
+// maxReuseGrace bounds --refresh-reuse-grace: within the grace, whoever
+// holds a refresh token its client has already used can still use it once.
+const maxReuseGrace = time.Minute
+
+// reuseGrace is --refresh-reuse-grace, held as authserver.Config's
+// RefreshReuseGrace takes it: zero for the default, negative for none.
+type reuseGrace time.Duration
+
+func (g *reuseGrace) String() string {
+	switch {
+	case g == nil || *g == 0:
+		return authserver.DefaultRefreshReuseGrace.String()
+	case *g < 0:
+		return "none"
+	}
+	return time.Duration(*g).String()
+}
+
+func (g *reuseGrace) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > maxReuseGrace {
+		return fmt.Errorf("want a duration from 0 (none) to %v, such as 2s", maxReuseGrace)
+	}
+	*g = reuseGrace(d)
+	if d == 0 {
+		*g = -1
+	}
+	return nil
 }
 
 // sources is how every per-source limit keys a request's address.

@@ -293,3 +293,31 @@ func TestSplitDeployment(t *testing.T) {
 		})
 	}
 }
+
+// --refresh-reuse-grace reaches authserver.Config as it reads the value:
+// left out, zero (its default); 0, negative (none); too long or negative,
+// refused with the range.
+func TestReuseGraceFlag(t *testing.T) {
+	grace := func(f authServerFlags) time.Duration {
+		return f.config("https://as.example", "https://as.example/mcp", nil, nil, nil).RefreshReuseGrace
+	}
+	if d := grace(authServerFlags{}); d != 0 {
+		t.Errorf("flag left out: RefreshReuseGrace = %v, want 0 (authserver's default)", d)
+	}
+	for in, want := range map[string]time.Duration{"0": -1, "0s": -1, "500ms": 500 * time.Millisecond, "1m": time.Minute} {
+		var f authServerFlags
+		if err := f.refreshReuseGrace.Set(in); err != nil || grace(f) != want {
+			t.Errorf("Set(%q): RefreshReuseGrace = %v, %v; want %v", in, grace(f), err, want)
+		}
+	}
+	for _, bad := range []string{"-1s", "61s", "2", "x", ""} {
+		var g reuseGrace
+		if err := g.Set(bad); err == nil || !strings.Contains(err.Error(), "from 0 (none) to 1m0s") {
+			t.Errorf("Set(%q) = %v, want the range refused", bad, err)
+		}
+	}
+	var g reuseGrace
+	if g.String() != "2s" {
+		t.Errorf("default shown as %q, want 2s", g.String())
+	}
+}

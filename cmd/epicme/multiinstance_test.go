@@ -202,8 +202,8 @@ func newClusterRouted(t *testing.T, bySession bool, emails []string, flags ...st
 // session, as a restart would, and all three recover by themselves.
 func TestEmbeddedAuthorizationServerOnSeveralInstances(t *testing.T) {
 	ctx := context.Background()
-	// No grace for a refresh token used twice, so that the replay below is
-	// one at once; with the default 2 s it would be answered.
+	// No grace for a refresh token used twice, so that the replay below,
+	// made at once, is refused; within the default 2 s it would be answered.
 	cl := newCluster(t, []string{"me@example.com"}, "--refresh-reuse-grace", "0")
 	db, backends, lb, c := cl.db, cl.backends, cl.lb, cl.cli
 	resource := lb.URL + "/mcp"
