@@ -316,8 +316,7 @@ account that signed in here.`
 
 func runAuthServer(ctx context.Context, args []string, e env) error {
 	var (
-		data     dataFlags
-		db       databaseFlag
+		data     storeFlags
 		web      httpFlags
 		as       authServerFlags
 		resource string
@@ -325,7 +324,6 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 	)
 	fs := newFlagSet("authserver", authServerAbout, e)
 	data.register(fs)
-	db.register(fs)
 	web.register(fs)
 	as.register(fs)
 	lim.registerToken(fs)
@@ -360,7 +358,7 @@ func runAuthServer(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openAuthStore(ctx, db.url, dir)
+	store, err := openAuthStore(ctx, data.url, dir)
 	if err != nil {
 		return err
 	}

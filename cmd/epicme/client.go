@@ -68,7 +68,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runClientAdd(ctx context.Context, args []string, e env) error {
 	var (
-		data                                 dataFlags
+		data                                 storeFlags
 		web                                  httpFlags
 		name                                 string
 		redirects                            stringList
@@ -77,8 +77,6 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	)
 	fs := newFlagSet("client add", clientAddAbout, e)
 	data.register(fs)
-	var db databaseFlag
-	db.register(fs)
 	web.register(fs)
 	fs.StringVar(&name, "name", "", "`name` shown to users on the consent page (required)")
 	fs.Var(&redirects, "redirect-uri", "redirect `URI` (repeat for several; required unless --resource-server)")
@@ -132,7 +130,7 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openAuthStore(ctx, db.url, dir)
+	store, err := openAuthStore(ctx, data.url, dir)
 	if err != nil {
 		return err
 	}
@@ -168,19 +166,13 @@ func runClientAdd(ctx context.Context, args []string, e env) error {
 }
 
 func runClientList(ctx context.Context, args []string, e env) error {
-	var data dataFlags
+	var data storeFlags
 	fs := newFlagSet("client list", "List the stored OAuth clients (registered by hand or by RFC 7591), oldest first.", e)
 	data.register(fs)
-	var db databaseFlag
-	db.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
-	dir, err := resolveDataDir(data.dataDir, e)
-	if err != nil {
-		return err
-	}
-	store, err := openAuthStore(ctx, db.url, dir)
+	store, err := data.openAdmin(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -219,11 +211,9 @@ func runClientList(ctx context.Context, args []string, e env) error {
 }
 
 func runClientRemove(ctx context.Context, args []string, e env) error {
-	var data dataFlags
+	var data storeFlags
 	fs := newFlagSet("client remove", "Remove a client: its tokens stop working at once (within a second on a running server),\nand its consents and grants are deleted. Usage: epicme client remove CLIENT_ID", e)
 	data.register(fs)
-	var db databaseFlag
-	db.register(fs)
 	if err := fs.parse(args, e, true); err != nil {
 		return err
 	}
@@ -231,11 +221,7 @@ func runClientRemove(ctx context.Context, args []string, e env) error {
 		return usagef("give exactly one client id: epicme client remove CLIENT_ID")
 	}
 	id := fs.Arg(0)
-	dir, err := resolveDataDir(data.dataDir, e)
-	if err != nil {
-		return err
-	}
-	store, err := openAuthStore(ctx, db.url, dir)
+	store, err := data.openAdmin(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ const (
 	secretLen    = 32
 )
 
-// dataFlags are the flags of every command that opens the database.
+// dataFlags are --data-dir and --log-level (storeFlags adds --database-url).
 type dataFlags struct {
 	dataDir  string
 	logLevel string

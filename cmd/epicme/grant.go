@@ -44,22 +44,20 @@ func runGrant(ctx context.Context, args []string, e env) error {
 
 func runGrantList(ctx context.Context, args []string, e env) error {
 	var (
-		data   dataFlags
+		data   storeFlags
 		who    accountFlags
 		client string
 		all    bool
 	)
 	fs := newFlagSet("grant list", "List grants, newest first; revoked ones only with --all.", e)
 	data.register(fs)
-	var db databaseFlag
-	db.register(fs)
 	who.register(fs)
 	fs.StringVar(&client, "client", "", "only grants to this `client_id`")
 	fs.BoolVar(&all, "all", false, "include revoked grants")
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
-	store, err := openAdminStore(ctx, data, db, e)
+	store, err := data.openAdmin(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -109,14 +107,12 @@ func runGrantList(ctx context.Context, args []string, e env) error {
 
 func runGrantRevoke(ctx context.Context, args []string, e env) error {
 	var (
-		data   dataFlags
+		data   storeFlags
 		who    accountFlags
 		client string
 	)
 	fs := newFlagSet("grant revoke", grantRevokeAbout, e)
 	data.register(fs)
-	var db databaseFlag
-	db.register(fs)
 	who.register(fs)
 	fs.StringVar(&client, "client", "", "with --email: only the grants to this `client_id`")
 	if err := fs.parse(args, e, true); err != nil {
@@ -132,7 +128,7 @@ func runGrantRevoke(ctx context.Context, args []string, e env) error {
 	case client != "" && !byAccount:
 		return usagef("--client goes with --email")
 	}
-	store, err := openAdminStore(ctx, data, db, e)
+	store, err := data.openAdmin(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -54,14 +54,12 @@ func runIdP(ctx context.Context, args []string, e env) error {
 
 func runIdPAdd(ctx context.Context, args []string, e env) error {
 	var (
-		data                   dataFlags
-		db                     databaseFlag
+		data                   storeFlags
 		issuer, jwksURI, scope string
 		clients                stringList
 	)
 	fs := newFlagSet("idp add", idpAddAbout, e)
 	data.register(fs)
-	db.register(fs)
 	fs.StringVar(&issuer, "issuer", "", "the IdP's issuer `URL`, exactly as in its assertions' iss (required)")
 	fs.StringVar(&jwksURI, "jwks-uri", "", "`URL` of the IdP's JWKS (default: the jwks_uri of its metadata)")
 	fs.Var(&clients, "client", "`client_id` of an EpicMe client the IdP may vouch for (repeat for several; required)")
@@ -72,7 +70,7 @@ func runIdPAdd(ctx context.Context, args []string, e env) error {
 	if issuer == "" || len(clients) == 0 {
 		return usagef("--issuer and at least one --client are required")
 	}
-	store, err := openAdminStore(ctx, data, db, e)
+	store, err := data.openAdmin(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -98,16 +96,14 @@ func orAll(scope string) string {
 
 func runIdPList(ctx context.Context, args []string, e env) error {
 	var (
-		data dataFlags
-		db   databaseFlag
+		data storeFlags
 	)
 	fs := newFlagSet("idp list", "List the trusted identity providers, oldest first.", e)
 	data.register(fs)
-	db.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
-	store, err := openAdminStore(ctx, data, db, e)
+	store, err := data.openAdmin(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -130,19 +126,17 @@ func runIdPList(ctx context.Context, args []string, e env) error {
 
 func runIdPRemove(ctx context.Context, args []string, e env) error {
 	var (
-		data dataFlags
-		db   databaseFlag
+		data storeFlags
 	)
 	fs := newFlagSet("idp remove", "Stop trusting an identity provider: its grants are refused, and the tokens its\nusers hold stop working at once (within a second on a running server).\nUsage: epicme idp remove ISSUER", e)
 	data.register(fs)
-	db.register(fs)
 	if err := fs.parse(args, e, true); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return usagef("give exactly one issuer: epicme idp remove ISSUER")
 	}
-	store, err := openAdminStore(ctx, data, db, e)
+	store, err := data.openAdmin(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -11,12 +11,10 @@ you do it ahead of a deployment and see the result.`
 
 func runMigrate(ctx context.Context, args []string, e env) error {
 	var (
-		data dataFlags
-		db   databaseFlag
+		data storeFlags
 	)
 	fs := newFlagSet("migrate", migrateAbout, e)
 	data.register(fs)
-	db.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
@@ -24,7 +22,7 @@ func runMigrate(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, where, err := openJournal(ctx, db.url, dir)
+	store, where, err := openJournal(ctx, data.url, dir)
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,7 @@ given, which is for development on this machine only.`
 
 func runServe(ctx context.Context, args []string, e env) error {
 	var (
-		data dataFlags
-		db   databaseFlag
+		data storeFlags
 		web  httpFlags
 		auth authFlags
 		lim  limitFlags
@@ -40,7 +39,6 @@ func runServe(ctx context.Context, args []string, e env) error {
 	data.register(fs)
 	secretKey := secretSource()
 	secretKey.register(fs)
-	db.register(fs)
 	web.register(fs)
 	auth.register(fs)
 	lim.register(fs)
@@ -89,7 +87,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	slow := time.AfterFunc(3*time.Second, func() {
 		logger.Info("still opening the database: migrations on a large journal take up to a few minutes, and a database another process holds locked is waited for")
 	})
-	store, _, err := openJournal(ctx, db.url, dir)
+	store, _, err := openJournal(ctx, data.url, dir)
 	slow.Stop()
 	if err != nil {
 		return err

@@ -18,15 +18,13 @@ Example client configuration:
 
 func runStdio(ctx context.Context, args []string, e env) error {
 	var (
-		data  dataFlags
-		db    databaseFlag
+		data  storeFlags
 		email string
 	)
 	fs := newFlagSet("stdio", stdioAbout, e)
 	data.register(fs)
 	secretKey := secretSource()
 	secretKey.register(fs)
-	db.register(fs)
 	fs.StringVar(&email, "user", "", "`email` of the local account to act as (required; see epicme user add)")
 	fs.bindEnv("user", "EPICME_USER")
 	if err := fs.parse(args, e, false); err != nil {
@@ -47,7 +45,7 @@ func runStdio(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := openJournal(ctx, db.url, dir)
+	store, _, err := openJournal(ctx, data.url, dir)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,29 @@ func (c *databaseFlag) register(fs *flagSet) {
 	fs.bindEnv("database-url", "EPICME_DATABASE_URL")
 }
 
+// storeFlags are the flags of the commands that open the database: where
+// it is (--data-dir, --database-url) and --log-level.
+type storeFlags struct {
+	dataFlags
+	databaseFlag
+}
+
+func (c *storeFlags) register(fs *flagSet) {
+	c.dataFlags.register(fs)
+	c.databaseFlag.register(fs)
+}
+
+// openAdmin opens the database where accounts and the authorization
+// server's grants live: PostgreSQL with --database-url, else SQLite in the
+// data directory.
+func (c *storeFlags) openAdmin(ctx context.Context, e env) (authStore, error) {
+	dir, err := resolveDataDir(c.dataDir, e)
+	if err != nil {
+		return nil, err
+	}
+	return openAuthStore(ctx, c.url, dir)
+}
+
 // journalStore is what commands use of the journal database.
 type journalStore interface {
 	epicme.Store

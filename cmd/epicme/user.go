@@ -53,14 +53,12 @@ func runUser(ctx context.Context, args []string, e env) error {
 
 func runUserAdd(ctx context.Context, args []string, e env) error {
 	var (
-		data  dataFlags
-		db    databaseFlag
+		data  storeFlags
 		email string
 		pw    string
 	)
 	fs := newFlagSet("user add", userAddAbout, e)
 	data.register(fs)
-	db.register(fs)
 	fs.StringVar(&email, "email", "", "`email` of the new account (required)")
 	fs.StringVar(&pw, "password", "", "`password` of the new account; read from stdin when omitted")
 	if err := fs.parse(args, e, false); err != nil {
@@ -96,7 +94,7 @@ func runUserAdd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := openJournal(ctx, db.url, dir)
+	store, _, err := openJournal(ctx, data.url, dir)
 	if err != nil {
 		return err
 	}
@@ -111,12 +109,10 @@ func runUserAdd(ctx context.Context, args []string, e env) error {
 
 func runUserList(ctx context.Context, args []string, e env) error {
 	var (
-		data dataFlags
-		db   databaseFlag
+		data storeFlags
 	)
 	fs := newFlagSet("user list", "List every account, oldest first.", e)
 	data.register(fs)
-	db.register(fs)
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
@@ -124,7 +120,7 @@ func runUserList(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := openJournal(ctx, db.url, dir)
+	store, _, err := openJournal(ctx, data.url, dir)
 	if err != nil {
 		return err
 	}

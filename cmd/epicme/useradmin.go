@@ -50,15 +50,13 @@ func (c *accountFlags) find(ctx context.Context, store epicme.UserService) (*epi
 
 func runUserResetPassword(ctx context.Context, args []string, e env) error {
 	var (
-		data     dataFlags
+		data     storeFlags
 		who      accountFlags
 		pw       string
 		generate bool
 	)
 	fs := newFlagSet("user reset-password", userResetPasswordAbout, e)
 	data.register(fs)
-	var db databaseFlag
-	db.register(fs)
 	who.register(fs)
 	fs.StringVar(&pw, "password", "", "the new `password`; read from stdin when omitted")
 	fs.BoolVar(&generate, "generate", false, "make a random password and print it once")
@@ -83,7 +81,7 @@ func runUserResetPassword(ctx context.Context, args []string, e env) error {
 	if err := epicme.ValidatePassword(pw); err != nil {
 		return err
 	}
-	store, err := openAdminStore(ctx, data, db, e)
+	store, err := data.openAdmin(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -114,20 +112,18 @@ func runUserResetPassword(ctx context.Context, args []string, e env) error {
 
 func runUserDisable(ctx context.Context, args []string, e env) error {
 	var (
-		data   dataFlags
+		data   storeFlags
 		who    accountFlags
 		enable bool
 	)
 	fs := newFlagSet("user disable", userDisableAbout, e)
 	data.register(fs)
-	var db databaseFlag
-	db.register(fs)
 	who.register(fs)
 	fs.BoolVar(&enable, "enable", false, "enable the account again instead")
 	if err := fs.parse(args, e, false); err != nil {
 		return err
 	}
-	store, err := openAdminStore(ctx, data, db, e)
+	store, err := data.openAdmin(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -165,14 +161,3 @@ func runUserDisable(ctx context.Context, args []string, e env) error {
 const revocationReach = `A running "epicme serve" refuses the tokens within a second; a
 resource server that verifies tokens by JWT on its own may accept an access
 token already issued until it expires (--access-token-ttl, 15 minutes by default).`
-
-// openAdminStore opens the database where accounts and the authorization
-// server's grants live: PostgreSQL with --database-url, else SQLite in the
-// data directory.
-func openAdminStore(ctx context.Context, data dataFlags, db databaseFlag, e env) (authStore, error) {
-	dir, err := resolveDataDir(data.dataDir, e)
-	if err != nil {
-		return nil, err
-	}
-	return openAuthStore(ctx, db.url, dir)
-}
